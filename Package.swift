@@ -26,6 +26,12 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: RFC 3464/6522/6533 and legacy NDR parsing.
         .target(name: "DeliveryReports", dependencies: ["MailCore"], swiftSettings: strict),
+        // Pure: probe tokens (HMAC), probe builder, correlator, verdicts, renderers.
+        .target(
+            name: "RoundtripCore",
+            dependencies: ["SMTPCore", "DeliveryReports", "MailCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // glibc libresolv shim for MX lookups with a per-call resolver state.
         .target(name: "CResolv", linkerSettings: [.linkedLibrary("resolv")]),
         // I/O: SMTP client on SwiftNIO + NIOSSL, TLS reports, MX resolution.
@@ -54,6 +60,7 @@ let package = Package(
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
+        .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         .testTarget(
             name: "MailTransportTests",
