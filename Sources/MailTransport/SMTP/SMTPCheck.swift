@@ -37,6 +37,48 @@ public struct SMTPTimeouts: Sendable, Hashable {
     }
 }
 
+/// What to submit after the dialog's set-up: the envelope with its ESMTP
+/// parameters and, optionally, the message (CRLF, not yet dot-stuffed).
+public struct SubmissionEnvelope: Sendable {
+    public struct Recipient: Sendable {
+        public var mailbox: SMTPMailbox
+        public var parameters: RcptParameters
+        public init(mailbox: SMTPMailbox, parameters: RcptParameters = RcptParameters()) {
+            self.mailbox = mailbox
+            self.parameters = parameters
+        }
+    }
+
+    public var reversePath: ReversePath
+    public var mailParameters: MailParameters
+    public var recipients: [Recipient]
+    /// nil: test acceptance only (RSET after RCPT).
+    public var message: [UInt8]?
+    /// When the server lacks DSN: true stops before MAIL, false sends without
+    /// the DSN parameters (and says so).
+    public var requireDSN: Bool
+
+    public init(reversePath: ReversePath, mailParameters: MailParameters = MailParameters(), recipients: [Recipient],
+                message: [UInt8]? = nil, requireDSN: Bool = false) {
+        self.reversePath = reversePath
+        self.mailParameters = mailParameters
+        self.recipients = recipients
+        self.message = message
+        self.requireDSN = requireDSN
+    }
+}
+
+/// The server's answer for one recipient of the transaction.
+public struct RecipientOutcome: Sendable, Hashable, Codable {
+    public var address: String
+    public var accepted: Bool
+    public var replyCode: Int?
+    public var enhancedCode: String?
+    public var text: String?
+    /// "rcpt", or "data" when the message itself was refused.
+    public var refusedAt: String?
+}
+
 public struct SMTPCheckOptions: Sendable {
     public var host: String
     public var port: Int
@@ -52,6 +94,11 @@ public struct SMTPCheckOptions: Sendable {
     public var timeouts: SMTPTimeouts
     /// Resolves the host's addresses (the test DNS server); nil uses the system.
     public var resolver: (any MXResolver)?
+    /// Submit this instead of the from/recipients acceptance test.
+    public var envelope: SubmissionEnvelope?
+    /// A refused recipient fails the run at RCPT (check); a submission goes on
+    /// with the accepted ones.
+    public var refusedRecipientIsFailure = true
 
     public init(host: String, port: Int, heloName: String, from: String? = nil, recipients: [String] = [], tls: TLSPolicy = TLSPolicy(),
                 auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false, sendData: Bool = false,
@@ -103,6 +150,14 @@ public struct SMTPCheckReport: Sendable, Codable {
     public var capabilities: [CapabilityEntry] = []
     public var usedHELO = false
     public var dsn = false
+    /// Whether DSN parameters went out with MAIL and RCPT.
+    public var dsnRequested = false
+    public var recipients: [RecipientOutcome] = []
+    /// The reply after the message data; 2xx means the server owns the message.
+    public var dataReplyCode: Int?
+    public var dataReplyText: String?
+    /// Seconds since the start when the final 250 arrived.
+    public var acceptedAt: Double?
     public var tls: TLSReport?
     public var warnings: [String] = []
     /// The step that failed, nil when the dialog passed.
@@ -476,7 +531,8 @@ public final class SMTPCheck {
 
     // MARK: MAIL, RCPT, DATA
 
-    private func transaction() async throws {
+    private func checkEnvelope() throws -> SubmissionEnvelope {
+        if let envelope = options.envelope { return envelope }
         let fromText = options.from ?? "roundtrip-check@\(options.heloName)"
         let path: ReversePath
         do {
@@ -484,20 +540,42 @@ public final class SMTPCheck {
         } catch {
             throw TransportError(.invalidInput, step: .mail, message: "\(error)")
         }
-        var recipients: [SMTPMailbox] = []
+        var recipients: [SubmissionEnvelope.Recipient] = []
         for r in options.recipients {
-            do { recipients.append(try SMTPMailbox(r, context: "--rcpt")) } catch {
+            do { recipients.append(.init(mailbox: try SMTPMailbox(r, context: "--rcpt"))) } catch {
                 throw TransportError(.invalidInput, step: .rcpt, message: "\(error)")
             }
         }
-        let utf8 = (path.mailboxValue?.requiresSMTPUTF8 ?? false) || recipients.contains { $0.requiresSMTPUTF8 }
-        if utf8 && session.capabilities?.smtpUTF8 != true {
+        let utf8 = (path.mailboxValue?.requiresSMTPUTF8 ?? false) || recipients.contains { $0.mailbox.requiresSMTPUTF8 }
+        let message = options.sendData ? testMessage(from: path, to: recipients.map(\.mailbox)) : nil
+        return SubmissionEnvelope(reversePath: path, mailParameters: MailParameters(smtpUTF8: utf8), recipients: recipients, message: message)
+    }
+
+    private func transaction() async throws {
+        var envelope = try checkEnvelope()
+        guard let caps = session.capabilities else { return }
+        if envelope.mailParameters.smtpUTF8 && !caps.smtpUTF8 {
             throw TransportError(.invalidInput, step: .mail, message: "a non-ASCII address needs SMTPUTF8, which the server does not offer")
         }
-        let mail = SMTPCommand.mail(path, MailParameters(smtpUTF8: utf8))
-        let rcpts = recipients.map { SMTPCommand.rcpt($0, RcptParameters()) }
+        let wantsDSN = envelope.mailParameters.usesDSN || envelope.recipients.contains { $0.parameters.usesDSN }
+        if wantsDSN && !caps.dsn {
+            if envelope.requireDSN {
+                addStep(.mail, command: nil, reply: nil, since: elapsed, status: .fail, note: "the server does not offer DSN (--require-dsn)")
+                throw TransportError(.dsnUnavailable, step: .mail, message: "the server does not advertise DSN, so no delivery report can be requested")
+            }
+            report.warnings.append("the server does not advertise DSN: the probe goes out without DSN parameters, so no report can be asked for")
+            envelope.mailParameters.ret = nil
+            envelope.mailParameters.envelopeID = nil
+            for i in envelope.recipients.indices { envelope.recipients[i].parameters = RcptParameters() }
+        }
+        report.dsnRequested = wantsDSN && caps.dsn
+        if envelope.message != nil, caps.sizeLimit != nil, let size = envelope.message?.count {
+            envelope.mailParameters.size = size
+        }
+        let mail = SMTPCommand.mail(envelope.reversePath, envelope.mailParameters)
+        let rcpts = envelope.recipients.map { SMTPCommand.rcpt($0.mailbox, $0.parameters) }
         let t0 = elapsed
-        let pipelined = session.capabilities?.pipelining == true && !rcpts.isEmpty
+        let pipelined = caps.pipelining && !rcpts.isEmpty
         var replies: [SMTPReply]
         if pipelined {
             replies = try await exchange([mail] + rcpts, step: .mail, timeout: options.timeouts.command)
@@ -517,23 +595,42 @@ public final class SMTPCheck {
             let ok = reply.isPositive
             addStep(.rcpt, command: rcpt.redactedLine, reply: reply, since: pipelined ? t0 : t1, status: ok ? .pass : .fail,
                     note: ok ? "recipient accepted" : "recipient refused")
+            report.recipients.append(RecipientOutcome(
+                address: envelope.recipients[i].mailbox.description, accepted: ok, replyCode: reply.code,
+                enhancedCode: reply.enhancedCode?.description, text: reply.text, refusedAt: ok ? nil : "rcpt"
+            ))
             if !ok && refused == nil { refused = reply }
         }
-        if options.sendData && session.acceptedRecipients > 0 {
-            try await data(from: path, to: recipients)
+        if let message = envelope.message, session.acceptedRecipients > 0 {
+            try await data(message)
         }
         if session.mailSent {
             let t2 = elapsed
             let r = try await exchange(.rset, step: .quit)
             addStep(.quit, command: "RSET", reply: r, since: t2, status: r.isPositive ? .pass : .warn)
         }
-        if let refused {
+        if let refused, options.refusedRecipientIsFailure {
             try? await quit()
             throw TransportError(.rejected, step: .rcpt, message: "a recipient was refused", reply: refused)
         }
     }
 
-    private func data(from: ReversePath, to: [SMTPMailbox]) async throws {
+    private func testMessage(from: ReversePath, to: [SMTPMailbox]) -> [UInt8] {
+        let id = UUID().uuidString.lowercased()
+        let text = """
+        From: \(from.mailboxValue.map { "<\($0)>" } ?? "<>")\r
+        To: \(to.map { "<\($0)>" }.joined(separator: ", "))\r
+        Subject: roundtrip check \(id)\r
+        Date: \(Self.rfc5322Date(Date()))\r
+        Message-ID: <\(id)@\(options.heloName)>\r
+        \r
+        This is a test message sent by `roundtrip check --data`.\r
+
+        """
+        return Array(text.utf8)
+    }
+
+    private func data(_ message: [UInt8]) async throws {
         guard let connection else { return }
         let t0 = elapsed
         let reply = try await exchange(.data, step: .data, timeout: options.timeouts.dataStart)
@@ -541,30 +638,28 @@ public final class SMTPCheck {
             addStep(.data, command: "DATA", reply: reply, since: t0, status: .fail)
             throw TransportError(.rejected, step: .data, message: "DATA refused", reply: reply)
         }
-        let date = Self.rfc5322Date(Date())
-        let id = UUID().uuidString.lowercased()
-        let text = """
-        From: \(from.mailboxValue.map { "<\($0)>" } ?? "<>")\r
-        To: \(to.map { "<\($0)>" }.joined(separator: ", "))\r
-        Subject: roundtrip check \(id)\r
-        Date: \(date)\r
-        Message-ID: <\(id)@\(options.heloName)>\r
-        \r
-        This is a test message sent by `roundtrip check --data`.\r
-
-        """
         let bytes: [UInt8]
-        do { bytes = try session.sendMessage(Array(text.utf8)) } catch {
+        do { bytes = try session.sendMessage(message) } catch {
             throw TransportError(.invalidInput, step: .data, message: "\(error)")
         }
-        note(.client, "<message: \(bytes.count) octets>")
+        note(.client, "<message: \(message.count) octets>")
         note(.client, ".")
         let final = try await connection.send(bytes, replies: 1, timeout: options.timeouts.dataEnd, step: .data)[0]
         record(final)
         _ = try session.receive(final)
+        report.dataReplyCode = final.code
+        report.dataReplyText = final.text
         if final.isPositive {
+            report.acceptedAt = elapsed
             addStep(.data, command: "DATA", reply: final, since: t0, status: .pass, note: "message accepted")
         } else {
+            for i in report.recipients.indices where report.recipients[i].accepted {
+                report.recipients[i].accepted = false
+                report.recipients[i].replyCode = final.code
+                report.recipients[i].enhancedCode = final.enhancedCode?.description
+                report.recipients[i].text = final.text
+                report.recipients[i].refusedAt = "data"
+            }
             addStep(.data, command: "DATA", reply: final, since: t0, status: .fail, note: "message refused after the data")
             throw TransportError(.rejected, step: .data, message: "the message was refused", reply: final)
         }

@@ -36,6 +36,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         case certificateRejected
         /// AUTH was refused or not possible.
         case authFailed
+        /// DSN was required but the server does not advertise it.
+        case dsnUnavailable
         /// Name resolution failed.
         case resolutionFailed
         /// A local problem: unreadable file, bad option value.
