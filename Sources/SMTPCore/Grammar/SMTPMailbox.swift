@@ -59,23 +59,28 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
         if Self.isDotAtom(rawLocal) {
             local = rawLocal
         } else if let q = Self.validQuotedString(rawLocal) {
-            local = Self.isDotAtom(q) ? q : rawLocal
+            // Re-quote the content so that needless quoted-pairs go away.
+            local = Self.isDotAtom(q) ? q : Self.quoted(q)
         } else {
-            // Quote minimally: escape only '"' and '\'.
             guard rawLocal.allSatisfy({ $0 >= 0x20 }) else { throw SMTPSyntaxError(.invalidAddress, context) }
-            var q: [UInt8] = [UInt8(ascii: "\"")]
-            for b in rawLocal {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { q.append(UInt8(ascii: "\\")) }
-                q.append(b)
-            }
-            q.append(UInt8(ascii: "\""))
-            local = q
+            local = Self.quoted(rawLocal)
         }
         guard local.count <= Self.maxLocalPart else { throw SMTPSyntaxError(.tooLong(limit: Self.maxLocalPart), "\(context) local part") }
         guard rawDomain.count <= Self.maxDomain else { throw SMTPSyntaxError(.tooLong(limit: Self.maxDomain), "\(context) domain") }
         guard local.count + 1 + rawDomain.count + 2 <= Self.maxPath else { throw SMTPSyntaxError(.tooLong(limit: Self.maxPath), "\(context) path") }
         self.localPart = String(decoding: local, as: UTF8.self)
         self.domain = String(decoding: rawDomain, as: UTF8.self)
+    }
+
+    /// Quotes minimally: escapes only '"' and '\'.
+    static func quoted(_ content: [UInt8]) -> [UInt8] {
+        var q: [UInt8] = [UInt8(ascii: "\"")]
+        for b in content {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { q.append(UInt8(ascii: "\\")) }
+            q.append(b)
+        }
+        q.append(UInt8(ascii: "\""))
+        return q
     }
 
     /// atext plus UTF-8 octets (RFC 6531 extends atext with UTF8-non-ascii).
