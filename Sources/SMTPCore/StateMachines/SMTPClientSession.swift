@@ -78,6 +78,10 @@ public struct SMTPClientSession: Sendable {
     public private(set) var acceptedRecipients = 0
     private var smtpUTF8Transaction = false
     private var pending: [Expectation] = []
+    /// The greeting was not 2xx (554 "no service"): only QUIT may follow.
+    private var serviceRefused = false
+    /// A 334 challenge waits for exactly one AUTH response line.
+    private var authChallengePending = false
 
     public init(policy: Policy = Policy(), implicitTLS: Bool = false) {
         self.policy = policy
@@ -96,6 +100,12 @@ public struct SMTPClientSession: Sendable {
         case .awaitingMessage: throw SessionError(.outOfOrder("the message content must follow 354"))
         case .closed: throw SessionError(.outOfOrder("the session is closed"))
         case .greeted, .ready: break
+        }
+        if serviceRefused, commands.contains(where: { $0 != .quit }) {
+            throw SessionError(.outOfOrder("the server refused service in its greeting: only QUIT may follow"))
+        }
+        if authChallengePending, commands.count != 1 || commands[0].verb != .authResponse {
+            throw SessionError(.outOfOrder("a 334 challenge must be answered first (\"*\" aborts)"))
         }
         let batch = pending.compactMap { e -> SMTPCommand? in if case .command(let c) = e { return c } else { return nil } } + commands
         if batch.count > 1 || pending.contains(.endOfData) {
@@ -144,6 +154,8 @@ public struct SMTPClientSession: Sendable {
         capabilities = nil
         usedHELO = false
         tlsActive = true
+        authenticated = false
+        authChallengePending = false
         resetTransaction()
     }
 
@@ -153,6 +165,7 @@ public struct SMTPClientSession: Sendable {
             if reply.code == 421 { state = .closed; return .closing(reply) }
             // 220 opens the session; 554 means "no service" but QUIT is still expected.
             state = .greeted
+            serviceRefused = !reply.isPositive
             return .greeting(reply)
         }
         guard !pending.isEmpty else {
@@ -192,6 +205,7 @@ public struct SMTPClientSession: Sendable {
             }
         case .auth, .authResponse:
             if reply.code == 235 { authenticated = true }
+            authChallengePending = reply.code == 334
         case .mail:
             if reply.isPositive { mailAccepted = true } else if !pending.contains(where: { if case .command(.rcpt) = $0 { return true } else { return false } }) {
                 resetTransaction()
@@ -237,7 +251,9 @@ public struct SMTPClientSession: Sendable {
             }
             guard tlsActive || policy.allowPlaintextAuth else { throw SessionError(.plaintextAuthRefused) }
         case .authResponse:
+            guard authChallengePending else { throw SessionError(.outOfOrder("AUTH response without a 334 challenge")) }
             guard tlsActive || policy.allowPlaintextAuth else { throw SessionError(.plaintextAuthRefused) }
+            authChallengePending = false
         case .mail(_, let p):
             guard state == .ready, let caps else { throw SessionError(.outOfOrder("MAIL needs a completed EHLO or HELO")) }
             guard !mailSent else { throw SessionError(.outOfOrder("MAIL inside an open transaction (send RSET first)")) }
