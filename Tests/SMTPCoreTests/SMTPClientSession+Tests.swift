@@ -455,6 +455,56 @@ struct SMTPClientSessionTests {
         #expect(s.outstandingReplies == 4)
     }
 
+    /// The replies to RSET and to the final dot belong to the old transaction:
+    /// they must not wipe a new one pipelined behind them.
+    @Test func rsetReplyDoesNotResetAPipelinedTransaction() throws {
+        var s = try Self.ready(["PIPELINING"])
+        _ = try s.send(.mail(Self.sender, MailParameters()))
+        _ = try s.receive(Self.r(250, "ok"))
+        let batch: [SMTPCommand] = [.rset, .mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters())]
+        _ = try s.send(batch)
+        for c in batch {
+            #expect(try s.receive(Self.r(250, "ok")) == .reply(c, Self.r(250, "ok")))
+        }
+        #expect(s.mailSent && s.mailAccepted)
+        #expect(s.acceptedRecipients == 1)
+        #expect(wireText(try s.send(.data)) == "DATA\r\n")
+    }
+
+    @Test func nextTransactionMayFollowTheFinalDotWithPipelining() throws {
+        var s = try Self.ready(["PIPELINING"])
+        _ = try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .data])
+        for _ in 0..<2 { _ = try s.receive(Self.r(250, "ok")) }
+        _ = try s.receive(Self.r(354, "go"))
+        _ = try s.sendMessage(Array("one\r\n".utf8))
+        // The dot ended the transaction: no RCPT or DATA may be added to it.
+        #expect(sessionErrorCode { try s.send(.rcpt(Self.bob, RcptParameters())) }?.isOutOfOrder == true)
+        #expect(sessionErrorCode { try s.send(.data) }?.isOutOfOrder == true)
+        let next: [SMTPCommand] = [.mail(Self.sender, MailParameters()), .rcpt(Self.bob, RcptParameters()), .data]
+        #expect(wireText(try s.send(next)).hasPrefix("MAIL FROM:"))
+        let queued = Self.r(250, "queued")
+        #expect(try s.receive(queued) == .endOfData(queued))
+        #expect(try s.receive(Self.r(250, "ok")) == .reply(next[0], Self.r(250, "ok")))
+        #expect(try s.receive(Self.r(250, "ok")) == .reply(next[1], Self.r(250, "ok")))
+        #expect(s.mailSent && s.mailAccepted)
+        #expect(s.acceptedRecipients == 1)
+        _ = try s.receive(Self.r(354, "go"))
+        #expect(s.state == .awaitingMessage)
+    }
+
+    @Test func nothingAfterTheFinalDotWithoutPipelining() throws {
+        var s = try Self.ready([])
+        _ = try s.send(.mail(Self.sender, MailParameters()))
+        _ = try s.receive(Self.r(250, "ok"))
+        _ = try s.send(.rcpt(Self.alice, RcptParameters()))
+        _ = try s.receive(Self.r(250, "ok"))
+        _ = try s.send(.data)
+        _ = try s.receive(Self.r(354, "go"))
+        _ = try s.sendMessage([])
+        #expect(sessionErrorCode { try s.send(.mail(Self.sender, MailParameters())) } == .pipeliningNotOffered)
+        #expect(sessionErrorCode { try s.send(.rcpt(Self.alice, RcptParameters())) } != nil)
+    }
+
     @Test func nothingAfterAnUnansweredDATA() throws {
         var s = try Self.ready(["PIPELINING"])
         _ = try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .data])

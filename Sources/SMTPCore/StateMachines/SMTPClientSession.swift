@@ -143,6 +143,9 @@ public struct SMTPClientSession: Sendable {
         do { bytes = try DataEncoder.encode(message) } catch let e as SMTPSyntaxError { throw SessionError(.syntax(e)) }
         state = .ready
         pending.append(.endOfData)
+        // The final dot ends the transaction on our side: no RCPT or DATA may
+        // join it, and a new MAIL may follow in the same batch (RFC 2920 §3.1).
+        resetTransaction()
         return bytes
     }
 
@@ -179,7 +182,8 @@ public struct SMTPClientSession: Sendable {
             return .closing(reply)
         }
         guard case .command(let command) = expectation else {
-            resetTransaction()
+            // The transaction was closed when the dot went out; a new one may
+            // already be pipelined behind it.
             return .endOfData(reply)
         }
         switch command {
@@ -217,7 +221,9 @@ public struct SMTPClientSession: Sendable {
                 state = .awaitingMessage
             }
         case .rset:
-            resetTransaction()
+            // Already reset when RSET was sent; commands pipelined behind it
+            // belong to a new transaction that this reply must not wipe.
+            break
         case .quit:
             state = .closed
             return .closing(reply)
