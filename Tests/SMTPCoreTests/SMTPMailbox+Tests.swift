@@ -88,6 +88,18 @@ struct SMTPMailboxTests {
         #expect(try SMTPMailbox("john@example.com") != SMTPMailbox("John@example.com"))
     }
 
+    /// protocol-notes §1.3: the local part is case-sensitive, the domain is not.
+    @Test func domainsCompareCaseInsensitively() throws {
+        let lower = try SMTPMailbox("Alice@dest.example")
+        let upper = try SMTPMailbox("Alice@DEST.Example")
+        #expect(lower == upper)
+        #expect(Set([lower, upper]).count == 1)
+        #expect(upper.domain == "DEST.Example") // the spelling is kept for the wire
+        #expect(try SMTPMailbox("alice@dest.example") != lower)
+        #expect(try SMTPMailbox("a@[IPv6:2001:DB8::1]") == SMTPMailbox("a@[ipv6:2001:db8::1]"))
+        #expect(try SMTPMailbox("a@dest.example") != SMTPMailbox("a@dest.example.org"))
+    }
+
     @Test(arguments: [
         "a", "a@", "@example.com", "alice.example.com",
         "a@.example", "a@example.", "a@ex..ample", "a@exa mple", "a@exa<mple", "a@exa>mple",

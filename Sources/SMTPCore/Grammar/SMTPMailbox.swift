@@ -83,6 +83,21 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
         return q
     }
 
+    /// The local part compares byte for byte, the domain case-insensitively
+    /// (ASCII letters only); the spelling given is kept for the wire.
+    public static func == (a: SMTPMailbox, b: SMTPMailbox) -> Bool {
+        a.localPart == b.localPart && Self.foldedDomain(a.domain) == Self.foldedDomain(b.domain)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(localPart)
+        hasher.combine(Self.foldedDomain(domain))
+    }
+
+    static func foldedDomain(_ domain: String) -> [UInt8] {
+        domain.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
+    }
+
     /// atext plus UTF-8 octets (RFC 6531 extends atext with UTF8-non-ascii).
     static func isAtext(_ b: UInt8) -> Bool {
         switch b {
