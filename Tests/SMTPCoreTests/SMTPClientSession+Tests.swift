@@ -471,6 +471,29 @@ struct SMTPClientSessionTests {
         #expect(wireText(try s.send(.data)) == "DATA\r\n")
     }
 
+    @Test func rejectedMAILReplyDoesNotResetAPipelinedTransaction() throws {
+        var s = try Self.ready(["PIPELINING"])
+        _ = try s.send([.mail(Self.sender, MailParameters()), .rset, .mail(Self.sender, MailParameters())])
+        _ = try s.receive(Self.r(451, "4.3.0 try later"))
+        #expect(s.mailSent, "the second MAIL is still open")
+        for _ in 1...2 { _ = try s.receive(Self.r(250, "ok")) }
+        #expect(s.mailSent && s.mailAccepted)
+        #expect(wireText(try s.send(.rcpt(Self.alice, RcptParameters()))) == "RCPT TO:<alice@dest.example>\r\n")
+    }
+
+    @Test func repliesToAnAbandonedTransactionDoNotCountForTheNextOne() throws {
+        var s = try Self.ready(["PIPELINING"])
+        _ = try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .rset,
+                        .mail(Self.sender, MailParameters())])
+        for _ in 1...3 { _ = try s.receive(Self.r(250, "ok")) }
+        #expect(s.mailSent)
+        #expect(!s.mailAccepted)
+        #expect(s.acceptedRecipients == 0)
+        _ = try s.receive(Self.r(250, "ok"))
+        #expect(s.mailAccepted)
+        #expect(s.acceptedRecipients == 0)
+    }
+
     @Test func nextTransactionMayFollowTheFinalDotWithPipelining() throws {
         var s = try Self.ready(["PIPELINING"])
         _ = try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .data])

@@ -211,11 +211,13 @@ public struct SMTPClientSession: Sendable {
             if reply.code == 235 { authenticated = true }
             authChallengePending = reply.code == 334
         case .mail:
+            // Replies to an old transaction must not touch the one pipelined behind it.
+            if laterTransactionStarted { break }
             if reply.isPositive { mailAccepted = true } else if !pending.contains(where: { if case .command(.rcpt) = $0 { return true } else { return false } }) {
                 resetTransaction()
             }
         case .rcpt:
-            if reply.isPositive { acceptedRecipients += 1 }
+            if reply.isPositive && !laterTransactionStarted { acceptedRecipients += 1 }
         case .data:
             if reply.code == 354 {
                 state = .awaitingMessage
@@ -231,6 +233,15 @@ public struct SMTPClientSession: Sendable {
             break
         }
         return .reply(command, reply)
+    }
+
+    /// A RSET, MAIL, EHLO or HELO still owed a reply: it ended the transaction
+    /// the current reply belongs to when it was sent.
+    private var laterTransactionStarted: Bool {
+        pending.contains { e in
+            guard case .command(let c) = e else { return false }
+            return [.rset, .mail, .ehlo, .helo].contains(c.verb)
+        }
     }
 
     private mutating func resetTransaction() {
