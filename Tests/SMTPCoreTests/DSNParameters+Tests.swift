@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("DSN parameters (RFC 3461 §4, RFC 6533)")
@@ -46,7 +47,9 @@ struct DSNParametersTests {
     ])
     func notifyRefusesInvalidValues(_ input: String) {
         let code = syntaxErrorCode { try DSNNotify(parsing: input) }
-        #expect(code == .invalidParameter || code == .nonASCII, "\(input.debugDescription) gave \(String(describing: code))")
+        #expect(
+            code == .invalidParameter || code == .nonASCII, "\(input.debugDescription) gave \(String(describing: code))"
+        )
     }
 
     @Test(arguments: [
@@ -138,12 +141,18 @@ struct DSNParametersTests {
     }
 
     @Test func originalRecipientTypeRules() throws {
-        #expect(syntaxErrorCode { try OriginalRecipient(address: "jöran@example.org", addressType: "rfc822") } == .nonASCII)
-        #expect(syntaxErrorCode { try OriginalRecipient(address: "jöran@example.org", addressType: "RFC822") } == .nonASCII)
-        #expect(try OriginalRecipient(address: "a@b.example", addressType: "x-custom").encodedValue == "x-custom;a@b.example")
+        #expect(
+            syntaxErrorCode { try OriginalRecipient(address: "jöran@example.org", addressType: "rfc822") } == .nonASCII)
+        #expect(
+            syntaxErrorCode { try OriginalRecipient(address: "jöran@example.org", addressType: "RFC822") } == .nonASCII)
+        #expect(
+            try OriginalRecipient(address: "a@b.example", addressType: "x-custom").encodedValue
+                == "x-custom;a@b.example")
         for bad in ["", "rfc 822", "rfc822;x", "rfc822\r\n", "rfc=822", "rfcö"] {
-            #expect(syntaxErrorCode { try OriginalRecipient(address: "a@b.example", addressType: bad) } == .invalidParameter,
-                    "\(bad.debugDescription)")
+            #expect(
+                syntaxErrorCode { try OriginalRecipient(address: "a@b.example", addressType: bad) }
+                    == .invalidParameter,
+                "\(bad.debugDescription)")
         }
     }
 
@@ -162,14 +171,20 @@ struct DSNParametersTests {
         // "ORCPT=rfc822;" is 13 octets.
         let ok = try OriginalRecipient(address: String(repeating: "a", count: 487))
         #expect(("ORCPT=" + ok.encodedValue).utf8.count == 500)
-        #expect(syntaxErrorCode { try OriginalRecipient(address: String(repeating: "a", count: 488)) } == .tooLong(limit: 500))
+        #expect(
+            syntaxErrorCode { try OriginalRecipient(address: String(repeating: "a", count: 488)) }
+                == .tooLong(limit: 500))
         // Counted after xtext encoding: 162 "+" become 486 octets.
         #expect(try OriginalRecipient(address: String(repeating: "+", count: 162) + "a").encodedValue.utf8.count == 494)
-        #expect(syntaxErrorCode { try OriginalRecipient(address: String(repeating: "+", count: 163)) } == .tooLong(limit: 500))
+        #expect(
+            syntaxErrorCode { try OriginalRecipient(address: String(repeating: "+", count: 163)) }
+                == .tooLong(limit: 500))
         // "ORCPT=utf-8;" is 12 octets; each "ö" becomes 6.
         let utf8OK = try OriginalRecipient(address: String(repeating: "ö", count: 81) + "ab")
         #expect(("ORCPT=" + utf8OK.encodedValue).utf8.count == 500)
-        #expect(syntaxErrorCode { try OriginalRecipient(address: String(repeating: "ö", count: 81) + "abc") } == .tooLong(limit: 500))
+        #expect(
+            syntaxErrorCode { try OriginalRecipient(address: String(repeating: "ö", count: 81) + "abc") }
+                == .tooLong(limit: 500))
     }
 
     // MARK: parameter lists
@@ -177,8 +192,9 @@ struct DSNParametersTests {
     @Test func mailParametersEncodeInFixedOrder() throws {
         #expect(MailParameters().encoded.isEmpty)
         #expect(!MailParameters().usesDSN)
-        let all = MailParameters(size: 1234, body: .eightBitMIME, smtpUTF8: true, ret: .headers,
-                                 envelopeID: try EnvelopeID("a b"))
+        let all = MailParameters(
+            size: 1234, body: .eightBitMIME, smtpUTF8: true, ret: .headers,
+            envelopeID: try EnvelopeID("a b"))
         #expect(all.encoded == ["SIZE=1234", "BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=a+20b"])
         #expect(all.usesDSN)
         #expect(MailParameters(body: .sevenBit).encoded == ["BODY=7BIT"])

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("DataEncoder")
@@ -47,7 +48,9 @@ struct DataEncoderTests {
     @Test func lineLengthLimitIs998OctetsWithoutTheStuffedDot() throws {
         let line998 = Array(repeating: UInt8(ascii: "x"), count: 998)
         #expect(try DataEncoder.encode(line998 + [0x0D, 0x0A]).count == 1000 + 3)
-        #expect(syntaxErrorCode { try DataEncoder.encode(line998 + [UInt8(ascii: "x"), 0x0D, 0x0A]) } == .tooLong(limit: 998))
+        #expect(
+            syntaxErrorCode { try DataEncoder.encode(line998 + [UInt8(ascii: "x"), 0x0D, 0x0A]) }
+                == .tooLong(limit: 998))
         #expect(syntaxErrorCode { try DataEncoder.encode(line998 + [UInt8(ascii: "x")]) } == .tooLong(limit: 998))
         // A leading dot counts once: the stuffed copy is not part of the line.
         let dotted = [UInt8(ascii: ".")] + Array(repeating: UInt8(ascii: "x"), count: 997)

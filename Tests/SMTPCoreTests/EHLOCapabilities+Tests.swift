@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("EHLOCapabilities")
@@ -11,7 +12,10 @@ struct EHLOCapabilitiesTests {
         let c = EHLOCapabilities(reply: try wireReply(SMTPReplyParserTests.ehloWire))
         #expect(c.serverName == "mx.dest.example")
         #expect(c.greeting == "Hello client.example [192.0.2.7]")
-        #expect(c.keywords == ["SIZE", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES", "AUTH", "DSN", "SMTPUTF8", "STARTTLS"])
+        #expect(
+            c.keywords == [
+                "SIZE", "8BITMIME", "PIPELINING", "ENHANCEDSTATUSCODES", "AUTH", "DSN", "SMTPUTF8", "STARTTLS",
+            ])
         #expect(c.sizeLimit == 52_428_800)
         #expect(c.eightBitMIME && c.pipelining && c.enhancedStatusCodes && c.dsn && c.smtpUTF8 && c.startTLS)
         #expect(!c.chunking)
@@ -38,10 +42,11 @@ struct EHLOCapabilitiesTests {
         #expect(!c.supports("CHUNKING"))
     }
 
-    @Test(arguments: [
-        ("SIZE 1000", 1000 as Int?), ("SIZE", 0), ("SIZE 0", 0), ("size 35882577", 35_882_577),
-        ("SIZE abc", 0), ("SIZE -5", 0), ("SIZE +5", 0), ("SIZE 99999999999999999999999", 0),
-    ] as [(String, Int?)])
+    @Test(
+        arguments: [
+            ("SIZE 1000", 1000 as Int?), ("SIZE", 0), ("SIZE 0", 0), ("size 35882577", 35_882_577),
+            ("SIZE abc", 0), ("SIZE -5", 0), ("SIZE +5", 0), ("SIZE 99999999999999999999999", 0),
+        ] as [(String, Int?)])
     func sizeLimit(_ line: String, _ expected: Int?) {
         #expect(Self.caps(["mx", line]).sizeLimit == expected)
     }
@@ -53,7 +58,8 @@ struct EHLOCapabilitiesTests {
     @Test func legacyAuthLineIsMergedWithTheStandardOne() {
         #expect(Self.caps(["mx", "AUTH=LOGIN PLAIN"]).authMechanisms == ["LOGIN", "PLAIN"])
         #expect(Self.caps(["mx", "AUTH LOGIN PLAIN", "AUTH=LOGIN PLAIN"]).authMechanisms == ["LOGIN", "PLAIN"])
-        #expect(Self.caps(["mx", "AUTH=LOGIN", "AUTH PLAIN CRAM-MD5"]).authMechanisms == ["LOGIN", "PLAIN", "CRAM-MD5"])
+        #expect(
+            Self.caps(["mx", "AUTH=LOGIN", "AUTH PLAIN CRAM-MD5"]).authMechanisms == ["LOGIN", "PLAIN", "CRAM-MD5"])
         #expect(Self.caps(["mx", "auth plain login"]).authMechanisms == ["PLAIN", "LOGIN"])
         #expect(Self.caps(["mx", "AUTH=LOGIN PLAIN"]).keywords == ["AUTH"])
         #expect(Self.caps(["mx", "AUTH"]).authMechanisms.isEmpty)

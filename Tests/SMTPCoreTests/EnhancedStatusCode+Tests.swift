@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SMTPCore
 
 @Suite("EnhancedStatusCode (RFC 3463)")
@@ -54,7 +55,8 @@ struct EnhancedStatusCodeTests {
     }
 
     @Test func ordering() throws {
-        let sorted = ["5.1.10", "2.0.0", "5.1.2", "4.7.1"].compactMap(EnhancedStatusCode.init).sorted().map(\.description)
+        let sorted = ["5.1.10", "2.0.0", "5.1.2", "4.7.1"].compactMap(EnhancedStatusCode.init).sorted().map(
+            \.description)
         #expect(sorted == ["2.0.0", "4.7.1", "5.1.2", "5.1.10"])
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 extension SMTPClientSession.SessionError.Code {
@@ -20,15 +21,18 @@ struct SMTPClientSessionTests {
 
     static func r(_ code: Int, _ lines: String...) -> SMTPReply { SMTPReply(code: code, lines: lines) }
 
-    static let fullKeywords = ["PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8",
-                               "STARTTLS", "AUTH PLAIN LOGIN"]
+    static let fullKeywords = [
+        "PIPELINING", "SIZE 10485760", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8",
+        "STARTTLS", "AUTH PLAIN LOGIN",
+    ]
     static let alice = try! SMTPMailbox("alice@dest.example")
     static let bob = try! SMTPMailbox("bob@dest.example")
     static let sender = ReversePath.mailbox(try! SMTPMailbox("roundtrip+k3v9@return.example"))
 
-
     /// Greeted and EHLO answered with the given keywords.
-    static func ready(_ keywords: [String], policy: Session.Policy = .init(), implicitTLS: Bool = false) throws -> Session {
+    static func ready(_ keywords: [String], policy: Session.Policy = .init(), implicitTLS: Bool = false) throws
+        -> Session
+    {
         var s = Session(policy: policy, implicitTLS: implicitTLS)
         _ = try s.receive(r(220, "mx.dest.example ESMTP"))
         #expect(wireText(try s.send(.ehlo("client.example"))) == "EHLO client.example\r\n")
@@ -120,13 +124,23 @@ struct SMTPClientSessionTests {
         #expect(s.state == .ready)
         #expect(s.capabilities?.extensions.isEmpty == true)
         // DSN parameters are refused, plain ones are fine.
-        #expect(sessionErrorCode { try s.send(.mail(Self.sender, MailParameters(ret: .headers))) } == .extensionNotOffered("DSN"))
-        #expect(sessionErrorCode { try s.send(.mail(Self.sender, MailParameters(envelopeID: try EnvelopeID("x")))) }
+        #expect(
+            sessionErrorCode { try s.send(.mail(Self.sender, MailParameters(ret: .headers))) }
                 == .extensionNotOffered("DSN"))
-        #expect(wireText(try s.send(.mail(Self.sender, MailParameters()))) == "MAIL FROM:<roundtrip+k3v9@return.example>\r\n")
+        #expect(
+            sessionErrorCode { try s.send(.mail(Self.sender, MailParameters(envelopeID: try EnvelopeID("x")))) }
+                == .extensionNotOffered("DSN"))
+        #expect(
+            wireText(try s.send(.mail(Self.sender, MailParameters())))
+                == "MAIL FROM:<roundtrip+k3v9@return.example>\r\n")
         _ = try s.receive(Self.r(250, "ok"))
-        #expect(sessionErrorCode { try s.send(.rcpt(Self.alice, RcptParameters(notify: .all))) } == .extensionNotOffered("DSN"))
-        #expect(sessionErrorCode { try s.send(.rcpt(Self.alice, RcptParameters(originalRecipient: try OriginalRecipient(Self.alice)))) }
+        #expect(
+            sessionErrorCode { try s.send(.rcpt(Self.alice, RcptParameters(notify: .all))) }
+                == .extensionNotOffered("DSN"))
+        #expect(
+            sessionErrorCode {
+                try s.send(.rcpt(Self.alice, RcptParameters(originalRecipient: try OriginalRecipient(Self.alice))))
+            }
                 == .extensionNotOffered("DSN"))
         #expect(wireText(try s.send(.rcpt(Self.alice, RcptParameters()))) == "RCPT TO:<alice@dest.example>\r\n")
         // No STARTTLS and no AUTH after HELO.
@@ -169,7 +183,8 @@ struct SMTPClientSessionTests {
         #expect(s.capabilities == nil)
         // The old EHLO reply is forgotten: MAIL and AUTH need a new EHLO.
         #expect(sessionErrorCode { try s.send(.mail(Self.sender, MailParameters())) }?.isOutOfOrder == true)
-        #expect(sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }?.isOutOfOrder == true)
+        #expect(
+            sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }?.isOutOfOrder == true)
         _ = try s.send(.ehlo("client.example"))
         _ = try s.receive(Self.r(250, "mx", "AUTH PLAIN", "STARTTLS"))
         #expect(s.capabilities?.authMechanisms == ["PLAIN"])
@@ -222,13 +237,16 @@ struct SMTPClientSessionTests {
 
     @Test func authRefusedWithoutTLS() throws {
         var s = try Self.ready(["AUTH PLAIN LOGIN"])
-        #expect(sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) } == .plaintextAuthRefused)
+        #expect(
+            sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) } == .plaintextAuthRefused
+        )
         #expect(s.outstandingReplies == 0)
     }
 
     @Test func authAllowedWithoutTLSOnlyByPolicy() throws {
         var s = try Self.ready(["AUTH PLAIN"], policy: .init(allowPlaintextAuth: true))
-        #expect(wireText(try s.send(.auth(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHMzY3JldA==")))
+        #expect(
+            wireText(try s.send(.auth(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHMzY3JldA==")))
                 == "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n")
         _ = try s.receive(Self.r(235, "2.7.0 Authentication successful"))
         #expect(s.authenticated)
@@ -236,12 +254,15 @@ struct SMTPClientSessionTests {
 
     @Test func authMechanismMustBeAdvertised() throws {
         var s = try Self.ready(["AUTH PLAIN"], implicitTLS: true)
-        #expect(sessionErrorCode { try s.send(.auth(mechanism: "LOGIN", initialResponse: nil)) }
+        #expect(
+            sessionErrorCode { try s.send(.auth(mechanism: "LOGIN", initialResponse: nil)) }
                 == .extensionNotOffered("AUTH LOGIN"))
-        #expect(sessionErrorCode { try s.send(.auth(mechanism: "cram-md5", initialResponse: nil)) }
+        #expect(
+            sessionErrorCode { try s.send(.auth(mechanism: "cram-md5", initialResponse: nil)) }
                 == .extensionNotOffered("AUTH CRAM-MD5"))
         var none = try Self.ready(["DSN"], implicitTLS: true)
-        #expect(sessionErrorCode { try none.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }
+        #expect(
+            sessionErrorCode { try none.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }
                 == .extensionNotOffered("AUTH PLAIN"))
         // Case-insensitive match.
         _ = try s.send(.auth(mechanism: "plain", initialResponse: "AA=="))
@@ -295,7 +316,8 @@ struct SMTPClientSessionTests {
         var s = try Self.ready(["AUTH PLAIN"], implicitTLS: true)
         _ = try s.send(.mail(Self.sender, MailParameters()))
         _ = try s.receive(Self.r(250, "ok"))
-        #expect(sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }?.isOutOfOrder == true)
+        #expect(
+            sessionErrorCode { try s.send(.auth(mechanism: "PLAIN", initialResponse: "AA==")) }?.isOutOfOrder == true)
     }
 
     @Test func authenticationIsForgottenAfterSTARTTLS() throws {
@@ -317,8 +339,10 @@ struct SMTPClientSessionTests {
             #expect(sessionErrorCode { try s.send(.mail(Self.sender, p)) } == .extensionNotOffered("DSN"))
         }
         _ = try s.send(.mail(Self.sender, MailParameters()))
-        for p in [RcptParameters(notify: .never), RcptParameters(notify: .all),
-                  RcptParameters(originalRecipient: try OriginalRecipient(Self.alice))] {
+        for p in [
+            RcptParameters(notify: .never), RcptParameters(notify: .all),
+            RcptParameters(originalRecipient: try OriginalRecipient(Self.alice)),
+        ] {
             #expect(sessionErrorCode { try s.send(.rcpt(Self.alice, p)) } == .extensionNotOffered("DSN"))
         }
     }
@@ -328,10 +352,17 @@ struct SMTPClientSessionTests {
         let mail = SMTPCommand.mail(
             .mailbox(try SMTPMailbox("roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example")),
             MailParameters(ret: .headers, envelopeID: try EnvelopeID("k3v9x2q8m4tz7c1bh6n0wr5d")))
-        #expect(wireText(try s.send(mail))
-                == "MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r\n")
+        #expect(
+            wireText(try s.send(mail))
+                == "MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r\n"
+        )
         _ = try s.receive(Self.r(250, "2.1.0 Ok"))
-        #expect(wireText(try s.send(.rcpt(Self.alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(Self.alice)))))
+        #expect(
+            wireText(
+                try s.send(
+                    .rcpt(
+                        Self.alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(Self.alice))))
+            )
                 == "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example\r\n")
     }
 
@@ -352,7 +383,9 @@ struct SMTPClientSessionTests {
 
     @Test func sizeWithoutValueStillAllowsTheParameter() throws {
         var s = try Self.ready(["SIZE"])
-        #expect(wireText(try s.send(.mail(Self.sender, MailParameters(size: 123)))) == "MAIL FROM:<roundtrip+k3v9@return.example> SIZE=123\r\n")
+        #expect(
+            wireText(try s.send(.mail(Self.sender, MailParameters(size: 123))))
+                == "MAIL FROM:<roundtrip+k3v9@return.example> SIZE=123\r\n")
     }
 
     @Test func nonASCIIAddressesNeedSMTPUTF8() throws {
@@ -372,11 +405,15 @@ struct SMTPClientSessionTests {
         _ = try s.send(.rset)
         _ = try s.receive(Self.r(250, "ok"))
         // With SMTPUTF8 on MAIL.
-        #expect(wireText(try s.send(.mail(Self.sender, MailParameters(smtpUTF8: true))))
+        #expect(
+            wireText(try s.send(.mail(Self.sender, MailParameters(smtpUTF8: true))))
                 == "MAIL FROM:<roundtrip+k3v9@return.example> SMTPUTF8\r\n")
         _ = try s.receive(Self.r(250, "ok"))
-        #expect(wireText(try s.send(.rcpt(jöran, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(jöran)))))
-                == "RCPT TO:<jöran@bücher.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=utf-8;j\\x{F6}ran@b\\x{FC}cher.example\r\n")
+        #expect(
+            wireText(
+                try s.send(.rcpt(jöran, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(jöran)))))
+                == "RCPT TO:<jöran@bücher.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=utf-8;j\\x{F6}ran@b\\x{FC}cher.example\r\n"
+        )
     }
 
     // MARK: PIPELINING
@@ -390,13 +427,16 @@ struct SMTPClientSessionTests {
             .data,
         ]
         let bytes = try s.send(batch)
-        #expect(wireText(bytes) == "MAIL FROM:<roundtrip+k3v9@return.example> RET=HDRS\r\n"
+        #expect(
+            wireText(bytes) == "MAIL FROM:<roundtrip+k3v9@return.example> RET=HDRS\r\n"
                 + "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY\r\n"
                 + "RCPT TO:<bob@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY\r\n"
                 + "DATA\r\n")
         #expect(s.outstandingReplies == 4)
         // Paired by position, not by code or text: the 550 answers bob because it comes third.
-        let replies = [Self.r(250, "2.1.0 Ok"), Self.r(250, "2.1.5 Ok"), Self.r(550, "5.1.1 unknown"), Self.r(354, "go ahead")]
+        let replies = [
+            Self.r(250, "2.1.0 Ok"), Self.r(250, "2.1.5 Ok"), Self.r(550, "5.1.1 unknown"), Self.r(354, "go ahead"),
+        ]
         for (i, reply) in replies.enumerated() {
             #expect(try s.receive(reply) == .reply(batch[i], reply))
             #expect(s.outstandingReplies == 3 - i)
@@ -416,7 +456,10 @@ struct SMTPClientSessionTests {
 
     @Test func batchesNeedPipelining() throws {
         var s = try Self.ready(["DSN", "SIZE"])
-        #expect(sessionErrorCode { try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters())]) }
+        #expect(
+            sessionErrorCode {
+                try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters())])
+            }
                 == .pipeliningNotOffered)
         // Refused batches leave the session untouched.
         #expect(s.outstandingReplies == 0)
@@ -440,8 +483,10 @@ struct SMTPClientSessionTests {
         [.quit, .noop],
         [.noop, .mail(ReversePath.null, MailParameters())],
         [.vrfy("alice"), .rset],
-        [.mail(ReversePath.null, MailParameters()), .rcpt(try! SMTPMailbox("a@b.example"), RcptParameters()), .data,
-         .rcpt(try! SMTPMailbox("c@d.example"), RcptParameters())],
+        [
+            .mail(ReversePath.null, MailParameters()), .rcpt(try! SMTPMailbox("a@b.example"), RcptParameters()), .data,
+            .rcpt(try! SMTPMailbox("c@d.example"), RcptParameters()),
+        ],
     ])
     func onlyMailRcptAndRsetMayStandMidBatch(_ batch: [SMTPCommand]) throws {
         var s = try Self.ready(["PIPELINING"])
@@ -483,8 +528,10 @@ struct SMTPClientSessionTests {
 
     @Test func repliesToAnAbandonedTransactionDoNotCountForTheNextOne() throws {
         var s = try Self.ready(["PIPELINING"])
-        _ = try s.send([.mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .rset,
-                        .mail(Self.sender, MailParameters())])
+        _ = try s.send([
+            .mail(Self.sender, MailParameters()), .rcpt(Self.alice, RcptParameters()), .rset,
+            .mail(Self.sender, MailParameters()),
+        ])
         for _ in 1...3 { _ = try s.receive(Self.r(250, "ok")) }
         #expect(s.mailSent)
         #expect(!s.mailAccepted)
@@ -538,10 +585,13 @@ struct SMTPClientSessionTests {
     @Test func aFailedBatchLeavesNoTrace() throws {
         var s = try Self.ready(["PIPELINING", "DSN"])
         let jöran = try SMTPMailbox("jöran@example.org")
-        #expect(sessionErrorCode { try s.send([.mail(Self.sender, MailParameters()), .rcpt(jöran, RcptParameters())]) } != nil)
+        #expect(
+            sessionErrorCode { try s.send([.mail(Self.sender, MailParameters()), .rcpt(jöran, RcptParameters())]) }
+                != nil)
         #expect(!s.mailSent)
         #expect(s.outstandingReplies == 0)
-        #expect(sessionErrorCode { try s.send([.mail(Self.sender, MailParameters()), .ehlo("bad name")]) }?.syntaxCode
+        #expect(
+            sessionErrorCode { try s.send([.mail(Self.sender, MailParameters()), .ehlo("bad name")]) }?.syntaxCode
                 == .invalidParameter)
         #expect(!s.mailSent)
         _ = try s.send(.mail(Self.sender, MailParameters()))
@@ -563,7 +613,9 @@ struct SMTPClientSessionTests {
         #expect(sessionErrorCode { try s.send(.rset) }?.isOutOfOrder == true)
         #expect(sessionErrorCode { try s.send(.quit) }?.isOutOfOrder == true)
         // A bad message is refused and the session still waits for the content.
-        #expect(sessionErrorCode { try s.sendMessage(Array("a\n.\nMAIL FROM:<x>\r\n".utf8)) }?.syntaxCode == .bareLineEnding)
+        #expect(
+            sessionErrorCode { try s.sendMessage(Array("a\n.\nMAIL FROM:<x>\r\n".utf8)) }?.syntaxCode == .bareLineEnding
+        )
         #expect(s.state == .awaitingMessage)
         let message = Array("Subject: probe\r\n\r\n.hello\r\n".utf8)
         #expect(try s.sendMessage(message) == DataEncoder.encode(message))
@@ -747,7 +799,9 @@ struct SMTPClientSessionTests {
 
     @Test func syntaxErrorsAreWrapped() throws {
         var s = try Self.ready([])
-        #expect(sessionErrorCode { try s.send(.ehlo("client.example\r\nMAIL FROM:<x@y>")) }?.syntaxCode == .controlCharacter)
+        #expect(
+            sessionErrorCode { try s.send(.ehlo("client.example\r\nMAIL FROM:<x@y>")) }?.syntaxCode == .controlCharacter
+        )
         #expect(sessionErrorCode { try s.send(.vrfy("a\0")) }?.syntaxCode == .controlCharacter)
         #expect(s.outstandingReplies == 0)
     }
@@ -755,7 +809,9 @@ struct SMTPClientSessionTests {
     @Test func errorDescriptionsNameTheProblem() {
         #expect(Session.SessionError(.pipeliningNotOffered).description.contains("PIPELINING"))
         #expect(Session.SessionError(.extensionNotOffered("DSN")).description.contains("DSN"))
-        #expect(Session.SessionError(.syntax(SMTPSyntaxError(.controlCharacter, "EHLO name"))).description.contains("EHLO name"))
+        #expect(
+            Session.SessionError(.syntax(SMTPSyntaxError(.controlCharacter, "EHLO name"))).description.contains(
+                "EHLO name"))
     }
 
     // MARK: a whole probe, as the driver would run it
@@ -777,12 +833,14 @@ struct SMTPClientSessionTests {
         s.tlsEstablished()
         wire += wireText(try s.send(.ehlo("client.example")))
         _ = try server("250-mx.dest.example\r\n250-PIPELINING\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n")
-        wire += wireText(try s.send([
-            .mail(.mailbox(try SMTPMailbox("roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example")),
-                  MailParameters(ret: .headers, envelopeID: try EnvelopeID("k3v9x2q8m4tz7c1bh6n0wr5d"))),
-            .rcpt(Self.alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(Self.alice))),
-            .data,
-        ]))
+        wire += wireText(
+            try s.send([
+                .mail(
+                    .mailbox(try SMTPMailbox("roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example")),
+                    MailParameters(ret: .headers, envelopeID: try EnvelopeID("k3v9x2q8m4tz7c1bh6n0wr5d"))),
+                .rcpt(Self.alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(Self.alice))),
+                .data,
+            ]))
         _ = try server("250 2.1.0 Ok\r\n")
         _ = try server("250 2.1.5 Ok\r\n")
         _ = try server("354 End data with <CR><LF>.<CR><LF>\r\n")
@@ -790,19 +848,20 @@ struct SMTPClientSessionTests {
         wire += wireText(try s.send(.quit))
         #expect(try server("250 2.0.0 Ok: queued\r\n") == .endOfData(Self.r(250, "2.0.0 Ok: queued")))
         #expect(try server("221 2.0.0 Bye\r\n") == .closing(Self.r(221, "2.0.0 Bye")))
-        #expect(wire == """
-            EHLO client.example\r
-            STARTTLS\r
-            EHLO client.example\r
-            MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r
-            RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example\r
-            DATA\r
-            Subject: probe\r
-            \r
-            ..\r
-            .\r
-            QUIT\r
+        #expect(
+            wire == """
+                EHLO client.example\r
+                STARTTLS\r
+                EHLO client.example\r
+                MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r
+                RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example\r
+                DATA\r
+                Subject: probe\r
+                \r
+                ..\r
+                .\r
+                QUIT\r
 
-            """)
+                """)
     }
 }

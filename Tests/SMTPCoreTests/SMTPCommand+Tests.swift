@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("SMTPCommand")
@@ -19,16 +20,23 @@ struct SMTPCommandTests {
             Fixture(command: .helo("client.example"), line: "HELO client.example"),
             Fixture(command: .mail(.null, MailParameters()), line: "MAIL FROM:<>"),
             Fixture(command: .mail(.mailbox(alice), MailParameters()), line: "MAIL FROM:<alice@dest.example>"),
-            Fixture(command: .mail(.mailbox(alice), MailParameters(size: 4096, body: .eightBitMIME, smtpUTF8: true)),
-                    line: "MAIL FROM:<alice@dest.example> SIZE=4096 BODY=8BITMIME SMTPUTF8"),
-            Fixture(command: .mail(.mailbox(try SMTPMailbox("john q@x.example")), MailParameters(ret: .full)),
-                    line: "MAIL FROM:<\"john q\"@x.example> RET=FULL"),
+            Fixture(
+                command: .mail(.mailbox(alice), MailParameters(size: 4096, body: .eightBitMIME, smtpUTF8: true)),
+                line: "MAIL FROM:<alice@dest.example> SIZE=4096 BODY=8BITMIME SMTPUTF8"),
+            Fixture(
+                command: .mail(.mailbox(try SMTPMailbox("john q@x.example")), MailParameters(ret: .full)),
+                line: "MAIL FROM:<\"john q\"@x.example> RET=FULL"),
             Fixture(command: .rcpt(alice, RcptParameters()), line: "RCPT TO:<alice@dest.example>"),
-            Fixture(command: .rcpt(alice, RcptParameters(notify: .never)), line: "RCPT TO:<alice@dest.example> NOTIFY=NEVER"),
-            Fixture(command: .rcpt(try SMTPMailbox("jöran@example.org"),
-                                   RcptParameters(notify: try DSNNotify(parsing: "failure,success"),
-                                                  originalRecipient: try OriginalRecipient(SMTPMailbox("jöran@example.org")))),
-                    line: "RCPT TO:<jöran@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=utf-8;j\\x{F6}ran@example.org"),
+            Fixture(
+                command: .rcpt(alice, RcptParameters(notify: .never)), line: "RCPT TO:<alice@dest.example> NOTIFY=NEVER"
+            ),
+            Fixture(
+                command: .rcpt(
+                    try SMTPMailbox("jöran@example.org"),
+                    RcptParameters(
+                        notify: try DSNNotify(parsing: "failure,success"),
+                        originalRecipient: try OriginalRecipient(SMTPMailbox("jöran@example.org")))),
+                line: "RCPT TO:<jöran@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=utf-8;j\\x{F6}ran@example.org"),
             Fixture(command: .data, line: "DATA"),
             Fixture(command: .rset, line: "RSET"),
             Fixture(command: .noop, line: "NOOP"),
@@ -37,8 +45,9 @@ struct SMTPCommandTests {
             Fixture(command: .vrfy("John Smith"), line: "VRFY John Smith"),
             Fixture(command: .startTLS, line: "STARTTLS"),
             Fixture(command: .auth(mechanism: "LOGIN", initialResponse: nil), line: "AUTH LOGIN"),
-            Fixture(command: .auth(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHMzY3JldA=="),
-                    line: "AUTH PLAIN AGFsaWNlAHMzY3JldA=="),
+            Fixture(
+                command: .auth(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHMzY3JldA=="),
+                line: "AUTH PLAIN AGFsaWNlAHMzY3JldA=="),
             Fixture(command: .auth(mechanism: "PLAIN", initialResponse: "="), line: "AUTH PLAIN ="),
             Fixture(command: .authResponse("YWxpY2U="), line: "YWxpY2U="),
             Fixture(command: .authResponse("*"), line: "*"),
@@ -57,21 +66,30 @@ struct SMTPCommandTests {
         let mail = SMTPCommand.mail(
             .mailbox(try SMTPMailbox(Self.probeSender)),
             MailParameters(ret: .headers, envelopeID: try EnvelopeID("k3v9x2q8m4tz7c1bh6n0wr5d")))
-        #expect(try mail.encode() == Array(
-            "MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r\n".utf8))
+        #expect(
+            try mail.encode()
+                == Array(
+                    "MAIL FROM:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example> RET=HDRS ENVID=k3v9x2q8m4tz7c1bh6n0wr5d\r\n"
+                        .utf8))
         let alice = try SMTPMailbox("alice@dest.example")
-        let rcpt = SMTPCommand.rcpt(alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(alice)))
-        #expect(try rcpt.encode() == Array(
-            "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example\r\n".utf8))
+        let rcpt = SMTPCommand.rcpt(
+            alice, RcptParameters(notify: .all, originalRecipient: try OriginalRecipient(alice)))
+        #expect(
+            try rcpt.encode()
+                == Array(
+                    "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example\r\n".utf8
+                ))
     }
 
     @Test func verbs() throws {
         let pairs: [(SMTPCommand, SMTPCommand.Verb, String)] = [
             (.ehlo("a"), .ehlo, "EHLO"), (.helo("a"), .helo, "HELO"),
-            (.mail(.null, MailParameters()), .mail, "MAIL"), (.rcpt(try SMTPMailbox("a@b"), RcptParameters()), .rcpt, "RCPT"),
+            (.mail(.null, MailParameters()), .mail, "MAIL"),
+            (.rcpt(try SMTPMailbox("a@b"), RcptParameters()), .rcpt, "RCPT"),
             (.data, .data, "DATA"), (.rset, .rset, "RSET"), (.noop, .noop, "NOOP"), (.quit, .quit, "QUIT"),
             (.vrfy("a"), .vrfy, "VRFY"), (.startTLS, .startTLS, "STARTTLS"),
-            (.auth(mechanism: "PLAIN", initialResponse: nil), .auth, "AUTH"), (.authResponse("x"), .authResponse, "AUTH-RESPONSE"),
+            (.auth(mechanism: "PLAIN", initialResponse: nil), .auth, "AUTH"),
+            (.authResponse("x"), .authResponse, "AUTH-RESPONSE"),
         ]
         for (command, verb, raw) in pairs {
             #expect(command.verb == verb)
@@ -83,8 +101,10 @@ struct SMTPCommandTests {
         #expect(SMTPCommand.mail(.null, MailParameters()).mayBePipelinedMidBatch)
         #expect(SMTPCommand.rcpt(try SMTPMailbox("a@b"), RcptParameters()).mayBePipelinedMidBatch)
         #expect(SMTPCommand.rset.mayBePipelinedMidBatch)
-        let enders: [SMTPCommand] = [.ehlo("a"), .helo("a"), .data, .noop, .quit, .vrfy("a"), .startTLS,
-                                     .auth(mechanism: "PLAIN", initialResponse: "AA=="), .authResponse("x")]
+        let enders: [SMTPCommand] = [
+            .ehlo("a"), .helo("a"), .data, .noop, .quit, .vrfy("a"), .startTLS,
+            .auth(mechanism: "PLAIN", initialResponse: "AA=="), .authResponse("x"),
+        ]
         for c in enders {
             #expect(!c.mayBePipelinedMidBatch, "\(c.verb)")
         }
@@ -131,9 +151,13 @@ struct SMTPCommandTests {
         #expect(syntaxErrorCode { try SMTPCommand.ehlo("client.example QUIT").line() } == .invalidParameter)
         #expect(syntaxErrorCode { try SMTPCommand.vrfy("").line() } == .emptyValue)
         #expect(syntaxErrorCode { try SMTPCommand.auth(mechanism: "", initialResponse: nil).line() } == .emptyValue)
-        #expect(syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN X", initialResponse: nil).line() } == .invalidParameter)
+        #expect(
+            syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN X", initialResponse: nil).line() }
+                == .invalidParameter)
         #expect(syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: "").line() } == .emptyValue)
-        #expect(syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: "a b").line() } == .invalidParameter)
+        #expect(
+            syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: "a b").line() }
+                == .invalidParameter)
         #expect(syntaxErrorCode { try SMTPCommand.authResponse("a b").line() } == .invalidParameter)
     }
 
@@ -157,7 +181,8 @@ struct SMTPCommandTests {
     @Test func authLinesMayReach12288Octets() throws {
         let initial = String(repeating: "A", count: 12288 - "AUTH PLAIN ".utf8.count - 2)
         #expect(try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: initial).encode().count == 12288)
-        #expect(syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: initial + "A").encode() }
+        #expect(
+            syntaxErrorCode { try SMTPCommand.auth(mechanism: "PLAIN", initialResponse: initial + "A").encode() }
                 == .tooLong(limit: 12288))
         let response = String(repeating: "A", count: 12286)
         #expect(try SMTPCommand.authResponse(response).encode().count == 12288)
@@ -172,9 +197,12 @@ struct SMTPCommandTests {
         let line = try SMTPCommand.rcpt(box, RcptParameters(notify: .all, originalRecipient: orcpt)).encode()
         #expect(line.count > 512)
         #expect(line.count <= 1036)
-        let mail = try SMTPCommand.mail(.mailbox(box), MailParameters(
-            size: Int.max, body: .eightBitMIME, smtpUTF8: true, ret: .headers,
-            envelopeID: try EnvelopeID(String(repeating: "e", count: 100)))).encode()
+        let mail = try SMTPCommand.mail(
+            .mailbox(box),
+            MailParameters(
+                size: Int.max, body: .eightBitMIME, smtpUTF8: true, ret: .headers,
+                envelopeID: try EnvelopeID(String(repeating: "e", count: 100)))
+        ).encode()
         #expect(mail.count <= 1036)
         #expect(mail.suffix(2) == [0x0D, 0x0A])
     }
@@ -182,7 +210,7 @@ struct SMTPCommandTests {
     // MARK: redaction
 
     @Test func redactedLineNeverShowsAuthSecrets() throws {
-        let canary = "AGFsaWNlAHMzY3JldC1jYW5hcnk=" // "\0alice\0s3cret-canary"
+        let canary = "AGFsaWNlAHMzY3JldC1jYW5hcnk="  // "\0alice\0s3cret-canary"
         let commands: [SMTPCommand] = [
             .auth(mechanism: "PLAIN", initialResponse: canary),
             .authResponse(canary),
@@ -201,7 +229,8 @@ struct SMTPCommandTests {
 
     @Test func redactedLineOfOtherCommands() throws {
         #expect(SMTPCommand.ehlo("client.example").redactedLine == "EHLO client.example")
-        #expect(SMTPCommand.rcpt(try SMTPMailbox("a@b.example"), RcptParameters(notify: .never)).redactedLine
+        #expect(
+            SMTPCommand.rcpt(try SMTPMailbox("a@b.example"), RcptParameters(notify: .never)).redactedLine
                 == "RCPT TO:<a@b.example> NOTIFY=NEVER")
         #expect(SMTPCommand.vrfy("a\r\nb").redactedLine == "VRFY <invalid>")
         #expect(SMTPCommand.ehlo("").redactedLine == "EHLO <invalid>")
@@ -218,10 +247,11 @@ struct SMTPCommandTests {
 
     // MARK: property: nothing but the final CRLF ever ends a line
 
-    static let alphabet: [String] = [
-        "\r", "\n", "\r\n", "\0", "\u{7F}", "\t", "\u{1B}", "\u{0B}", "\u{0C}", " ", "<", ">", "@", "@", "\"", "\\",
-        "+", "=", ",", ":", ";", ".", "[", "]", "é", "\u{85}", "\u{2028}", "😀",
-    ] + Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_").map(String.init)
+    static let alphabet: [String] =
+        [
+            "\r", "\n", "\r\n", "\0", "\u{7F}", "\t", "\u{1B}", "\u{0B}", "\u{0C}", " ", "<", ">", "@", "@", "\"", "\\",
+            "+", "=", ",", ":", ";", ".", "[", "]", "é", "\u{85}", "\u{2028}", "😀",
+        ] + Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_").map(String.init)
 
     static func randomText(_ rng: inout SeededGenerator, maxLength: Int = 24) -> String {
         let n = Int.random(in: 0...maxLength, using: &rng)
@@ -243,8 +273,9 @@ struct SMTPCommandTests {
         case 1: return .helo(randomText(&rng))
         case 2: return .vrfy(randomText(&rng))
         case 3:
-            return .auth(mechanism: randomText(&rng, maxLength: 8),
-                         initialResponse: Bool.random(using: &rng) ? randomText(&rng) : nil)
+            return .auth(
+                mechanism: randomText(&rng, maxLength: 8),
+                initialResponse: Bool.random(using: &rng) ? randomText(&rng) : nil)
         case 4: return .authResponse(randomText(&rng))
         case 5:
             let mailbox = try SMTPMailbox(randomText(&rng) + "@" + randomText(&rng))
@@ -252,8 +283,10 @@ struct SMTPCommandTests {
             return .mail(.mailbox(mailbox), MailParameters(ret: .headers, envelopeID: envid))
         default:
             let mailbox = try SMTPMailbox(randomText(&rng) + "@" + randomText(&rng))
-            let notify = Bool.random(using: &rng) ? try DSNNotify(parsing: randomText(&rng, maxLength: 8)) : DSNNotify.all
-            let orcpt = try OriginalRecipient(address: randomText(&rng), addressType: Bool.random(using: &rng) ? "utf-8" : nil)
+            let notify =
+                Bool.random(using: &rng) ? try DSNNotify(parsing: randomText(&rng, maxLength: 8)) : DSNNotify.all
+            let orcpt = try OriginalRecipient(
+                address: randomText(&rng), addressType: Bool.random(using: &rng) ? "utf-8" : nil)
             return .rcpt(mailbox, RcptParameters(notify: notify, originalRecipient: orcpt))
         }
     }
@@ -270,7 +303,9 @@ struct SMTPCommandTests {
                 accepted += 1
                 #expect(bytes.suffix(2) == [0x0D, 0x0A])
                 let body = bytes.dropLast(2)
-                #expect(!body.contains { $0 < 0x20 || $0 == 0x7F }, "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
+                #expect(
+                    !body.contains { $0 < 0x20 || $0 == 0x7F },
+                    "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
                 #expect(!command.redactedLine.utf8.contains { $0 == 0x0D || $0 == 0x0A })
             } catch is SMTPSyntaxError {
                 refused += 1

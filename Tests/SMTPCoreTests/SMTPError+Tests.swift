@@ -1,11 +1,13 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("SMTPSyntaxError")
 struct SMTPSyntaxErrorTests {
     static let codes: [SMTPSyntaxError.Code] = [
         .controlCharacter, .emptyValue, .tooLong(limit: 512), .invalidAddress, .invalidParameter, .notifyNeverCombined,
-        .duplicateParameter, .invalidReplyCode, .mismatchedReplyCodes, .replyLineTooLong, .replyTooLong, .bareLineEnding,
+        .duplicateParameter, .invalidReplyCode, .mismatchedReplyCodes, .replyLineTooLong, .replyTooLong,
+        .bareLineEnding,
         .invalidEnhancedStatusCode, .nonASCII,
     ]
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 /// A syntactically valid domain of exactly `length` octets (labels ≤ 63).
@@ -28,8 +29,9 @@ struct SMTPMailboxTests {
         Valid(input: "alice@example.org", localPart: "alice", domain: "example.org"),
         Valid(input: "<alice@example.org>", localPart: "alice", domain: "example.org"),
         Valid(input: "Alice.Smith+tag@Example.ORG", localPart: "Alice.Smith+tag", domain: "Example.ORG"),
-        Valid(input: "roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example",
-              localPart: "roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d", domain: "return.example"),
+        Valid(
+            input: "roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example",
+            localPart: "roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d", domain: "return.example"),
         Valid(input: "!#$%&'*+-/=?^_`{|}~@x.example", localPart: "!#$%&'*+-/=?^_`{|}~", domain: "x.example"),
         Valid(input: "a@localhost", localPart: "a", domain: "localhost"),
         Valid(input: "a@my-host_1.example", localPart: "a", domain: "my-host_1.example"),
@@ -94,7 +96,7 @@ struct SMTPMailboxTests {
         let upper = try SMTPMailbox("Alice@DEST.Example")
         #expect(lower == upper)
         #expect(Set([lower, upper]).count == 1)
-        #expect(upper.domain == "DEST.Example") // the spelling is kept for the wire
+        #expect(upper.domain == "DEST.Example")  // the spelling is kept for the wire
         #expect(try SMTPMailbox("alice@dest.example") != lower)
         #expect(try SMTPMailbox("a@[IPv6:2001:DB8::1]") == SMTPMailbox("a@[ipv6:2001:db8::1]"))
         #expect(try SMTPMailbox("a@dest.example") != SMTPMailbox("a@dest.example.org"))
@@ -170,13 +172,13 @@ struct SMTPMailboxTests {
     }
 
     @Test func localPartLimitCountsOctetsNotCharacters() throws {
-        let ok = String(repeating: "ö", count: 32) // 64 octets
+        let ok = String(repeating: "ö", count: 32)  // 64 octets
         #expect(try SMTPMailbox("\(ok)@example.org").localPart.utf8.count == 64)
         #expect(syntaxErrorCode { try SMTPMailbox("\(ok)a@example.org") } == .tooLong(limit: 64))
     }
 
     @Test func localPartLimitCountsTheQuotes() throws {
-        let ok = "a b" + String(repeating: "c", count: 59) // quoted: 62 + 2 = 64
+        let ok = "a b" + String(repeating: "c", count: 59)  // quoted: 62 + 2 = 64
         #expect(try SMTPMailbox("\(ok)@example.org").localPart.utf8.count == 64)
         #expect(syntaxErrorCode { try SMTPMailbox("\(ok)c@example.org") } == .tooLong(limit: 64))
         // The escape added for '"' counts too: 1 + 2*1 + 60 + 1 = 64.

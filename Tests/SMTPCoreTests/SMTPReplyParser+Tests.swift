@@ -1,9 +1,11 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("SMTPReplyParser")
 struct SMTPReplyParserTests {
-    static let ehloWire = "250-mx.dest.example Hello client.example [192.0.2.7]\r\n"
+    static let ehloWire =
+        "250-mx.dest.example Hello client.example [192.0.2.7]\r\n"
         + "250-SIZE 52428800\r\n250-8BITMIME\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
         + "250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN PLAIN\r\n250-DSN\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n"
     static let ehloLines = [
@@ -11,7 +13,8 @@ struct SMTPReplyParserTests {
         "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN", "AUTH=LOGIN PLAIN", "DSN", "SMTPUTF8", "STARTTLS",
     ]
     /// An EHLO reply followed by a second reply and the start of a third.
-    static let stream = Array((ehloWire + "250 2.1.0 Ok\r\n550 5.1.1 <x@y>: Recipient address rejected\r\n221-bye").utf8)
+    static let stream = Array(
+        (ehloWire + "250 2.1.0 Ok\r\n550 5.1.1 <x@y>: Recipient address rejected\r\n221-bye").utf8)
 
     struct Fed {
         var replies: [SMTPReply] = []
@@ -54,21 +57,25 @@ struct SMTPReplyParserTests {
 
     // MARK: grammar
 
-    @Test(arguments: [
-        ("220 mx.example ESMTP ready\r\n", 220, ["mx.example ESMTP ready"]),
-        ("250\r\n", 250, [""]),
-        ("250 \r\n", 250, [""]),
-        ("250 2.0.0 Ok\r\n", 250, ["2.0.0 Ok"]),
-        ("250-\r\n250 x\r\n", 250, ["", "x"]),
-        ("250-a\r\n250\r\n", 250, ["a", ""]),
-        ("220-mx.example ESMTP\r\n220-Do not talk early\r\n220 \r\n", 220, ["mx.example ESMTP", "Do not talk early", ""]),
-        ("354 End data with <CR><LF>.<CR><LF>\r\n", 354, ["End data with <CR><LF>.<CR><LF>"]),
-        ("334 \r\n", 334, [""]),
-        ("200 x\r\n", 200, ["x"]),
-        ("559 x\r\n", 559, ["x"]),
-        ("250 a\tb  c \r\n", 250, ["a\tb  c "]),
-        ("250 a-b 250 c\r\n", 250, ["a-b 250 c"]),
-    ] as [(String, Int, [String])])
+    @Test(
+        arguments: [
+            ("220 mx.example ESMTP ready\r\n", 220, ["mx.example ESMTP ready"]),
+            ("250\r\n", 250, [""]),
+            ("250 \r\n", 250, [""]),
+            ("250 2.0.0 Ok\r\n", 250, ["2.0.0 Ok"]),
+            ("250-\r\n250 x\r\n", 250, ["", "x"]),
+            ("250-a\r\n250\r\n", 250, ["a", ""]),
+            (
+                "220-mx.example ESMTP\r\n220-Do not talk early\r\n220 \r\n", 220,
+                ["mx.example ESMTP", "Do not talk early", ""]
+            ),
+            ("354 End data with <CR><LF>.<CR><LF>\r\n", 354, ["End data with <CR><LF>.<CR><LF>"]),
+            ("334 \r\n", 334, [""]),
+            ("200 x\r\n", 200, ["x"]),
+            ("559 x\r\n", 559, ["x"]),
+            ("250 a\tb  c \r\n", 250, ["a\tb  c "]),
+            ("250 a-b 250 c\r\n", 250, ["a-b 250 c"]),
+        ] as [(String, Int, [String])])
     func parsesReplies(_ wire: String, _ code: Int, _ lines: [String]) {
         let fed = Self.feed(wire)
         #expect(fed.error == nil)
@@ -80,11 +87,14 @@ struct SMTPReplyParserTests {
         var rng = SeededGenerator(seed: 5321)
         let textBytes: [UInt8] = [0x09] + Array(0x20...0x7E)
         for _ in 0..<500 {
-            let code = Int.random(in: 2...5, using: &rng) * 100 + Int.random(in: 0...5, using: &rng) * 10
+            let code =
+                Int.random(in: 2...5, using: &rng) * 100 + Int.random(in: 0...5, using: &rng) * 10
                 + Int.random(in: 0...9, using: &rng)
             let lines = (0..<Int.random(in: 1...6, using: &rng)).map { _ in
-                String(decoding: (0..<Int.random(in: 0...30, using: &rng)).map { _ in textBytes.randomElement(using: &rng)! },
-                       as: UTF8.self)
+                String(
+                    decoding: (0..<Int.random(in: 0...30, using: &rng)).map { _ in textBytes.randomElement(using: &rng)!
+                    },
+                    as: UTF8.self)
             }
             let reply = SMTPReply(code: code, lines: lines)
             let wire = reply.wireLines.map { $0 + "\r\n" }.joined()

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 /// SplitMix64: a tiny deterministic generator, so random tests replay exactly.

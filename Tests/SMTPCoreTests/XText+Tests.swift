@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite("XText (RFC 3461 §4)")
@@ -48,7 +49,7 @@ struct XTextTests {
     @Test(arguments: [
         ("Bob+2Btag@example.com", "Bob+tag@example.com"),
         ("a+3Db+20c", "a=b c"),
-        ("a+3db+20c", "a=b c"),   // lower-case hex is accepted
+        ("a+3db+20c", "a=b c"),  // lower-case hex is accepted
         ("+c3+a9", "é"),
         ("", ""),
     ])
