@@ -33,6 +33,10 @@ public struct DSNNotify: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `NEVER` or `success,failure,delay` (case-insensitive, no spaces).
     public init(parsing text: String) throws {
+        // Check octets first: a CR/LF must be reported as such, and Unicode case
+        // folding must not turn "ſuccess" into SUCCESS.
+        if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw SMTPSyntaxError(.controlCharacter, "NOTIFY") }
+        if text.utf8.contains(where: { $0 >= 0x80 }) { throw SMTPSyntaxError(.nonASCII, "NOTIFY") }
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.uppercased() }
         guard !items.isEmpty, items.allSatisfy({ !$0.isEmpty }) else { throw SMTPSyntaxError(.invalidParameter, "NOTIFY") }
         if items.contains("NEVER") {

@@ -30,7 +30,8 @@ public struct EHLOCapabilities: Hashable, Sendable {
             var params = Array(words.dropFirst())
             // Legacy "AUTH=LOGIN PLAIN" line.
             if keyword.hasPrefix("AUTH=") {
-                params.insert(String(keyword.dropFirst(5)), at: 0)
+                let first = String(keyword.dropFirst(5))
+                if !first.isEmpty { params.insert(first, at: 0) }
                 keyword = "AUTH"
             }
             if let idx = ext.firstIndex(where: { $0.keyword == keyword }) {
@@ -75,7 +76,9 @@ public struct EHLOCapabilities: Hashable, Sendable {
     /// SIZE: nil when not advertised, 0 when advertised without a fixed limit.
     public var sizeLimit: Int? {
         guard let p = parameters(of: "SIZE") else { return nil }
-        return p.first.flatMap { Int($0) } ?? 0
+        // Digits only: Int() would also take "-5" or "+5".
+        guard let value = p.first, !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
+        return Int(value) ?? 0
     }
 
     /// AUTH mechanisms, upper-cased.

@@ -58,6 +58,8 @@ public enum SMTPCommand: Hashable, Sendable {
         switch self {
         case .ehlo(let name), .helo(let name):
             try Self.checkToken(name, context: "\(verb.rawValue) name")
+            // RFC 6531 §3.7.1: A-labels only, even with SMTPUTF8.
+            if name.utf8.contains(where: { $0 >= 0x80 }) { throw SMTPSyntaxError(.nonASCII, "\(verb.rawValue) name") }
             text = "\(verb.rawValue) \(name)"
         case .mail(let path, let params):
             text = (["MAIL FROM:\(path)"] + params.encoded).joined(separator: " ")
@@ -100,6 +102,8 @@ public enum SMTPCommand: Hashable, Sendable {
     public var redactedLine: String {
         switch self {
         case .auth(let mechanism, let initial):
+            // An invalid mechanism could carry a line break into the transcript.
+            guard (try? Self.checkToken(mechanism, context: "AUTH mechanism")) != nil else { return "AUTH <invalid>" }
             return initial == nil ? "AUTH \(mechanism)" : "AUTH \(mechanism) <redacted>"
         case .authResponse:
             return "<redacted>"

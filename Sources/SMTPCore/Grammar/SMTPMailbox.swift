@@ -59,23 +59,43 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
         if Self.isDotAtom(rawLocal) {
             local = rawLocal
         } else if let q = Self.validQuotedString(rawLocal) {
-            local = Self.isDotAtom(q) ? q : rawLocal
+            // Re-quote the content so that needless quoted-pairs go away.
+            local = Self.isDotAtom(q) ? q : Self.quoted(q)
         } else {
-            // Quote minimally: escape only '"' and '\'.
             guard rawLocal.allSatisfy({ $0 >= 0x20 }) else { throw SMTPSyntaxError(.invalidAddress, context) }
-            var q: [UInt8] = [UInt8(ascii: "\"")]
-            for b in rawLocal {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { q.append(UInt8(ascii: "\\")) }
-                q.append(b)
-            }
-            q.append(UInt8(ascii: "\""))
-            local = q
+            local = Self.quoted(rawLocal)
         }
         guard local.count <= Self.maxLocalPart else { throw SMTPSyntaxError(.tooLong(limit: Self.maxLocalPart), "\(context) local part") }
         guard rawDomain.count <= Self.maxDomain else { throw SMTPSyntaxError(.tooLong(limit: Self.maxDomain), "\(context) domain") }
         guard local.count + 1 + rawDomain.count + 2 <= Self.maxPath else { throw SMTPSyntaxError(.tooLong(limit: Self.maxPath), "\(context) path") }
         self.localPart = String(decoding: local, as: UTF8.self)
         self.domain = String(decoding: rawDomain, as: UTF8.self)
+    }
+
+    /// Quotes minimally: escapes only '"' and '\'.
+    static func quoted(_ content: [UInt8]) -> [UInt8] {
+        var q: [UInt8] = [UInt8(ascii: "\"")]
+        for b in content {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { q.append(UInt8(ascii: "\\")) }
+            q.append(b)
+        }
+        q.append(UInt8(ascii: "\""))
+        return q
+    }
+
+    /// The local part compares byte for byte, the domain case-insensitively
+    /// (ASCII letters only); the spelling given is kept for the wire.
+    public static func == (a: SMTPMailbox, b: SMTPMailbox) -> Bool {
+        a.localPart == b.localPart && Self.foldedDomain(a.domain) == Self.foldedDomain(b.domain)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(localPart)
+        hasher.combine(Self.foldedDomain(domain))
+    }
+
+    static func foldedDomain(_ domain: String) -> [UInt8] {
+        domain.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
     }
 
     /// atext plus UTF-8 octets (RFC 6531 extends atext with UTF8-non-ascii).

@@ -55,7 +55,9 @@ public struct SMTPReplyParser: Sendable {
                 i += 1
             }
             guard let end = lineEnd else {
-                scanned = buffer.count
+                // A CR at the end of the read is judged once the next octet is
+                // here: scan it again, or a lone CR split across reads slips through.
+                scanned = buffer.last == 0x0D ? buffer.count - 1 : buffer.count
                 if buffer.count > limits.maxLineLength { throw SMTPSyntaxError(.replyLineTooLong, "reply line") }
                 return nil
             }

@@ -78,6 +78,10 @@ public struct SMTPClientSession: Sendable {
     public private(set) var acceptedRecipients = 0
     private var smtpUTF8Transaction = false
     private var pending: [Expectation] = []
+    /// The greeting was not 2xx (554 "no service"): only QUIT may follow.
+    private var serviceRefused = false
+    /// A 334 challenge waits for exactly one AUTH response line.
+    private var authChallengePending = false
 
     public init(policy: Policy = Policy(), implicitTLS: Bool = false) {
         self.policy = policy
@@ -96,6 +100,12 @@ public struct SMTPClientSession: Sendable {
         case .awaitingMessage: throw SessionError(.outOfOrder("the message content must follow 354"))
         case .closed: throw SessionError(.outOfOrder("the session is closed"))
         case .greeted, .ready: break
+        }
+        if serviceRefused, commands.contains(where: { $0 != .quit }) {
+            throw SessionError(.outOfOrder("the server refused service in its greeting: only QUIT may follow"))
+        }
+        if authChallengePending, commands.count != 1 || commands[0].verb != .authResponse {
+            throw SessionError(.outOfOrder("a 334 challenge must be answered first (\"*\" aborts)"))
         }
         let batch = pending.compactMap { e -> SMTPCommand? in if case .command(let c) = e { return c } else { return nil } } + commands
         if batch.count > 1 || pending.contains(.endOfData) {
@@ -133,6 +143,9 @@ public struct SMTPClientSession: Sendable {
         do { bytes = try DataEncoder.encode(message) } catch let e as SMTPSyntaxError { throw SessionError(.syntax(e)) }
         state = .ready
         pending.append(.endOfData)
+        // The final dot ends the transaction on our side: no RCPT or DATA may
+        // join it, and a new MAIL may follow in the same batch (RFC 2920 §3.1).
+        resetTransaction()
         return bytes
     }
 
@@ -144,6 +157,8 @@ public struct SMTPClientSession: Sendable {
         capabilities = nil
         usedHELO = false
         tlsActive = true
+        authenticated = false
+        authChallengePending = false
         resetTransaction()
     }
 
@@ -153,6 +168,7 @@ public struct SMTPClientSession: Sendable {
             if reply.code == 421 { state = .closed; return .closing(reply) }
             // 220 opens the session; 554 means "no service" but QUIT is still expected.
             state = .greeted
+            serviceRefused = !reply.isPositive
             return .greeting(reply)
         }
         guard !pending.isEmpty else {
@@ -166,7 +182,8 @@ public struct SMTPClientSession: Sendable {
             return .closing(reply)
         }
         guard case .command(let command) = expectation else {
-            resetTransaction()
+            // The transaction was closed when the dot went out; a new one may
+            // already be pipelined behind it.
             return .endOfData(reply)
         }
         switch command {
@@ -192,18 +209,23 @@ public struct SMTPClientSession: Sendable {
             }
         case .auth, .authResponse:
             if reply.code == 235 { authenticated = true }
+            authChallengePending = reply.code == 334
         case .mail:
+            // Replies to an old transaction must not touch the one pipelined behind it.
+            if laterTransactionStarted { break }
             if reply.isPositive { mailAccepted = true } else if !pending.contains(where: { if case .command(.rcpt) = $0 { return true } else { return false } }) {
                 resetTransaction()
             }
         case .rcpt:
-            if reply.isPositive { acceptedRecipients += 1 }
+            if reply.isPositive && !laterTransactionStarted { acceptedRecipients += 1 }
         case .data:
             if reply.code == 354 {
                 state = .awaitingMessage
             }
         case .rset:
-            resetTransaction()
+            // Already reset when RSET was sent; commands pipelined behind it
+            // belong to a new transaction that this reply must not wipe.
+            break
         case .quit:
             state = .closed
             return .closing(reply)
@@ -211,6 +233,15 @@ public struct SMTPClientSession: Sendable {
             break
         }
         return .reply(command, reply)
+    }
+
+    /// A RSET, MAIL, EHLO or HELO still owed a reply: it ended the transaction
+    /// the current reply belongs to when it was sent.
+    private var laterTransactionStarted: Bool {
+        pending.contains { e in
+            guard case .command(let c) = e else { return false }
+            return [.rset, .mail, .ehlo, .helo].contains(c.verb)
+        }
     }
 
     private mutating func resetTransaction() {
@@ -237,7 +268,9 @@ public struct SMTPClientSession: Sendable {
             }
             guard tlsActive || policy.allowPlaintextAuth else { throw SessionError(.plaintextAuthRefused) }
         case .authResponse:
+            guard authChallengePending else { throw SessionError(.outOfOrder("AUTH response without a 334 challenge")) }
             guard tlsActive || policy.allowPlaintextAuth else { throw SessionError(.plaintextAuthRefused) }
+            authChallengePending = false
         case .mail(_, let p):
             guard state == .ready, let caps else { throw SessionError(.outOfOrder("MAIL needs a completed EHLO or HELO")) }
             guard !mailSent else { throw SessionError(.outOfOrder("MAIL inside an open transaction (send RSET first)")) }
