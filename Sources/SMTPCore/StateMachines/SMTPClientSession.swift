@@ -109,12 +109,9 @@ public struct SMTPClientSession: Sendable {
         }
         let batch = pending.compactMap { e -> SMTPCommand? in if case .command(let c) = e { return c } else { return nil } } + commands
         if batch.count > 1 || pending.contains(.endOfData) {
-            let isAuthContinuation = commands.count == 1 && commands[0].verb == .authResponse && pending.isEmpty
-            if !isAuthContinuation {
-                guard capabilities?.pipelining == true else { throw SessionError(.pipeliningNotOffered) }
-                for c in batch.dropLast() where !c.mayBePipelinedMidBatch {
-                    throw SessionError(.outOfOrder("\(c.verb.rawValue) may only end a pipelined batch"))
-                }
+            guard capabilities?.pipelining == true else { throw SessionError(.pipeliningNotOffered) }
+            for c in batch.dropLast() where !c.mayBePipelinedMidBatch {
+                throw SessionError(.outOfOrder("\(c.verb.rawValue) may only end a pipelined batch"))
             }
         }
         var out: [UInt8] = []
