@@ -113,7 +113,12 @@ public struct RecipientReport: Sendable, Hashable {
     public var actionRaw: String?
     /// True when `action` was mapped from an unknown or missing value by the status class.
     public var actionInferred: Bool
+    /// The status: the `Status` field, except that a generic `x.0.0` field yields to a more specific
+    /// code of the same class quoted in the Diagnostic-Code; without a field, the code in the
+    /// diagnostic; else a guess from the reply code (`statusIsPseudo`).
     public var status: StatusCode?
+    /// The enhanced code found in the Diagnostic-Code text, if any.
+    public var diagnosticStatus: StatusCode? = nil
     /// True when the status is a guess from the SMTP reply code or the class (not written).
     public var statusIsPseudo: Bool
     public var remoteMTA: TypedValue?

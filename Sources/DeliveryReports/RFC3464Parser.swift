@@ -5,9 +5,9 @@ import MailCore
 ///     delivery-status-content = per-message-fields 1*( CRLF per-recipient-fields )
 ///
 /// Field groups are separated by blank lines; continuation lines are unfolded; names are
-/// case-insensitive. A new recipient also starts when a second `Final-Recipient` (or an
-/// `Original-Recipient` after a `Final-Recipient`) appears in the same group, which repairs DSNs
-/// that forgot the blank line. Comments are stripped from Status and Action; Diagnostic-Code is
+/// case-insensitive. A new recipient also starts when a second `Final-Recipient` (or `Original-Recipient`)
+/// appears in the same group, which repairs DSNs
+/// that forgot the blank line; so does an address field after an Action or Status. Comments are stripped from Status and Action; Diagnostic-Code is
 /// kept raw. Unknown Actions are mapped by the status class and flagged.
 /// - SeeAlso: RFC 3464 §2, RFC 6533 §6, protocol-notes §3.
 public enum RFC3464Parser {
@@ -109,9 +109,14 @@ public enum RFC3464Parser {
                 }
                 if f.name == "final-recipient" || f.name == "original-recipient" {
                     if let c = current {
-                        let hasFinal = c.contains { $0.name == "final-recipient" }
+                        // A repeated address field, or an address field after Action/Status, starts
+                        // the next recipient of a group that lost its blank line.
                         let hasSame = c.contains { $0.name == f.name }
-                        if hasSame || (f.name == "original-recipient" && hasFinal) {
+                        var verdictAfterAddress = false
+                        if let firstAddress = c.firstIndex(where: { $0.name == "final-recipient" || $0.name == "original-recipient" }) {
+                            verdictAfterAddress = c[firstAddress...].contains { $0.name == "action" || $0.name == "status" }
+                        }
+                        if hasSame || verdictAfterAddress {
                             recipients.append(c)
                             current = []
                         }
@@ -210,9 +215,16 @@ public enum RFC3464Parser {
             if let a = actual { r.finalRecipient = addressTyped(a) }
         }
         // Status: the field, else a code in the Diagnostic-Code, else the reply code (pseudo).
+        // A generic field (x.0.0) yields to a more specific code of the same class in the diagnostic.
+        let diagnosticCode = r.diagnostic.flatMap { StatusCode.findInDiagnostic($0) }
+        r.diagnosticStatus = diagnosticCode
         if let s = statusText, let code = StatusCode.find(in: stripComments(s)) {
             r.status = code
-        } else if let d = r.diagnostic, let code = StatusCode.find(in: d) {
+            if code.subject == 0 && code.detail == 0, let d = diagnosticCode, d.statusClass == code.statusClass,
+               d.subject != 0 || d.detail != 0 {
+                r.status = d
+            }
+        } else if let code = diagnosticCode {
             r.status = code
         } else if let d = r.diagnostic, let reply = ReplyCode.find(in: d) {
             r.status = StatusCode.pseudo(replyCode: reply, text: d)
@@ -285,6 +297,7 @@ public enum RFC3464Parser {
         var v = t.value
         if t.type == "utf-8" { v = XText.decodeUnitext(v) }
         v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
+        if v.hasSuffix(">") && !v.contains("<") { v.removeLast() }
         t.value = v
         return t
     }

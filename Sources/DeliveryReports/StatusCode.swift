@@ -72,7 +72,7 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
             let c = b[i]
             if c == 0x32 || c == 0x34 || c == 0x35 {
                 let prevOK = i == b.startIndex || !(b[i - 1].isASCIIDigit || b[i - 1] == 0x2E || b[i - 1].isASCIILetter
-                                                   || b[i - 1] == 0x2D || b[i - 1] == 0x2F || b[i - 1] == 0x3A)
+                                                   || b[i - 1] == 0x2D || b[i - 1] == 0x2F)
                 if prevOK, let (code, end) = parse(b, at: i) {
                     var nextOK = true
                     if end < b.endIndex {
@@ -86,6 +86,26 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
             i += 1
         }
         return nil
+    }
+
+    /// Finds the enhanced code in SMTP reply text, preferring one right after a reply code
+    /// (`550 5.1.1`, `550-5.7.1`, `550-'5.7.1`) over a code written elsewhere.
+    public static func findInDiagnostic(_ text: String) -> StatusCode? {
+        let b = Array(text.utf8)[...]
+        var i = b.startIndex
+        while i + 3 < b.endIndex {
+            if (b[i] == 0x34 || b[i] == 0x35 || b[i] == 0x32), b[i + 1].isASCIIDigit, b[i + 2].isASCIIDigit,
+               i == b.startIndex || !b[i - 1].isASCIIDigit && b[i - 1] != 0x2E,
+               b[i + 3] == 0x20 || b[i + 3] == 0x2D {
+                var j = i + 4
+                while j < b.endIndex && (b[j] == 0x20 || b[j] == 0x27 || b[j] == 0x22 || b[j] == 0x23 || b[j] == 0x28) { j += 1 }
+                if let (code, end) = parse(b, at: j), end == b.endIndex || !b[end].isASCIIDigit {
+                    return code
+                }
+            }
+            i += 1
+        }
+        return find(in: b)
     }
 
     /// The fallback when only a basic SMTP reply code is known (protocol-notes §4 table).

@@ -16,8 +16,33 @@ struct CorpusTests {
         .appendingPathComponent("../shared/corpus").standardized
 
     /// Places where truth.json disagrees with the message itself; the message is the authority.
-    /// Key: "<path>|<recipient>".
-    static let truthErrata: [String: String] = [:]
+    /// Key: "<path>|<recipient as in truth.json>".
+    struct Erratum {
+        var recipient: String? = nil
+        var action: String? = nil
+        var skip = false
+        var note: String
+    }
+
+    static let gaveUp = "the reference analyser maps its reason 'expired' to action delayed, but the message says delivery was abandoned for good, so the action is failed"
+    static let truthErrata: [String: Erratum] = [
+        "maildir/bsd/lhost-domino-03.eml|kijitora@neko.example.com": Erratum(
+            recipient: "kijitora@neko.example.org", note: "Final-Recipient says neko.example.org; .com appears nowhere"),
+        "maildir/bsd/lhost-postfix-64.eml|xxxx@wanadoo.fr": Erratum(skip: true, note: "the address appears nowhere in the (anonymised) message"),
+        "to-be-debugged-because/something-is-wrong/issue-15-01.eml|xxxx@wanadoo.fr": Erratum(
+            skip: true, note: "the address appears nowhere in the (anonymised) message"),
+        "maildir/bsd/lhost-dragonfly-29.eml|expired@libsisimai.net": Erratum(action: "failed", note: "\"Giving up.\" — " + gaveUp),
+        "maildir/bsd/lhost-exim-06.eml|kijitora@example.com": Erratum(action: "failed", note: "\"This is a permanent error\", retry timeout exceeded — " + gaveUp),
+        "maildir/bsd/lhost-exim-08.eml|kijitora@example.org": Erratum(action: "failed", note: "listed under \"address(es) failed\" — " + gaveUp),
+        "maildir/bsd/lhost-gmail-10.eml|kijitora@6jo.example.co.jp": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "maildir/bsd/lhost-gmail-11.eml|kijitora@example.com": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "maildir/bsd/lhost-gmail-15.eml|mikeneko@libsisimai.org": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "maildir/bsd/lhost-mailru-10.eml|neko@sijo.example.jp": Erratum(action: "failed", note: "\"This is a permanent error\" — " + gaveUp),
+        "maildir/bsd/lhost-x2-03.eml|kijitora@example.org": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "maildir/bsd/lhost-x2-05.eml|kijitora@y.example.com": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "maildir/bsd/lhost-apachejames-01.eml|00000000000@vtext.example.com": Erratum(
+            recipient: "000000000000@vtext.example.com", note: "the message's RCPT TO has twelve zeros, truth.json eleven"),
+    ]
 
     struct Score {
         var expected = 0
@@ -38,9 +63,23 @@ struct CorpusTests {
         return json?["messages"] as? [String: [String: Any]] ?? [:]
     }
 
+    /// Parses a corpus file. Some files are mbox-style (a `From ` line, several messages): their
+    /// recipients are merged.
     static func parse(_ path: String) throws -> DeliveryReport {
-        let data = try Data(contentsOf: corpusRoot.appendingPathComponent(path))
-        return try DeliveryReportParser.parse([UInt8](data))
+        let bytes = [UInt8](try Data(contentsOf: corpusRoot.appendingPathComponent(path)))
+        if Mbox.looksLikeMbox(bytes[...]) {
+            let messages = Mbox.split(bytes)
+            if messages.count > 1 {
+                var merged = try DeliveryReportParser.parse(messages[0])
+                for m in messages.dropFirst() {
+                    let r = try DeliveryReportParser.parse(m)
+                    merged.recipients += r.recipients
+                    if !merged.kind.isReport { merged.kind = r.kind }
+                }
+                return merged
+            }
+        }
+        return try DeliveryReportParser.parse(bytes)
     }
 
     @Test("truth.json scores: RFC 3464 and legacy")
@@ -49,6 +88,7 @@ struct CorpusTests {
         try #require(!truth.isEmpty, "corpus missing at \(Self.corpusRoot.path)")
         var dsn = Score()
         var legacy = Score()
+        var errata: [String] = []
         for path in truth.keys.sorted() {
             guard let entry = truth[path] else { continue }
             let format = entry["format"] as? String ?? ""
@@ -56,12 +96,25 @@ struct CorpusTests {
             let report = try Self.parse(path)
             let isDSN = format == "rfc3464" || format == "dsn-part-without-multipart-report"
             guard isDSN || format == "legacy" else { continue }
+            let dsnFields = entry["dsn_per_recipient"] as? [[String: Any]] ?? []
             for exp in expectedRecipients {
-                let action = exp["action"] as? String ?? ""
+                var action = exp["action"] as? String ?? ""
                 guard !action.isEmpty else { continue }   // complaints and auto-replies carry no action
-                let address = (exp["recipient"] as? String ?? "").lowercased()
-                let key = "\(path)|\(address)"
-                if Self.truthErrata[key] != nil { continue }
+                var address = (exp["recipient"] as? String ?? "").lowercased()
+                if let e = Self.truthErrata["\(path)|\(address)"] {
+                    errata.append("\(path) \(address): \(e.note)")
+                    if e.skip { continue }
+                    if let r = e.recipient { address = r.lowercased() }
+                    if let a = e.action { action = a }
+                }
+                // The DSN fields as written in the message (README: the message is the authority).
+                let field = dsnFields.first { d in
+                    ["final-recipient", "original-recipient"].contains { key in
+                        let v = (d[key] as? String ?? "").lowercased()
+                        return v.hasSuffix(address) || v.hasSuffix("<\(address)>")
+                    }
+                }
+                let fieldStatus = (field?["status"] as? String).flatMap { StatusCode.find(in: $0)?.description }
                 var s = isDSN ? dsn : legacy
                 s.expected += 1
                 let match = report.recipients.first { $0.address.lowercased() == address }
@@ -70,6 +123,9 @@ struct CorpusTests {
                     s.found += 1
                     if m.action.rawValue == action {
                         s.actionRight += 1
+                    } else if let fa = field?["action"] as? String, fa.lowercased().trimmingCharacters(in: .whitespaces) == m.action.rawValue {
+                        s.actionRight += 1
+                        errata.append("\(path) \(address): Action field says \(fa), truth.json \(action)")
                     } else {
                         s.failures.append("\(path) \(address): action \(m.action.rawValue) != \(action)")
                     }
@@ -81,10 +137,14 @@ struct CorpusTests {
                 let status = exp["status"] as? String ?? ""
                 if literal && !pseudo && !status.isEmpty {
                     s.statusExpected += 1
-                    if let m = match, m.status?.description == status {
+                    let ours = match?.status?.description
+                    if ours == status {
                         s.statusRight += 1
+                    } else if let fs = fieldStatus, fs != status, ours == fs {
+                        s.statusRight += 1
+                        errata.append("\(path) \(address): Status field says \(fs), truth.json \(status) (taken from the diagnostic)")
                     } else {
-                        s.failures.append("\(path) \(address): status \(match?.status?.description ?? "-") != \(status)")
+                        s.failures.append("\(path) \(address): status \(ours ?? "-") != \(status)")
                     }
                 }
                 if isDSN { dsn = s } else { legacy = s }
@@ -100,9 +160,11 @@ struct CorpusTests {
             corpus legacy:   \(legacy.actionRight)/\(legacy.expected) recipients found with the right action (\(pct(legacy.actionRate))), \
             found \(pct(legacy.foundRate)), literal status \(legacy.statusRight)/\(legacy.statusExpected) (\(pct(legacy.statusRate)))
             corpus literal status overall: \(statusRight)/\(statusExpected) (\(pct(statusRate)))
+            corpus truth.json errata applied (message is the authority): \(errata.count)
             """)
         if ProcessInfo.processInfo.environment["CORPUS_VERBOSE"] != nil {
             for f in dsn.failures + legacy.failures { print("  miss: \(f)") }
+            for e in errata { print("  truth.json erratum: \(e)") }
         }
         #expect(dsn.actionRate >= Self.dsnActionThreshold)
         #expect(legacy.actionRate >= Self.legacyActionThreshold)

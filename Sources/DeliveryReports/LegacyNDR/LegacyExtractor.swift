@@ -100,7 +100,7 @@ enum LegacyExtractor {
     static func excludedAddresses(_ c: LegacyContext) -> Set<String> {
         var s = Set<String>()
         if let f = c.fromAddress { s.insert(f) }
-        for name in ["to", "return-path", "delivered-to", "x-original-to", "reply-to", "sender"] {
+        for name in ["to", "return-path", "reply-to", "sender"] {
             for f in c.message.header.all(name) {
                 for part in f.value.split(separator: ",") {
                     if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
@@ -135,7 +135,7 @@ enum LegacyExtractor {
             let local = l.split(separator: "@").first.map(String.init) ?? l
             return !ignoredLocalParts.contains(local)
         }
-        let chosen = filtered.isEmpty ? (style == .anywhere ? [] : candidates) : filtered
+        let chosen = filtered.isEmpty ? candidates : filtered
         var seen = Set<String>()
         var out: [Hit] = []
         for h in chosen where seen.insert(h.address.asciiLowercased).inserted { out.append(h) }

@@ -3,6 +3,7 @@ extension LegacyNDR {
     /// that finds a recipient wins. Add new families here (one file each in this folder).
     public static let registry: [LegacyRecognizer] = [
         .amazonSES,
+        .gmail,
         .dragonfly,
         .qmail,
         .x4,
@@ -17,7 +18,6 @@ extension LegacyNDR {
         .mailFoundry,
         .mailMarshal,
         .zoho,
-        .gmail,
         .sendmail,
         .postfix,
         .exim,

@@ -122,11 +122,14 @@ public enum MIMEParser {
                 let ls = i
                 var isDelimiter = false
                 var isClose = false
-                if ls + 2 + blen <= n && buf[ls] == ASCII.dash && buf[ls + 1] == ASCII.dash {
+                // Tolerate blanks before a delimiter (seen in real bounces).
+                var ds = ls
+                while ds < n && buf[ds].isBlank { ds += 1 }
+                if ds + 2 + blen <= n && buf[ds] == ASCII.dash && buf[ds + 1] == ASCII.dash {
                     var k = 0
-                    while k < blen && buf[ls + 2 + k] == boundary[k] { k += 1 }
+                    while k < blen && buf[ds + 2 + k] == boundary[k] { k += 1 }
                     if k == blen {
-                        var j = ls + 2 + blen
+                        var j = ds + 2 + blen
                         if j + 1 < n && buf[j] == ASCII.dash && buf[j + 1] == ASCII.dash {
                             isClose = true
                             j += 2
