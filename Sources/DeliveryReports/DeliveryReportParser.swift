@@ -21,9 +21,19 @@ public enum DeliveryReportParser {
         scan.walk(message, parentIsReport: false, parentReportType: nil, insideEmbedded: false)
 
         // 1. A machine-readable delivery-status part.
+        var lazyContext: LegacyContext?
+        func context() -> LegacyContext {
+            if let c = lazyContext { return c }
+            let c = LegacyContext(message: message)
+            lazyContext = c
+            return c
+        }
         for candidate in scan.statusParts {
-            let content = RFC3464Parser.parse(candidate.part.decodedBody)
+            var content = RFC3464Parser.parse(candidate.part.decodedBody)
             guard !content.recipients.isEmpty else { continue }
+            for i in content.recipients.indices where !isMailbox(content.recipients[i].address) {
+                repairAddress(&content.recipients[i], context())
+            }
             let kind: DeliveryReport.Kind
             if candidate.part.contentType.subtype.hasPrefix("global") {
                 kind = .rfc6533
@@ -41,6 +51,34 @@ public enum DeliveryReportParser {
             return report
         }
 
+        // 1b. A delivery-status part without fields: read the text; failing that, the returned
+        //     message's To (flagged in extraFields["x-recipient-source"]).
+        if let empty = scan.statusParts.first, !scan.sawFeedbackReport {
+            let returned = scan.returnedHeaders(after: empty.order) ?? scan.inlineReturnedHeaders(message)
+            if var r = LegacyNDR.recognise(context()) {
+                r.kind = empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport
+                r.envelope = envelope
+                r.returnedHeaders = returned
+                return r
+            }
+            let to = (returned?.header.all("to") ?? []).flatMap { f in
+                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+            }
+            if !to.isEmpty {
+                let text = context().text
+                let status = StatusCode.find(in: text[...])
+                let recipients = to.map { address -> RecipientReport in
+                    var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: address), action: .failed,
+                                             actionInferred: true, status: status ?? StatusCode(statusClass: 5, subject: 0, detail: 0),
+                                             statusIsPseudo: status == nil)
+                    rr.extraFields["x-recipient-source"] = "returned-to"
+                    return rr
+                }
+                return DeliveryReport(kind: empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport, recipients: recipients,
+                                      returnedHeaders: returned, envelope: envelope)
+            }
+        }
+
         // 2. Other report types are not delivery reports.
         if scan.sawFeedbackReport {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
@@ -50,19 +88,41 @@ public enum DeliveryReportParser {
         }
 
         // 3. Legacy NDRs.
-        let context = LegacyContext(message: message)
-        if !context.looksLikeAutoReply || context.looksLikeBounceSender {
-            if let report = LegacyNDR.recognise(context) {
+        let legacy = context()
+        if !legacy.looksLikeAutoReply || legacy.looksLikeBounceSender {
+            if let report = LegacyNDR.recognise(legacy) {
                 var r = report
                 r.envelope = envelope
                 r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
                 return r
             }
         }
-        if context.looksLikeComplaint {
+        if legacy.looksLikeComplaint {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
         }
-        return notAReport(context.looksLikeAutoReply ? .autoReply : .plainMail, message: message, envelope: envelope, scan: scan)
+        return notAReport(legacy.looksLikeAutoReply ? .autoReply : .plainMail, message: message, envelope: envelope, scan: scan)
+    }
+
+    static func isMailbox(_ a: String) -> Bool {
+        guard let at = a.lastIndex(of: "@") else { return false }
+        return at != a.startIndex && a.index(after: at) != a.endIndex
+    }
+
+    /// A recipient field without a local part (`@mx.example.org`) or without a domain: take the
+    /// first address in the human-readable text whose domain matches, and flag it.
+    static func repairAddress(_ r: inout RecipientReport, _ c: LegacyContext) {
+        let broken = r.address.asciiLowercased
+        let brokenDomain = broken.split(separator: "@").last.map(String.init) ?? broken
+        for range in AddressParser.findAddresses(in: c.text[...]) {
+            let a = decodeUTF8OrLatin1(c.text[range])
+            let domain = (a.split(separator: "@").last.map(String.init) ?? "").asciiLowercased
+            guard !domain.isEmpty, !brokenDomain.isEmpty else { continue }
+            if domain.hasSuffix(brokenDomain) || brokenDomain.hasSuffix(domain) || broken.hasPrefix(a.asciiLowercased) {
+                r.extraFields["x-broken-final-recipient"] = r.finalRecipient?.value ?? ""
+                r.finalRecipient = TypedValue(type: r.finalRecipient?.type ?? "rfc822", value: a)
+                return
+            }
+        }
     }
 
     static func notAReport(_ reason: DeliveryReport.NotAReportReason, message: MIMEPart, envelope: ReportEnvelope,

@@ -26,21 +26,23 @@ struct CorpusTests {
 
     static let gaveUp = "the reference analyser maps its reason 'expired' to action delayed, but the message says delivery was abandoned for good, so the action is failed"
     static let truthErrata: [String: Erratum] = [
-        "maildir/bsd/lhost-domino-03.eml|kijitora@neko.example.com": Erratum(
+        "lhost-domino-03.eml|kijitora@neko.example.com": Erratum(
             recipient: "kijitora@neko.example.org", note: "Final-Recipient says neko.example.org; .com appears nowhere"),
-        "maildir/bsd/lhost-postfix-64.eml|xxxx@wanadoo.fr": Erratum(skip: true, note: "the address appears nowhere in the (anonymised) message"),
-        "to-be-debugged-because/something-is-wrong/issue-15-01.eml|xxxx@wanadoo.fr": Erratum(
+        "lhost-postfix-64.eml|xxxx@wanadoo.fr": Erratum(skip: true, note: "the address appears nowhere in the (anonymised) message"),
+        "issue-15-01.eml|xxxx@wanadoo.fr": Erratum(
             skip: true, note: "the address appears nowhere in the (anonymised) message"),
-        "maildir/bsd/lhost-dragonfly-29.eml|expired@libsisimai.net": Erratum(action: "failed", note: "\"Giving up.\" — " + gaveUp),
-        "maildir/bsd/lhost-exim-06.eml|kijitora@example.com": Erratum(action: "failed", note: "\"This is a permanent error\", retry timeout exceeded — " + gaveUp),
-        "maildir/bsd/lhost-exim-08.eml|kijitora@example.org": Erratum(action: "failed", note: "listed under \"address(es) failed\" — " + gaveUp),
-        "maildir/bsd/lhost-gmail-10.eml|kijitora@6jo.example.co.jp": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "maildir/bsd/lhost-gmail-11.eml|kijitora@example.com": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "maildir/bsd/lhost-gmail-15.eml|mikeneko@libsisimai.org": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "maildir/bsd/lhost-mailru-10.eml|neko@sijo.example.jp": Erratum(action: "failed", note: "\"This is a permanent error\" — " + gaveUp),
-        "maildir/bsd/lhost-x2-03.eml|kijitora@example.org": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
-        "maildir/bsd/lhost-x2-05.eml|kijitora@y.example.com": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
-        "maildir/bsd/lhost-apachejames-01.eml|00000000000@vtext.example.com": Erratum(
+        "lhost-dragonfly-29.eml|expired@libsisimai.net": Erratum(action: "failed", note: "\"Giving up.\" — " + gaveUp),
+        "lhost-exim-06.eml|kijitora@example.com": Erratum(action: "failed", note: "\"This is a permanent error\", retry timeout exceeded — " + gaveUp),
+        "lhost-exim-08.eml|kijitora@example.org": Erratum(action: "failed", note: "listed under \"address(es) failed\" — " + gaveUp),
+        "lhost-gmail-10.eml|kijitora@6jo.example.co.jp": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-gmail-11.eml|kijitora@example.com": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-gmail-15.eml|mikeneko@libsisimai.org": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-mailru-10.eml|neko@sijo.example.jp": Erratum(action: "failed", note: "\"This is a permanent error\" — " + gaveUp),
+        "lhost-x2-03.eml|kijitora@example.org": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "lhost-x2-05.eml|kijitora@y.example.com": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "lhost-gmail-06.eml|kijitora@example.jp": Erratum(
+            action: "delayed", note: "\"THIS IS A WARNING MESSAGE ONLY\", \"has been delayed\", \"will be retried\": a delay, not a failure"),
+        "lhost-apachejames-01.eml|00000000000@vtext.example.com": Erratum(
             recipient: "000000000000@vtext.example.com", note: "the message's RCPT TO has twelve zeros, truth.json eleven"),
     ]
 
@@ -101,7 +103,7 @@ struct CorpusTests {
                 var action = exp["action"] as? String ?? ""
                 guard !action.isEmpty else { continue }   // complaints and auto-replies carry no action
                 var address = (exp["recipient"] as? String ?? "").lowercased()
-                if let e = Self.truthErrata["\(path)|\(address)"] {
+                if let e = Self.truthErrata["\(URL(fileURLWithPath: path).lastPathComponent)|\(address)"] {
                     errata.append("\(path) \(address): \(e.note)")
                     if e.skip { continue }
                     if let r = e.recipient { address = r.lowercased() }
@@ -171,9 +173,15 @@ struct CorpusTests {
         #expect(statusRate >= Self.statusThreshold)
     }
 
-    static let dsnActionThreshold = 0.0
-    static let legacyActionThreshold = 0.0
-    static let statusThreshold = 0.0
+    // Ratchet: raise these when the parser improves; never lower them.
+    static let dsnActionThreshold = 0.995
+    static let legacyActionThreshold = 0.98
+    static let statusThreshold = 0.979
+
+    /// Files filed under "not a report" that are, by their own text, bounces.
+    static let notReportExceptions: [String: String] = [
+        "rb-issue-368-bug.eml": "says \"an email you sent was rejected\", reject reason \"Mailbox full\", target address given: a legacy bounce (the message is the authority)",
+    ]
 
     @Test("complaints, auto-replies and plain mail are not reports")
     func notReports() throws {
@@ -185,6 +193,10 @@ struct CorpusTests {
             let isNot = path.hasPrefix("maildir/not/") || family == "arf" || family == "rfc3834"
                 || (entry["format"] as? String) == "arf"
             guard isNot else { continue }
+            if let why = Self.notReportExceptions[(path as NSString).lastPathComponent] {
+                print("corpus not-a-report exception: \(path): \(why)")
+                continue
+            }
             checked += 1
             let report = try Self.parse(path)
             if report.kind.isReport { wrong.append("\(path): \(report.kind)") }
