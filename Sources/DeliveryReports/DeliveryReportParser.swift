@@ -87,8 +87,14 @@ public enum DeliveryReportParser {
             return notAReport(.dispositionNotification, message: message, envelope: envelope, scan: scan)
         }
 
-        // 3. Legacy NDRs.
+        // 3. Legacy NDRs. DSN fields pasted into the text (forwarded reports, broken MIME) first.
         let legacy = context()
+        if let inline = InlineDSN.parse(legacy) {
+            var r = inline
+            r.envelope = envelope
+            r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
+            return r
+        }
         if !legacy.looksLikeAutoReply || legacy.looksLikeBounceSender {
             if let report = LegacyNDR.recognise(legacy) {
                 var r = report
@@ -263,4 +269,47 @@ enum InlineHeaders {
 
 extension UInt8 {
     @inlinable var lowercasedASCIIByte: UInt8 { (self >= 0x41 && self <= 0x5A) ? self | 0x20 : self }
+}
+
+/// Delivery-status fields written into a text body: a forwarded report, a report whose MIME
+/// structure is broken, or an MTA that pastes the fields into its text.
+enum InlineDSN {
+    static let starts: [[UInt8]] = ["final-recipient:", "original-recipient:"].map { Array($0.utf8) }
+    static let reportingMTA: [UInt8] = Array("reporting-mta:".utf8)
+
+    static func parse(_ c: LegacyContext) -> DeliveryReport? {
+        guard let first = lineStart(of: starts, in: c.lower) else { return nil }
+        // Start at a Reporting-MTA line shortly before, if there is one.
+        var start = first
+        let windowStart = max(0, first - 2000)
+        if let rm = ByteScan.firstIndex(ofLowercased: reportingMTA, in: c.lower[windowStart..<first]),
+           rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D {
+            start = rm
+        }
+        let content = RFC3464Parser.parse(c.text[start...])
+        let recipients = content.recipients.filter { r in
+            DeliveryReportParser.isMailbox(r.address) && !r.actionInferred
+        }
+        guard !recipients.isEmpty else { return nil }
+        return DeliveryReport(kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
+                              reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
+                              receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                              extraFields: content.extraFields, recipients: recipients)
+    }
+
+    /// The index of the first line that starts with one of the (lower-case) prefixes.
+    static func lineStart(of prefixes: [[UInt8]], in lower: [UInt8]) -> Int? {
+        var best: Int?
+        for p in prefixes {
+            var from = 0
+            while from < lower.count, let i = ByteScan.firstIndex(ofLowercased: p, in: lower[from...]) {
+                if i == 0 || lower[i - 1] == 0x0A || lower[i - 1] == 0x0D {
+                    if let b = best { best = min(b, i) } else { best = i }
+                    break
+                }
+                from = i + 1
+            }
+        }
+        return best
+    }
 }

@@ -20,6 +20,7 @@ struct CorpusTests {
     struct Erratum {
         var recipient: String? = nil
         var action: String? = nil
+        var status: String? = nil
         var skip = false
         var note: String
     }
@@ -42,6 +43,8 @@ struct CorpusTests {
         "lhost-x2-05.eml|kijitora@y.example.com": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
         "lhost-gmail-06.eml|kijitora@example.jp": Erratum(
             action: "delayed", note: "\"THIS IS A WARNING MESSAGE ONLY\", \"has been delayed\", \"will be retried\": a delay, not a failure"),
+        "lhost-amazonworkmail-05.eml|sabatora@example.libsisimai.org": Erratum(
+            status: "4.4.7", note: "the pasted Status field says 4.4.7; 4.4.2 is the remote's inner reply quoted in the diagnostic"),
         "lhost-apachejames-01.eml|00000000000@vtext.example.com": Erratum(
             recipient: "000000000000@vtext.example.com", note: "the message's RCPT TO has twelve zeros, truth.json eleven"),
     ]
@@ -103,11 +106,13 @@ struct CorpusTests {
                 var action = exp["action"] as? String ?? ""
                 guard !action.isEmpty else { continue }   // complaints and auto-replies carry no action
                 var address = (exp["recipient"] as? String ?? "").lowercased()
+                var statusOverride: String?
                 if let e = Self.truthErrata["\(URL(fileURLWithPath: path).lastPathComponent)|\(address)"] {
                     errata.append("\(path) \(address): \(e.note)")
                     if e.skip { continue }
                     if let r = e.recipient { address = r.lowercased() }
                     if let a = e.action { action = a }
+                    if let st = e.status { statusOverride = st }
                 }
                 // The DSN fields as written in the message (README: the message is the authority).
                 let field = dsnFields.first { d in
@@ -136,7 +141,7 @@ struct CorpusTests {
                 }
                 let literal = exp["status_literal"] as? Bool ?? false
                 let pseudo = exp["status_pseudo"] as? Bool ?? false
-                let status = exp["status"] as? String ?? ""
+                let status = statusOverride ?? exp["status"] as? String ?? ""
                 if literal && !pseudo && !status.isEmpty {
                     s.statusExpected += 1
                     let ours = match?.status?.description
@@ -175,8 +180,8 @@ struct CorpusTests {
 
     // Ratchet: raise these when the parser improves; never lower them.
     static let dsnActionThreshold = 0.995
-    static let legacyActionThreshold = 0.98
-    static let statusThreshold = 0.979
+    static let legacyActionThreshold = 0.985
+    static let statusThreshold = 0.99
 
     /// Files filed under "not a report" that are, by their own text, bounces.
     static let notReportExceptions: [String: String] = [
