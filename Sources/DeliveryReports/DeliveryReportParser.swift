@@ -174,18 +174,18 @@ struct TreeScan {
         let ct = part.contentType
         if ct.type == "multipart" && ct.subtype == "report" {
             let rt = ct.parameters["report-type"]?.asciiLowercased ?? ""
-            if rt.contains("feedback") { sawFeedbackReport = true }
-            if rt.contains("disposition") { sawDisposition = true }
+            if rt.hasSubstring("feedback") { sawFeedbackReport = true }
+            if rt.hasSubstring("disposition") { sawDisposition = true }
         }
         let sub = ct.subtype
         if !insideEmbedded {
-            if (ct.type == "message" || ct.type == "text") && sub.contains("delivery-status") {
+            if (ct.type == "message" || ct.type == "text") && sub.hasSubstring("delivery-status") {
                 statusParts.append(StatusCandidate(part: part, parentIsReport: parentIsReport, order: order))
             }
             if sub == "feedback-report" { sawFeedbackReport = true }
             if sub == "disposition-notification" || sub == "global-disposition-notification" { sawDisposition = true }
         }
-        if sub.contains("rfc822-header") || sub == "global-headers" {
+        if sub.hasSubstring("rfc822-header") || sub == "global-headers" {
             let (h, _) = HeaderSection.parse(part.decodedBody)
             if !h.isEmpty {
                 headerCandidates.append(HeaderCandidate(
@@ -251,7 +251,7 @@ enum InlineHeaders {
                         if k == st.count {
                             let slice = body[(body.startIndex + s)...]
                             let (h, _) = HeaderSection.parse(slice)
-                            let keys = h.fields.filter { ["message-id", "subject", "x-roundtrip-probe"].contains($0.lowercasedName) }
+                            let keys = h.fields.filter { $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe") }
                             if h.fields.count >= 2 && !keys.isEmpty {
                                 result = h
                                 return

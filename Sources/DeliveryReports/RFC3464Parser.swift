@@ -297,7 +297,7 @@ public enum RFC3464Parser {
         var v = t.value
         if t.type == "utf-8" { v = XText.decodeUnitext(v) }
         v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
-        if v.hasSuffix(">") && !v.contains("<") { v.removeLast() }
+        if v.hasSuffix(">") && !v.hasSubstring("<") { v.removeLast() }
         t.value = v
         return t
     }
@@ -310,7 +310,7 @@ public enum RFC3464Parser {
 
     /// Removes `( … )` comments (nesting and `\` quoting respected) and trims.
     static func stripComments(_ s: String) -> String {
-        guard s.contains("(") else { return s.trimmedBlanks }
+        guard s.hasSubstring("(") else { return s.trimmedBlanks }
         var out: [UInt8] = []
         var depth = 0
         var escaped = false

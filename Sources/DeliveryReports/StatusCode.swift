@@ -117,7 +117,7 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         case 450: return StatusCode(statusClass: 4, subject: 0, detail: 0)
         case 451: return StatusCode(statusClass: 4, subject: 3, detail: 0)
         case 452:
-            return lower.contains("too many recipients")
+            return lower.hasSubstring("too many recipients")
                 ? StatusCode(statusClass: 4, subject: 5, detail: 3) : StatusCode(statusClass: 4, subject: 3, detail: 1)
         case 500: return StatusCode(statusClass: 5, subject: 5, detail: 2)
         case 501: return StatusCode(statusClass: 5, subject: 5, detail: 4)
@@ -127,7 +127,7 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         case 534: return StatusCode(statusClass: 5, subject: 7, detail: 9)
         case 535: return StatusCode(statusClass: 5, subject: 7, detail: 8)
         case 552:
-            return lower.contains("quota") || lower.contains("mailbox full") || lower.contains("mailbox is full")
+            return lower.hasSubstring("quota") || lower.hasSubstring("mailbox full") || lower.hasSubstring("mailbox is full")
                 ? StatusCode(statusClass: 5, subject: 2, detail: 2) : StatusCode(statusClass: 5, subject: 3, detail: 4)
         case 553: return StatusCode(statusClass: 5, subject: 1, detail: 3)
         default:

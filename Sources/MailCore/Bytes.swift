@@ -144,3 +144,48 @@ extension String {
         return String(decoding: u[s..<e], as: UTF8.self)
     }
 }
+
+extension String {
+    /// Byte-wise substring test (no Foundation, no Unicode canonical equivalence): the needle's
+    /// UTF-8 bytes appear in the receiver's UTF-8 bytes.
+    public func hasSubstring(_ needle: String) -> Bool {
+        var haystack = self
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                if n.isEmpty { return true }
+                if n.count > h.count { return false }
+                let first = n[0]
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count && h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+/// Fast path for contiguous bytes.
+public func decodeUTF8OrLatin1(_ bytes: ArraySlice<UInt8>) -> String {
+    bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
+}
+
+/// Fast path for contiguous bytes.
+public func decodeUTF8OrLatin1(_ bytes: [UInt8]) -> String {
+    bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
+}
+
+func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+    var ascii = true
+    for b in buf where b >= 0x80 { ascii = false; break }
+    if ascii { return String(decoding: buf, as: UTF8.self) }
+    if let s = String(validating: buf, as: UTF8.self) { return s }
+    return String(String.UnicodeScalarView(buf.map { Unicode.Scalar($0) }))
+}

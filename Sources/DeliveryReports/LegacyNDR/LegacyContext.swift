@@ -49,7 +49,7 @@ public struct LegacyContext: Sendable {
                 out.append(contentsOf: s.utf8)
             }
             out.append(0x0A)
-        } else if ct.type == "message" && ct.subtype.contains("delivery-status") {
+        } else if ct.type == "message" && ct.subtype.hasSubstring("delivery-status") {
             // A delivery-status part that did not parse: still useful text.
             out.append(contentsOf: part.decodedBody)
             out.append(0x0A)
@@ -73,7 +73,7 @@ public struct LegacyContext: Sendable {
     var looksLikeBounceSender: Bool {
         for m in ["mailer-daemon", "postmaster", "mail delivery", "mail.delivery", "mailerdaemon", "mail administrator",
                   "bounce", "mail-daemon", "no-reply@sns.amazonaws.com", "post_master", "mail system"]
-            where from.contains(m) { return true }
+            where from.hasSubstring(m) { return true }
         return from.isEmpty
     }
 
@@ -85,7 +85,7 @@ public struct LegacyContext: Sendable {
         let precedence = (message.header.value("precedence") ?? "").asciiLowercased
         if precedence == "auto_reply" { return true }
         for s in ["out of office", "out of the office", "automatic reply", "auto-reply", "autoreply", "auto reply",
-                  "away from", "away until", "vacation", "abwesenheit", "absence"] where subject.contains(s) {
+                  "away from", "away until", "vacation", "abwesenheit", "absence"] where subject.hasSubstring(s) {
             return !looksLikeBounceSender
         }
         if subject.hasPrefix("auto:") || subject.hasPrefix("autoresponse") { return true }
@@ -94,7 +94,7 @@ public struct LegacyContext: Sendable {
 
     /// Abuse complaints without a feedback-report part (e.g. old Hotmail JMRP).
     var looksLikeComplaint: Bool {
-        if subject.contains("complaint about message") { return true }
+        if subject.hasSubstring("complaint about message") { return true }
         var found = false
         message.visit { p in
             if p.header["x-hmxmroriginalrecipient"] != nil { found = true; return false }

@@ -54,7 +54,7 @@ enum LegacyExtractor {
         if found.isEmpty { return nil }
 
         var delayed = false
-        for m in r.delayed where c.subject.contains(m) || c.index(of: m, from: 0, to: end) != nil {
+        for m in r.delayed where c.subject.hasSubstring(m) || c.index(of: m, from: 0, to: end) != nil {
             delayed = true
             break
         }

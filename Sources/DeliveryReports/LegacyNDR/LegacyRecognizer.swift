@@ -17,6 +17,11 @@ public struct LegacyRecognizer: Sendable {
         case header(String)
         /// The report's header field contains this value (lower-cased).
         case headerValue(String, String)
+
+        var isBody: Bool {
+            if case .body = self { return true }
+            return false
+        }
     }
 
     /// How recipients are written in the section.
@@ -60,17 +65,19 @@ public struct LegacyRecognizer: Sendable {
     func matches(_ c: LegacyContext) -> Bool {
         for m in all where !LegacyRecognizer.holds(m, c) { return false }
         if any.isEmpty { return true }
-        for m in any where LegacyRecognizer.holds(m, c) { return true }
+        // Cheap header markers first, body searches last.
+        for m in any where !m.isBody && LegacyRecognizer.holds(m, c) { return true }
+        for m in any where m.isBody && LegacyRecognizer.holds(m, c) { return true }
         return false
     }
 
     static func holds(_ m: Marker, _ c: LegacyContext) -> Bool {
         switch m {
-        case .from(let s): return c.from.contains(s)
-        case .subject(let s): return c.subject.contains(s)
+        case .from(let s): return c.from.hasSubstring(s)
+        case .subject(let s): return c.subject.hasSubstring(s)
         case .body(let s): return c.textContains(s)
         case .header(let name): return c.message.header[name] != nil
-        case .headerValue(let name, let v): return (c.message.header[name]?.value.asciiLowercased ?? "").contains(v)
+        case .headerValue(let name, let v): return (c.message.header[name]?.value.asciiLowercased ?? "").hasSubstring(v)
         }
     }
 

@@ -1,7 +1,7 @@
-import Foundation
+internal import Foundation
 
 #if canImport(CoreFoundation)
-import CoreFoundation
+internal import CoreFoundation
 #endif
 
 /// Converts bytes in a named charset to a String.

@@ -7,19 +7,32 @@
 public struct HeaderField: Sendable, Hashable {
     /// The field name as written, without stray blanks before the colon.
     public let name: String
-    /// The name lower-cased, for case-insensitive lookups.
-    public let lowercasedName: String
+    /// The name lower-cased.
+    public var lowercasedName: String { name.asciiLowercased }
     /// The bytes after the colon up to the end of the last continuation line (folds kept).
     public let rawValue: ArraySlice<UInt8>
 
     public init(name: String, rawValue: ArraySlice<UInt8>) {
         self.name = name
-        self.lowercasedName = name.asciiLowercased
         self.rawValue = rawValue
     }
 
     public init(name: String, value: String) {
         self.init(name: name, rawValue: ArraySlice(Array(value.utf8)))
+    }
+
+    /// Case-insensitive (ASCII) comparison of the field name, without allocating.
+    @inlinable
+    public func hasName(_ other: String) -> Bool {
+        var a = name.utf8.makeIterator()
+        var b = other.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case let (x?, y?): if x.lowercasedASCII != y.lowercasedASCII { return false }
+            default: return false
+            }
+        }
     }
 
     /// The unfolded value: line breaks removed (the blank after them kept), then trimmed.

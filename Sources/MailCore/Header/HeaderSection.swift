@@ -8,8 +8,7 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// The first field with this name (case-insensitive).
     public subscript(name: String) -> HeaderField? {
-        let lower = name.asciiLowercased
-        for f in fields where f.lowercasedName == lower { return f }
+        for f in fields where f.hasName(name) { return f }
         return nil
     }
 
@@ -18,8 +17,7 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// All fields with this name, in order.
     public func all(_ name: String) -> [HeaderField] {
-        let lower = name.asciiLowercased
-        return fields.filter { $0.lowercasedName == lower }
+        fields.filter { $0.hasName(name) }
     }
 
     public var isEmpty: Bool { fields.isEmpty }
