@@ -206,10 +206,13 @@ public struct ReportEnvelope: Sendable, Hashable {
     public var from: String?
     public var subject: String?
     public var messageID: String?
-    public var date: MessageDate?
+    /// The report's `Date:` as written.
+    public var dateText: String?
+    /// The report's `Date:` parsed.
+    public var date: MessageDate? { dateText.flatMap { MessageDate($0) } }
 
     public init(to: [String] = [], deliveredTo: [String] = [], xOriginalTo: [String] = [], returnPath: String? = nil,
-                from: String? = nil, subject: String? = nil, messageID: String? = nil, date: MessageDate? = nil) {
+                from: String? = nil, subject: String? = nil, messageID: String? = nil, dateText: String? = nil) {
         self.to = to
         self.deliveredTo = deliveredTo
         self.xOriginalTo = xOriginalTo
@@ -217,6 +220,6 @@ public struct ReportEnvelope: Sendable, Hashable {
         self.from = from
         self.subject = subject
         self.messageID = messageID
-        self.date = date
+        self.dateText = dateText
     }
 }

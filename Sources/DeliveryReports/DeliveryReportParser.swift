@@ -147,7 +147,7 @@ public enum DeliveryReportParser {
                               returnPath: h.value("return-path").flatMap { AddressParser.addrSpec(in: $0) },
                               from: h["from"]?.decodedValue, subject: h["subject"]?.decodedValue,
                               messageID: h.value("message-id").map(ReturnedHeaders.stripAngles),
-                              date: h.value("date").flatMap { MessageDate($0) })
+                              dateText: h.value("date"))
     }
 }
 

@@ -92,6 +92,29 @@ public enum ByteScan {
         }
     }
 
+    /// Exact byte search (use on pre-lower-cased text with a lower-case needle).
+    public static func firstIndex(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        let n = needle.count
+        guard n > 0, n <= bytes.count else { return n == 0 ? bytes.startIndex : nil }
+        return needle.withUnsafeBufferPointer { nb -> Int? in
+            bytes.withUnsafeBufferPointer { buf -> Int? in
+                let first = nb[0]
+                let lastByte = nb[n - 1]
+                let last = buf.count - n
+                var i = 0
+                while i <= last {
+                    if buf[i] == first && buf[i + n - 1] == lastByte {
+                        var j = 1
+                        while j < n - 1 && buf[i + j] == nb[j] { j += 1 }
+                        if j >= n - 1 { return bytes.startIndex + i }
+                    }
+                    i += 1
+                }
+                return nil
+            }
+        }
+    }
+
     /// Case-insensitive prefix test; `prefix` must be lower-cased ASCII.
     @inlinable
     public static func hasPrefix(_ bytes: ArraySlice<UInt8>, lowercased prefix: [UInt8]) -> Bool {

@@ -10,7 +10,8 @@ import Darwin
 
 /// One input: the MIME parser (with small limits, so limit paths get exercised), every part's
 /// decoders, the report parser, the mbox splitter and the field-level helpers.
-func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if let message = try? MIMEParser.parse(bytes, limits: MIMELimits(maxMessageSize: 1 << 20, maxDepth: 8, maxParts: 64)) {
         message.visit { part in

@@ -64,7 +64,7 @@ public struct LegacyContext: Sendable {
     public func index(of marker: String, from start: Int = 0, to end: Int? = nil) -> Int? {
         let e = end ?? lower.count
         guard start < e else { return nil }
-        return ByteScan.firstIndex(ofLowercased: Array(marker.utf8), in: lower[start..<e])
+        return ByteScan.firstIndex(of: Array(marker.utf8), in: lower[start..<e])
     }
 
     var fromAddress: String? { AddressParser.addrSpec(in: message.header["from"]?.value ?? "")?.asciiLowercased }

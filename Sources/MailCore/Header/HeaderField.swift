@@ -24,6 +24,7 @@ public struct HeaderField: Sendable, Hashable {
     /// Case-insensitive (ASCII) comparison of the field name, without allocating.
     @inlinable
     public func hasName(_ other: String) -> Bool {
+        if name.utf8.count != other.utf8.count { return false }
         var a = name.utf8.makeIterator()
         var b = other.utf8.makeIterator()
         while true {
