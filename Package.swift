@@ -58,6 +58,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Parser throughput over ../shared/corpus (Benchmarks/parse-bench.sh). Pure targets only.
+        .executableTarget(name: "ParseBench", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
+        // libFuzzer driver declaration (toolchain-notes.md §3); header only.
+        .target(name: "CFuzzer"),
+        // libFuzzer entry points for the MIME and report parsers (scripts/fuzz.sh).
+        .executableTarget(name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore"], swiftSettings: strict),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),

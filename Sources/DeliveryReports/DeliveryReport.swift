@@ -1,0 +1,225 @@
+import MailCore
+
+/// A `type; value` pair as used by address, MTA-name and diagnostic fields.
+///
+///     Reporting-MTA: dns; mx1.dest.example
+///
+/// The type keyword is lower-cased (types are case-insensitive); the value keeps its case.
+public struct TypedValue: Sendable, Hashable {
+    public var type: String
+    public var value: String
+
+    public init(type: String, value: String) {
+        self.type = type
+        self.value = value
+    }
+}
+
+/// What a delivery report says happened to one recipient.
+/// - SeeAlso: RFC 3464 §2.3.3.
+public enum DeliveryAction: String, Sendable, Hashable, CaseIterable {
+    case delivered, failed, delayed, relayed, expanded
+}
+
+/// One delivery report (DSN or legacy NDR) read from one message.
+public struct DeliveryReport: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// `multipart/report; report-type=delivery-status` with `message/delivery-status` (RFC 3464/6522).
+        case rfc3464
+        /// A report with `message/global-delivery-status` (RFC 6533).
+        case rfc6533
+        /// A delivery-status part that is not inside a `multipart/report`.
+        case dsnPartWithoutReport
+        /// No machine-readable part; recognised by the heuristics for one MTA family.
+        case legacy(family: String)
+        /// Not a delivery report (ARF complaint, auto-reply, MDN, plain mail); never a verdict.
+        case notAReport(reason: NotAReportReason)
+
+        /// A short stable name: `rfc3464`, `rfc6533`, `dsn-part-without-report`, `legacy`, `not-a-report`.
+        public var name: String {
+            switch self {
+            case .rfc3464: return "rfc3464"
+            case .rfc6533: return "rfc6533"
+            case .dsnPartWithoutReport: return "dsn-part-without-report"
+            case .legacy: return "legacy"
+            case .notAReport: return "not-a-report"
+            }
+        }
+
+        public var isReport: Bool {
+            if case .notAReport = self { return false }
+            return true
+        }
+    }
+
+    public enum NotAReportReason: String, Sendable, Hashable {
+        /// `multipart/report; report-type=feedback-report` (RFC 5965).
+        case feedbackReport = "arf"
+        /// Auto-replies (RFC 3834), vacation notices.
+        case autoReply = "auto-reply"
+        /// Message disposition notifications (RFC 8098).
+        case dispositionNotification = "mdn"
+        /// Anything else.
+        case plainMail = "plain-mail"
+    }
+
+    public var kind: Kind
+
+    // Per-message fields (RFC 3464 §2.2).
+    public var originalEnvelopeID: String?
+    public var reportingMTA: TypedValue?
+    public var dsnGateway: TypedValue?
+    public var receivedFromMTA: TypedValue?
+    public var arrivalDate: MessageDate?
+    /// Per-message fields we do not model, by lower-cased name (`x-postfix-queue-id`, …).
+    public var extraFields: [String: String]
+
+    public var recipients: [RecipientReport]
+
+    /// Headers of the original message, from part 3 or quoted in a legacy body.
+    public var returnedHeaders: ReturnedHeaders?
+
+    /// The report's own header fields that carry the return path (correlation hints).
+    public var envelope: ReportEnvelope
+
+    public init(kind: Kind, originalEnvelopeID: String? = nil, reportingMTA: TypedValue? = nil,
+                dsnGateway: TypedValue? = nil, receivedFromMTA: TypedValue? = nil, arrivalDate: MessageDate? = nil,
+                extraFields: [String: String] = [:], recipients: [RecipientReport] = [],
+                returnedHeaders: ReturnedHeaders? = nil, envelope: ReportEnvelope = ReportEnvelope()) {
+        self.kind = kind
+        self.originalEnvelopeID = originalEnvelopeID
+        self.reportingMTA = reportingMTA
+        self.dsnGateway = dsnGateway
+        self.receivedFromMTA = receivedFromMTA
+        self.arrivalDate = arrivalDate
+        self.extraFields = extraFields
+        self.recipients = recipients
+        self.returnedHeaders = returnedHeaders
+        self.envelope = envelope
+    }
+}
+
+/// Per-recipient fields (RFC 3464 §2.3).
+public struct RecipientReport: Sendable, Hashable {
+    /// `Final-Recipient` (type lower-cased, address trimmed of blanks and angle brackets,
+    /// `\x{…}` decoded for `utf-8`).
+    public var finalRecipient: TypedValue?
+    /// `Original-Recipient` exactly as written (after the type).
+    public var originalRecipient: TypedValue?
+    /// `Original-Recipient` xtext-decoded (`rfc822`) or `\x{…}`-decoded (`utf-8`); compare both.
+    public var originalRecipientDecoded: String?
+    public var action: DeliveryAction
+    /// The Action as written when it was not one of the five registered values.
+    public var actionRaw: String?
+    /// True when `action` was mapped from an unknown or missing value by the status class.
+    public var actionInferred: Bool
+    /// The status: the `Status` field, except that a generic `x.0.0` field yields to a more specific
+    /// code of the same class quoted in the Diagnostic-Code; without a field, the code in the
+    /// diagnostic; else a guess from the reply code (`statusIsPseudo`).
+    public var status: StatusCode?
+    /// The enhanced code found in the Diagnostic-Code text, if any.
+    public var diagnosticStatus: StatusCode? = nil
+    /// True when the status is a guess from the SMTP reply code or the class (not written).
+    public var statusIsPseudo: Bool
+    public var remoteMTA: TypedValue?
+    public var diagnosticType: String?
+    /// `Diagnostic-Code` text, kept raw (unfolded only).
+    public var diagnostic: String?
+    public var lastAttemptDate: MessageDate?
+    public var willRetryUntil: MessageDate?
+    public var finalLogID: String?
+    /// Per-recipient fields we do not model, by lower-cased name.
+    public var extraFields: [String: String]
+
+    public init(finalRecipient: TypedValue? = nil, originalRecipient: TypedValue? = nil,
+                originalRecipientDecoded: String? = nil, action: DeliveryAction, actionRaw: String? = nil,
+                actionInferred: Bool = false, status: StatusCode? = nil, statusIsPseudo: Bool = false,
+                remoteMTA: TypedValue? = nil, diagnosticType: String? = nil, diagnostic: String? = nil,
+                lastAttemptDate: MessageDate? = nil, willRetryUntil: MessageDate? = nil, finalLogID: String? = nil,
+                extraFields: [String: String] = [:]) {
+        self.finalRecipient = finalRecipient
+        self.originalRecipient = originalRecipient
+        self.originalRecipientDecoded = originalRecipientDecoded
+        self.action = action
+        self.actionRaw = actionRaw
+        self.actionInferred = actionInferred
+        self.status = status
+        self.statusIsPseudo = statusIsPseudo
+        self.remoteMTA = remoteMTA
+        self.diagnosticType = diagnosticType
+        self.diagnostic = diagnostic
+        self.lastAttemptDate = lastAttemptDate
+        self.willRetryUntil = willRetryUntil
+        self.finalLogID = finalLogID
+        self.extraFields = extraFields
+    }
+
+    /// The best address for this recipient: Final-Recipient, else the decoded Original-Recipient.
+    public var address: String {
+        if let f = finalRecipient?.value, !f.isEmpty { return f }
+        return originalRecipientDecoded ?? originalRecipient?.value ?? ""
+    }
+}
+
+/// Headers of the returned original message, with the correlation keys pulled out.
+public struct ReturnedHeaders: Sendable, Hashable {
+    public enum Source: String, Sendable, Hashable {
+        case rfc822Headers = "text/rfc822-headers"
+        case rfc822Message = "message/rfc822"
+        case globalHeaders = "message/global-headers"
+        case globalMessage = "message/global"
+        case inlineText = "inline"
+    }
+
+    public var source: Source
+    public var header: HeaderSection
+
+    public init(source: Source, header: HeaderSection) {
+        self.source = source
+        self.header = header
+    }
+
+    /// `Message-ID` without angle brackets.
+    public var messageID: String? { header.value("message-id").map(ReturnedHeaders.stripAngles) }
+    public var subject: String? { header["subject"]?.decodedValue }
+    public var roundtripProbe: String? { header.value("x-roundtrip-probe") }
+    public var from: String? { header["from"]?.decodedValue }
+    public var to: String? { header["to"]?.decodedValue }
+    public var date: String? { header.value("date") }
+    public var returnPath: String? { header.value("return-path").flatMap(AddressParser.addrSpec(in:)) }
+
+    static func stripAngles(_ s: String) -> String {
+        var t = s.trimmedBlanks
+        if let open = t.firstIndex(of: "<"), let close = t[open...].firstIndex(of: ">") {
+            t = String(t[t.index(after: open)..<close])
+        }
+        return t
+    }
+}
+
+/// The report's own header fields that carry our return path (strongest correlation keys).
+public struct ReportEnvelope: Sendable, Hashable {
+    public var to: [String]
+    public var deliveredTo: [String]
+    public var xOriginalTo: [String]
+    public var returnPath: String?
+    public var from: String?
+    public var subject: String?
+    public var messageID: String?
+    /// The report's `Date:` as written.
+    public var dateText: String?
+    /// The report's `Date:` parsed.
+    public var date: MessageDate? { dateText.flatMap { MessageDate($0) } }
+
+    public init(to: [String] = [], deliveredTo: [String] = [], xOriginalTo: [String] = [], returnPath: String? = nil,
+                from: String? = nil, subject: String? = nil, messageID: String? = nil, dateText: String? = nil) {
+        self.to = to
+        self.deliveredTo = deliveredTo
+        self.xOriginalTo = xOriginalTo
+        self.returnPath = returnPath
+        self.from = from
+        self.subject = subject
+        self.messageID = messageID
+        self.dateText = dateText
+    }
+}

@@ -1,0 +1,315 @@
+import MailCore
+
+/// Reads a delivery report out of a message: RFC 3464/6522/6533 first (anywhere in the MIME tree),
+/// then the legacy NDR recognisers, else "not a report" with a reason.
+public enum DeliveryReportParser {
+    /// Parses raw message bytes (CRLF, LF or CR line ends).
+    /// - Throws: `MIMELimitError` when the message exceeds `limits.maxMessageSize`.
+    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
+        let message = try MIMEParser.parse(bytes, limits: limits)
+        return parse(message: message)
+    }
+
+    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
+        let message = try MIMEParser.parse(bytes, limits: limits)
+        return parse(message: message)
+    }
+
+    public static func parse(message: MIMEPart) -> DeliveryReport {
+        let envelope = reportEnvelope(message.header)
+        var scan = TreeScan()
+        scan.walk(message, parentIsReport: false, parentReportType: nil, insideEmbedded: false)
+
+        // 1. A machine-readable delivery-status part.
+        var lazyContext: LegacyContext?
+        func context() -> LegacyContext {
+            if let c = lazyContext { return c }
+            let c = LegacyContext(message: message)
+            lazyContext = c
+            return c
+        }
+        for candidate in scan.statusParts {
+            var content = RFC3464Parser.parse(candidate.part.decodedBody)
+            guard !content.recipients.isEmpty else { continue }
+            for i in content.recipients.indices where !isMailbox(content.recipients[i].address) {
+                repairAddress(&content.recipients[i], context())
+            }
+            let kind: DeliveryReport.Kind
+            if candidate.part.contentType.subtype.hasPrefix("global") {
+                kind = .rfc6533
+            } else if candidate.parentIsReport {
+                kind = .rfc3464
+            } else {
+                kind = .dsnPartWithoutReport
+            }
+            var report = DeliveryReport(kind: kind, originalEnvelopeID: content.originalEnvelopeID,
+                                        reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
+                                        receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                                        extraFields: content.extraFields, recipients: content.recipients,
+                                        envelope: envelope)
+            report.returnedHeaders = scan.returnedHeaders(after: candidate.order) ?? scan.inlineReturnedHeaders(message)
+            return report
+        }
+
+        // 1b. A delivery-status part without fields: read the text; failing that, the returned
+        //     message's To (flagged in extraFields["x-recipient-source"]).
+        if let empty = scan.statusParts.first, !scan.sawFeedbackReport {
+            let returned = scan.returnedHeaders(after: empty.order) ?? scan.inlineReturnedHeaders(message)
+            if var r = LegacyNDR.recognise(context()) {
+                r.kind = empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport
+                r.envelope = envelope
+                r.returnedHeaders = returned
+                return r
+            }
+            let to = (returned?.header.all("to") ?? []).flatMap { f in
+                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+            }
+            if !to.isEmpty {
+                let text = context().text
+                let status = StatusCode.find(in: text[...])
+                let recipients = to.map { address -> RecipientReport in
+                    var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: address), action: .failed,
+                                             actionInferred: true, status: status ?? StatusCode(statusClass: 5, subject: 0, detail: 0),
+                                             statusIsPseudo: status == nil)
+                    rr.extraFields["x-recipient-source"] = "returned-to"
+                    return rr
+                }
+                return DeliveryReport(kind: empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport, recipients: recipients,
+                                      returnedHeaders: returned, envelope: envelope)
+            }
+        }
+
+        // 2. Other report types are not delivery reports.
+        if scan.sawFeedbackReport {
+            return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
+        }
+        if scan.sawDisposition {
+            return notAReport(.dispositionNotification, message: message, envelope: envelope, scan: scan)
+        }
+
+        // 3. Legacy NDRs. DSN fields pasted into the text (forwarded reports, broken MIME) first.
+        let legacy = context()
+        if let inline = InlineDSN.parse(legacy) {
+            var r = inline
+            r.envelope = envelope
+            r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
+            return r
+        }
+        if !legacy.looksLikeAutoReply || legacy.looksLikeBounceSender {
+            if let report = LegacyNDR.recognise(legacy) {
+                var r = report
+                r.envelope = envelope
+                r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
+                return r
+            }
+        }
+        if legacy.looksLikeComplaint {
+            return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
+        }
+        return notAReport(legacy.looksLikeAutoReply ? .autoReply : .plainMail, message: message, envelope: envelope, scan: scan)
+    }
+
+    static func isMailbox(_ a: String) -> Bool {
+        guard let at = a.lastIndex(of: "@") else { return false }
+        return at != a.startIndex && a.index(after: at) != a.endIndex
+    }
+
+    /// A recipient field without a local part (`@mx.example.org`) or without a domain: take the
+    /// first address in the human-readable text whose domain matches, and flag it.
+    static func repairAddress(_ r: inout RecipientReport, _ c: LegacyContext) {
+        let broken = r.address.asciiLowercased
+        let brokenDomain = broken.split(separator: "@").last.map(String.init) ?? broken
+        for range in AddressParser.findAddresses(in: c.text[...]) {
+            let a = decodeUTF8OrLatin1(c.text[range])
+            let domain = (a.split(separator: "@").last.map(String.init) ?? "").asciiLowercased
+            guard !domain.isEmpty, !brokenDomain.isEmpty else { continue }
+            if domain.hasSuffix(brokenDomain) || brokenDomain.hasSuffix(domain) || broken.hasPrefix(a.asciiLowercased) {
+                r.extraFields["x-broken-final-recipient"] = r.finalRecipient?.value ?? ""
+                r.finalRecipient = TypedValue(type: r.finalRecipient?.type ?? "rfc822", value: a)
+                return
+            }
+        }
+    }
+
+    static func notAReport(_ reason: DeliveryReport.NotAReportReason, message: MIMEPart, envelope: ReportEnvelope,
+                           scan: TreeScan) -> DeliveryReport {
+        DeliveryReport(kind: .notAReport(reason: reason),
+                       returnedHeaders: scan.returnedHeaders(after: -1), envelope: envelope)
+    }
+
+    static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope {
+        func addrs(_ name: String) -> [String] {
+            h.all(name).flatMap { f -> [String] in
+                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+            }
+        }
+        return ReportEnvelope(to: addrs("to"), deliveredTo: addrs("delivered-to"), xOriginalTo: addrs("x-original-to"),
+                              returnPath: h.value("return-path").flatMap { AddressParser.addrSpec(in: $0) },
+                              from: h["from"]?.decodedValue, subject: h["subject"]?.decodedValue,
+                              messageID: h.value("message-id").map(ReturnedHeaders.stripAngles),
+                              dateText: h.value("date"))
+    }
+}
+
+/// One pass over the MIME tree collecting what the report parser needs.
+struct TreeScan {
+    struct StatusCandidate {
+        var part: MIMEPart
+        var parentIsReport: Bool
+        var order: Int
+    }
+    struct HeaderCandidate {
+        var headers: ReturnedHeaders
+        var order: Int
+    }
+
+    var statusParts: [StatusCandidate] = []
+    var headerCandidates: [HeaderCandidate] = []
+    var sawFeedbackReport = false
+    var sawDisposition = false
+    var order = 0
+
+    mutating func walk(_ part: MIMEPart, parentIsReport: Bool, parentReportType: String?, insideEmbedded: Bool) {
+        order += 1
+        let ct = part.contentType
+        if ct.type == "multipart" && ct.subtype == "report" {
+            let rt = ct.parameters["report-type"]?.asciiLowercased ?? ""
+            if rt.hasSubstring("feedback") { sawFeedbackReport = true }
+            if rt.hasSubstring("disposition") { sawDisposition = true }
+        }
+        let sub = ct.subtype
+        if !insideEmbedded {
+            if (ct.type == "message" || ct.type == "text") && sub.hasSubstring("delivery-status") {
+                statusParts.append(StatusCandidate(part: part, parentIsReport: parentIsReport, order: order))
+            }
+            if sub == "feedback-report" { sawFeedbackReport = true }
+            if sub == "disposition-notification" || sub == "global-disposition-notification" { sawDisposition = true }
+        }
+        if sub.hasSubstring("rfc822-header") || sub == "global-headers" {
+            let (h, _) = HeaderSection.parse(part.decodedBody)
+            if !h.isEmpty {
+                headerCandidates.append(HeaderCandidate(
+                    headers: ReturnedHeaders(source: sub == "global-headers" ? .globalHeaders : .rfc822Headers, header: h),
+                    order: order))
+            }
+        }
+        if let inner = part.encapsulatedMessage, !inner.header.isEmpty {
+            headerCandidates.append(HeaderCandidate(
+                headers: ReturnedHeaders(source: sub == "global" ? .globalMessage : .rfc822Message, header: inner.header),
+                order: order))
+        }
+        let isReport = ct.type == "multipart" && ct.subtype == "report"
+        for c in part.children {
+            walk(c, parentIsReport: isReport, parentReportType: nil, insideEmbedded: insideEmbedded)
+        }
+        for e in part.embedded {
+            // Reports forwarded as an attachment still count; the original inside a report does not.
+            walk(e, parentIsReport: false, parentReportType: nil, insideEmbedded: insideEmbedded || !statusParts.isEmpty)
+        }
+    }
+
+    func returnedHeaders(after order: Int) -> ReturnedHeaders? {
+        headerCandidates.first(where: { $0.order > order })?.headers ?? headerCandidates.first?.headers
+    }
+
+    /// Headers quoted inline in a text body (legacy NDRs that paste the original below a marker).
+    func inlineReturnedHeaders(_ message: MIMEPart) -> ReturnedHeaders? {
+        var found: ReturnedHeaders?
+        message.visit { p in
+            guard p.contentType.type == "text" && p.contentType.subtype == "plain" || p.depth == 0 && p.children.isEmpty else {
+                return true
+            }
+            if let h = InlineHeaders.find(in: p.decodedBody) {
+                found = ReturnedHeaders(source: .inlineText, header: h)
+                return false
+            }
+            return true
+        }
+        return found
+    }
+}
+
+/// Finds an original message's header block quoted inside a text body.
+enum InlineHeaders {
+    static let starters: [[UInt8]] = ["return-path:", "received:", "message-id:", "from:", "date:", "subject:", "to:",
+                                      "x-roundtrip-probe:", "mime-version:", "delivered-to:"].map { Array($0.utf8) }
+
+    static func find(in body: ArraySlice<UInt8>) -> HeaderSection? {
+        var result: HeaderSection?
+        body.withUnsafeBufferPointer { buf in
+            let n = buf.count
+            var i = 0
+            while i < n {
+                let line = ByteScan.line(in: buf, from: i, limit: n)
+                // Skip indentation and a quoting ">" prefix is not supported (it would change the bytes).
+                var s = line.start
+                while s < line.end && buf[s].isBlankByte { s += 1 }
+                if line.end - s > 5 {
+                    for st in starters where line.end - s >= st.count {
+                        var k = 0
+                        while k < st.count && buf[s + k].lowercasedASCIIByte == st[k] { k += 1 }
+                        if k == st.count {
+                            let slice = body[(body.startIndex + s)...]
+                            let (h, _) = HeaderSection.parse(slice)
+                            let keys = h.fields.filter { $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe") }
+                            if h.fields.count >= 2 && !keys.isEmpty {
+                                result = h
+                                return
+                            }
+                            break
+                        }
+                    }
+                }
+                i = line.next
+            }
+        }
+        return result
+    }
+}
+
+extension UInt8 {
+    @inlinable var lowercasedASCIIByte: UInt8 { (self >= 0x41 && self <= 0x5A) ? self | 0x20 : self }
+}
+
+/// Delivery-status fields written into a text body: a forwarded report, a report whose MIME
+/// structure is broken, or an MTA that pastes the fields into its text.
+enum InlineDSN {
+    static let starts: [[UInt8]] = ["final-recipient:", "original-recipient:"].map { Array($0.utf8) }
+    static let reportingMTA: [UInt8] = Array("reporting-mta:".utf8)
+
+    static func parse(_ c: LegacyContext) -> DeliveryReport? {
+        guard let first = lineStart(of: starts, in: c.lower) else { return nil }
+        // Start at a Reporting-MTA line shortly before, if there is one.
+        var start = first
+        let windowStart = max(0, first - 2000)
+        if let rm = ByteScan.firstIndex(ofLowercased: reportingMTA, in: c.lower[windowStart..<first]),
+           rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D {
+            start = rm
+        }
+        let content = RFC3464Parser.parse(c.text[start...])
+        let recipients = content.recipients.filter { r in
+            DeliveryReportParser.isMailbox(r.address) && !r.actionInferred
+        }
+        guard !recipients.isEmpty else { return nil }
+        return DeliveryReport(kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
+                              reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
+                              receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                              extraFields: content.extraFields, recipients: recipients)
+    }
+
+    /// The index of the first line that starts with one of the (lower-case) prefixes.
+    static func lineStart(of prefixes: [[UInt8]], in lower: [UInt8]) -> Int? {
+        var best: Int?
+        for p in prefixes {
+            var from = 0
+            while from < lower.count, let i = ByteScan.firstIndex(ofLowercased: p, in: lower[from...]) {
+                if i == 0 || lower[i - 1] == 0x0A || lower[i - 1] == 0x0D {
+                    if let b = best { best = min(b, i) } else { best = i }
+                    break
+                }
+                from = i + 1
+            }
+        }
+        return best
+    }
+}

@@ -1,0 +1,150 @@
+import MailCore
+
+/// What the legacy recognisers look at: the report's header and its human-readable text
+/// (text parts outside any returned message, charset-converted to UTF-8, HTML tags removed).
+public struct LegacyContext: Sendable {
+    public let message: MIMEPart
+    /// `From:` decoded and lower-cased.
+    public let from: String
+    /// `Subject:` decoded and lower-cased.
+    public let subject: String
+    /// The human-readable text as UTF-8 bytes.
+    public let text: [UInt8]
+    /// `text` with ASCII letters lower-cased (same indices).
+    public let lower: [UInt8]
+
+    public init(message: MIMEPart) {
+        self.message = message
+        from = (message.header["from"]?.decodedValue ?? "").asciiLowercased
+        subject = (message.header["subject"]?.decodedValue ?? "").asciiLowercased
+        var text: [UInt8] = []
+        LegacyContext.collectText(message, into: &text)
+        self.text = text
+        lower = text.map { $0.lowercasedASCIIByte }
+    }
+
+    static func collectText(_ part: MIMEPart, into out: inout [UInt8]) {
+        let ct = part.contentType
+        if !part.children.isEmpty {
+            var sawPlain = false
+            if ct.subtype == "alternative" {
+                // Prefer the plain alternative.
+                for c in part.children where c.contentType.type == "text" && c.contentType.subtype == "plain" {
+                    collectText(c, into: &out)
+                    sawPlain = true
+                    break
+                }
+            }
+            if !sawPlain {
+                for c in part.children { collectText(c, into: &out) }
+            }
+            return
+        }
+        if ct.type == "text" || (ct.type == "multipart" && part.children.isEmpty) || part.contentTypeDefaulted {
+            let s = part.text
+            if !out.isEmpty { out.append(0x0A) }
+            if ct.subtype == "html" {
+                out.append(contentsOf: HTMLText.strip(Array(s.utf8)))
+            } else {
+                out.append(contentsOf: s.utf8)
+            }
+            out.append(0x0A)
+        } else if ct.type == "message" && ct.subtype.hasSubstring("delivery-status") {
+            // A delivery-status part that did not parse: still useful text.
+            out.append(contentsOf: part.decodedBody)
+            out.append(0x0A)
+        }
+    }
+
+    public func header(_ name: String) -> String? { message.header[name]?.decodedValue }
+
+    /// Case-insensitive search in the text; `marker` must be lower-case ASCII.
+    public func textContains(_ marker: String) -> Bool { index(of: marker) != nil }
+
+    public func index(of marker: String, from start: Int = 0, to end: Int? = nil) -> Int? {
+        let e = end ?? lower.count
+        guard start < e else { return nil }
+        return ByteScan.firstIndex(of: Array(marker.utf8), in: lower[start..<e])
+    }
+
+    var fromAddress: String? { AddressParser.addrSpec(in: message.header["from"]?.value ?? "")?.asciiLowercased }
+
+    /// Mailer-daemon style senders.
+    var looksLikeBounceSender: Bool {
+        for m in ["mailer-daemon", "postmaster", "mail delivery", "mail.delivery", "mailerdaemon", "mail administrator",
+                  "bounce", "mail-daemon", "no-reply@sns.amazonaws.com", "post_master", "mail system"]
+            where from.hasSubstring(m) { return true }
+        return from.isEmpty
+    }
+
+    /// RFC 3834 auto-replies and vacation notices.
+    var looksLikeAutoReply: Bool {
+        let autoSubmitted = (message.header.value("auto-submitted") ?? "").asciiLowercased
+        if autoSubmitted.hasPrefix("auto-replied") && !looksLikeBounceSender { return true }
+        if message.header["x-autoreply"] != nil || message.header["x-autorespond"] != nil { return true }
+        let precedence = (message.header.value("precedence") ?? "").asciiLowercased
+        if precedence == "auto_reply" { return true }
+        for s in ["out of office", "out of the office", "automatic reply", "auto-reply", "autoreply", "auto reply",
+                  "away from", "away until", "vacation", "abwesenheit", "absence"] where subject.hasSubstring(s) {
+            return !looksLikeBounceSender
+        }
+        if subject.hasPrefix("auto:") || subject.hasPrefix("autoresponse") { return true }
+        return false
+    }
+
+    /// Abuse complaints without a feedback-report part (e.g. old Hotmail JMRP).
+    var looksLikeComplaint: Bool {
+        if subject.hasSubstring("complaint about message") { return true }
+        var found = false
+        message.visit { p in
+            if p.header["x-hmxmroriginalrecipient"] != nil { found = true; return false }
+            return true
+        }
+        return found
+    }
+}
+
+/// Removes HTML tags and decodes the common entities; block tags become line breaks.
+enum HTMLText {
+    static let entities: [([UInt8], UInt8)] = [("&lt;", 0x3C), ("&gt;", 0x3E), ("&amp;", 0x26), ("&nbsp;", 0x20),
+                                               ("&quot;", 0x22), ("&#39;", 0x27)].map { (Array($0.0.utf8), $0.1) }
+    static func strip(_ b: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c == 0x3C {
+                var j = i + 1
+                while j < b.count && b[j] != 0x3E { j += 1 }
+                let tag = b[(i + 1)..<min(j, b.count)].prefix(4).map { $0.lowercasedASCIIByte }
+                if tag.starts(with: Array("br".utf8)) || tag.starts(with: Array("p".utf8)) || tag.starts(with: Array("/p".utf8))
+                    || tag.starts(with: Array("div".utf8)) || tag.starts(with: Array("/div".utf8))
+                    || tag.starts(with: Array("tr".utf8)) || tag.starts(with: Array("/tr".utf8)) || tag.starts(with: Array("li".utf8)) {
+                    out.append(0x0A)
+                } else if tag.starts(with: Array("td".utf8)) {
+                    out.append(0x20)
+                }
+                i = j + 1
+                continue
+            }
+            if c == 0x26 {
+                var matched = false
+                for (ent, ch) in HTMLText.entities where b[i...].starts(with: ent) {
+                    out.append(ch)
+                    i += ent.count
+                    matched = true
+                    break
+                }
+                if !matched {
+                    out.append(c)
+                    i += 1
+                }
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        return out
+    }
+}

@@ -1,0 +1,221 @@
+import MailCore
+
+/// The shared part of every legacy recogniser: section splitting, address finding, status and
+/// reply-code finding, diagnostic and remote-host extraction.
+enum LegacyExtractor {
+    /// Markers after which the returned original message (or its headers) follows.
+    static let commonEnd: [String] = [
+        "--- below this line is a copy of the message",
+        "------ this is a copy of the message",
+        "----- original message -----",
+        "-----original message-----",
+        "--- original message follows",
+        "original message follows",
+        "------- returned mail follows",
+        "----- returned mail follows",
+        "--- the header of the original message is following",
+        "------ original message header",
+        "original message headers:",
+        "----- message header follows",
+        "-- the header and top",
+        "------ the message header",
+        "headers of the returned message",
+        "content-type: message/rfc822",
+        "message headers follow",
+        "-------original message",
+        "------- returned message",
+        "\nreceived: from",
+        "\nreturn-path:",
+    ]
+
+    static let ignoredLocalParts: Set<String> = ["postmaster", "mailer-daemon", "mail-daemon", "mailerdaemon",
+                                                 "abuse", "hostmaster", "noreply", "no-reply", "root"]
+
+    static func extract(_ r: LegacyRecognizer, _ c: LegacyContext) -> DeliveryReport? {
+        let n = c.lower.count
+        var start = 0
+        for m in r.start {
+            if let i = c.index(of: m) {
+                start = i + m.utf8.count
+                break
+            }
+        }
+        var end = n
+        for m in r.end + commonEnd {
+            if let i = c.index(of: m, from: start, to: end) { end = i }
+        }
+        if start >= end { return nil }
+
+        let excluded = excludedAddresses(c)
+        var found = findRecipients(r.recipients, c, start: start, end: end, excluded: excluded)
+        if found.isEmpty && r.recipients != .anywhere {
+            found = findRecipients(.anywhere, c, start: start, end: end, excluded: excluded)
+        }
+        if found.isEmpty { return nil }
+
+        var delayed = false
+        for m in r.delayed where c.subject.hasSubstring(m) || c.index(of: m, from: 0, to: end) != nil {
+            delayed = true
+            break
+        }
+
+        var recipients: [RecipientReport] = []
+        for (k, hit) in found.enumerated() {
+            let blockEnd = k + 1 < found.count ? found[k + 1].position : end
+            let block = c.text[hit.position..<max(hit.position, blockEnd)]
+            let whole = c.text[start..<end]
+            var status = StatusCode.find(in: block)
+            if status == nil && found.count == 1 { status = StatusCode.find(in: whole) }
+            var reply = ReplyCode.find(in: block)
+            if reply == nil && found.count == 1 { reply = ReplyCode.find(in: whole) }
+            let diagnostic = diagnosticText(block, address: hit.address)
+            var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: hit.address),
+                                     action: delayed ? .delayed : .failed)
+            if let s = status {
+                rr.status = s
+            } else if let code = reply {
+                rr.status = StatusCode.pseudo(replyCode: code, text: diagnostic)
+                rr.statusIsPseudo = true
+            } else {
+                rr.status = StatusCode(statusClass: delayed ? 4 : 5, subject: 0, detail: 0)
+                rr.statusIsPseudo = true
+            }
+            if !delayed, let s = rr.status, s.statusClass == 2 { rr.status = StatusCode(statusClass: 5, subject: 0, detail: 0); rr.statusIsPseudo = true }
+            rr.diagnosticType = reply != nil || status != nil ? "smtp" : "unknown"
+            rr.diagnostic = diagnostic.isEmpty ? nil : diagnostic
+            if let host = remoteHost(block) ?? (found.count == 1 ? remoteHost(whole) : nil) {
+                rr.remoteMTA = TypedValue(type: "dns", value: host)
+            }
+            if let code = reply { rr.extraFields["x-reply-code"] = String(code) }
+            recipients.append(rr)
+        }
+        return DeliveryReport(kind: .legacy(family: r.family), recipients: recipients)
+    }
+
+    struct Hit {
+        var address: String
+        var position: Int
+    }
+
+    static func excludedAddresses(_ c: LegacyContext) -> Set<String> {
+        var s = Set<String>()
+        if let f = c.fromAddress { s.insert(f) }
+        for name in ["to", "return-path", "reply-to", "sender"] {
+            for f in c.message.header.all(name) {
+                for part in f.value.split(separator: ",") {
+                    if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
+                }
+            }
+        }
+        return s
+    }
+
+    static func findRecipients(_ style: LegacyRecognizer.RecipientStyle, _ c: LegacyContext, start: Int, end: Int,
+                               excluded: Set<String>) -> [Hit] {
+        let ranges = AddressParser.findAddresses(in: c.text[start..<end])
+        var candidates: [Hit] = []
+        for range in ranges {
+            let ok: Bool
+            switch style {
+            case .anywhere: ok = true
+            case .lineStart: ok = atLineStart(c.text, range.lowerBound, floor: start)
+            case .afterLabels(let labels): ok = afterLabel(c.lower, range.lowerBound, labels: labels, floor: start)
+            case .immediatelyAfter(let labels): ok = immediatelyAfter(c.lower, range.lowerBound, labels: labels, floor: start)
+            }
+            if ok {
+                var a = decodeUTF8OrLatin1(c.text[range])
+                if a.hasPrefix("mailto:") { a = String(a.dropFirst(7)) }
+                candidates.append(Hit(address: a, position: range.lowerBound))
+            }
+        }
+        // Drop the report's own addresses and daemon addresses when better candidates exist.
+        let filtered = candidates.filter { h in
+            let l = h.address.asciiLowercased
+            if excluded.contains(l) { return false }
+            let local = l.split(separator: "@").first.map(String.init) ?? l
+            return !ignoredLocalParts.contains(local)
+        }
+        let chosen = filtered.isEmpty ? candidates : filtered
+        var seen = Set<String>()
+        var out: [Hit] = []
+        for h in chosen where seen.insert(h.address.asciiLowercased).inserted { out.append(h) }
+        return out
+    }
+
+    /// True if only blanks, `<`, quotes, `*` or a short label precede the address on its line.
+    static func atLineStart(_ t: [UInt8], _ pos: Int, floor: Int) -> Bool {
+        var i = pos - 1
+        while i >= floor {
+            let b = t[i]
+            if b == 0x0A || b == 0x0D { return true }
+            if b == 0x20 || b == 0x09 || b == 0x3C || b == 0x22 || b == 0x27 || b == 0x2A || b == 0x3A || b == 0x5B
+                || b == 0x2D || b == 0x3E {
+                i -= 1
+                continue
+            }
+            return false
+        }
+        return true
+    }
+
+    static func afterLabel(_ lower: [UInt8], _ pos: Int, labels: [String], floor: Int) -> Bool {
+        var lineStart = pos
+        while lineStart > floor && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
+        let prefix = lower[lineStart..<pos]
+        for l in labels where ByteScan.firstIndex(ofLowercased: Array(l.utf8), in: prefix) != nil { return true }
+        return false
+    }
+
+    static func immediatelyAfter(_ lower: [UInt8], _ pos: Int, labels: [String], floor: Int) -> Bool {
+        var e = pos
+        while e > floor && (lower[e - 1] == 0x20 || lower[e - 1] == 0x09 || lower[e - 1] == 0x3C) { e -= 1 }
+        for l in labels {
+            let lb = Array(l.utf8)
+            if e - lb.count >= floor && lower[(e - lb.count)..<e].elementsEqual(lb) { return true }
+        }
+        return false
+    }
+
+    /// The block text with whitespace collapsed, starting after the address, capped at 1000 bytes.
+    static func diagnosticText(_ block: ArraySlice<UInt8>, address: String) -> String {
+        var out: [UInt8] = []
+        var lastBlank = true
+        var skip = block.startIndex + address.utf8.count
+        if skip > block.endIndex { skip = block.endIndex }
+        for b in block[skip...] {
+            if b.isBlankByte || b == 0x0A || b == 0x0D {
+                if !lastBlank { out.append(0x20) }
+                lastBlank = true
+            } else {
+                out.append(b)
+                lastBlank = false
+            }
+            if out.count >= 1000 { break }
+        }
+        var s = decodeUTF8OrLatin1(out).trimmedBlanks
+        while let f = s.first, f == ">" || f == ":" || f == "." || f == " " { s.removeFirst() }
+        return s
+    }
+
+    static let hostLabels: [[UInt8]] = ["remote host ", "host ", "server ", "mx ", "remote-mta: dns;"].map { Array($0.utf8) }
+
+    /// A host name after "host", "remote host", "server" in the block.
+    static func remoteHost(_ block: ArraySlice<UInt8>) -> String? {
+        let lower = block.map { $0.lowercasedASCIIByte }[...]
+        for label in hostLabels {
+            guard let i = ByteScan.firstIndex(ofLowercased: label, in: lower) else { continue }
+            var s = i + label.count
+            while s < lower.endIndex && (lower[s] == 0x20 || lower[s] == 0x5B) { s += 1 }
+            var e = s
+            while e < lower.endIndex, lower[e].isASCIILetter || lower[e].isASCIIDigit || lower[e] == 0x2E || lower[e] == 0x2D || lower[e] == 0x3A {
+                e += 1
+            }
+            while e > s && (lower[e - 1] == 0x2E || lower[e - 1] == 0x3A) { e -= 1 }
+            let token = block[(block.startIndex + (s - lower.startIndex))..<(block.startIndex + (e - lower.startIndex))]
+            if token.contains(0x2E) && token.count >= 3 {
+                return String(decoding: token, as: UTF8.self)
+            }
+        }
+        return nil
+    }
+}

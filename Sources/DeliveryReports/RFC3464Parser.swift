@@ -1,0 +1,340 @@
+import MailCore
+
+/// Parses the body of a `message/delivery-status` or `message/global-delivery-status` part.
+///
+///     delivery-status-content = per-message-fields 1*( CRLF per-recipient-fields )
+///
+/// Field groups are separated by blank lines; continuation lines are unfolded; names are
+/// case-insensitive. A new recipient also starts when a second `Final-Recipient` (or `Original-Recipient`)
+/// appears in the same group, which repairs DSNs
+/// that forgot the blank line; so does an address field after an Action or Status. Comments are stripped from Status and Action; Diagnostic-Code is
+/// kept raw. Unknown Actions are mapped by the status class and flagged.
+/// - SeeAlso: RFC 3464 §2, RFC 6533 §6, protocol-notes §3.
+public enum RFC3464Parser {
+    struct Fields {
+        var perMessagePairs: [Pair]
+        var recipients: [[Pair]]
+    }
+
+    struct Pair: Sendable, Hashable {
+        var name: String
+        var value: String
+        init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    static let perMessageNames: Set<String> = [
+        "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date",
+    ]
+    static let perRecipientNames: Set<String> = [
+        "original-recipient", "final-recipient", "action", "status", "remote-mta", "diagnostic-code",
+        "last-attempt-date", "final-log-id", "will-retry-until", "x-actual-recipient",
+    ]
+
+    /// Splits the content into per-message and per-recipient field lists.
+    static func fields(_ content: ArraySlice<UInt8>) -> Fields {
+        // 1. Lines → groups of (name, value), unfolded.
+        var groups: [[Pair]] = []
+        var group: [Pair] = []
+        var name: String?
+        var value: [UInt8] = []
+        func flushField() {
+            if let n = name {
+                group.append(Pair(n, decodeUTF8OrLatin1(ByteScan.trim(value[...]))))
+                name = nil
+                value.removeAll(keepingCapacity: true)
+            }
+        }
+        func flushGroup() {
+            flushField()
+            if !group.isEmpty { groups.append(group); group = [] }
+        }
+        content.withUnsafeBufferPointer { buf in
+            var i = 0
+            let n = buf.count
+            while i < n {
+                let line = ByteScan.line(in: buf, from: i, limit: n)
+                i = line.next
+                var blank = true
+                var k = line.start
+                while k < line.end { if !buf[k].isBlankByte { blank = false; break }; k += 1 }
+                if blank { flushGroup(); continue }
+                let first = buf[line.start]
+                if first == 0x20 || first == 0x09 {
+                    if name != nil {
+                        value.append(0x20)
+                        value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[k..<line.end]))
+                    }
+                    continue
+                }
+                var colon = line.start
+                while colon < line.end && buf[colon] != 0x3A { colon += 1 }
+                var nameEnd = colon
+                while nameEnd > line.start && buf[nameEnd - 1].isBlankByte { nameEnd -= 1 }
+                var validName = colon < line.end && nameEnd > line.start
+                if validName {
+                    for j in line.start..<nameEnd where buf[j] <= 0x20 || buf[j] > 0x7E { validName = false; break }
+                }
+                if !validName {
+                    // A colon-less line: continue a Diagnostic-Code that lost its indentation.
+                    if name == "diagnostic-code" {
+                        value.append(0x20)
+                        value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[line.start..<line.end]))
+                    }
+                    continue
+                }
+                flushField()
+                name = String(decoding: UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd]), as: UTF8.self).asciiLowercased
+                value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[(colon + 1)..<line.end]))
+            }
+        }
+        flushGroup()
+
+        // 2. Groups → per-message fields and recipients.
+        var perMessage: [Pair] = []
+        var recipients: [[Pair]] = []
+        var current: [Pair]? = nil
+        for g in groups {
+            for f in g {
+                if perMessageNames.contains(f.name) {
+                    if current != nil && current?.contains(where: { $0.name == f.name }) == false
+                        && perMessage.contains(where: { $0.name == f.name }) {
+                        current?.append(f)   // repeated per-message field inside a recipient: keep as extra
+                    } else {
+                        perMessage.append(f)
+                    }
+                    continue
+                }
+                if f.name == "final-recipient" || f.name == "original-recipient" {
+                    if let c = current {
+                        // A repeated address field, or an address field after Action/Status, starts
+                        // the next recipient of a group that lost its blank line.
+                        let hasSame = c.contains { $0.name == f.name }
+                        var verdictAfterAddress = false
+                        if let firstAddress = c.firstIndex(where: { $0.name == "final-recipient" || $0.name == "original-recipient" }) {
+                            verdictAfterAddress = c[firstAddress...].contains { $0.name == "action" || $0.name == "status" }
+                        }
+                        if hasSame || verdictAfterAddress {
+                            recipients.append(c)
+                            current = []
+                        }
+                    } else {
+                        current = []
+                    }
+                    current?.append(f)
+                    continue
+                }
+                if perRecipientNames.contains(f.name) {
+                    if current == nil { current = [] }
+                    if let c = current, c.contains(where: { $0.name == f.name }),
+                       f.name == "action" || f.name == "status" {
+                        // A second Action/Status: a new recipient whose address line is missing.
+                        recipients.append(c)
+                        current = []
+                    }
+                    current?.append(f)
+                    continue
+                }
+                if current != nil { current?.append(f) } else { perMessage.append(f) }
+            }
+            if let c = current { recipients.append(c); current = nil }
+        }
+        if let c = current { recipients.append(c) }
+        return Fields(perMessagePairs: perMessage, recipients: recipients)
+    }
+
+    /// The parsed content of one delivery-status part.
+    public struct Content: Sendable, Hashable {
+        public var originalEnvelopeID: String?
+        public var reportingMTA: TypedValue?
+        public var dsnGateway: TypedValue?
+        public var receivedFromMTA: TypedValue?
+        public var arrivalDate: MessageDate?
+        public var extraFields: [String: String]
+        public var recipients: [RecipientReport]
+    }
+
+    public static func parse(_ content: ArraySlice<UInt8>) -> Content {
+        let f = fields(content)
+        var out = Content(extraFields: [:], recipients: [])
+        for p in f.perMessagePairs {
+            switch p.name {
+            case "original-envelope-id": if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
+            case "reporting-mta": if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
+            case "dsn-gateway": if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
+            case "received-from-mta": if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
+            case "arrival-date": if out.arrivalDate == nil { out.arrivalDate = MessageDate(p.value) }
+            default: if out.extraFields[p.name] == nil { out.extraFields[p.name] = p.value }
+            }
+        }
+        for group in f.recipients {
+            if let r = recipient(group) { out.recipients.append(r) }
+        }
+        return out
+    }
+
+    static func recipient(_ group: [Pair]) -> RecipientReport? {
+        var r = RecipientReport(action: .failed)
+        var actionText: String?
+        var statusText: String?
+        var actual: String?
+        for p in group {
+            switch p.name {
+            case "final-recipient": if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
+            case "original-recipient":
+                if r.originalRecipient == nil {
+                    let t = typed(p.value, mta: false)
+                    r.originalRecipient = t
+                    let v = stripAngles(t.value)
+                    r.originalRecipientDecoded = t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v)
+                }
+            case "action": if actionText == nil { actionText = p.value }
+            case "status": if statusText == nil { statusText = p.value }
+            case "remote-mta": if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
+            case "diagnostic-code":
+                if r.diagnostic == nil {
+                    if let semi = p.value.firstIndex(of: ";"), isTypeKeyword(p.value[..<semi]) {
+                        r.diagnosticType = String(p.value[..<semi]).trimmedBlanks
+                        r.diagnostic = String(p.value[p.value.index(after: semi)...]).trimmedBlanks
+                    } else {
+                        r.diagnosticType = "unknown"
+                        r.diagnostic = p.value
+                    }
+                }
+            case "last-attempt-date": r.lastAttemptDate = MessageDate(p.value)
+            case "will-retry-until": r.willRetryUntil = MessageDate(p.value)
+            case "final-log-id": r.finalLogID = stripComments(p.value)
+            default:
+                if p.name == "x-actual-recipient" { actual = p.value }
+                if r.extraFields[p.name] == nil { r.extraFields[p.name] = p.value }
+            }
+        }
+        if r.finalRecipient == nil || r.finalRecipient?.value.isEmpty == true {
+            if let a = actual { r.finalRecipient = addressTyped(a) }
+        }
+        // Status: the field, else a code in the Diagnostic-Code, else the reply code (pseudo).
+        // A generic field (x.0.0) yields to a more specific code of the same class in the diagnostic.
+        let diagnosticCode = r.diagnostic.flatMap { StatusCode.findInDiagnostic($0) }
+        r.diagnosticStatus = diagnosticCode
+        if let s = statusText, let code = StatusCode.find(in: stripComments(s)) {
+            r.status = code
+            if code.subject == 0 && code.detail == 0, let d = diagnosticCode, d.statusClass == code.statusClass,
+               d.subject != 0 || d.detail != 0 {
+                r.status = d
+            }
+        } else if let code = diagnosticCode {
+            r.status = code
+        } else if let d = r.diagnostic, let reply = ReplyCode.find(in: d) {
+            r.status = StatusCode.pseudo(replyCode: reply, text: d)
+            r.statusIsPseudo = true
+        }
+        // Action: registered values, else mapped by the status class and flagged.
+        let word = actionText.map { firstWord(stripComments($0)).asciiLowercased } ?? ""
+        if let a = DeliveryAction(rawValue: word) {
+            r.action = a
+        } else {
+            r.actionRaw = actionText
+            r.actionInferred = true
+            switch word {
+            case "expired", "failure", "fail", "bounced", "undeliverable", "rejected": r.action = .failed
+            case "deliverable", "success", "sent": r.action = .delivered
+            case "delay", "deferred", "retrying", "transient": r.action = .delayed
+            default:
+                switch r.status?.statusClass {
+                case 2: r.action = .delivered
+                case 4: r.action = .delayed
+                default: r.action = .failed
+                }
+            }
+        }
+        if r.status == nil {
+            // RFC 3461's own default by class.
+            switch r.action {
+            case .delivered, .relayed, .expanded: r.status = StatusCode(statusClass: 2, subject: 0, detail: 0)
+            case .delayed: r.status = StatusCode(statusClass: 4, subject: 0, detail: 0)
+            case .failed: r.status = StatusCode(statusClass: 5, subject: 0, detail: 0)
+            }
+            r.statusIsPseudo = true
+        }
+        if r.finalRecipient == nil && r.originalRecipient == nil && actionText == nil && statusText == nil {
+            return nil
+        }
+        return r
+    }
+
+    // MARK: - Field value helpers
+
+    static func isTypeKeyword(_ s: Substring) -> Bool {
+        let t = s.trimmingBlanks
+        guard !t.isEmpty, t.utf8.count <= 32 else { return false }
+        return t.utf8.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
+    }
+
+    /// `type ; value` with blanks around the `;`. Values without a type get the type `unknown`.
+    static func typed(_ raw: String, mta: Bool) -> TypedValue {
+        if let semi = raw.firstIndex(of: ";"), isTypeKeyword(raw[..<semi]) {
+            var v = String(raw[raw.index(after: semi)...]).trimmedBlanks
+            if mta {
+                v = stripComments(v)
+                if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
+                while v.hasSuffix(".") { v.removeLast() }
+            }
+            return TypedValue(type: String(raw[..<semi]).trimmedBlanks.asciiLowercased, value: v)
+        }
+        var v = raw.trimmedBlanks
+        if mta {
+            v = stripComments(v)
+            if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
+            while v.hasSuffix(".") { v.removeLast() }
+        }
+        return TypedValue(type: "unknown", value: v)
+    }
+
+    static func addressTyped(_ raw: String) -> TypedValue {
+        var t = typed(raw, mta: false)
+        var v = t.value
+        if t.type == "utf-8" { v = XText.decodeUnitext(v) }
+        v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
+        if v.hasSuffix(">") && !v.hasSubstring("<") { v.removeLast() }
+        t.value = v
+        return t
+    }
+
+    static func stripAngles(_ s: String) -> String {
+        var t = s.trimmedBlanks
+        if t.hasPrefix("<") && t.hasSuffix(">") && t.count >= 2 { t = String(t.dropFirst().dropLast()).trimmedBlanks }
+        return t
+    }
+
+    /// Removes `( … )` comments (nesting and `\` quoting respected) and trims.
+    static func stripComments(_ s: String) -> String {
+        guard s.hasSubstring("(") else { return s.trimmedBlanks }
+        var out: [UInt8] = []
+        var depth = 0
+        var escaped = false
+        for c in s.utf8 {
+            if escaped { escaped = false; if depth == 0 { out.append(c) }; continue }
+            if c == 0x5C { escaped = true; if depth == 0 { out.append(c) }; continue }
+            if c == 0x28 { depth += 1; continue }
+            if c == 0x29 { if depth > 0 { depth -= 1; continue } }
+            if depth == 0 { out.append(c) }
+        }
+        return String(decoding: out, as: UTF8.self).trimmedBlanks
+    }
+
+    static func firstWord(_ s: String) -> String {
+        let t = s.trimmedBlanks
+        if let end = t.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == ";" || $0 == "," }) { return String(t[..<end]) }
+        return t
+    }
+}
+
+extension UInt8 {
+    @inlinable var isBlankByte: Bool { self == 0x20 || self == 0x09 }
+}
+
+extension Substring {
+    var trimmingBlanks: String { String(self).trimmedBlanks }
+}

@@ -1,0 +1,169 @@
+/// An addr-spec split at its last `@`. The local part keeps its case and quoting as written.
+///
+///     addr-spec  = local-part "@" domain
+///     name-addr  = [display-name] "<" [route ":"] addr-spec ">"
+///
+/// - SeeAlso: RFC 5322 §3.4, RFC 5321 §4.1.2 (source routes).
+public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
+    public var localPart: String
+    public var domain: String
+
+    public init(localPart: String, domain: String) {
+        self.localPart = localPart
+        self.domain = domain
+    }
+
+    /// Splits an addr-spec at its last `@`; nil if either side is empty.
+    public init?(addrSpec: String) {
+        guard let at = addrSpec.lastIndex(of: "@") else { return nil }
+        let l = String(addrSpec[..<at])
+        let d = String(addrSpec[addrSpec.index(after: at)...])
+        guard !l.isEmpty, !d.isEmpty else { return nil }
+        localPart = l
+        domain = d
+    }
+
+    public var description: String { localPart + "@" + domain }
+
+    /// The local part without quoting (`"john q"` → `john q`), for comparisons.
+    public var unquotedLocalPart: String {
+        let b = Array(localPart.utf8)
+        guard b.count >= 2, b.first == ASCII.quote, b.last == ASCII.quote else { return localPart }
+        var out: [UInt8] = []
+        var i = 1
+        while i < b.count - 1 {
+            if b[i] == ASCII.backslash && i + 1 < b.count - 1 { i += 1 }
+            out.append(b[i])
+            i += 1
+        }
+        return decodeUTF8OrLatin1(out)
+    }
+
+    /// Case-insensitive comparison of the domain, exact comparison of the unquoted local part.
+    public func sameMailbox(as other: EmailAddress) -> Bool {
+        unquotedLocalPart == other.unquotedLocalPart && domain.asciiLowercased == other.domain.asciiLowercased
+    }
+}
+
+public enum AddressParser {
+    /// Extracts the addr-spec from a header-style address: `Name <a@b>`, `<a@b>`, `a@b (comment)`,
+    /// `"quoted local"@b`, `<@route:a@b>`. Returns the trimmed input when there is no better guess,
+    /// or nil for an empty value.
+    public static func addrSpec(in value: String) -> String? {
+        let b = Array(value.utf8)
+        var stripped: [UInt8] = []
+        stripped.reserveCapacity(b.count)
+        var i = 0
+        var inQuote = false
+        var depth = 0
+        var lastAngleStart = -1
+        var lastAngleEnd = -1
+        while i < b.count {
+            let c = b[i]
+            if inQuote {
+                stripped.append(c)
+                if c == ASCII.backslash, i + 1 < b.count { stripped.append(b[i + 1]); i += 2; continue }
+                if c == ASCII.quote { inQuote = false }
+                i += 1
+                continue
+            }
+            if depth > 0 {
+                if c == ASCII.backslash { i += 2; continue }
+                if c == ASCII.openParen { depth += 1 }
+                if c == ASCII.closeParen { depth -= 1 }
+                i += 1
+                continue
+            }
+            switch c {
+            case ASCII.quote: inQuote = true; stripped.append(c)
+            case ASCII.openParen: depth = 1
+            case ASCII.less: lastAngleStart = stripped.count; stripped.append(c)
+            case ASCII.greater:
+                if lastAngleStart >= 0 && lastAngleEnd < lastAngleStart { lastAngleEnd = stripped.count }
+                stripped.append(c)
+            default: stripped.append(c)
+            }
+            i += 1
+        }
+        var candidate: ArraySlice<UInt8>
+        if lastAngleStart >= 0 {
+            let end = lastAngleEnd > lastAngleStart ? lastAngleEnd : stripped.count
+            candidate = stripped[(lastAngleStart + 1)..<end]
+            // Drop a source route "@a,@b:".
+            if candidate.first == ASCII.at, let colon = candidate.firstIndex(of: ASCII.colon) {
+                candidate = candidate[(colon + 1)...]
+            }
+        } else {
+            candidate = stripped[...]
+        }
+        candidate = ByteScan.trim(candidate)
+        // Outside quotes, whitespace is not part of an addr-spec: keep the token holding the "@".
+        if !candidate.contains(ASCII.quote), candidate.contains(where: { $0.isBlank }) {
+            let tokens = candidate.split(whereSeparator: { $0.isBlank })
+            if let withAt = tokens.first(where: { $0.contains(ASCII.at) }) { candidate = withAt }
+        }
+        while let last = candidate.last, last == 0x2E || last == 0x2C || last == ASCII.semicolon { candidate = candidate.dropLast() }
+        if candidate.isEmpty { return nil }
+        return decodeUTF8OrLatin1(candidate)
+    }
+
+    /// Parses an address from a header-style value.
+    public static func address(in value: String) -> EmailAddress? {
+        addrSpec(in: value).flatMap { EmailAddress(addrSpec: $0) }
+    }
+
+    @inlinable
+    static func isLocalChar(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x80...0xFF: return true
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x2F, 0x3D, 0x3F, 0x5E, 0x5F, 0x60, 0x7B, 0x7C, 0x7D, 0x7E:
+            return true
+        default: return false
+        }
+    }
+
+    @inlinable
+    static func isDomainChar(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x80...0xFF, 0x2D, 0x2E, 0x5F: return true
+        default: return false
+        }
+    }
+
+    /// Finds addr-specs in free text (for reports without a machine part). The domain must contain
+    /// a dot or be an address literal. Returns ranges into `bytes`, in order.
+    public static func findAddresses(in bytes: ArraySlice<UInt8>) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let base = bytes.startIndex
+        bytes.withUnsafeBufferPointer { buf in
+            let n = buf.count
+            var i = 0
+            var lastEnd = 0
+            while i < n {
+                guard buf[i] == ASCII.at else { i += 1; continue }
+                var s = i
+                while s > lastEnd && isLocalChar(buf[s - 1]) { s -= 1 }
+                while s < i && (buf[s] == 0x2E || buf[s] == 0x27 || buf[s] == 0x60 || buf[s] == 0x3D) { s += 1 }
+                var e = i + 1
+                if e < n && buf[e] == 0x5B {
+                    while e < n && buf[e] != 0x5D && !buf[e].isWhitespace { e += 1 }
+                    if e < n && buf[e] == 0x5D { e += 1 }
+                } else {
+                    while e < n && isDomainChar(buf[e]) { e += 1 }
+                    while e > i + 1 && (buf[e - 1] == 0x2E || buf[e - 1] == 0x2D) { e -= 1 }
+                }
+                var hasDot = false
+                var k = i + 1
+                while k < e { if buf[k] == 0x2E || buf[k] == 0x5B { hasDot = true; break }; k += 1 }
+                if s < i && e > i + 1 && hasDot {
+                    out.append((base + s)..<(base + e))
+                    lastEnd = e
+                    i = e
+                } else {
+                    i += 1
+                }
+            }
+        }
+        return out
+    }
+}

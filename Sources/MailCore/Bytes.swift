@@ -1,0 +1,214 @@
+// Byte-level helpers shared by the parsers. Everything works on one buffer with index ranges.
+
+@usableFromInline
+enum ASCII {
+    static let tab: UInt8 = 0x09
+    static let lf: UInt8 = 0x0A
+    static let cr: UInt8 = 0x0D
+    static let space: UInt8 = 0x20
+    static let quote: UInt8 = 0x22
+    static let openParen: UInt8 = 0x28
+    static let closeParen: UInt8 = 0x29
+    static let plus: UInt8 = 0x2B
+    static let dash: UInt8 = 0x2D
+    static let colon: UInt8 = 0x3A
+    static let semicolon: UInt8 = 0x3B
+    static let less: UInt8 = 0x3C
+    static let equals: UInt8 = 0x3D
+    static let greater: UInt8 = 0x3E
+    static let question: UInt8 = 0x3F
+    static let at: UInt8 = 0x40
+    static let backslash: UInt8 = 0x5C
+    static let underscore: UInt8 = 0x5F
+}
+
+extension UInt8 {
+    @inlinable var isBlank: Bool { self == 0x20 || self == 0x09 }
+    @inlinable var isLineBreak: Bool { self == 0x0A || self == 0x0D }
+    @inlinable var isWhitespace: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
+    @inlinable var isDigit: Bool { self >= 0x30 && self <= 0x39 }
+    @inlinable var isAlpha: Bool { (self | 0x20) >= 0x61 && (self | 0x20) <= 0x7A }
+    @inlinable var lowercasedASCII: UInt8 { (self >= 0x41 && self <= 0x5A) ? self | 0x20 : self }
+    @inlinable var hexValue: UInt8? {
+        switch self {
+        case 0x30...0x39: return self - 0x30
+        case 0x41...0x46: return self - 0x41 + 10
+        case 0x61...0x66: return self - 0x61 + 10
+        default: return nil
+        }
+    }
+}
+
+/// A line inside a buffer: `content` excludes the line break, `next` is the index after it.
+public struct LineSpan: Sendable, Hashable {
+    public var start: Int
+    public var end: Int
+    public var next: Int
+
+    @inlinable
+    public init(start: Int, end: Int, next: Int) {
+        self.start = start
+        self.end = end
+        self.next = next
+    }
+}
+
+public enum ByteScan {
+    /// Finds the line starting at `start`. CRLF, LF and lone CR all end a line.
+    @inlinable
+    public static func line(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineSpan {
+        var i = start
+        while i < limit {
+            let b = buffer[i]
+            if b == 0x0A { return LineSpan(start: start, end: i, next: i + 1) }
+            if b == 0x0D {
+                if i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
+                return LineSpan(start: start, end: i, next: i + 1)
+            }
+            i += 1
+        }
+        return LineSpan(start: start, end: limit, next: limit)
+    }
+
+    /// Case-insensitive search of an ASCII needle (given lower-cased) in `bytes`.
+    public static func firstIndex(ofLowercased needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        guard let first = needle.first, needle.count <= bytes.count else { return nil }
+        return bytes.withUnsafeBufferPointer { buf -> Int? in
+            let n = needle.count
+            let last = buf.count - n
+            if last < 0 { return nil }
+            let upperFirst: UInt8 = (first >= 0x61 && first <= 0x7A) ? first - 0x20 : first
+            var i = 0
+            while i <= last {
+                let b = buf[i]
+                if b == first || b == upperFirst {
+                    var j = 1
+                    while j < n && buf[i + j].lowercasedASCII == needle[j] { j += 1 }
+                    if j == n { return bytes.startIndex + i }
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
+
+    /// Exact byte search (use on pre-lower-cased text with a lower-case needle).
+    public static func firstIndex(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        let n = needle.count
+        guard n > 0, n <= bytes.count else { return n == 0 ? bytes.startIndex : nil }
+        return needle.withUnsafeBufferPointer { nb -> Int? in
+            bytes.withUnsafeBufferPointer { buf -> Int? in
+                let first = nb[0]
+                let lastByte = nb[n - 1]
+                let last = buf.count - n
+                var i = 0
+                while i <= last {
+                    if buf[i] == first && buf[i + n - 1] == lastByte {
+                        var j = 1
+                        while j < n - 1 && buf[i + j] == nb[j] { j += 1 }
+                        if j >= n - 1 { return bytes.startIndex + i }
+                    }
+                    i += 1
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Case-insensitive prefix test; `prefix` must be lower-cased ASCII.
+    @inlinable
+    public static func hasPrefix(_ bytes: ArraySlice<UInt8>, lowercased prefix: [UInt8]) -> Bool {
+        guard bytes.count >= prefix.count else { return false }
+        var i = bytes.startIndex
+        for p in prefix {
+            if bytes[i].lowercasedASCII != p { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Trims blanks and line breaks on both sides.
+    @inlinable
+    public static func trim(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var s = bytes.startIndex
+        var e = bytes.endIndex
+        while s < e && bytes[s].isWhitespace { s += 1 }
+        while e > s && bytes[e - 1].isWhitespace { e -= 1 }
+        return bytes[s..<e]
+    }
+}
+
+/// Makes a String from bytes: UTF-8 if valid, else Latin-1 so nothing is lost.
+public func decodeUTF8OrLatin1<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    var ascii = true
+    for b in bytes where b >= 0x80 { ascii = false; break }
+    if ascii { return String(decoding: bytes, as: UTF8.self) }
+    if let s = String(validating: bytes, as: UTF8.self) { return s }
+    return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+}
+
+extension String {
+    /// ASCII lower-casing, cheaper than `lowercased()` and locale-free.
+    public var asciiLowercased: String {
+        var needs = false
+        for b in utf8 where b >= 0x41 && b <= 0x5A { needs = true; break }
+        if !needs { return self }
+        return String(decoding: utf8.map { $0.lowercasedASCII }, as: UTF8.self)
+    }
+
+    /// Trims ASCII blanks and line breaks.
+    public var trimmedBlanks: String {
+        let u = Array(utf8)
+        var s = 0
+        var e = u.count
+        while s < e && u[s].isWhitespace { s += 1 }
+        while e > s && u[e - 1].isWhitespace { e -= 1 }
+        if s == 0 && e == u.count { return self }
+        return String(decoding: u[s..<e], as: UTF8.self)
+    }
+}
+
+extension String {
+    /// Byte-wise substring test (no Foundation, no Unicode canonical equivalence): the needle's
+    /// UTF-8 bytes appear in the receiver's UTF-8 bytes.
+    public func hasSubstring(_ needle: String) -> Bool {
+        var haystack = self
+        var needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                if n.isEmpty { return true }
+                if n.count > h.count { return false }
+                let first = n[0]
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count && h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+/// Fast path for contiguous bytes.
+public func decodeUTF8OrLatin1(_ bytes: ArraySlice<UInt8>) -> String {
+    bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
+}
+
+/// Fast path for contiguous bytes.
+public func decodeUTF8OrLatin1(_ bytes: [UInt8]) -> String {
+    bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
+}
+
+func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+    var ascii = true
+    for b in buf where b >= 0x80 { ascii = false; break }
+    if ascii { return String(decoding: buf, as: UTF8.self) }
+    if let s = String(validating: buf, as: UTF8.self) { return s }
+    return String(String.UnicodeScalarView(buf.map { Unicode.Scalar($0) }))
+}

@@ -1,0 +1,65 @@
+internal import Foundation
+
+#if canImport(CoreFoundation)
+internal import CoreFoundation
+#endif
+
+/// Converts bytes in a named charset to a String.
+///
+/// UTF-8, US-ASCII and Latin-1 are handled here; every other IANA name goes through Foundation
+/// (`CFStringConvertIANACharSetNameToEncoding`), which covers iso-8859-x, windows-125x, iso-2022-jp,
+/// shift_jis, euc-jp, gb2312/gbk, big5 and koi8-r. An unknown charset, or bytes that do not convert,
+/// come back as Latin-1 with `exact == false`.
+public enum Charset {
+    public struct Decoded: Sendable, Hashable {
+        public var string: String
+        /// False when the charset was unknown or the bytes were invalid and Latin-1 was used.
+        public var exact: Bool
+    }
+
+    public static func decode<C: Collection>(_ bytes: C, charset: String) -> Decoded where C.Element == UInt8 {
+        let name = charset.asciiLowercased.trimmedBlanks
+        switch name {
+        case "", "us-ascii", "ascii", "utf-8", "utf8", "unknown-8bit", "x-unknown", "default":
+            if let s = String(validating: bytes, as: UTF8.self) { return Decoded(string: s, exact: true) }
+            return Decoded(string: latin1(bytes), exact: name != "utf-8" && name != "utf8")
+        case "iso-8859-1", "latin1", "iso_8859-1", "l1", "iso8859-1":
+            return Decoded(string: latin1(bytes), exact: true)
+        default:
+            var ascii = true
+            for b in bytes where b >= 0x80 || b == 0x1B { ascii = false; break }
+            if ascii { return Decoded(string: String(decoding: bytes, as: UTF8.self), exact: true) }
+            if let encoding = foundationEncoding(name),
+               let s = String(data: Data(bytes), encoding: encoding) {
+                return Decoded(string: s, exact: true)
+            }
+            if let s = String(validating: bytes, as: UTF8.self) { return Decoded(string: s, exact: false) }
+            return Decoded(string: latin1(bytes), exact: false)
+        }
+    }
+
+    static func latin1<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+
+    static func foundationEncoding(_ name: String) -> String.Encoding? {
+        let alias: String
+        switch name {
+        case "cp1252": alias = "windows-1252"
+        case "cp1251": alias = "windows-1251"
+        case "cp1250": alias = "windows-1250"
+        case "sjis", "x-sjis", "shift-jis": alias = "shift_jis"
+        case "euc_jp", "x-euc-jp": alias = "euc-jp"
+        case "ks_c_5601-1987", "ksc5601": alias = "euc-kr"
+        default: alias = name
+        }
+        let cfEncoding: CFStringEncoding = alias.withCString { pointer in
+            guard let cfName = CFStringCreateWithCString(nil, pointer, CFStringBuiltInEncodings.UTF8.rawValue) else {
+                return kCFStringEncodingInvalidId
+            }
+            return CFStringConvertIANACharSetNameToEncoding(cfName)
+        }
+        if cfEncoding == kCFStringEncodingInvalidId { return nil }
+        return String.Encoding(rawValue: CFStringConvertEncodingToNSStringEncoding(cfEncoding))
+    }
+}

@@ -1,0 +1,57 @@
+/// One header field. The raw value keeps the folds; `value` is unfolded and trimmed.
+///
+///     Subject: =?utf-8?q?caf=C3=A9?=
+///      continued
+///
+/// - SeeAlso: RFC 5322 §2.2, §3.6; RFC 6532 §3.2 (raw UTF-8).
+public struct HeaderField: Sendable, Hashable {
+    /// The field name as written, without stray blanks before the colon.
+    public let name: String
+    /// The name lower-cased.
+    public var lowercasedName: String { name.asciiLowercased }
+    /// The bytes after the colon up to the end of the last continuation line (folds kept).
+    public let rawValue: ArraySlice<UInt8>
+
+    public init(name: String, rawValue: ArraySlice<UInt8>) {
+        self.name = name
+        self.rawValue = rawValue
+    }
+
+    public init(name: String, value: String) {
+        self.init(name: name, rawValue: ArraySlice(Array(value.utf8)))
+    }
+
+    /// Case-insensitive (ASCII) comparison of the field name, without allocating.
+    @inlinable
+    public func hasName(_ other: String) -> Bool {
+        if name.utf8.count != other.utf8.count { return false }
+        var a = name.utf8.makeIterator()
+        var b = other.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case let (x?, y?): if x.lowercasedASCII != y.lowercasedASCII { return false }
+            default: return false
+            }
+        }
+    }
+
+    /// The unfolded value: line breaks removed (the blank after them kept), then trimmed.
+    /// Raw 8-bit bytes are read as UTF-8, or Latin-1 when they are not valid UTF-8.
+    public var value: String { decodeUTF8OrLatin1(unfoldedBytes) }
+
+    /// The unfolded value with RFC 2047 encoded words decoded.
+    public var decodedValue: String { EncodedWord.decode(value) }
+
+    /// Unfolded, trimmed bytes.
+    public var unfoldedBytes: ArraySlice<UInt8> {
+        let trimmed = ByteScan.trim(rawValue)
+        var hasBreak = false
+        for b in trimmed where b.isLineBreak { hasBreak = true; break }
+        if !hasBreak { return trimmed }
+        var out = [UInt8]()
+        out.reserveCapacity(trimmed.count)
+        for b in trimmed where !b.isLineBreak { out.append(b) }
+        return out[...]
+    }
+}

@@ -1,0 +1,96 @@
+/// A header section: fields in order, looked up case-insensitively.
+///
+/// - SeeAlso: RFC 5322 §2.2 (unstructured folding), §4.5 (obsolete syntax: blanks before the colon).
+public struct HeaderSection: Sendable, Hashable {
+    public var fields: [HeaderField]
+
+    public init(fields: [HeaderField] = []) { self.fields = fields }
+
+    /// The first field with this name (case-insensitive).
+    public subscript(name: String) -> HeaderField? {
+        for f in fields where f.hasName(name) { return f }
+        return nil
+    }
+
+    /// The unfolded value of the first field with this name.
+    public func value(_ name: String) -> String? { self[name]?.value }
+
+    /// All fields with this name, in order.
+    public func all(_ name: String) -> [HeaderField] {
+        fields.filter { $0.hasName(name) }
+    }
+
+    public var isEmpty: Bool { fields.isEmpty }
+}
+
+extension HeaderSection {
+    /// Parses a header section at the start of `bytes`.
+    ///
+    ///     field     = name *WSP ":" value CRLF *( WSP continuation CRLF )
+    ///     section   = *field CRLF
+    ///
+    /// Lines end at CRLF, LF or lone CR. A colon-less line that is not indented is skipped; it never
+    /// ends the section. Only an empty line (or the end of the data) ends it.
+    /// - Returns: the section and the index where the body starts.
+    public static func parse(_ bytes: ArraySlice<UInt8>) -> (header: HeaderSection, bodyStart: Int) {
+        let base = bytes.startIndex
+        return bytes.withUnsafeBufferPointer { buf in
+            var fields: [HeaderField] = []
+            var i = 0
+            let limit = buf.count
+            var currentName: String?
+            var valueStart = 0
+            var valueEnd = 0
+            func flush() {
+                if let n = currentName {
+                    fields.append(HeaderField(name: n, rawValue: bytes[(base + valueStart)..<(base + valueEnd)]))
+                    currentName = nil
+                }
+            }
+            while i < limit {
+                let line = ByteScan.line(in: buf, from: i, limit: limit)
+                if line.end == line.start {
+                    // Empty line: end of the header section.
+                    flush()
+                    return (HeaderSection(fields: fields), base + line.next)
+                }
+                let first = buf[line.start]
+                if first == ASCII.space || first == ASCII.tab {
+                    if currentName != nil { valueEnd = line.end }
+                    i = line.next
+                    continue
+                }
+                // Find the colon; the name is printable ASCII without blanks (blanks before the colon allowed).
+                var j = line.start
+                var nameEnd = -1
+                var valid = true
+                while j < line.end {
+                    let b = buf[j]
+                    if b == ASCII.colon { break }
+                    if b.isBlank {
+                        if nameEnd < 0 { nameEnd = j }
+                    } else if b < 0x21 || b > 0x7E || nameEnd >= 0 {
+                        valid = false
+                        break
+                    }
+                    j += 1
+                }
+                if valid && j < line.end && j > line.start {
+                    if nameEnd < 0 { nameEnd = j }
+                    if nameEnd > line.start {
+                        flush()
+                        currentName = String(decoding: UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd]), as: UTF8.self)
+                        valueStart = j + 1
+                        valueEnd = line.end
+                        i = line.next
+                        continue
+                    }
+                }
+                // Colon-less or broken line: skipped (it never ends the header).
+                i = line.next
+            }
+            flush()
+            return (HeaderSection(fields: fields), base + limit)
+        }
+    }
+}
