@@ -273,7 +273,7 @@ public final class SMTPCheck {
         try await ehlo()
         try await tls()
         try await authenticate()
-        if options.from != nil || !options.recipients.isEmpty {
+        if options.envelope != nil || options.from != nil || !options.recipients.isEmpty {
             try await transaction()
         }
         try await quit()
