@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct RoundtripCommand: AsyncParsableCommand {
@@ -11,6 +12,19 @@ struct RoundtripCommand: AsyncParsableCommand {
         version: RoundtripVersion.current,
         subcommands: [CheckCommand.self, ParseCommand.self]
     )
+
+    /// Reads the config file (`--config FILE` or the default location) into
+    /// arguments before parsing; flags on the command line win.
+    static func main() async {
+        let arguments: [String]
+        do {
+            arguments = try ConfigFile.apply(to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("roundtrip: \(error)\n".utf8))
+            Foundation.exit(78)
+        }
+        await Self.main(arguments)
+    }
 }
 
 enum RoundtripVersion {
