@@ -50,12 +50,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // I/O: the runs (verify, send, ...), report feeds, configuration.
+        .target(
+            name: "Roundtrip",
+            dependencies: [
+                "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "roundtrip",
             dependencies: [
-                "MailTransport", "SMTPCore", "DeliveryReports", "MailCore",
+                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "DeliveryReports", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -70,10 +82,24 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
+        // Shared by the test targets: a scripted SMTP server, a fake DNS server, test certificates.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "MailTransportTests",
             dependencies: [
-                "MailTransport", "SMTPCore",
+                "MailTransport", "SMTPCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -84,8 +110,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RoundtripTests",
+            dependencies: ["Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
+                           .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/RoundtripTests",
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MailTransport", "SMTPCore"],
+            dependencies: ["MailTransport", "SMTPCore", "TestSupport"],
             swiftSettings: strict
         ),
     ],

@@ -24,7 +24,7 @@
 #
 # Knobs (environment, read by `start`):
 #   ROUNDTRIP_TEST_DIR                state directory
-#   ROUNDTRIP_TEST_DELAY_WARNING_TIME Postfix delay_warning_time (default 0 = off)
+#   ROUNDTRIP_TEST_DELAY_WARNING_TIME Postfix delay_warning_time (default 3s, so deferred probes get delay DSNs fast)
 #   ROUNDTRIP_TEST_QUEUE_LIFETIME     maximal_queue_lifetime and
 #                                     bounce_queue_lifetime (default 5d)
 #   ROUNDTRIP_TEST_NO_INSTALL=1       never call apt-get (fail if missing)
@@ -275,7 +275,7 @@ EOF
 
 write_postfix_config() {
     local changed=1
-    local delay=${ROUNDTRIP_TEST_DELAY_WARNING_TIME:-0}
+    local delay=${ROUNDTRIP_TEST_DELAY_WARNING_TIME:-3s}
     local life=${ROUNDTRIP_TEST_QUEUE_LIFETIME:-5d}
     local u
     {

@@ -74,6 +74,15 @@ public struct RunTracker: Sendable {
         }
     }
 
+    /// DSN was required and the server lacks it: nothing was sent.
+    public mutating func markDSNUnavailable(_ address: String, server: String?) {
+        guard let i = index(of: address) else { return }
+        recipients[i].server = server
+        recipients[i].verdict = .dsnUnavailable
+        recipients[i].outbound = "not sent: \(server ?? "the server") does not offer DSN (--require-dsn)"
+        recipients[i].inbound = "not tested"
+    }
+
     /// The probe could not be submitted for `address` (connect, TLS, AUTH).
     public mutating func notSubmitted(_ address: String, reason: String) {
         guard let i = index(of: address) else { return }

@@ -23,6 +23,14 @@ enum CheckRenderer {
         }
     }
 
+    static func prefix(_ direction: TranscriptEntry.Direction) -> String {
+        switch direction {
+        case .client: return "C:"
+        case .server: return "S:"
+        case .info: return "* "
+        }
+    }
+
     static func printNullMX(_ mx: MXSummary, format: CheckFormat) {
         switch format {
         case .text:
@@ -43,13 +51,7 @@ enum CheckRenderer {
         out += "roundtrip check \(target)\n"
         if verbose {
             for e in r.transcript {
-                let prefix: String
-                switch e.direction {
-                case .client: prefix = "C:"
-                case .server: prefix = "S:"
-                case .info: prefix = "* "
-                }
-                out += String(format: "  %8.3f %@ %@\n", e.at, prefix, e.text)
+                out += String(format: "  %8.3f %@ %@\n", e.at, prefix(e.direction), e.text)
             }
             out += "\n"
         }

@@ -38,9 +38,6 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "The port when HOST has none (default 25; 465 with --tls implicit).")
     var port: Int?
 
-    @Option(help: "Our EHLO name (default: this machine's host name).")
-    var helo: String?
-
     @Option(help: "Envelope sender for the MAIL FROM test (\"<>\" for the null sender).")
     var from: String?
 
@@ -50,38 +47,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Flag(help: "Also send a small test message after RCPT (it will be delivered).")
     var data = false
 
-    @Option(help: "STARTTLS use: auto (upgrade when offered), require, never.")
-    var starttls: STARTTLSMode = .auto
-
-    @Option(help: "TLS transport: starttls, or implicit (TLS from the first byte, port 465).")
-    var tls: TLSTransport = .starttls
-
-    @Option(name: .customLong("tls-verify"), help: "Certificate verification: auto (warning on port 25, failure for submission or AUTH), strict, off.")
-    var tlsVerify: TLSVerifyMode = .auto
-
-    @Option(name: .customLong("ca-file"), help: "PEM file with the CA certificates to trust instead of the system store.")
-    var caFile: String?
-
-    @Option(help: "Authenticate as this user (AUTH PLAIN or LOGIN).")
-    var auth: String?
-
-    @Option(name: .customLong("auth-mechanism"), help: "PLAIN or LOGIN (default: PLAIN when offered).")
-    var authMechanism: String?
-
-    @Option(name: .customLong("password-file"), help: "File holding the AUTH password (else ROUNDTRIP_PASSWORD).")
-    var passwordFile: String?
-
-    @Flag(name: .customLong("allow-plaintext-auth"), help: "Allow AUTH without TLS (test servers on loopback only).")
-    var allowPlaintextAuth = false
-
-    @Option(help: "Seconds to wait for each step (default: RFC 5321's per-command minimums).")
-    var timeout: Double?
-
-    @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the TCP connection (default 30).")
-    var connectTimeout: Double?
-
-    @Option(name: .customLong("dns-server"), help: "Resolve MX and host names with this DNS server, HOST[:PORT] (numeric).")
-    var dnsServer: String?
+    @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "Output: text or json.")
     var format: CheckFormat = .text
@@ -100,11 +66,7 @@ struct CheckCommand: AsyncParsableCommand {
         for r in rcpt {
             do { _ = try SMTPMailbox(r, context: "--rcpt") } catch { throw ValidationError("\(error)") }
         }
-        if let helo { do { _ = try SMTPCommand.ehlo(helo).line() } catch { throw ValidationError("--helo: \(error)") } }
-        if let m = authMechanism, !["PLAIN", "LOGIN"].contains(m.uppercased()) { throw ValidationError("--auth-mechanism must be PLAIN or LOGIN") }
-        if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be positive") }
-        if let t = connectTimeout, !(t > 0) { throw ValidationError("--connect-timeout must be positive") }
-        if auth == nil && passwordFile != nil { throw ValidationError("--password-file needs --auth") }
+        try connection.validate()
     }
 
     func run() async throws {
@@ -119,11 +81,9 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     private func perform() async throws -> Int32 {
-        let password = try auth.map { _ in try Secrets.password(file: passwordFile) }
-        let resolver: (any MXResolver)? = try dnsServer.map { LibresolvResolver(server: try LibresolvResolver.parseServer($0)) }
-        var timeouts = timeout.map { SMTPTimeouts(all: .nanoseconds(Int64($0 * 1e9))) } ?? SMTPTimeouts()
-        if let connectTimeout { timeouts.connect = .nanoseconds(Int64(connectTimeout * 1e9)) }
-        let defaultPort = port ?? (tls == .implicit ? 465 : 25)
+        let resolver = try connection.resolver()
+        let base = try connection.dialogOptions()
+        let defaultPort = port ?? (connection.tls == .implicit ? 465 : 25)
 
         var targets: [HostPort] = []
         var mxNote: MXSummary?
@@ -146,15 +106,14 @@ struct CheckCommand: AsyncParsableCommand {
             targets = [hp]
         }
 
-        let heloName = helo ?? Self.localHostName()
         var reports: [SMTPCheckReport] = []
         for target in targets {
-            let options = SMTPCheckOptions(
-                host: target.host, port: target.port, heloName: heloName, from: from, recipients: rcpt,
-                tls: TLSPolicy(transport: tls, starttls: starttls, verify: tlsVerify, caFile: caFile),
-                auth: auth.map { AuthCredentials(user: $0, password: password ?? "", mechanism: authMechanism) },
-                allowPlaintextAuth: allowPlaintextAuth, sendData: data, timeouts: timeouts, resolver: resolver
-            )
+            var options = base
+            options.host = target.host
+            options.port = target.port
+            options.from = from
+            options.recipients = rcpt
+            options.sendData = data
             let report = await SMTPCheck.run(options)
             if format == .text { CheckRenderer.printText(report, verbose: verbose, mx: mxNote) }
             reports.append(report)
@@ -175,22 +134,12 @@ struct CheckCommand: AsyncParsableCommand {
         }
         return CheckExitCode.ok
     }
-
-    static func localHostName() -> String {
-        var buf = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buf, buf.count) == 0 else { return "localhost" }
-        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name
-    }
 }
 
 enum CheckFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
-extension STARTTLSMode: ExpressibleByArgument {}
-extension TLSTransport: ExpressibleByArgument {}
-extension TLSVerifyMode: ExpressibleByArgument {}
 
 struct MXSummary: Codable {
     var domain: String

@@ -5,18 +5,19 @@ import NIOPosix
 /// An in-process DNS server on 127.0.0.1:0 (UDP) answering MX and A queries
 /// from a table, NXDOMAIN for names it does not know, so resolver tests need
 /// no external process and never touch the system's resolver.
-final class FakeDNSServer: Sendable {
-    struct Zone: Sendable {
-        var mx: [String: [(UInt16, String)]] = [:]
-        var a: [String: [[UInt8]]] = [:]
+public final class FakeDNSServer: Sendable {
+    public struct Zone: Sendable {
+        public var mx: [String: [(UInt16, String)]] = [:]
+        public var a: [String: [[UInt8]]] = [:]
         /// Names that exist but answer SERVFAIL.
-        var servfail: Set<String> = []
+        public var servfail: Set<String> = []
+        public init() {}
     }
 
     let channel: any Channel
-    var port: Int { channel.localAddress?.port ?? 0 }
+    public var port: Int { channel.localAddress?.port ?? 0 }
 
-    static func start(_ zone: Zone) async throws -> FakeDNSServer {
+    public static func start(_ zone: Zone) async throws -> FakeDNSServer {
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Handler(zone: zone)) }
@@ -27,7 +28,7 @@ final class FakeDNSServer: Sendable {
 
     private init(channel: any Channel) { self.channel = channel }
 
-    func stop() async { try? await channel.close().get() }
+    public func stop() async { try? await channel.close().get() }
 
     final class Handler: ChannelInboundHandler {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>

@@ -9,8 +9,8 @@ import X509
 /// A tiny SMTP server on 127.0.0.1:0 that answers each command line with
 /// what the test's script says: exact bytes, so tests can split replies,
 /// pipeline junk after `220` to STARTTLS, hang, or close mid-reply.
-final class ScriptedSMTPServer: Sendable {
-    enum Step: Sendable {
+public final class ScriptedSMTPServer: Sendable {
+    public enum Step: Sendable {
         /// Write these bytes.
         case send(String)
         /// Write these bytes, then switch to TLS.
@@ -21,19 +21,19 @@ final class ScriptedSMTPServer: Sendable {
         case silence
     }
 
-    typealias Script = @Sendable (_ command: String, _ tls: Bool) -> Step
+    public typealias Script = @Sendable (_ command: String, _ tls: Bool) -> Step
 
-    let channel: any Channel
+    public let channel: any Channel
     private let received: NIOLockedValueBox<[String]>
 
-    var port: Int { channel.localAddress?.port ?? 0 }
+    public var port: Int { channel.localAddress?.port ?? 0 }
 
-    static func startImplicitTLS(cert: TestCertificate, script: @escaping Script) async throws -> ScriptedSMTPServer {
+    public static func startImplicitTLS(cert: TestCertificate, script: @escaping Script) async throws -> ScriptedSMTPServer {
         try await start(tls: cert, implicitTLS: true, script: script)
     }
 
-    static func start(greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-                      script: @escaping Script) async throws -> ScriptedSMTPServer {
+    public static func start(greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
+                             port: Int = 0, script: @escaping Script) async throws -> ScriptedSMTPServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
             let config = TLSConfiguration.makeServerConfiguration(
@@ -54,7 +54,7 @@ final class ScriptedSMTPServer: Sendable {
                     )
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         return ScriptedSMTPServer(channel: channel, received: received)
     }
 
@@ -64,9 +64,9 @@ final class ScriptedSMTPServer: Sendable {
     }
 
     /// The command lines received so far.
-    var commands: [String] { received.withLockedValue { $0 } }
+    public var commands: [String] { received.withLockedValue { $0 } }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close().get()
     }
 
@@ -146,11 +146,11 @@ final class ScriptedSMTPServer: Sendable {
 extension ScriptedSMTPServer.Handler: Sendable {}
 
 /// A self-signed certificate made in process (P-256, SAN localhost).
-struct TestCertificate: Sendable {
-    let certificatePEM: String
-    let privateKeyPEM: String
+public struct TestCertificate: Sendable {
+    public let certificatePEM: String
+    public let privateKeyPEM: String
 
-    static func make(commonName: String = "localhost", dnsNames: [String] = ["localhost"]) throws -> TestCertificate {
+    public static func make(commonName: String = "localhost", dnsNames: [String] = ["localhost"]) throws -> TestCertificate {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName(commonName) }
         let now = Date()
@@ -172,7 +172,7 @@ struct TestCertificate: Sendable {
         return TestCertificate(certificatePEM: try cert.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
     }
 
-    func writeCA() throws -> String {
+    public func writeCA() throws -> String {
         let path = NSTemporaryDirectory() + "roundtrip-test-ca-\(UUID().uuidString).pem"
         try certificatePEM.write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -1,0 +1,212 @@
+import Crypto
+import DeliveryReports
+import Foundation
+import MailTransport
+import RoundtripCore
+import SMTPCore
+
+/// Everything `verify` needs to know.
+public struct VerifyConfiguration: Sendable {
+    public var builder: ProbeBuilder
+    /// Submit everything here instead of the recipients' MX.
+    public var server: HostPort?
+    /// The dialog settings: TLS, AUTH, EHLO name, timeouts (host and port are set per attempt).
+    public var dialog: SMTPCheckOptions
+    public var resolver: any MXResolver
+    public var mxPort: Int
+    public var requireDSN: Bool
+    public var deadline: Duration
+    public var strict: Bool
+    public var key: SymmetricKey
+
+    public init(builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
+                requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey) {
+        self.builder = builder
+        self.server = server
+        self.dialog = dialog
+        self.resolver = resolver
+        self.mxPort = mxPort
+        self.requireDSN = requireDSN
+        self.deadline = deadline
+        self.strict = strict
+        self.key = key
+    }
+}
+
+/// Progress while waiting, for the live line on a terminal.
+public struct VerifyProgress: Sendable {
+    public var waitingFor: Int
+    public var total: Int
+    public var secondsLeft: Double
+}
+
+/// The round trip: build the probe, submit it, wait for reports on the
+/// feeds, correlate, and judge each recipient (design.md §3–4).
+public enum VerifyRun {
+    enum Event: Sendable {
+        case message(ReceivedMessage)
+        case deadline
+        case tick
+    }
+
+    public static func makeToken(key: SymmetricKey, now: Date = Date()) -> ProbeToken {
+        var rng = SystemRandomNumberGenerator()
+        return ProbeToken.make(createdAt: UInt32(clamping: Int(now.timeIntervalSince1970)), key: key, using: &rng)
+    }
+
+    public static func run(
+        _ config: VerifyConfiguration,
+        feeds: [any ReportFeed],
+        token: ProbeToken? = nil,
+        progress: (@Sendable (VerifyProgress) -> Void)? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) async throws -> (RunReport, Probe, [SubmissionGroup]) {
+        let started = Date()
+        let token = token ?? makeToken(key: config.key, now: started)
+        let probe = try config.builder.build(token: token, date: rfc5322Date(started))
+        let (events, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .unbounded)
+
+        return await withTaskGroup(of: Void.self) { group in
+            // Feeds start before the submission: a fast report can arrive before QUIT.
+            for feed in feeds {
+                group.addTask {
+                    do {
+                        try await feed.run { continuation.yield(.message($0)) }
+                    } catch is CancellationError {
+                    } catch {
+                        log("report feed \(feed.name) stopped: \(error)")
+                    }
+                }
+            }
+            defer {
+                group.cancelAll()
+                continuation.finish()
+            }
+
+            var tracker = RunTracker(recipients: probe.recipients.map(\.mailbox.description))
+            var submissions: [SubmissionSummary] = []
+            var warnings: [String] = []
+            log("probe \(token.value): submitting to \(config.server?.display ?? "the recipients' MX")")
+            let envelope = SubmissionEnvelope(
+                reversePath: .mailbox(probe.returnPath), mailParameters: probe.mailParameters,
+                recipients: probe.recipients.map { .init(mailbox: $0.mailbox, parameters: $0.parameters) },
+                message: probe.message, requireDSN: config.requireDSN
+            )
+            let groups = await Submitter.submit(envelope, base: config.dialog, server: config.server, resolver: config.resolver,
+                                                mxPort: config.mxPort)
+            var anySubmitted = false
+            var submissionFailure = false
+            for g in groups {
+                let addresses = g.recipients.map(\.mailbox.description)
+                if let e = g.routingError {
+                    submissions.append(SubmissionSummary(target: g.domain ?? "?", recipients: addresses, error: e.message, failedStep: e.step.rawValue))
+                    for a in addresses { tracker.notSubmitted(a, reason: e.message) }
+                    continue
+                }
+                for attempt in g.attempts {
+                    let r = attempt.report
+                    let tls = r.tls.map { "\($0.protocolVersion ?? "TLS"), certificate \($0.verification.rawValue)" }
+                    submissions.append(SubmissionSummary(
+                        target: attempt.route.target.display, address: r.address, mxPreference: attempt.route.mxPreference,
+                        dsnAdvertised: r.dsn, dsnRequested: r.dsnRequested, tls: tls, recipients: addresses,
+                        error: r.failedStep == nil ? nil : r.error, failedStep: r.failedStep?.rawValue
+                    ))
+                    warnings += r.warnings.map { "\(attempt.route.target.display): \($0)" }
+                }
+                guard let final = g.final?.report ?? g.attempts.last?.report else { continue }
+                let server = g.final?.route.target.display ?? g.attempts.last?.route.target.display
+                if final.failureKind == .dsnUnavailable {
+                    for a in addresses { tracker.markDSNUnavailable(a, server: server) }
+                    continue
+                }
+                let acceptedAt = final.acceptedAt.map { started.addingTimeInterval($0) } ?? Date()
+                let messageTaken = (final.dataReplyCode ?? 0) / 100 == 2
+                for a in addresses {
+                    if let outcome = final.recipients.first(where: { $0.address.lowercased() == a.lowercased() }) {
+                        let accepted = outcome.accepted && messageTaken
+                        tracker.submitted(a, server: server, accepted: accepted, replyCode: outcome.replyCode, enhancedCode: outcome.enhancedCode,
+                                          text: outcome.text, dsnRequested: final.dsnRequested, at: acceptedAt)
+                        if accepted { anySubmitted = true }
+                    } else {
+                        submissionFailure = true
+                        tracker.notSubmitted(a, reason: final.error ?? "the transaction did not complete")
+                    }
+                }
+            }
+            log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports")
+
+            // Wait for reports until every recipient has a final verdict or the deadline passes.
+            let deadlineAt = ContinuousClock.now + config.deadline
+            group.addTask {
+                try? await Task.sleep(until: deadlineAt, clock: .continuous)
+                continuation.yield(.deadline)
+            }
+            if progress != nil {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        continuation.yield(.tick)
+                    }
+                }
+            }
+            let correlator = Correlator(key: config.key)
+            var unmatched = 0
+            var forged = 0
+            var handled: [String] = []
+            if anySubmitted && !tracker.isComplete {
+                waiting: for await event in events {
+                    switch event {
+                    case .deadline:
+                        break waiting
+                    case .tick:
+                        let left = ContinuousClock.now.duration(to: deadlineAt)
+                        let waiting = tracker.recipients.filter { !$0.verdict.isFinal }.count
+                        progress?(VerifyProgress(waitingFor: waiting, total: tracker.recipients.count,
+                                                 secondsLeft: max(0, Double(left.components.seconds))))
+                        continue
+                    case .message(let m):
+                        guard let report = try? DeliveryReportParser.parse(m.bytes) else {
+                            unmatched += 1
+                            continue
+                        }
+                        let pending = [PendingProbe(token: token, recipients: tracker.recipients.map(\.address))]
+                        let text = String(decoding: m.bytes.prefix(1 << 20), as: UTF8.self)
+                        let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
+                        if c.token == token {
+                            let updated = tracker.received(report, correlation: c, source: m.source, at: m.receivedAt)
+                            if !updated.isEmpty { handled.append(m.source) }
+                            log("report via \(m.source): \(report.kind.name), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))")
+                        } else if c.isForged {
+                            forged += 1
+                            log("report via \(m.source) carries a forged token; ignored")
+                        } else {
+                            unmatched += 1
+                        }
+                        if tracker.isComplete { break waiting }
+                    }
+                }
+            }
+            if !tracker.isComplete { tracker.deadlinePassed() }
+            for feed in feeds { await feed.markHandled(handled) }
+            var status = RunExitStatus.from(verdicts: tracker.verdicts, strict: config.strict)
+            if !anySubmitted && submissionFailure && tracker.verdicts.allSatisfy({ $0 == .rejected }) {
+                status = .submissionFailed
+            }
+            let report = RunReport(
+                token: token.value, returnPath: probe.returnPath.description, messageID: probe.messageID, startedAt: started,
+                finishedAt: Date(), deadlineSeconds: Double(config.deadline.components.seconds), strict: config.strict,
+                submissions: submissions, recipients: tracker.recipients, unmatchedReports: unmatched, forgedReports: forged,
+                warnings: warnings, exitCode: status.rawValue
+            )
+            return (report, probe, groups)
+        }
+    }
+
+    static func rfc5322Date(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "EEE, d MMM yyyy HH:mm:ss '+0000'"
+        return f.string(from: date)
+    }
+}
