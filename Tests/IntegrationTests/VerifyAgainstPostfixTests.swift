@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Full round trips through real Postfix: the probe goes to Postfix on
+/// loopback, Postfix's DSN comes back to reports+TOKEN@rt.test, which Postfix
+/// delivers into the reports Maildir that `verify --maildir` reads.
+/// Next-hop cases use a scripted server on 127.0.0.1:2626, where Postfix
+/// routes `relay.rt.test`: `reject-*` is refused with 550 5.1.1, `defer-*`
+/// gets 451, anything else is accepted (and the hop offers no DSN).
+@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+struct VerifyAgainstPostfixTests {
+    static let keyDirectory = NSTemporaryDirectory() + "roundtrip-verify-key-\(getpid())"
+
+    var maildir: String { TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports" }
+
+    func verify(_ extra: [String], deadline: String = "30s") throws -> (RunResult, [String: Any]) {
+        let r = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir,
+                               "--deadline", deadline, "--key-directory", Self.keyDirectory, "--format", "json"] + extra, timeout: 120)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return (r, try #require(obj, "not JSON: \(r.stdout) \(r.stderr)"))
+    }
+
+    func recipients(_ doc: [String: Any]) -> [[String: Any]] { doc["recipients"] as? [[String: Any]] ?? [] }
+
+    static func nextHop(_ line: String, _ tls: Bool) -> ScriptedSMTPServer.Step {
+        let u = line.uppercased()
+        if u.hasPrefix("EHLO") { return .send("250-hop.relay.rt.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n") }
+        if u.hasPrefix("MAIL") { return .send("250 2.1.0 Ok\r\n") }
+        if u.hasPrefix("RCPT") {
+            if u.contains("<REJECT-") { return .send("550 5.1.1 <user>: no such user here\r\n") }
+            if u.contains("<DEFER-") { return .send("451 4.3.0 try again later\r\n") }
+            return .send("250 2.1.5 Ok\r\n")
+        }
+        if u == "DATA" { return .send("354 go ahead\r\n") }
+        if u == "." { return .send("250 2.0.0 Ok: queued\r\n") }
+        if u == "RSET" { return .send("250 2.0.0 Ok\r\n") }
+        if u == "QUIT" { return .sendThenClose("221 2.0.0 Bye\r\n") }
+        return .send("502 5.5.2 not implemented\r\n")
+    }
+
+    @Test func deliveredAndRejected() throws {
+        let (r, doc) = try verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        let recs = recipients(doc)
+        #expect(recs.map { $0["verdict"] as? String } == ["delivered", "rejected"])
+        #expect(recs.first?["matchedKey"] as? String == "delivered-to")
+        #expect(recs.first?["confidence"] as? String == "high")
+        #expect(recs.first?["status"] as? String == "2.0.0")
+        #expect(recs.last?["smtpEnhancedCode"] as? String == "5.1.1")
+        #expect(recs.first?["roundTripSeconds"] is Double)
+    }
+
+    @Test func deliveredAloneExitsZeroInEveryFormat() throws {
+        let (r, doc) = try verify(["--to", "bob@rt.test"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(recipients(doc).first?["verdict"] as? String == "delivered")
+        let junit = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
+                                   "--key-directory", Self.keyDirectory, "--format", "junit"], timeout: 120)
+        #expect(junit.status == 0)
+        #expect(junit.stdout.contains("<testcase classname=\"roundtrip.verify\" name=\"alice@rt.test\""))
+        #expect(junit.stdout.contains("failures=\"0\""))
+        let nagios = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
+                                    "--key-directory", Self.keyDirectory, "--format", "nagios"], timeout: 120)
+        #expect(nagios.status == 0)
+        #expect(nagios.stdout.hasPrefix("ROUNDTRIP OK - 1 delivered"))
+        #expect(nagios.stdout.contains("| rtt_max="))
+    }
+
+    @Test func dsnUnavailable() throws {
+        let (r, doc) = try verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN])
+        #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
+        #expect(recipients(doc).first?["verdict"] as? String == "dsn-unavailable")
+        let (strict, sdoc) = try verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN, "--require-dsn", "--strict"])
+        #expect(strict.status == 1)
+        #expect(recipients(sdoc).first?["verdict"] as? String == "dsn-unavailable")
+    }
+
+    @Test func timeoutWhenNoReportCanCome() throws {
+        // NOTIFY=FAILURE only: a successful delivery produces no report.
+        let (r, doc) = try verify(["--to", "alice@rt.test", "--notify", "FAILURE"], deadline: "3s")
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(recipients(doc).first?["verdict"] as? String == "timeout")
+    }
+
+    @Test func failedRelayedAndDelayedAtTheNextHop() async throws {
+        let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
+        defer { Task { await hop.stop() } }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+
+        let (failed, fdoc) = try verify(["--to", "reject-\(tag)@relay.rt.test"])
+        #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+        let f = recipients(fdoc).first
+        #expect(f?["verdict"] as? String == "failed")
+        #expect(f?["status"] as? String == "5.1.1")
+        #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
+
+        let (relayed, rdoc) = try verify(["--to", "accept-\(tag)@relay.rt.test"])
+        #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
+        #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
+
+        // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
+        // run keeps waiting for a final report until the deadline.
+        let (delayed, ddoc) = try verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
+        #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
+        let d = recipients(ddoc).first
+        #expect(d?["verdict"] as? String == "delayed")
+        #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
+    }
+
+    @Test func reportWithOnlySomeKeysCorrelatesAtLowerConfidenceAndForgedDoesNot() throws {
+        // Our own delivery succeeds silently (NOTIFY=FAILURE); the test then drops a
+        // report without ENVID or VERP address (only the returned headers carry the
+        // token), and one with a forged token, into the Maildir.
+        let dir = maildir
+        let keyDir = Self.keyDirectory
+        let process = Process()
+        process.executableURL = TestEnv.binary
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).json")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        process.arguments = ["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", dir, "--to", "alice@rt.test",
+                             "--notify", "FAILURE", "--deadline", "20s", "--key-directory", keyDir, "--format", "json", "-v"]
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        // Learn the token from the verbose log.
+        var token: String?
+        for _ in 0..<100 where token == nil {
+            usleep(50_000)
+            let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+            if let range = err.range(of: "probe ") {
+                token = String(err[range.upperBound...].prefix(35))
+            }
+        }
+        let t = try #require(token)
+        let forgedToken = "aaaaaaa" + String(t.dropFirst(7).prefix(20)) + "bbbbbbbb"
+        func dsn(probeHeader: String, recipient: String) -> String {
+            """
+            From: MAILER-DAEMON@far.example\r
+            To: someone-else@rt.test\r
+            Subject: Undelivered Mail\r
+            Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r
+            \r
+            --b\r
+            Content-Type: text/plain\r
+            \r
+            failed\r
+            --b\r
+            Content-Type: message/delivery-status\r
+            \r
+            Reporting-MTA: dns; far.example\r
+            \r
+            Final-Recipient: rfc822; \(recipient)\r
+            Action: failed\r
+            Status: 5.2.2\r
+            Diagnostic-Code: smtp; 552 5.2.2 mailbox full\r
+            --b\r
+            Content-Type: text/rfc822-headers\r
+            \r
+            X-Roundtrip-Probe: \(probeHeader)\r
+            Subject: hello\r
+            --b--\r
+
+            """
+        }
+        // The forged one first: it must not settle the verdict.
+        let forgedPath = dir + "/new/a\(UUID().uuidString).forged"
+        defer { try? FileManager.default.removeItem(atPath: forgedPath) }
+        try dsn(probeHeader: forgedToken, recipient: "forwarded-a@rt.test").write(toFile: forgedPath, atomically: false, encoding: .utf8)
+        try dsn(probeHeader: t, recipient: "forwarded-b@rt.test").write(toFile: dir + "/new/b\(UUID().uuidString).partial", atomically: false, encoding: .utf8)
+        process.waitUntilExit()
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
+        let rec = recipients(doc).first
+        #expect(process.terminationStatus == 1)
+        #expect(rec?["verdict"] as? String == "failed")
+        #expect(rec?["matchedKey"] as? String == "returned-headers")
+        #expect(rec?["confidence"] as? String == "medium")
+        #expect(rec?["status"] as? String == "5.2.2")
+        // At least ours (the Maildir may hold other runs' leftovers).
+        #expect((doc["forgedReports"] as? Int ?? 0) >= 1)
+    }
+}
