@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Pure: addresses, xtext, RFC 5322 headers, MIME. No I/O, no dependencies.
@@ -49,6 +50,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // I/O: the ledger (GRDB/SQLite), the runs, configuration.
+        .target(
+            name: "Roundtrip",
+            dependencies: [
+                "RoundtripCore", "SMTPCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "roundtrip",
             dependencies: [
@@ -61,6 +72,15 @@ let package = Package(
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RoundtripTests",
+            dependencies: [
+                "Roundtrip", "RoundtripCore", "SMTPCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         .testTarget(
             name: "MailTransportTests",

@@ -1,0 +1,6 @@
+import Testing
+@testable import Roundtrip
+
+@Suite struct LedgerTests {
+    @Test func placeholder() {}
+}
