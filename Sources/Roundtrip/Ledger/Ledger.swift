@@ -16,7 +16,7 @@ import SMTPCore
 ///
 /// All access goes through GRDB's async API; never call it from an event loop.
 public struct Ledger: Sendable {
-    private let dbWriter: any DatabaseWriter
+    let dbWriter: any DatabaseWriter
     /// The database file; nil for an in-memory ledger.
     public let path: String?
 

@@ -1,6 +1,0 @@
-import Testing
-@testable import Roundtrip
-
-@Suite struct LedgerTests {
-    @Test func placeholder() {}
-}
