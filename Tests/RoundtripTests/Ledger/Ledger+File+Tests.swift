@@ -95,14 +95,14 @@ struct LedgerFileTests {
         try await withTemporaryDirectory { dir in
             let path = dir + "/new/ledger.sqlite"
             let ledgers = try await withThrowingTaskGroup(of: Ledger.self) { group in
-                for _ in 0..<4 { group.addTask { try await Ledger.open(path: path) } }
+                for _ in 0..<6 { group.addTask { try await Ledger.open(path: path) } }
                 var all: [Ledger] = []
                 for try await l in group { all.append(l) }
                 return all
             }
-            #expect(ledgers.count == 4)
+            #expect(ledgers.count == 6)
             for (i, l) in ledgers.enumerated() { try await l.recordProbe(newProbe(i)) }
-            #expect(try await ledgers[0].listProbes(limit: 10).count == 4)
+            #expect(try await ledgers[0].listProbes(limit: 10).count == 6)
         }
     }
 
