@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension Ledger {
@@ -116,7 +116,8 @@ enum KeyFile {
         }
         guard info.st_uid == geteuid() else {
             throw LedgerError(
-                .insecureKeyFile, "the key file \(path) belongs to uid \(info.st_uid), not to this user (uid \(geteuid()))"
+                .insecureKeyFile,
+                "the key file \(path) belongs to uid \(info.st_uid), not to this user (uid \(geteuid()))"
             )
         }
         var buffer = [UInt8](repeating: 0, count: keySize + 1)

@@ -30,7 +30,8 @@ public struct Ledger: Sendable {
         let migrator = Self.migrator
         if try dbWriter.read({ db in try migrator.hasBeenSuperseded(db) }) {
             throw LedgerError(
-                .ledgerTooNew, "\(path ?? "the ledger") was written by a newer version of roundtrip; upgrade roundtrip to use it"
+                .ledgerTooNew,
+                "\(path ?? "the ledger") was written by a newer version of roundtrip; upgrade roundtrip to use it"
             )
         }
         try migrator.migrate(dbWriter)
@@ -77,7 +78,9 @@ public struct Ledger: Sendable {
 
     /// `$XDG_DATA_HOME/roundtrip`, or `$HOME/.local/share/roundtrip`. A
     /// relative `XDG_DATA_HOME` is ignored, as the XDG spec requires.
-    public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> String
+    {
         if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") {
             return URL(fileURLWithPath: xdg).appendingPathComponent("roundtrip").path
         }
@@ -88,7 +91,8 @@ public struct Ledger: Sendable {
     }
 
     /// `defaultDirectory()/ledger.sqlite`.
-    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String
+    {
         URL(fileURLWithPath: try defaultDirectory(environment: environment)).appendingPathComponent(fileName).path
     }
 
@@ -98,7 +102,9 @@ public struct Ledger: Sendable {
     /// before submission.
     public func recordProbe(_ probe: NewProbe, at: Date = Date()) async throws {
         guard !probe.token.isEmpty else { throw LedgerError(.invalidArgument, "a probe needs a token") }
-        guard !probe.recipients.isEmpty else { throw LedgerError(.invalidArgument, "probe \(probe.token) has no recipient") }
+        guard !probe.recipients.isEmpty else {
+            throw LedgerError(.invalidArgument, "probe \(probe.token) has no recipient")
+        }
         guard probe.deadline >= probe.createdAt else {
             throw LedgerError(.invalidArgument, "probe \(probe.token): the deadline is before the creation time")
         }
@@ -116,10 +122,12 @@ public struct Ledger: Sendable {
                 var r = RecipientRecord(probeToken: probe.token, address: address, position: i)
                 try r.insert(db)
             }
-            try Self.insertEvent(db, token: probe.token, kind: "probe.recorded", at: at, detail: [
-                "recipients": String(probe.recipients.count),
-                "deadline": Self.timestamp(probe.deadline),
-            ])
+            try Self.insertEvent(
+                db, token: probe.token, kind: "probe.recorded", at: at,
+                detail: [
+                    "recipients": String(probe.recipients.count),
+                    "deadline": Self.timestamp(probe.deadline),
+                ])
         }
     }
 
@@ -127,8 +135,10 @@ public struct Ledger: Sendable {
     /// (`host:port`), the MX hosts tried, the transcript (JSON text, already
     /// redacted) and whether the server offered DSN. Without DSN, recipients
     /// already accepted become `dsn-unavailable`.
-    public func recordSession(token: String, server: String, mxTried: [String], transcript: String,
-                              dsnAvailable: Bool, at: Date = Date()) async throws {
+    public func recordSession(
+        token: String, server: String, mxTried: [String], transcript: String,
+        dsnAvailable: Bool, at: Date = Date()
+    ) async throws {
         try Self.requireJSON(transcript, what: "the transcript")
         let mx = try Self.jsonText(mxTried)
         try await dbWriter.write { db in
@@ -140,11 +150,14 @@ public struct Ledger: Sendable {
             probe.transcript = transcript
             probe.dsnAvailable = dsnAvailable
             try probe.update(db)
-            try Self.insertEvent(db, token: token, kind: "probe.session", at: at, detail: [
-                "server": server, "dsn": dsnAvailable ? "yes" : "no",
-            ])
+            try Self.insertEvent(
+                db, token: token, kind: "probe.session", at: at,
+                detail: [
+                    "server": server, "dsn": dsnAvailable ? "yes" : "no",
+                ])
             if !dsnAvailable {
-                let accepted = try RecipientRecord
+                let accepted =
+                    try RecipientRecord
                     .filter(RecipientRecord.Columns.probeToken == token && Column("accepted") == true)
                     .fetchAll(db)
                 for var r in accepted where VerdictRules.submission(.dsnUnavailable, replaces: r.verdict) {
@@ -163,10 +176,13 @@ public struct Ledger: Sendable {
     /// `dsn-unavailable`; otherwise the recipient stays pending.
     /// `accepted` must agree with the reply (2xx).
     @discardableResult
-    public func recordSubmission(token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt,
-                                 accepted: Bool, at: Date = Date()) async throws -> Verdict {
+    public func recordSubmission(
+        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt,
+        accepted: Bool, at: Date = Date()
+    ) async throws -> Verdict {
         guard accepted == reply.isPositive else {
-            throw LedgerError(.invalidArgument, "recipient \(recipient): accepted=\(accepted) contradicts the reply \(reply.code)")
+            throw LedgerError(
+                .invalidArgument, "recipient \(recipient): accepted=\(accepted) contradicts the reply \(reply.code)")
         }
         return try await dbWriter.write { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else {
@@ -185,10 +201,12 @@ public struct Ledger: Sendable {
                 r.verdict = .dsnUnavailable
             }
             try r.update(db)
-            try Self.insertEvent(db, token: token, kind: "recipient.submission", at: at, detail: [
-                "recipient": r.address, "stage": stage.rawValue, "code": String(reply.code),
-                "accepted": accepted ? "yes" : "no",
-            ])
+            try Self.insertEvent(
+                db, token: token, kind: "recipient.submission", at: at,
+                detail: [
+                    "recipient": r.address, "stage": stage.rawValue, "code": String(reply.code),
+                    "accepted": accepted ? "yes" : "no",
+                ])
             if r.verdict != old {
                 try Self.verdictEvent(db, token: token, address: r.address, from: old, to: r.verdict, at: at)
             }
@@ -217,10 +235,12 @@ public struct Ledger: Sendable {
             var record = ReportRecord(report, contentHash: hash)
             try record.insert(db)
             guard let id = record.id else { throw LedgerError(.corrupt, "the inserted report got no id") }
-            try Self.insertEvent(db, token: nil, kind: "report.recorded", at: report.receivedAt, detail: [
-                "report": String(id), "source": report.source, "size": String(report.raw.count),
-                "kind": report.kind.rawValue, "forged": report.forged ? "yes" : "no",
-            ])
+            try Self.insertEvent(
+                db, token: nil, kind: "report.recorded", at: report.receivedAt,
+                detail: [
+                    "report": String(id), "source": report.source, "size": String(report.raw.count),
+                    "kind": report.kind.rawValue, "forged": report.forged ? "yes" : "no",
+                ])
             return ReportID(rawValue: id)
         }
     }
@@ -231,9 +251,11 @@ public struct Ledger: Sendable {
     /// report, status, diagnostic, report time and latency follow the verdict.
     /// One report may be attached to several recipients of the same probe.
     @discardableResult
-    public func attach(report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
-                       diagnostic: String?, remoteMTA: String? = nil, key: ReportMatchKey, confidence: MatchConfidence,
-                       at: Date = Date()) async throws -> AttachOutcome {
+    public func attach(
+        report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
+        diagnostic: String?, remoteMTA: String? = nil, key: ReportMatchKey, confidence: MatchConfidence,
+        at: Date = Date()
+    ) async throws -> AttachOutcome {
         guard VerdictRules.reportVerdicts.contains(verdict) else {
             throw LedgerError(.invalidArgument, "a report cannot give the verdict \(verdict.rawValue)")
         }
@@ -253,11 +275,15 @@ public struct Ledger: Sendable {
                 r.reportedAt = reportRecord.receivedAt
                 r.latencyMs = Int64((reportRecord.receivedAt.timeIntervalSince(probe.createdAt) * 1000).rounded())
                 try r.update(db)
-                try Self.verdictEvent(db, token: token, address: r.address, from: old, to: verdict, at: at, report: report)
+                try Self.verdictEvent(
+                    db, token: token, address: r.address, from: old, to: verdict, at: at, report: report)
             } else {
-                try Self.insertEvent(db, token: token, kind: "recipient.verdict-kept", at: at, detail: [
-                    "recipient": r.address, "kept": old.rawValue, "offered": verdict.rawValue, "report": report.description,
-                ])
+                try Self.insertEvent(
+                    db, token: token, kind: "recipient.verdict-kept", at: at,
+                    detail: [
+                        "recipient": r.address, "kept": old.rawValue, "offered": verdict.rawValue,
+                        "report": report.description,
+                    ])
             }
             let probeStatus = try Self.refreshStatus(db, token: token, at: at)
             return AttachOutcome(previous: old, current: r.verdict, probeStatus: probeStatus)
@@ -266,8 +292,10 @@ public struct Ledger: Sendable {
 
     /// Ties a report to a probe without a recipient (for example a legacy
     /// NDR that names none). A stronger confidence replaces a weaker one.
-    public func match(report: ReportID, to token: String, key: ReportMatchKey, confidence: MatchConfidence,
-                      at: Date = Date()) async throws {
+    public func match(
+        report: ReportID, to token: String, key: ReportMatchKey, confidence: MatchConfidence,
+        at: Date = Date()
+    ) async throws {
         try await dbWriter.write { db in
             guard try ProbeRecord.exists(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
@@ -285,10 +313,13 @@ public struct Ledger: Sendable {
     /// The stored bytes, or where they are.
     public func rawReport(id: ReportID) async throws -> ReportRaw? {
         try await dbWriter.read { db in
-            guard let row = try Row.fetchOne(
-                db, ReportRecord.select(ReportRecord.Columns.raw, ReportRecord.Columns.rawPath)
-                    .filter(ReportRecord.Columns.id == id.rawValue)
-            ) else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    ReportRecord.select(ReportRecord.Columns.raw, ReportRecord.Columns.rawPath)
+                        .filter(ReportRecord.Columns.id == id.rawValue)
+                )
+            else { return nil }
             if let data: Data = row[ReportRecord.Columns.raw] { return .bytes(Array(data)) }
             if let path: String = row[ReportRecord.Columns.rawPath] { return .file(path: path) }
             throw LedgerError(.corrupt, "report \(id) has neither bytes nor a path")
@@ -301,8 +332,12 @@ public struct Ledger: Sendable {
     public func unmatchedReports(includingNonReports: Bool = false) async throws -> [LedgerReport] {
         try await dbWriter.read { db in
             var request = Self.reportSummaries.filter(ReportRecord.Columns.matchedToken == nil)
-            if !includingNonReports { request = request.filter(ReportRecord.Columns.kind == ReportKind.report.rawValue) }
-            return try request.order(ReportRecord.Columns.receivedAt, ReportRecord.Columns.id).fetchAll(db).map { try $0.plain() }
+            if !includingNonReports {
+                request = request.filter(ReportRecord.Columns.kind == ReportKind.report.rawValue)
+            }
+            return try request.order(ReportRecord.Columns.receivedAt, ReportRecord.Columns.id).fetchAll(db).map {
+                try $0.plain()
+            }
         }
     }
 
@@ -313,8 +348,11 @@ public struct Ledger: Sendable {
     /// correlator matches `Original-Recipient` against.
     public func pendingProbes(now: Date) async throws -> [ProbeSummary] {
         try await dbWriter.read { db in
-            let probes = try ProbeRecord
-                .filter(ProbeRecord.Columns.status == ProbeStatus.pending.rawValue && ProbeRecord.Columns.deadline > now)
+            let probes =
+                try ProbeRecord
+                .filter(
+                    ProbeRecord.Columns.status == ProbeStatus.pending.rawValue && ProbeRecord.Columns.deadline > now
+                )
                 .order(ProbeRecord.Columns.createdAt, ProbeRecord.Columns.token)
                 .fetchAll(db)
             return try Self.summaries(db, probes)
@@ -325,7 +363,8 @@ public struct Ledger: Sendable {
     public func listProbes(limit: Int = 50) async throws -> [ProbeSummary] {
         guard limit > 0 else { throw LedgerError(.invalidArgument, "the limit must be positive") }
         return try await dbWriter.read { db in
-            let probes = try ProbeRecord
+            let probes =
+                try ProbeRecord
                 .order(ProbeRecord.Columns.createdAt.desc, ProbeRecord.Columns.token.desc)
                 .limit(limit)
                 .fetchAll(db)
@@ -337,7 +376,8 @@ public struct Ledger: Sendable {
     public func probe(token: String) async throws -> ProbeDetails? {
         try await dbWriter.read { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else { return nil }
-            let recipients = try RecipientRecord
+            let recipients =
+                try RecipientRecord
                 .filter(RecipientRecord.Columns.probeToken == token)
                 .order(RecipientRecord.Columns.position)
                 .fetchAll(db)
@@ -345,7 +385,8 @@ public struct Ledger: Sendable {
                 .filter(ReportRecord.Columns.matchedToken == token)
                 .order(ReportRecord.Columns.receivedAt, ReportRecord.Columns.id)
                 .fetchAll(db)
-            let events = try EventRecord
+            let events =
+                try EventRecord
                 .filter(EventRecord.Columns.token == token)
                 .order(EventRecord.Columns.id)
                 .fetchAll(db)
@@ -363,14 +404,18 @@ public struct Ledger: Sendable {
     /// the inbound path), the probe becomes `expired`. Returns what changed.
     public func expire(now: Date) async throws -> [ExpiredProbe] {
         try await dbWriter.write { db in
-            let due = try ProbeRecord
-                .filter(ProbeRecord.Columns.status == ProbeStatus.pending.rawValue && ProbeRecord.Columns.deadline <= now)
+            let due =
+                try ProbeRecord
+                .filter(
+                    ProbeRecord.Columns.status == ProbeStatus.pending.rawValue && ProbeRecord.Columns.deadline <= now
+                )
                 .order(ProbeRecord.Columns.createdAt, ProbeRecord.Columns.token)
                 .fetchAll(db)
             var changes: [ExpiredProbe] = []
             for var probe in due {
                 var change = ExpiredProbe(token: probe.token, timedOut: [], stillDelayed: [])
-                let recipients = try RecipientRecord
+                let recipients =
+                    try RecipientRecord
                     .filter(RecipientRecord.Columns.probeToken == probe.token)
                     .order(RecipientRecord.Columns.position)
                     .fetchAll(db)
@@ -380,16 +425,19 @@ public struct Ledger: Sendable {
                         r.verdict = .timeout
                         try r.update(db)
                         change.timedOut.append(r.address)
-                        try Self.verdictEvent(db, token: probe.token, address: r.address, from: old, to: .timeout, at: now)
+                        try Self.verdictEvent(
+                            db, token: probe.token, address: r.address, from: old, to: .timeout, at: now)
                     } else if r.verdict == .delayed {
                         change.stillDelayed.append(r.address)
                     }
                 }
                 probe.status = .expired
                 try probe.update(db)
-                try Self.insertEvent(db, token: probe.token, kind: "probe.expired", at: now, detail: [
-                    "timed_out": String(change.timedOut.count), "still_delayed": String(change.stillDelayed.count),
-                ])
+                try Self.insertEvent(
+                    db, token: probe.token, kind: "probe.expired", at: now,
+                    detail: [
+                        "timed_out": String(change.timedOut.count), "still_delayed": String(change.stillDelayed.count),
+                    ])
                 changes.append(change)
             }
             return changes
@@ -400,7 +448,9 @@ public struct Ledger: Sendable {
 
     /// Appends an event; `detailJSON` must be JSON text.
     @discardableResult
-    public func appendEvent(kind: String, token: String? = nil, detailJSON: String = "{}", at: Date = Date()) async throws -> EventID {
+    public func appendEvent(kind: String, token: String? = nil, detailJSON: String = "{}", at: Date = Date())
+        async throws -> EventID
+    {
         guard !kind.isEmpty else { throw LedgerError(.invalidArgument, "an event needs a kind") }
         try Self.requireJSON(detailJSON, what: "the event detail")
         return try await dbWriter.write { db in
@@ -413,7 +463,9 @@ public struct Ledger: Sendable {
 
     /// Appends an event whose detail is `detail` encoded as JSON.
     @discardableResult
-    public func appendEvent(kind: String, token: String? = nil, detail: some Encodable, at: Date = Date()) async throws -> EventID {
+    public func appendEvent(kind: String, token: String? = nil, detail: some Encodable, at: Date = Date()) async throws
+        -> EventID
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -427,7 +479,8 @@ public struct Ledger: Sendable {
     }
 
     /// Events after `id` (all when nil), oldest first, optionally for one token.
-    public func events(token: String? = nil, after id: EventID? = nil, limit: Int = 1000) async throws -> [LedgerEvent] {
+    public func events(token: String? = nil, after id: EventID? = nil, limit: Int = 1000) async throws -> [LedgerEvent]
+    {
         try await dbWriter.read { db in
             var request = EventRecord.all()
             if let token { request = request.filter(EventRecord.Columns.token == token) }
@@ -451,8 +504,10 @@ public struct Ledger: Sendable {
     /// writes from other processes, which GRDB's observation cannot.
     /// Returns the new revision, or nil when `deadline` passes first.
     /// Cancellation ends the wait with `CancellationError`.
-    public func waitForUpdate(token: String?, since revision: LedgerRevision? = nil, until deadline: Date,
-                              pollInterval: Duration = .milliseconds(100)) async throws -> LedgerRevision? {
+    public func waitForUpdate(
+        token: String?, since revision: LedgerRevision? = nil, until deadline: Date,
+        pollInterval: Duration = .milliseconds(100)
+    ) async throws -> LedgerRevision? {
         let start: LedgerRevision
         if let revision { start = revision } else { start = try await self.revision(token: token) }
         let interval = Double(pollInterval.components.seconds) + Double(pollInterval.components.attoseconds) / 1e18
@@ -474,9 +529,11 @@ extension Ledger {
 
     static func fetchRecipient(_ db: Database, token: String, address: String) throws -> RecipientRecord {
         // `address` is COLLATE NOCASE: reports often change the case.
-        guard let r = try RecipientRecord
-            .filter(RecipientRecord.Columns.probeToken == token && RecipientRecord.Columns.address == address)
-            .fetchOne(db)
+        guard
+            let r =
+                try RecipientRecord
+                .filter(RecipientRecord.Columns.probeToken == token && RecipientRecord.Columns.address == address)
+                .fetchOne(db)
         else {
             throw LedgerError(.unknownRecipient, "probe \(token) has no recipient \(address)")
         }
@@ -484,8 +541,10 @@ extension Ledger {
     }
 
     /// Marks a report as matched to `token`; keeps the stronger of two matches.
-    static func link(_ db: Database, report: ReportID, to token: String, key: ReportMatchKey,
-                     confidence: MatchConfidence, at: Date) throws -> ReportRecord {
+    static func link(
+        _ db: Database, report: ReportID, to token: String, key: ReportMatchKey,
+        confidence: MatchConfidence, at: Date
+    ) throws -> ReportRecord {
         guard key != .none else { throw LedgerError(.invalidArgument, "a match needs a key") }
         guard var record = try reportSummaries.filter(ReportRecord.Columns.id == report.rawValue).fetchOne(db) else {
             throw LedgerError(.unknownReport, "no report \(report)")
@@ -503,9 +562,11 @@ extension Ledger {
             record.matchKey = key
             record.confidence = confidence
             record.matchedAt = at
-            try insertEvent(db, token: token, kind: "report.matched", at: at, detail: [
-                "report": report.description, "key": key.rawValue, "confidence": confidence.rawValue,
-            ])
+            try insertEvent(
+                db, token: token, kind: "report.matched", at: at,
+                detail: [
+                    "report": report.description, "key": key.rawValue, "confidence": confidence.rawValue,
+                ])
         }
         return record
     }
@@ -516,7 +577,8 @@ extension Ledger {
             throw LedgerError(.unknownProbe, "no probe with token \(token)")
         }
         guard probe.status == .pending else { return probe.status }
-        let verdicts = try RecipientRecord.filter(RecipientRecord.Columns.probeToken == token).fetchAll(db).map(\.verdict)
+        let verdicts = try RecipientRecord.filter(RecipientRecord.Columns.probeToken == token).fetchAll(db).map(
+            \.verdict)
         if !verdicts.isEmpty, verdicts.allSatisfy(\.isFinal) {
             probe.status = .complete
             try probe.update(db)
@@ -528,7 +590,8 @@ extension Ledger {
     static func summaries(_ db: Database, _ probes: [ProbeRecord]) throws -> [ProbeSummary] {
         guard !probes.isEmpty else { return [] }
         let tokens = probes.map(\.token)
-        let recipients = try RecipientRecord
+        let recipients =
+            try RecipientRecord
             .filter(tokens.contains(RecipientRecord.Columns.probeToken))
             .order(RecipientRecord.Columns.probeToken, RecipientRecord.Columns.position)
             .fetchAll(db)
@@ -541,24 +604,28 @@ extension Ledger {
     static func revision(_ db: Database, token: String?) throws -> LedgerRevision {
         let value: String?
         if let token {
-            value = try String.fetchOne(db, sql: """
-                SELECT ifnull((SELECT status || '/' || ifnull(server, '') FROM probes WHERE token = :t), '-')
-                    || '|' || ifnull((SELECT group_concat(x, ',') FROM (
-                        SELECT id || ':' || verdict || ':' || ifnull(report_id, '') || ':' || ifnull(accepted, '')
-                            || ':' || ifnull(reply_code, '') AS x
-                        FROM recipients WHERE probe_token = :t ORDER BY id)), '')
-                    || '|' || (SELECT ifnull(max(id), 0) FROM events WHERE token = :t)
-                    || '|' || (SELECT count(*) FROM reports WHERE matched_token = :t)
-                """, arguments: ["t": token])
+            value = try String.fetchOne(
+                db,
+                sql: """
+                    SELECT ifnull((SELECT status || '/' || ifnull(server, '') FROM probes WHERE token = :t), '-')
+                        || '|' || ifnull((SELECT group_concat(x, ',') FROM (
+                            SELECT id || ':' || verdict || ':' || ifnull(report_id, '') || ':' || ifnull(accepted, '')
+                                || ':' || ifnull(reply_code, '') AS x
+                            FROM recipients WHERE probe_token = :t ORDER BY id)), '')
+                        || '|' || (SELECT ifnull(max(id), 0) FROM events WHERE token = :t)
+                        || '|' || (SELECT count(*) FROM reports WHERE matched_token = :t)
+                    """, arguments: ["t": token])
         } else {
-            value = try String.fetchOne(db, sql: """
-                SELECT (SELECT ifnull(max(id), 0) FROM events)
-                    || '|' || (SELECT ifnull(max(id), 0) FROM reports)
-                    || '|' || (SELECT count(*) FROM probes)
-                    || '|' || (SELECT count(*) FROM probes WHERE status <> 'pending')
-                    || '|' || (SELECT count(*) FROM recipients WHERE verdict <> 'pending')
-                    || '|' || (SELECT count(*) FROM reports WHERE matched_token IS NOT NULL)
-                """)
+            value = try String.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT ifnull(max(id), 0) FROM events)
+                        || '|' || (SELECT ifnull(max(id), 0) FROM reports)
+                        || '|' || (SELECT count(*) FROM probes)
+                        || '|' || (SELECT count(*) FROM probes WHERE status <> 'pending')
+                        || '|' || (SELECT count(*) FROM recipients WHERE verdict <> 'pending')
+                        || '|' || (SELECT count(*) FROM reports WHERE matched_token IS NOT NULL)
+                    """)
         }
         return LedgerRevision(value: value ?? "")
     }
@@ -568,8 +635,10 @@ extension Ledger {
         try event.insert(db)
     }
 
-    static func verdictEvent(_ db: Database, token: String, address: String, from old: Verdict, to new: Verdict,
-                             at: Date, report: ReportID? = nil) throws {
+    static func verdictEvent(
+        _ db: Database, token: String, address: String, from old: Verdict, to new: Verdict,
+        at: Date, report: ReportID? = nil
+    ) throws {
         var detail = ["recipient": address, "from": old.rawValue, "to": new.rawValue]
         if let report { detail["report"] = report.description }
         try insertEvent(db, token: token, kind: "recipient.verdict", at: at, detail: detail)

@@ -89,8 +89,10 @@ public struct NewProbe: Sendable, Hashable {
     /// Envelope recipients, in RCPT order.
     public var recipients: [String]
 
-    public init(token: String, createdAt: Date, deadline: Date, returnPath: String, envelopeID: String,
-                messageID: String, subject: String, recipients: [String]) {
+    public init(
+        token: String, createdAt: Date, deadline: Date, returnPath: String, envelopeID: String,
+        messageID: String, subject: String, recipients: [String]
+    ) {
         self.token = token
         self.createdAt = createdAt
         self.deadline = deadline
@@ -134,8 +136,10 @@ public struct NewReport: Sendable, Hashable {
     /// It carries a token-shaped value whose HMAC does not verify.
     public var forged: Bool
 
-    public init(receivedAt: Date, source: String, raw: [UInt8], storage: Storage = .inline, parsed: String? = nil,
-                kind: ReportKind = .report, forged: Bool = false) {
+    public init(
+        receivedAt: Date, source: String, raw: [UInt8], storage: Storage = .inline, parsed: String? = nil,
+        kind: ReportKind = .report, forged: Bool = false
+    ) {
         self.receivedAt = receivedAt
         self.source = source
         self.raw = raw

@@ -17,7 +17,11 @@ struct LedgerFileTests {
             #expect(try posixMode(path) == 0o600)
             let (tables, migrations, journal, foreignKeys) = try await ledger.dbWriter.read { db in
                 (
-                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+                    try String.fetchAll(
+                        db,
+                        sql:
+                            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                    ),
                     try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier"),
                     try String.fetchOne(db, sql: "PRAGMA journal_mode"),
                     try Bool.fetchOne(db, sql: "PRAGMA foreign_keys")
@@ -34,7 +38,9 @@ struct LedgerFileTests {
             // Reopening migrates nothing and keeps the data.
             let again = try await Ledger.open(path: path)
             #expect(try await again.probe(token: token(1))?.recipients.count == 1)
-            let count = try await again.dbWriter.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations") }
+            let count = try await again.dbWriter.read { db in
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations")
+            }
             #expect(count == 1)
         }
     }
@@ -71,7 +77,8 @@ struct LedgerFileTests {
                 try db.execute(sql: "UPDATE reports SET raw_path = '/tmp/x'")  // both bytes and a path
             }
             #expect(throws: DatabaseError.self) {
-                try db.execute(sql: "INSERT INTO events (at, kind, detail) VALUES ('2027-01-01 00:00:00.000', 'k', '{bad')")
+                try db.execute(
+                    sql: "INSERT INTO events (at, kind, detail) VALUES ('2027-01-01 00:00:00.000', 'k', '{bad')")
             }
             // Deleting a probe removes its recipients and unmatches its reports.
             try db.execute(sql: "DELETE FROM probes")
@@ -81,12 +88,15 @@ struct LedgerFileTests {
     }
 
     @Test func defaultPathFollowsXDG() throws {
-        #expect(try Ledger.defaultPath(environment: ["XDG_DATA_HOME": "/x/data", "HOME": "/home/u"])
-            == "/x/data/roundtrip/ledger.sqlite")
-        #expect(try Ledger.defaultPath(environment: ["HOME": "/home/u"]) == "/home/u/.local/share/roundtrip/ledger.sqlite")
+        #expect(
+            try Ledger.defaultPath(environment: ["XDG_DATA_HOME": "/x/data", "HOME": "/home/u"])
+                == "/x/data/roundtrip/ledger.sqlite")
+        #expect(
+            try Ledger.defaultPath(environment: ["HOME": "/home/u"]) == "/home/u/.local/share/roundtrip/ledger.sqlite")
         // A relative XDG_DATA_HOME is ignored (XDG Base Directory spec).
-        #expect(try Ledger.defaultPath(environment: ["XDG_DATA_HOME": "data", "HOME": "/home/u"])
-            == "/home/u/.local/share/roundtrip/ledger.sqlite")
+        #expect(
+            try Ledger.defaultPath(environment: ["XDG_DATA_HOME": "data", "HOME": "/home/u"])
+                == "/home/u/.local/share/roundtrip/ledger.sqlite")
         #expect(try Ledger.defaultDirectory(environment: ["HOME": "/home/u"]) == "/home/u/.local/share/roundtrip")
         #expect(throws: LedgerError.self) { try Ledger.defaultPath(environment: [:]) }
     }
@@ -120,7 +130,8 @@ struct LedgerFileTests {
                         group.addTask {
                             let k = 1 + n * perPool + i
                             try await ledger.recordProbe(newProbe(k, recipients: ["x@example.net", "y@example.net"]))
-                            try await ledger.recordSubmission(token: token(k), recipient: "x@example.net", reply: ok250, accepted: true)
+                            try await ledger.recordSubmission(
+                                token: token(k), recipient: "x@example.net", reply: ok250, accepted: true)
                             try await ledger.appendEvent(kind: "pool.\(n)", token: token(k))
                         }
                     }
@@ -128,9 +139,10 @@ struct LedgerFileTests {
                     for i in 0..<5 {
                         group.addTask {
                             let id = try await ledger.recordReport(report("report \(n)-\(i)"))
-                            _ = try await ledger.attach(report: id, to: token(0), recipient: "r\(n * 5 + i)@example.net",
-                                                        verdict: .delivered, status: "2.0.0", diagnostic: nil,
-                                                        key: .envelopeID, confidence: .high)
+                            _ = try await ledger.attach(
+                                report: id, to: token(0), recipient: "r\(n * 5 + i)@example.net",
+                                verdict: .delivered, status: "2.0.0", diagnostic: nil,
+                                key: .envelopeID, confidence: .high)
                         }
                     }
                 }
@@ -168,7 +180,8 @@ struct LedgerFileTests {
                 """
             let start = Date()
             async let child = runPython(script, arguments: [path, token(1)])
-            let after = try await ledger.waitForUpdate(token: token(1), since: before, until: Date().addingTimeInterval(20))
+            let after = try await ledger.waitForUpdate(
+                token: token(1), since: before, until: Date().addingTimeInterval(20))
             let waited = Date().timeIntervalSince(start)
             let (status, errors) = try await child
             #expect(status == 0, "python: \(errors)")
@@ -206,7 +219,8 @@ struct LedgerFileTests {
             }
             #expect(FileManager.default.fileExists(atPath: marker))
             let start = Date()
-            try await ledger.recordSubmission(token: token(1), recipient: "alice@example.net", reply: ok250, accepted: true)
+            try await ledger.recordSubmission(
+                token: token(1), recipient: "alice@example.net", reply: ok250, accepted: true)
             let waited = Date().timeIntervalSince(start)
             let (status, errors) = try await child
             #expect(status == 0, "python: \(errors)")
@@ -217,11 +231,18 @@ struct LedgerFileTests {
     }
 }
 
-/// Runs `python3 -c script arguments...` and returns its exit status and stderr.
+/// Runs `python3 -c script arguments...` (Debian's /usr/bin/python3 when
+/// present, which scripts/test-env.sh installs) and returns its exit status
+/// and stderr.
 func runPython(_ script: String, arguments: [String]) async throws -> (Int32, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
+    if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script] + arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+    }
     let errors = Pipe()
     process.standardError = errors
     process.standardOutput = FileHandle.nullDevice

@@ -27,7 +27,8 @@ struct LedgerKeyTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: keyDir) == [Ledger.keyFileName])
 
             // Tokens made under the loaded key verify under the created one.
-            let probeToken = ProbeToken.make(createdAt: 1_800_000_000, random: Array(repeating: 1, count: 12), key: again)
+            let probeToken = ProbeToken.make(
+                createdAt: 1_800_000_000, random: Array(repeating: 1, count: 12), key: again)
             #expect(ProbeToken.validate(probeToken.value, key: key) == .valid(probeToken))
         }
     }
@@ -68,8 +69,10 @@ struct LedgerKeyTests {
         try await withTemporaryDirectory { dir in
             let path = dir + "/" + Ledger.keyFileName
             for size in [0, 16, 33] {
-                #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 9, count: size),
-                                                       attributes: [.posixPermissions: 0o600]))
+                #expect(
+                    FileManager.default.createFile(
+                        atPath: path, contents: Data(repeating: 9, count: size),
+                        attributes: [.posixPermissions: 0o600]))
                 let error = await ledgerError { _ = try Ledger.loadOrCreateKey(directory: dir) }
                 #expect(error?.code == .invalidKeyFile)
                 #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == size)
@@ -82,13 +85,16 @@ struct LedgerKeyTests {
         try await withTemporaryDirectory { dir in
             let path = dir + "/" + Ledger.keyFileName
             let elsewhere = dir + "/elsewhere.key"
-            #expect(FileManager.default.createFile(atPath: elsewhere, contents: Data(repeating: 1, count: 32),
-                                                   attributes: [.posixPermissions: 0o600]))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: elsewhere, contents: Data(repeating: 1, count: 32),
+                    attributes: [.posixPermissions: 0o600]))
             try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: elsewhere)
             #expect(await ledgerError { _ = try Ledger.loadOrCreateKey(directory: dir) }?.code == .invalidKeyFile)
             try FileManager.default.removeItem(atPath: path)
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: false,
+                attributes: [.posixPermissions: 0o700])
             #expect(await ledgerError { _ = try Ledger.loadOrCreateKey(directory: dir) } != nil)
         }
     }

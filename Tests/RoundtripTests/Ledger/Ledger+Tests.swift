@@ -37,7 +37,8 @@ struct LedgerMethodTests {
         let ledger = try Ledger.inMemory()
         try await ledger.recordProbe(newProbe(1))
         #expect(await ledgerError { try await ledger.recordProbe(newProbe(1)) }?.code == .duplicateProbe)
-        #expect(await ledgerError { try await ledger.recordProbe(newProbe(2, recipients: [])) }?.code == .invalidArgument)
+        #expect(
+            await ledgerError { try await ledger.recordProbe(newProbe(2, recipients: [])) }?.code == .invalidArgument)
         let twice = newProbe(3, recipients: ["alice@example.net", "ALICE@example.net"])
         #expect(await ledgerError { try await ledger.recordProbe(twice) }?.code == .invalidArgument)
         let backwards = newProbe(4, created: 100, deadline: 50)
@@ -72,10 +73,12 @@ struct LedgerMethodTests {
             token: token(1), server: "mx1.example.net:25", mxTried: ["mx0.example.net:25", "mx1.example.net:25"],
             transcript: #"[{"c":"EHLO client.example"},{"s":"250-mx1 hello"}]"#, dsnAvailable: true, at: at(1)
         )
-        let alice = try await ledger.recordSubmission(token: token(1), recipient: "alice@example.net", reply: ok250,
-                                                      accepted: true, at: at(1))
-        let bob = try await ledger.recordSubmission(token: token(1), recipient: "bob@example.net", reply: refused550,
-                                                    accepted: false, at: at(1))
+        let alice = try await ledger.recordSubmission(
+            token: token(1), recipient: "alice@example.net", reply: ok250,
+            accepted: true, at: at(1))
+        let bob = try await ledger.recordSubmission(
+            token: token(1), recipient: "bob@example.net", reply: refused550,
+            accepted: false, at: at(1))
         #expect(alice == .pending)
         #expect(bob == .rejected)
         let details = try #require(try await ledger.probe(token: token(1)))
@@ -115,11 +118,14 @@ struct LedgerMethodTests {
         try await ledger.recordProbe(newProbe(1, recipients: ["a@example.net", "b@example.net", "c@example.net"]))
         // Accepted before the session is recorded (order of calls must not matter) ...
         try await ledger.recordSubmission(token: token(1), recipient: "a@example.net", reply: ok250, accepted: true)
-        try await ledger.recordSession(token: token(1), server: "mx.example.net:25", mxTried: ["mx.example.net:25"],
-                                       transcript: "[]", dsnAvailable: false)
+        try await ledger.recordSession(
+            token: token(1), server: "mx.example.net:25", mxTried: ["mx.example.net:25"],
+            transcript: "[]", dsnAvailable: false)
         // ... and after.
-        let b = try await ledger.recordSubmission(token: token(1), recipient: "b@example.net", reply: ok250, accepted: true)
-        let c = try await ledger.recordSubmission(token: token(1), recipient: "c@example.net", reply: refused550, accepted: false)
+        let b = try await ledger.recordSubmission(
+            token: token(1), recipient: "b@example.net", reply: ok250, accepted: true)
+        let c = try await ledger.recordSubmission(
+            token: token(1), recipient: "c@example.net", reply: refused550, accepted: false)
         #expect(b == .dsnUnavailable)
         #expect(c == .rejected)
         let details = try #require(try await ledger.probe(token: token(1)))
@@ -131,21 +137,31 @@ struct LedgerMethodTests {
     @Test func submissionArgumentsAreChecked() async throws {
         let ledger = try Ledger.inMemory()
         try await ledger.recordProbe(newProbe(1))
-        #expect(await ledgerError {
-            try await ledger.recordSubmission(token: token(1), recipient: "alice@example.net", reply: refused550, accepted: true)
-        }?.code == .invalidArgument)
-        #expect(await ledgerError {
-            try await ledger.recordSubmission(token: token(9), recipient: "alice@example.net", reply: ok250, accepted: true)
-        }?.code == .unknownProbe)
-        #expect(await ledgerError {
-            try await ledger.recordSubmission(token: token(1), recipient: "eve@example.net", reply: ok250, accepted: true)
-        }?.code == .unknownRecipient)
-        #expect(await ledgerError {
-            try await ledger.recordSession(token: token(1), server: "x:25", mxTried: [], transcript: "not json", dsnAvailable: true)
-        }?.code == .invalidArgument)
-        #expect(await ledgerError {
-            try await ledger.recordSession(token: token(9), server: "x:25", mxTried: [], transcript: "[]", dsnAvailable: true)
-        }?.code == .unknownProbe)
+        #expect(
+            await ledgerError {
+                try await ledger.recordSubmission(
+                    token: token(1), recipient: "alice@example.net", reply: refused550, accepted: true)
+            }?.code == .invalidArgument)
+        #expect(
+            await ledgerError {
+                try await ledger.recordSubmission(
+                    token: token(9), recipient: "alice@example.net", reply: ok250, accepted: true)
+            }?.code == .unknownProbe)
+        #expect(
+            await ledgerError {
+                try await ledger.recordSubmission(
+                    token: token(1), recipient: "eve@example.net", reply: ok250, accepted: true)
+            }?.code == .unknownRecipient)
+        #expect(
+            await ledgerError {
+                try await ledger.recordSession(
+                    token: token(1), server: "x:25", mxTried: [], transcript: "not json", dsnAvailable: true)
+            }?.code == .invalidArgument)
+        #expect(
+            await ledgerError {
+                try await ledger.recordSession(
+                    token: token(9), server: "x:25", mxTried: [], transcript: "[]", dsnAvailable: true)
+            }?.code == .unknownProbe)
     }
 
     // MARK: Reports
@@ -153,7 +169,8 @@ struct LedgerMethodTests {
     @Test func recordReportIsIdempotentByContent() async throws {
         let ledger = try Ledger.inMemory()
         let first = try await ledger.recordReport(report("the same DSN", source: "imap://mail.example/INBOX;UID=7"))
-        let again = try await ledger.recordReport(report("the same DSN", source: "imap://mail.example/INBOX;UID=7", received: 9))
+        let again = try await ledger.recordReport(
+            report("the same DSN", source: "imap://mail.example/INBOX;UID=7", received: 9))
         let viaMaildir = try await ledger.recordReport(report("the same DSN", source: "maildir:/srv/mail/new/1"))
         let other = try await ledger.recordReport(report("another DSN"))
         #expect(first == again)
@@ -228,8 +245,9 @@ struct LedgerMethodTests {
         let failed = try await ledger.recordReport(report("failed", received: 4))
 
         func attach(_ id: ReportID, _ verdict: Verdict, _ status: String) async throws -> AttachOutcome {
-            try await ledger.attach(report: id, to: token(1), recipient: "alice@example.net", verdict: verdict,
-                                    status: status, diagnostic: nil, key: .envelopeID, confidence: .high)
+            try await ledger.attach(
+                report: id, to: token(1), recipient: "alice@example.net", verdict: verdict,
+                status: status, diagnostic: nil, key: .envelopeID, confidence: .high)
         }
         let o1 = try await attach(delayed, .delayed, "4.4.1")
         #expect(o1.changed && o1.current == .delayed && o1.probeStatus == .pending)
@@ -256,11 +274,13 @@ struct LedgerMethodTests {
         try await ledger.recordProbe(newProbe(1))
         let relayed = try await ledger.recordReport(report("relayed"))
         let delivered = try await ledger.recordReport(report("delivered"))
-        _ = try await ledger.attach(report: relayed, to: token(1), recipient: "alice@example.net", verdict: .relayed,
-                                    status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
-        let o = try await ledger.attach(report: delivered, to: token(1), recipient: "alice@example.net",
-                                        verdict: .delivered, status: "2.0.0", diagnostic: nil, key: .envelopeID,
-                                        confidence: .high)
+        _ = try await ledger.attach(
+            report: relayed, to: token(1), recipient: "alice@example.net", verdict: .relayed,
+            status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
+        let o = try await ledger.attach(
+            report: delivered, to: token(1), recipient: "alice@example.net",
+            verdict: .delivered, status: "2.0.0", diagnostic: nil, key: .envelopeID,
+            confidence: .high)
         #expect(o.previous == .relayed && o.current == .delivered)
     }
 
@@ -268,10 +288,12 @@ struct LedgerMethodTests {
         let ledger = try Ledger.inMemory()
         try await ledger.recordProbe(newProbe(1, recipients: ["a@example.net", "b@example.net"]))
         let id = try await ledger.recordReport(report("multi-recipient DSN"))
-        _ = try await ledger.attach(report: id, to: token(1), recipient: "a@example.net", verdict: .delivered,
-                                    status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
-        let o = try await ledger.attach(report: id, to: token(1), recipient: "b@example.net", verdict: .failed,
-                                        status: "5.2.2", diagnostic: "mailbox full", key: .envelopeID, confidence: .high)
+        _ = try await ledger.attach(
+            report: id, to: token(1), recipient: "a@example.net", verdict: .delivered,
+            status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
+        let o = try await ledger.attach(
+            report: id, to: token(1), recipient: "b@example.net", verdict: .failed,
+            status: "5.2.2", diagnostic: "mailbox full", key: .envelopeID, confidence: .high)
         #expect(o.probeStatus == .complete)
         let details = try #require(try await ledger.probe(token: token(1)))
         #expect(details.recipients.map(\.verdict) == [.delivered, .failed])
@@ -284,11 +306,14 @@ struct LedgerMethodTests {
         try await ledger.recordProbe(newProbe(1))
         try await ledger.recordProbe(newProbe(2))
         let id = try await ledger.recordReport(report("r"))
-        func attach(_ t: String, _ rcpt: String, _ verdict: Verdict = .delivered, report: ReportID? = nil,
-                    key: ReportMatchKey = .envelopeID) async -> LedgerError? {
+        func attach(
+            _ t: String, _ rcpt: String, _ verdict: Verdict = .delivered, report: ReportID? = nil,
+            key: ReportMatchKey = .envelopeID
+        ) async -> LedgerError? {
             await ledgerError {
-                _ = try await ledger.attach(report: report ?? id, to: t, recipient: rcpt, verdict: verdict,
-                                            status: nil, diagnostic: nil, key: key, confidence: .high)
+                _ = try await ledger.attach(
+                    report: report ?? id, to: t, recipient: rcpt, verdict: verdict,
+                    status: nil, diagnostic: nil, key: key, confidence: .high)
             }
         }
         #expect(await attach(token(9), "alice@example.net")?.code == .unknownProbe)
@@ -318,8 +343,9 @@ struct LedgerMethodTests {
         #expect(stored.confidence == .medium)
         #expect(stored.matchedAt == at(2))
         #expect(try await ledger.probe(token: token(1))?.recipients[0].verdict == .pending)
-        #expect(await ledgerError { try await ledger.match(report: id, to: token(5), key: .text, confidence: .low) }?.code
-            == .unknownProbe)
+        #expect(
+            await ledgerError { try await ledger.match(report: id, to: token(5), key: .text, confidence: .low) }?.code
+                == .unknownProbe)
     }
 
     @Test func unmatchedReportsLeaveOutNonReportsUnlessAsked() async throws {
@@ -327,8 +353,9 @@ struct LedgerMethodTests {
         try await ledger.recordProbe(newProbe(1))
         let late = try await ledger.recordReport(report("late report of an expired probe", received: 3))
         let spam = try await ledger.recordReport(report("buy now", received: 1, kind: .notAReport))
-        let forged = try await ledger.recordReport(NewReport(
-            receivedAt: at(2), source: "listener", raw: Array("forged".utf8), forged: true))
+        let forged = try await ledger.recordReport(
+            NewReport(
+                receivedAt: at(2), source: "listener", raw: Array("forged".utf8), forged: true))
         let matched = try await ledger.recordReport(report("matched", received: 0))
         try await ledger.match(report: matched, to: token(1), key: .envelopeID, confidence: .high)
         #expect(try await ledger.unmatchedReports().map(\.id) == [forged, late])
@@ -340,19 +367,24 @@ struct LedgerMethodTests {
 
     @Test func expireTimesOutPendingRecipientsOnly() async throws {
         let ledger = try Ledger.inMemory()
-        try await ledger.recordProbe(newProbe(1, recipients: ["p@example.net", "d@example.net", "ok@example.net"],
-                                              deadline: 60))
+        try await ledger.recordProbe(
+            newProbe(
+                1, recipients: ["p@example.net", "d@example.net", "ok@example.net"],
+                deadline: 60))
         try await ledger.recordProbe(newProbe(2, deadline: 600))
         let delayed = try await ledger.recordReport(report("delayed"))
         let delivered = try await ledger.recordReport(report("delivered"))
-        _ = try await ledger.attach(report: delayed, to: token(1), recipient: "d@example.net", verdict: .delayed,
-                                    status: "4.4.1", diagnostic: nil, key: .envelopeID, confidence: .high)
-        _ = try await ledger.attach(report: delivered, to: token(1), recipient: "ok@example.net", verdict: .delivered,
-                                    status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
+        _ = try await ledger.attach(
+            report: delayed, to: token(1), recipient: "d@example.net", verdict: .delayed,
+            status: "4.4.1", diagnostic: nil, key: .envelopeID, confidence: .high)
+        _ = try await ledger.attach(
+            report: delivered, to: token(1), recipient: "ok@example.net", verdict: .delivered,
+            status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
 
         #expect(try await ledger.expire(now: at(59)).isEmpty)
         let changes = try await ledger.expire(now: at(60))
-        #expect(changes == [ExpiredProbe(token: token(1), timedOut: ["p@example.net"], stillDelayed: ["d@example.net"])])
+        #expect(
+            changes == [ExpiredProbe(token: token(1), timedOut: ["p@example.net"], stillDelayed: ["d@example.net"])])
         let details = try #require(try await ledger.probe(token: token(1)))
         #expect(details.probe.status == .expired)
         #expect(details.recipients.map(\.verdict) == [.timeout, .delayed, .delivered])
@@ -361,13 +393,15 @@ struct LedgerMethodTests {
 
         // A late report still counts as evidence; the probe stays expired.
         let late = try await ledger.recordReport(report("late delivery", received: 120))
-        let o = try await ledger.attach(report: late, to: token(1), recipient: "p@example.net", verdict: .delivered,
-                                        status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
+        let o = try await ledger.attach(
+            report: late, to: token(1), recipient: "p@example.net", verdict: .delivered,
+            status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
         #expect(o.previous == .timeout && o.current == .delivered && o.probeStatus == .expired)
         // A late delay does not undo the timeout's neighbour.
         let lateDelay = try await ledger.recordReport(report("late delay", received: 130))
-        let o2 = try await ledger.attach(report: lateDelay, to: token(1), recipient: "p@example.net", verdict: .delayed,
-                                         status: "4.4.1", diagnostic: nil, key: .envelopeID, confidence: .high)
+        let o2 = try await ledger.attach(
+            report: lateDelay, to: token(1), recipient: "p@example.net", verdict: .delayed,
+            status: "4.4.1", diagnostic: nil, key: .envelopeID, confidence: .high)
         #expect(!o2.changed)
     }
 
@@ -377,7 +411,8 @@ struct LedgerMethodTests {
         try await ledger.recordProbe(newProbe(2, created: 0, deadline: 600))
         try await ledger.recordProbe(newProbe(3, created: 0, deadline: 30))  // past its deadline at 100
         try await ledger.recordProbe(newProbe(4, created: 0, deadline: 600))  // complete
-        try await ledger.recordSubmission(token: token(4), recipient: "alice@example.net", reply: refused550, accepted: false)
+        try await ledger.recordSubmission(
+            token: token(4), recipient: "alice@example.net", reply: refused550, accepted: false)
         let pending = try await ledger.pendingProbes(now: at(100))
         #expect(pending.map(\.probe.token) == [token(2), token(1)])
         #expect(pending.allSatisfy { $0.recipients.map(\.address) == ["alice@example.net"] })
@@ -386,7 +421,8 @@ struct LedgerMethodTests {
     @Test func listProbesNewestFirst() async throws {
         let ledger = try Ledger.inMemory()
         for n in 1...5 {
-            try await ledger.recordProbe(newProbe(n, recipients: ["r\(n)@example.net", "s\(n)@example.net"], created: Double(n)))
+            try await ledger.recordProbe(
+                newProbe(n, recipients: ["r\(n)@example.net", "s\(n)@example.net"], created: Double(n)))
         }
         let listed = try await ledger.listProbes(limit: 3)
         #expect(listed.map(\.probe.token) == [token(5), token(4), token(3)])
@@ -397,13 +433,20 @@ struct LedgerMethodTests {
     // MARK: Audit trail
 
     @Test func appendEventAndReadTheTrail() async throws {
-        struct Detail: Encodable { var step: String; var attempt: Int }
+        struct Detail: Encodable {
+            var step: String
+            var attempt: Int
+        }
         let ledger = try Ledger.inMemory()
         try await ledger.recordProbe(newProbe(1))
-        let a = try await ledger.appendEvent(kind: "verify.started", detail: Detail(step: "connect", attempt: 1), at: at(1))
-        let b = try await ledger.appendEvent(kind: "probe.note", token: token(1), detailJSON: #"{"note":"hi"}"#, at: at(2))
+        let a = try await ledger.appendEvent(
+            kind: "verify.started", detail: Detail(step: "connect", attempt: 1), at: at(1))
+        let b = try await ledger.appendEvent(
+            kind: "probe.note", token: token(1), detailJSON: #"{"note":"hi"}"#, at: at(2))
         #expect(a < b)
-        #expect(await ledgerError { try await ledger.appendEvent(kind: "x", detailJSON: "{oops") }?.code == .invalidArgument)
+        #expect(
+            await ledgerError { try await ledger.appendEvent(kind: "x", detailJSON: "{oops") }?.code == .invalidArgument
+        )
         #expect(await ledgerError { try await ledger.appendEvent(kind: "") }?.code == .invalidArgument)
         let all = try await ledger.events()
         #expect(all.map(\.kind) == ["probe.recorded", "verify.started", "probe.note"])
@@ -420,8 +463,9 @@ struct LedgerMethodTests {
         let ledger = try Ledger.inMemory()
         try await ledger.recordProbe(newProbe(1))
         let start = Date()
-        let result = try await ledger.waitForUpdate(token: token(1), until: Date().addingTimeInterval(0.3),
-                                                    pollInterval: .milliseconds(50))
+        let result = try await ledger.waitForUpdate(
+            token: token(1), until: Date().addingTimeInterval(0.3),
+            pollInterval: .milliseconds(50))
         let elapsed = Date().timeIntervalSince(start)
         #expect(result == nil)
         #expect(elapsed >= 0.29)
@@ -439,8 +483,9 @@ struct LedgerMethodTests {
             try await ledger.appendEvent(kind: "other", token: token(2))
             try await Task.sleep(for: .milliseconds(150))
             let id = try await ledger.recordReport(report("r"))
-            _ = try await ledger.attach(report: id, to: token(1), recipient: "alice@example.net", verdict: .delivered,
-                                        status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
+            _ = try await ledger.attach(
+                report: id, to: token(1), recipient: "alice@example.net", verdict: .delivered,
+                status: "2.0.0", diagnostic: nil, key: .envelopeID, confidence: .high)
         }()
         let start = Date()
         let after = try await ledger.waitForUpdate(token: token(1), since: before, until: Date().addingTimeInterval(10))

@@ -11,12 +11,15 @@ func at(_ seconds: TimeInterval) -> Date { t0.addingTimeInterval(seconds) }
 func token(_ n: Int) -> String {
     let digits = String(n)
     return String(repeating: "a", count: 35 - digits.count).appending(
-        String(digits.map { c -> Character in ["2", "3", "4", "5", "6", "7", "b", "c", "d", "e"][Int(String(c)) ?? 0] })
+        String(
+            digits.map { c -> Character in ["2", "3", "4", "5", "6", "7", "b", "c", "d", "e"][Int(String(c)) ?? 0] })
     )
 }
 
-func newProbe(_ n: Int, recipients: [String] = ["alice@example.net"], created: TimeInterval = 0,
-              deadline: TimeInterval = 600) -> NewProbe {
+func newProbe(
+    _ n: Int, recipients: [String] = ["alice@example.net"], created: TimeInterval = 0,
+    deadline: TimeInterval = 600
+) -> NewProbe {
     let t = token(n)
     return NewProbe(
         token: t, createdAt: at(created), deadline: at(deadline), returnPath: "roundtrip+\(t)@return.example",
@@ -24,10 +27,13 @@ func newProbe(_ n: Int, recipients: [String] = ["alice@example.net"], created: T
     )
 }
 
-func report(_ text: String, source: String = "listener", received: TimeInterval = 5,
-            kind: ReportKind = .report, storage: NewReport.Storage = .inline) -> NewReport {
-    NewReport(receivedAt: at(received), source: source, raw: Array(text.utf8), storage: storage,
-              parsed: #"{"action":"delivered"}"#, kind: kind)
+func report(
+    _ text: String, source: String = "listener", received: TimeInterval = 5,
+    kind: ReportKind = .report, storage: NewReport.Storage = .inline
+) -> NewReport {
+    NewReport(
+        receivedAt: at(received), source: source, raw: Array(text.utf8), storage: storage,
+        parsed: #"{"action":"delivered"}"#, kind: kind)
 }
 
 let ok250 = SMTPReply(code: 250, lines: ["2.1.5 Ok"])
