@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Pure: addresses, xtext, RFC 5322 headers, MIME. No I/O, no dependencies.
@@ -50,11 +51,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // I/O: the runs (verify, send, ...), report feeds, configuration.
+        // I/O: the ledger (GRDB/SQLite), the runs (verify, send, ...), report feeds.
         .target(
             name: "Roundtrip",
             dependencies: [
                 "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -111,9 +113,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RoundtripTests",
-            dependencies: ["Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
-                           .product(name: "Crypto", package: "swift-crypto")],
-            path: "Tests/RoundtripTests",
+            dependencies: [
+                "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
