@@ -10,13 +10,13 @@ import TestSupport
 /// gets 451, anything else is accepted (and the hop offers no DSN).
 @Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct VerifyAgainstPostfixTests {
-    static let keyDirectory = NSTemporaryDirectory() + "roundtrip-verify-key-\(getpid())"
+    static let ledgerPath = NSTemporaryDirectory() + "roundtrip-verify-\(getpid())/ledger.sqlite"
 
     var maildir: String { TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports" }
 
     func verify(_ extra: [String], deadline: String = "30s") throws -> (RunResult, [String: Any]) {
         let r = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir,
-                               "--deadline", deadline, "--key-directory", Self.keyDirectory, "--format", "json"] + extra, timeout: 120)
+                               "--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json"] + extra, timeout: 120)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         return (r, try #require(obj, "not JSON: \(r.stdout) \(r.stderr)"))
     }
@@ -56,12 +56,12 @@ struct VerifyAgainstPostfixTests {
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "delivered")
         let junit = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
-                                   "--key-directory", Self.keyDirectory, "--format", "junit"], timeout: 120)
+                                   "--ledger", Self.ledgerPath, "--format", "junit"], timeout: 120)
         #expect(junit.status == 0)
         #expect(junit.stdout.contains("<testcase classname=\"roundtrip.verify\" name=\"alice@rt.test\""))
         #expect(junit.stdout.contains("failures=\"0\""))
         let nagios = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
-                                    "--key-directory", Self.keyDirectory, "--format", "nagios"], timeout: 120)
+                                    "--ledger", Self.ledgerPath, "--format", "nagios"], timeout: 120)
         #expect(nagios.status == 0)
         #expect(nagios.stdout.hasPrefix("ROUNDTRIP OK - 1 delivered"))
         #expect(nagios.stdout.contains("| rtt_max="))
@@ -113,13 +113,13 @@ struct VerifyAgainstPostfixTests {
         // report without ENVID or VERP address (only the returned headers carry the
         // token), and one with a forged token, into the Maildir.
         let dir = maildir
-        let keyDir = Self.keyDirectory
+        let ledgerPath = Self.ledgerPath
         let process = Process()
         process.executableURL = TestEnv.binary
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).json")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         process.arguments = ["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", dir, "--to", "alice@rt.test",
-                             "--notify", "FAILURE", "--deadline", "20s", "--key-directory", keyDir, "--format", "json", "-v"]
+                             "--notify", "FAILURE", "--deadline", "20s", "--ledger", ledgerPath, "--format", "json", "-v"]
         process.standardOutput = try FileHandle(forWritingTo: out)
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
@@ -180,5 +180,33 @@ struct VerifyAgainstPostfixTests {
         #expect(rec?["status"] as? String == "5.2.2")
         // At least ours (the Maildir may hold other runs' leftovers).
         #expect((doc["forgedReports"] as? Int ?? 0) >= 1)
+    }
+}
+
+/// Split runs: `send` in one process, `status` in another, one ledger.
+@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+struct SendAndStatusTests {
+    let ledger = NSTemporaryDirectory() + "roundtrip-send-\(UUID().uuidString)/ledger.sqlite"
+
+    @Test func sendRecordsAndStatusReadsBack() throws {
+        let sent = try roundtrip(["send", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "reports@rt.test",
+                                  "--server", TestEnv.smtp, "--starttls", "never", "--ledger", ledger, "--deadline", "2s"])
+        #expect(sent.status == 1, "a refused recipient: \(sent.stdout)\(sent.stderr)")
+        let token = String(sent.stdout.split(separator: "\n").first ?? "")
+        #expect(token.count == 35)
+        let listing = try roundtrip(["status", "--ledger", ledger, "--format", "json"])
+        #expect(listing.status == 0)
+        #expect(listing.stdout.contains(token))
+        // Nothing reads the Maildir here, so alice's report never reaches this ledger: timeout after the deadline.
+        let waited = try roundtrip(["status", token, "--ledger", ledger, "--wait", "10s", "--format", "json"])
+        #expect(waited.status == 1, "\(waited.stdout)\(waited.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(waited.stdout.utf8)) as? [String: Any])
+        let verdicts = (doc["recipients"] as? [[String: Any]] ?? []).compactMap { $0["verdict"] as? String }
+        #expect(verdicts == ["timeout", "rejected"])
+    }
+
+    @Test func unknownTokenIsAUsageError() throws {
+        let r = try roundtrip(["status", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--ledger", ledger])
+        #expect(r.status == 64)
     }
 }

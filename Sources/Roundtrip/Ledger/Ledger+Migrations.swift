@@ -40,7 +40,7 @@ extension Ledger {
                         forged        BOOLEAN NOT NULL DEFAULT 0 CHECK (forged IN (0, 1)),
                         matched_token TEXT REFERENCES probes(token) ON DELETE SET NULL,
                         match_key     TEXT NOT NULL DEFAULT 'none' CHECK (match_key IN
-                            ('envelope-rcpt', 'envid', 'orcpt', 'final-rcpt', 'message-id', 'x-roundtrip-probe', 'text', 'none')),
+                            ('envelope-rcpt', 'delivered-to', 'envid', 'recipient', 'returned-headers', 'text', 'none')),
                         confidence    TEXT CHECK (confidence IN ('high', 'medium', 'low')),
                         matched_at    DATETIME,
                         CHECK ((raw IS NULL) <> (raw_path IS NULL))

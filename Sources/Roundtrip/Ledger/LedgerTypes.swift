@@ -12,29 +12,13 @@ public enum ProbeStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case expired
 }
 
-/// Which correlation key tied a report to a probe (design.md §3), strongest first.
-public enum ReportMatchKey: String, Sendable, Hashable, Codable, CaseIterable {
-    /// The report's envelope recipient (listener) or Delivered-To/To (mailbox) carries the VERP token.
-    case envelopeRecipient = "envelope-rcpt"
-    /// `Original-Envelope-Id`.
-    case envelopeID = "envid"
-    /// `Original-Recipient` of a pending probe.
-    case originalRecipient = "orcpt"
-    /// `Final-Recipient` of a pending probe.
-    case finalRecipient = "final-rcpt"
-    /// `Message-ID` in the returned headers or message.
-    case messageID = "message-id"
-    /// `X-Roundtrip-Probe` in the returned headers or message.
-    case probeHeader = "x-roundtrip-probe"
-    /// The token somewhere in the text.
-    case text
-    /// Not matched.
-    case none
-}
+/// Which correlation key tied a report to a probe: the correlator's own key.
+public typealias ReportMatchKey = CorrelationKey
 
-public enum MatchConfidence: String, Sendable, Hashable, Codable, CaseIterable {
-    case high, medium, low
+/// How sure the correlation is: the correlator's own confidence.
+public typealias MatchConfidence = Confidence
 
+extension Confidence {
     var rank: Int {
         switch self {
         case .high: return 2

@@ -18,9 +18,14 @@ public struct VerifyConfiguration: Sendable {
     public var deadline: Duration
     public var strict: Bool
     public var key: SymmetricKey
+    /// Where the run is recorded for `status` and other processes.
+    public var ledger: Ledger?
+    /// false for `send`: submit, record, and return without waiting.
+    public var waitForReports = true
 
     public init(builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
-                requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey) {
+                requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey,
+                ledger: Ledger? = nil) {
         self.builder = builder
         self.server = server
         self.dialog = dialog
@@ -30,6 +35,7 @@ public struct VerifyConfiguration: Sendable {
         self.deadline = deadline
         self.strict = strict
         self.key = key
+        self.ledger = ledger
     }
 }
 
@@ -64,6 +70,10 @@ public enum VerifyRun {
         let started = Date()
         let token = token ?? makeToken(key: config.key, now: started)
         let probe = try config.builder.build(token: token, date: rfc5322Date(started))
+        let recorder = LedgerRecorder(ledger: config.ledger, log: log)
+        let deadlineDate = started.addingTimeInterval(Double(config.deadline.components.seconds))
+        // Recorded before submission: a DSN can arrive within milliseconds.
+        await recorder.probe(probe, createdAt: started, deadline: deadlineDate)
         let (events, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .unbounded)
 
         return await withTaskGroup(of: Void.self) { group in
@@ -114,6 +124,7 @@ public enum VerifyRun {
                     warnings += r.warnings.map { "\(attempt.route.target.display): \($0)" }
                 }
                 guard let final = g.final?.report ?? g.attempts.last?.report else { continue }
+                await recorder.session(token: token.value, group: g)
                 let server = g.final?.route.target.display ?? g.attempts.last?.route.target.display
                 if final.failureKind == .dsnUnavailable {
                     for a in addresses { tracker.markDSNUnavailable(a, server: server) }
@@ -127,13 +138,15 @@ public enum VerifyRun {
                         tracker.submitted(a, server: server, accepted: accepted, replyCode: outcome.replyCode, enhancedCode: outcome.enhancedCode,
                                           text: outcome.text, dsnRequested: final.dsnRequested, at: acceptedAt)
                         if accepted { anySubmitted = true }
+                        await recorder.submission(token: token.value, outcome: outcome, messageTaken: messageTaken,
+                                                  dataReply: final.dataReplyCode.map { ($0, final.dataReplyText) })
                     } else {
                         submissionFailure = true
                         tracker.notSubmitted(a, reason: final.error ?? "the transaction did not complete")
                     }
                 }
             }
-            log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports")
+            if config.waitForReports { log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports") }
 
             // Wait for reports until every recipient has a final verdict or the deadline passes.
             let deadlineAt = ContinuousClock.now + config.deadline
@@ -153,7 +166,7 @@ public enum VerifyRun {
             var unmatched = 0
             var forged = 0
             var handled: [String] = []
-            if anySubmitted && !tracker.isComplete {
+            if config.waitForReports && anySubmitted && !tracker.isComplete {
                 waiting: for await event in events {
                     switch event {
                     case .deadline:
@@ -167,14 +180,22 @@ public enum VerifyRun {
                     case .message(let m):
                         guard let report = try? DeliveryReportParser.parse(m.bytes) else {
                             unmatched += 1
+                            _ = await recorder.report(m, parsed: nil, forged: false)
                             continue
                         }
                         let pending = [PendingProbe(token: token, recipients: tracker.recipients.map(\.address))]
                         let text = String(decoding: m.bytes.prefix(1 << 20), as: UTF8.self)
                         let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
+                        let id = await recorder.report(m, parsed: report, forged: c.isForged)
                         if c.token == token {
                             let updated = tracker.received(report, correlation: c, source: m.source, at: m.receivedAt)
                             if !updated.isEmpty { handled.append(m.source) }
+                            await recorder.match(id, token: token.value, correlation: c)
+                            for address in updated {
+                                if let result = tracker.recipients.first(where: { $0.address == address }) {
+                                    await recorder.attach(id, token: token.value, result: result)
+                                }
+                            }
                             log("report via \(m.source): \(report.kind.name), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))")
                         } else if c.isForged {
                             forged += 1
@@ -186,9 +207,14 @@ public enum VerifyRun {
                     }
                 }
             }
-            if !tracker.isComplete { tracker.deadlinePassed() }
+            if config.waitForReports && !tracker.isComplete {
+                tracker.deadlinePassed()
+                await recorder.expire()
+            }
             for feed in feeds { await feed.markHandled(handled) }
-            var status = RunExitStatus.from(verdicts: tracker.verdicts, strict: config.strict)
+            // send: a probe still waiting for its report counts as sent.
+            let judged = config.waitForReports ? tracker.verdicts : tracker.verdicts.map { $0 == .pending ? .delivered : $0 }
+            var status = RunExitStatus.from(verdicts: judged, strict: config.strict)
             if !anySubmitted && submissionFailure && tracker.verdicts.allSatisfy({ $0 == .rejected }) {
                 status = .submissionFailed
             }

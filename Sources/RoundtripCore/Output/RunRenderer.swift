@@ -4,7 +4,7 @@ import Foundation
 public enum RunRenderer {
     public static func text(_ r: RunReport, colour: Bool = false) -> String {
         func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
-        var out = "roundtrip verify  probe \(r.token)\n"
+        var out = "probe \(r.token)\n"
         out += "  return path \(r.returnPath)\n"
         for s in r.submissions {
             var line = "  submitted to \(s.target)"

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import MailTransport
 import Roundtrip
@@ -13,7 +12,8 @@ struct VerifyCommand: AsyncParsableCommand {
         discussion: """
         The probe's token goes into the VERP return path (FROM-LOCAL+TOKEN@FROM-DOMAIN), ENVID,
         ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports are read from a Maildir the
-        return address is delivered to (--maildir); more receipt modes follow.
+        return address is delivered to (--maildir); more receipt modes follow. The run is recorded
+        in the ledger (--ledger), where `roundtrip status` finds it.
 
         Examples:
           roundtrip verify --to alice@example.org --from reports@example.net --maildir /var/mail/reports
@@ -27,44 +27,10 @@ struct VerifyCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(name: .customLong("to"), help: "Recipient; repeat for several.")
-    var recipients: [String] = []
-
-    @Option(help: "Return address: reports come back to LOCAL+TOKEN@DOMAIN.")
-    var from: String
-
-    @Option(help: "Submit to this server (HOST[:PORT]) instead of the recipients' MX.")
-    var server: String?
-
-    @Option(name: .customLong("mx-port"), help: "Port for MX delivery (default 25).")
-    var mxPort: Int = 25
+    @OptionGroup var probe: ProbeOptions
 
     @Option(help: "Read reports from this Maildir (the return address's mailbox).")
     var maildir: String?
-
-    @Option(help: "How long to wait for reports: 90s, 10m, 1h (default 10m).")
-    var deadline: String = "10m"
-
-    @Option(help: "DSN NOTIFY: NEVER or a list of SUCCESS,FAILURE,DELAY.")
-    var notify: String = "SUCCESS,FAILURE,DELAY"
-
-    @Option(help: "DSN RET: hdrs or full.")
-    var ret: String = "hdrs"
-
-    @Option(help: "Subject prefix (the token is appended).")
-    var subject: String?
-
-    @Option(name: .customLong("body-file"), help: "Message body from this file.")
-    var bodyFile: String?
-
-    @Option(name: .customLong("header"), help: "Extra header \"Name: value\"; repeat for several.")
-    var headers: [String] = []
-
-    @Option(help: "Pad the probe to at least N octets (tests size limits).")
-    var size: Int?
-
-    @Flag(name: .customLong("require-dsn"), help: "Do not send when the server does not offer DSN.")
-    var requireDSN = false
 
     @Flag(help: "Count relayed, delayed and dsn-unavailable as failures (exit 1).")
     var strict = false
@@ -72,8 +38,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "Output: text, json, junit or nagios.")
     var format: VerifyFormat = .text
 
-    @Option(help: "Directory of the probe key (default: the ledger's directory).")
-    var keyDirectory: String?
+    @OptionGroup var ledgerOptions: LedgerOptions
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -81,90 +46,25 @@ struct VerifyCommand: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        guard !recipients.isEmpty else { throw ValidationError("give at least one --to") }
-        for r in recipients { do { _ = try SMTPMailbox(r, context: "--to") } catch { throw ValidationError("\(error)") } }
-        do { _ = try SMTPMailbox(from, context: "--from") } catch { throw ValidationError("\(error)") }
-        do { _ = try DSNNotify(parsing: notify) } catch { throw ValidationError("--notify: \(error)") }
-        guard ["hdrs", "full"].contains(ret.lowercased()) else { throw ValidationError("--ret must be hdrs or full") }
-        guard DurationParser.parse(deadline) != nil else { throw ValidationError("--deadline must look like 90s, 10m or 1h") }
-        for h in headers { do { _ = try ProbeBuilder.parseHeader(h) } catch { throw ValidationError("\(error)") } }
-        if let size, size < 0 || size > 100_000_000 { throw ValidationError("--size must be 0 to 100000000") }
-        if let server, HostPort.parse(server, defaultPort: 25) == nil { throw ValidationError("--server must be HOST[:PORT]") }
         if maildir == nil { throw ValidationError("name where reports come back: --maildir PATH") }
         try connection.validate()
     }
 
     func run() async throws {
-        let status: Int32
-        do {
-            status = try await perform()
-        } catch let e as TransportError {
-            FileHandle.standardError.write(Data("roundtrip verify: \(e)\n".utf8))
-            status = e.kind == .configuration ? RunExitStatus.configuration.rawValue : RunExitStatus.submissionFailed.rawValue
-        } catch let e as ProbeBuilder.BuildError {
-            FileHandle.standardError.write(Data("roundtrip verify: \(e)\n".utf8))
-            status = RunExitStatus.usage.rawValue
-        } catch let e as FeedError {
-            FileHandle.standardError.write(Data("roundtrip verify: \(e)\n".utf8))
-            status = RunExitStatus.configuration.rawValue
+        let format = self.format
+        try await RunCommand.execute("verify") {
+            let (ledger, key) = try await ledgerOptions.open()
+            let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
+            var feeds: [any ReportFeed] = []
+            if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
+            let interactive = format == .text && isatty(STDERR_FILENO) == 1
+            let (report, _, groups) = try await VerifyRun.run(
+                config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil, log: RunCommand.logger(verbose: verbose)
+            )
+            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if verbose { RunCommand.printTranscripts(groups) }
+            return RunCommand.output(report, format: format)
         }
-        if status != 0 { throw ExitCode(status) }
-    }
-
-    private func perform() async throws -> Int32 {
-        let keyDir = keyDirectory ?? ProbeKeyStore.defaultDirectory()
-        let key = try ProbeKeyStore.loadOrCreate(directory: keyDir)
-        var body: [UInt8]?
-        if let bodyFile {
-            guard let data = FileManager.default.contents(atPath: (bodyFile as NSString).expandingTildeInPath) else {
-                throw TransportError(.configuration, step: .data, message: "cannot read --body-file \(bodyFile)")
-            }
-            body = Array(data)
-        }
-        let builder = ProbeBuilder(
-            from: try SMTPMailbox(from), recipients: try recipients.map { try SMTPMailbox($0) },
-            notify: try DSNNotify(parsing: notify), ret: ret.lowercased() == "full" ? .full : .headers,
-            subject: subject, body: body, headers: try headers.map(ProbeBuilder.parseHeader), size: size
-        )
-        let dialog = try connection.dialogOptions()
-        let config = VerifyConfiguration(
-            builder: builder, server: server.flatMap { HostPort.parse($0, defaultPort: 25) }, dialog: dialog,
-            resolver: try connection.resolver() ?? LibresolvResolver(), mxPort: mxPort, requireDSN: requireDSN,
-            deadline: DurationParser.parse(deadline) ?? .seconds(600), strict: strict, key: key
-        )
-        var feeds: [any ReportFeed] = []
-        if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
-        let interactive = format == .text && isatty(STDERR_FILENO) == 1
-        let verbose = self.verbose
-        let showProgress: @Sendable (VerifyProgress) -> Void = { p in
-            let line = "\rwaiting for \(p.waitingFor) of \(p.total) report(s), \(Int(p.secondsLeft)) s left "
-            FileHandle.standardError.write(Data(line.utf8))
-        }
-        let log: @Sendable (String) -> Void = { line in
-            if verbose { FileHandle.standardError.write(Data("* \(line)\n".utf8)) }
-        }
-        let (report, _, groups) = try await VerifyRun.run(config, feeds: feeds, progress: interactive ? showProgress : nil, log: log)
-        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        if verbose {
-            for g in groups {
-                for a in g.attempts {
-                    FileHandle.standardError.write(Data("--- \(a.route.target.display)\n".utf8))
-                    for e in a.report.transcript {
-                        FileHandle.standardError.write(Data("\(CheckRenderer.prefix(e.direction)) \(e.text)\n".utf8))
-                    }
-                }
-            }
-        }
-        let output: String
-        switch format {
-        case .text: output = RunRenderer.text(report, colour: CheckRenderer.useColour)
-        case .json: output = RunRenderer.json(report)
-        case .junit: output = RunRenderer.junit(report)
-        case .nagios: output = RunRenderer.nagios(report)
-        }
-        FileHandle.standardOutput.write(Data(output.utf8))
-        if format == .nagios { return RunExitStatus(rawValue: report.exitCode)?.nagios ?? 3 }
-        return report.exitCode
     }
 }
 
@@ -172,18 +72,60 @@ enum VerifyFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json, junit, nagios
 }
 
-/// "90s", "10m", "1h", "500ms", or plain seconds.
-enum DurationParser {
-    static func parse(_ text: String) -> Duration? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            let number = t.dropLast(suffix.count)
-            if suffix == "s" && number.hasSuffix("m") { continue }
-            guard let v = Double(number), v >= 0, v.isFinite else { return nil }
-            return .milliseconds(Int64(v * factor * 1000))
+/// What verify, send and status share: error → exit code, output, logging.
+enum RunCommand {
+    static func execute(_ name: String, _ body: () async throws -> Int32) async throws {
+        let status: Int32
+        do {
+            status = try await body()
+        } catch let e as TransportError {
+            status = fail(name, e, e.kind == .configuration ? .configuration : .submissionFailed)
+        } catch let e as ProbeBuilder.BuildError {
+            status = fail(name, e, .usage)
+        } catch let e as FeedError {
+            status = fail(name, e, .configuration)
+        } catch let e as LedgerError {
+            status = fail(name, e, .configuration)
         }
-        guard let v = Double(t), v >= 0, v.isFinite else { return nil }
-        return .milliseconds(Int64(v * 1000))
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    static func fail(_ name: String, _ error: any Error, _ status: RunExitStatus) -> Int32 {
+        FileHandle.standardError.write(Data("roundtrip \(name): \(error)\n".utf8))
+        return status.rawValue
+    }
+
+    static let showProgress: @Sendable (VerifyProgress) -> Void = { p in
+        let line = "\rwaiting for \(p.waitingFor) of \(p.total) report(s), \(Int(p.secondsLeft)) s left "
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    static func logger(verbose: Bool) -> @Sendable (String) -> Void {
+        { line in if verbose { FileHandle.standardError.write(Data("* \(line)\n".utf8)) } }
+    }
+
+    static func printTranscripts(_ groups: [SubmissionGroup]) {
+        for g in groups {
+            for a in g.attempts {
+                FileHandle.standardError.write(Data("--- \(a.route.target.display)\n".utf8))
+                for e in a.report.transcript {
+                    FileHandle.standardError.write(Data("\(CheckRenderer.prefix(e.direction)) \(e.text)\n".utf8))
+                }
+            }
+        }
+    }
+
+    /// Prints the report; returns the exit code (the Nagios convention for nagios).
+    static func output(_ report: RunReport, format: VerifyFormat) -> Int32 {
+        let text: String
+        switch format {
+        case .text: text = RunRenderer.text(report, colour: CheckRenderer.useColour)
+        case .json: text = RunRenderer.json(report)
+        case .junit: text = RunRenderer.junit(report)
+        case .nagios: text = RunRenderer.nagios(report)
+        }
+        FileHandle.standardOutput.write(Data(text.utf8))
+        if format == .nagios { return RunExitStatus(rawValue: report.exitCode)?.nagios ?? 3 }
+        return report.exitCode
     }
 }

@@ -1,0 +1,105 @@
+import DeliveryReports
+import Foundation
+import MailTransport
+import RoundtripCore
+import SMTPCore
+
+/// Mirrors a run into the ledger so `status` and other processes can see it.
+/// A failing write is logged and the run goes on: the verdicts of this run
+/// do not depend on the ledger.
+struct LedgerRecorder: Sendable {
+    let ledger: Ledger?
+    let log: @Sendable (String) -> Void
+
+    func attempt(_ what: String, _ body: () async throws -> Void) async {
+        guard ledger != nil else { return }
+        do { try await body() } catch { log("ledger: \(what) failed: \(error)") }
+    }
+
+    func probe(_ probe: Probe, createdAt: Date, deadline: Date) async {
+        await attempt("recording the probe") { try await ledger?.recordProbe(NewProbe(probe, createdAt: createdAt, deadline: deadline)) }
+    }
+
+    func session(token: String, group: SubmissionGroup) async {
+        guard let final = group.final ?? group.attempts.last else { return }
+        let transcript = final.report.transcript
+        let json = (try? JSONEncoder().encode(transcript)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+        await attempt("recording the session") {
+            try await ledger?.recordSession(token: token, server: final.route.target.display,
+                                            mxTried: group.attempts.map(\.route.target.display), transcript: json,
+                                            dsnAvailable: final.report.dsn)
+        }
+    }
+
+    func submission(token: String, outcome: RecipientOutcome, messageTaken: Bool, dataReply: (Int, String?)?) async {
+        let stage: SubmissionStage
+        let reply: SMTPReply
+        if outcome.accepted && !messageTaken, let (code, text) = dataReply {
+            stage = .data
+            reply = SMTPReply(code: code, lines: [text ?? ""])
+        } else {
+            stage = outcome.refusedAt == "data" ? .data : .rcpt
+            let enhanced = outcome.enhancedCode.map { "\($0) " } ?? ""
+            reply = SMTPReply(code: outcome.replyCode ?? 250, lines: [enhanced + (outcome.text ?? "")])
+        }
+        await attempt("recording the submission of \(outcome.address)") {
+            try await ledger?.recordSubmission(token: token, recipient: outcome.address, reply: reply, stage: stage,
+                                               accepted: reply.isPositive)
+        }
+    }
+
+    /// Stores a received message; returns its id.
+    func report(_ m: ReceivedMessage, parsed: DeliveryReport?, forged: Bool) async -> ReportID? {
+        guard let ledger else { return nil }
+        let summary = parsed.map { Self.summary($0) }
+        do {
+            return try await ledger.recordReport(NewReport(
+                receivedAt: m.receivedAt, source: m.source, raw: m.bytes, parsed: summary,
+                kind: (parsed?.kind.isReport ?? false) ? .report : .notAReport, forged: forged
+            ))
+        } catch {
+            log("ledger: storing the report from \(m.source) failed: \(error)")
+            return nil
+        }
+    }
+
+    func attach(_ id: ReportID?, token: String, result: RecipientResult) async {
+        guard let id, let key = result.matchedKey, let confidence = result.confidence else { return }
+        await attempt("attaching the report to \(result.address)") {
+            _ = try await ledger?.attach(report: id, to: token, recipient: result.address, verdict: result.verdict,
+                                         status: result.status, diagnostic: result.diagnostic, remoteMTA: result.remoteMTA,
+                                         key: key, confidence: confidence)
+        }
+    }
+
+    func match(_ id: ReportID?, token: String, correlation: Correlation) async {
+        guard let id, let confidence = correlation.confidence else { return }
+        await attempt("matching the report") {
+            try await ledger?.match(report: id, to: token, key: correlation.key, confidence: confidence)
+        }
+    }
+
+    func expire() async {
+        await attempt("expiring probes") { _ = try await ledger?.expire(now: Date()) }
+    }
+
+    /// A small JSON summary of a parsed report for the ledger.
+    static func summary(_ r: DeliveryReport) -> String {
+        struct Summary: Encodable {
+            struct Recipient: Encodable {
+                var recipient: String
+                var action: String
+                var status: String?
+                var diagnostic: String?
+            }
+            var kind: String
+            var envelopeId: String?
+            var reportingMTA: String?
+            var recipients: [Recipient]
+        }
+        let s = Summary(kind: r.kind.name, envelopeId: r.originalEnvelopeID, reportingMTA: r.reportingMTA?.value,
+                        recipients: r.recipients.map { .init(recipient: $0.address, action: $0.action.rawValue,
+                                                             status: $0.status?.description, diagnostic: $0.diagnostic) })
+        return (try? JSONEncoder().encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

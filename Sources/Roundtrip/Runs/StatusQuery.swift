@@ -1,0 +1,64 @@
+import Foundation
+import RoundtripCore
+
+/// Reads probes back from the ledger as the same `RunReport` verify prints.
+public enum StatusQuery {
+    public static func runReport(_ d: ProbeDetails, strict: Bool, now: Date = Date()) -> RunReport {
+        let reports = Dictionary(d.reports.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let recipients = d.recipients.sorted { $0.position < $1.position }.map { r -> RecipientResult in
+            var out = RecipientResult(address: r.address)
+            out.verdict = r.verdict
+            out.server = d.probe.server
+            out.smtpReplyCode = r.replyCode
+            out.smtpEnhancedCode = r.replyEnhancedCode
+            out.smtpText = r.replyText
+            out.status = r.statusCode
+            out.diagnostic = r.diagnostic
+            out.remoteMTA = r.remoteMTA
+            out.roundTripSeconds = r.latencyMilliseconds.map { Double($0) / 1000 }
+            if let id = r.reportID, let report = reports[id] {
+                out.matchedKey = report.matchKey
+                out.confidence = report.confidence
+                out.reportSource = report.source
+                out.reportsReceived = d.reports.count
+            }
+            let reply = [r.replyCode.map(String.init), r.replyEnhancedCode, r.replyText].compactMap { $0 }.joined(separator: " ")
+            switch r.verdict {
+            case .rejected: out.outbound = "refused at submission: \(reply)"; out.inbound = "not tested"
+            case .dsnUnavailable: out.outbound = "accepted (\(reply)); no DSN could be requested"; out.inbound = "not tested"
+            case .pending: out.outbound = r.accepted == true ? "accepted (\(reply)); waiting for the report" : "not submitted yet"; out.inbound = "no report yet"
+            case .timeout: out.outbound = "accepted (\(reply))"; out.inbound = "no report by the deadline"
+            default:
+                out.outbound = "\(r.verdict.rawValue)\(r.statusCode.map { " \($0)" } ?? "")" + (r.diagnostic.map { ": \($0)" } ?? "")
+                out.inbound = "report received via \(out.reportSource ?? "?") (matched by \(out.matchedKey?.rawValue ?? "?"))"
+            }
+            return out
+        }
+        let status = RunExitStatus.from(verdicts: recipients.map(\.verdict), strict: strict)
+        return RunReport(
+            token: d.probe.token, returnPath: d.probe.returnPath, messageID: d.probe.messageID, startedAt: d.probe.createdAt,
+            finishedAt: now, deadlineSeconds: d.probe.deadline.timeIntervalSince(d.probe.createdAt), strict: strict,
+            submissions: d.probe.server.map { [SubmissionSummary(target: $0, dsnAdvertised: d.probe.dsnAvailable ?? false,
+                                                                 dsnRequested: d.probe.dsnAvailable ?? false,
+                                                                 recipients: d.recipients.map(\.address))] } ?? [],
+            recipients: recipients, forgedReports: d.reports.filter(\.forged).count, exitCode: status.rawValue
+        )
+    }
+
+    /// Waits until every recipient of `token` has a final verdict, or until
+    /// `until`, watching the ledger (other processes fill it).
+    public static func wait(ledger: Ledger, token: String, until: Date) async throws -> ProbeDetails? {
+        while true {
+            let revision = try await ledger.revision(token: token)
+            guard let d = try await ledger.probe(token: token) else { return nil }
+            let done = d.recipients.allSatisfy { $0.verdict.isFinal }
+            if done || Date() >= until { return d }
+            if d.probe.deadline <= Date() {
+                _ = try await ledger.expire(now: Date())
+                return try await ledger.probe(token: token)
+            }
+            let limit = min(until, d.probe.deadline.addingTimeInterval(0.05))
+            _ = try await ledger.waitForUpdate(token: token, since: revision, until: limit)
+        }
+    }
+}
