@@ -24,6 +24,9 @@ let package = Package(
         .target(name: "MailCore", swiftSettings: strict),
         // Pure: SMTP grammar, replies, capabilities, DATA coding, client session state machine.
         .target(name: "SMTPCore", dependencies: ["MailCore"], swiftSettings: strict),
+        // Pure: IMAP framing (literals), responses, commands, client state machine incl. IDLE;
+        // POP3 replies and client state machine; mailbox URLs. No NIO.
+        .target(name: "MailboxCore", swiftSettings: strict),
         // Pure: RFC 3464/6522/6533 and legacy NDR parsing.
         .target(name: "DeliveryReports", dependencies: ["MailCore"], swiftSettings: strict),
         // glibc libresolv shim for MX lookups with a per-call resolver state.
@@ -32,7 +35,7 @@ let package = Package(
         .target(
             name: "MailTransport",
             dependencies: [
-                "SMTPCore", "CResolv",
+                "SMTPCore", "MailboxCore", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -46,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "roundtrip",
             dependencies: [
-                "MailTransport", "SMTPCore", "DeliveryReports", "MailCore",
+                "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -54,11 +57,12 @@ let package = Package(
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
+        .testTarget(name: "MailboxCoreTests", dependencies: ["MailboxCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         .testTarget(
             name: "MailTransportTests",
             dependencies: [
-                "MailTransport", "SMTPCore",
+                "MailTransport", "SMTPCore", "MailboxCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -70,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MailTransport", "SMTPCore"],
+            dependencies: ["MailTransport", "SMTPCore", "MailboxCore"],
             swiftSettings: strict
         ),
     ],
