@@ -106,6 +106,11 @@ public struct MailboxURL: Hashable, Sendable, CustomStringConvertible {
         return s
     }
 
+    /// Percent-encodes a URL component (everything but unreserved characters and sub-delims other than `;` `@` `:` `/`).
+    public static func percentEncodeComponent(_ s: String) -> String { percentEncode(s) }
+
+    public static func percentDecodeComponent(_ s: String) -> String? { percentDecode(s) }
+
     static func percentDecode(_ s: String) -> String? {
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
@@ -126,7 +131,7 @@ public struct MailboxURL: Hashable, Sendable, CustomStringConvertible {
         var out = ""
         for b in s.utf8 {
             let c = Character(Unicode.Scalar(b))
-            if b < 0x80, c.isLetter || c.isNumber || "-._~!$&'()*+,=".contains(c) {
+            if b < 0x80, c.isLetter || c.isNumber || "-._~!$'()*+,=".contains(c) {
                 out.append(c)
             } else {
                 out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
