@@ -405,7 +405,7 @@ public actor IMAPClient {
         try await channel.write(encoded.parts[0])
         // Wait for "+" (or a refusal).
         var changed = false
-        while !machine.isIdling {
+        while !machine.idleRunning {
             let response = try await readResponse(step: .idle)
             let event: IMAPClientStateMachine.Event
             do { event = try machine.received(response) } catch { throw MailboxError(.protocolViolation, step: .idle, message: error.description) }

@@ -102,7 +102,14 @@ public struct IMAPClientStateMachine: Sendable {
         self.tlsActive = implicitTLS
     }
 
+    /// IDLE was sent and has not completed yet (requested, running or ending).
     public var isIdling: Bool { idle != .off }
+
+    /// The server confirmed IDLE with `+` and DONE was not sent yet.
+    public var idleRunning: Bool {
+        if case .running = idle { return true }
+        return false
+    }
     public var hasPendingCommand: Bool { pending != nil }
     public func has(_ capability: String) -> Bool { capabilities.contains(capability.uppercased()) }
 

@@ -236,7 +236,9 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(text(e) == "a3 IDLE\r\n")
         #expect(throws: IMAPClientStateMachine.MachineError(.commandWhileIdle)) { try m.send(.noop) }
         #expect(throws: IMAPClientStateMachine.MachineError.self) { try m.endIdle() }
+        #expect(m.isIdling && !m.idleRunning)
         #expect(try m.received(try parse("+ idling\r\n"), now: t0) == .idleStarted)
+        #expect(m.idleRunning)
         #expect(m.isIdling)
         #expect(m.idleDeadline == t0 + .seconds(25 * 60))
         #expect(!m.idleNeedsReissue(now: t0 + .seconds(24 * 60)))
