@@ -274,10 +274,11 @@ public actor IMAPClient {
     /// The first line of a response for the transcript; literal contents
     /// are summarised, not copied.
     static func describe(_ frame: [UInt8]) -> String {
-        var end = frame.firstIndex(of: 0x0D) ?? frame.count
-        end = min(end, 300)
+        let lineEnd = frame.firstIndex(of: 0x0D) ?? frame.count
+        let end = min(lineEnd, 300)
         var s = String(decoding: frame[..<end], as: UTF8.self)
-        if frame.count > end + 2 { s += " …(\(frame.count) octets)" }
+        if end < lineEnd { s += " …" }
+        if frame.count > lineEnd + 2 { s += " …(\(frame.count) octets in all)" }
         return s
     }
 
