@@ -168,3 +168,43 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         #expect(throws: MailboxError.self) { try MaildirReader(root: "/nonexistent-\(UUID().uuidString)").scan() }
     }
 }
+
+@Suite struct MailboxWatchTests {
+    @Test func maildirWatchReportsExistingThenNewFiles() async throws {
+        let root = NSTemporaryDirectory() + "roundtrip-maildir-\(UUID().uuidString)"
+        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: root + "/" + sub, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Data("X-Roundtrip-Probe: old\n\n".utf8).write(to: URL(fileURLWithPath: root + "/new/1.a.host"))
+        let got = FoundMessages()
+        async let writer: Void = {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            // Written in tmp/, then renamed into new/, as an MTA does.
+            try Data("X-Roundtrip-Probe: new\n\n".utf8).write(to: URL(fileURLWithPath: root + "/tmp/2.b.host"))
+            try FileManager.default.moveItem(atPath: root + "/tmp/2.b.host", toPath: root + "/new/2.b.host")
+        }()
+        let reader: any MailboxReader = MaildirReader(root: root)
+        try await (reader as? MaildirReader)?.watch(MailboxQuery(), until: .now + .seconds(5), interval: .milliseconds(50)) { m in
+            got.append(m)
+            return got.all.count < 2
+        }
+        try await writer
+        #expect(got.all.map(\.source) == [root + "/new/1.a.host", root + "/new/2.b.host"])
+        let report = try await reader.cleanup(sources: got.all.map(\.source))
+        #expect(report.removed.count == 2 && report.method == .markedSeen)
+        #expect(try await reader.poll(MailboxQuery()).isEmpty)
+    }
+
+    @Test func pop3WatchReconnectsAndRetrievesEachMessageOnce() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script())
+        let got = FoundMessages()
+        try await POP3Client.watch(try pop3Options(port: server.port), query: MailboxQuery(), until: .now + .milliseconds(400), interval: .milliseconds(100)) { m in
+            got.append(m)
+            return true
+        }
+        #expect(got.all.count == 3)
+        let sessions = server.lines.filter { $0 == "QUIT" }.count
+        #expect(sessions >= 2)
+        #expect(server.lines.filter { $0.hasPrefix("RETR") }.count == 3)
+        await server.stop()
+    }
+}

@@ -187,3 +187,77 @@ func enforce(_ report: TLSReport, policy: TLSPolicy, port: Int) throws {
         throw MailboxError(.certificateRejected, step: .tls, message: "certificate verification failed: \(problem)")
     }
 }
+
+/// What every mailbox reader offers: find messages, and clean up exactly
+/// the ones named by their sources. `verify` polls or watches, correlates
+/// each message, then cleans up only the correlated ones.
+public protocol MailboxReader: Sendable {
+    /// The messages matching `query` now.
+    func poll(_ query: MailboxQuery) async throws -> [FetchedMessage]
+    /// Removes (IMAP, POP3) or marks as handled (Maildir) exactly these messages.
+    func cleanup(sources: [String]) async throws -> CleanupReport
+}
+
+extension IMAPClient: MailboxReader {}
+
+extension POP3Client: MailboxReader {
+    public func poll(_ query: MailboxQuery) async throws -> [FetchedMessage] {
+        try await poll(query, skipping: [])
+    }
+}
+
+extension MaildirReader: MailboxReader {
+    public func poll(_ query: MailboxQuery) async throws -> [FetchedMessage] {
+        try scan(query)
+    }
+
+    public func cleanup(sources: [String]) async throws -> CleanupReport {
+        markHandled(sources: sources)
+    }
+}
+
+/// Runs `round` every `interval` until `deadline` (or forever) and hands
+/// each message not seen before to `consumer`; stops when it returns false.
+func pollingWatch(until deadline: ContinuousClock.Instant?, interval: Duration,
+                  round: (Set<String>) async throws -> [FetchedMessage],
+                  consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+    var seen: Set<String> = []
+    while true {
+        for m in try await round(seen) where !seen.contains(m.source) {
+            seen.insert(m.source)
+            guard try await consumer(m) else { return }
+        }
+        var nap = interval
+        if let deadline {
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { return }
+            nap = min(nap, left)
+        }
+        try await Task.sleep(for: nap)
+        if let deadline, ContinuousClock.now >= deadline { return }
+    }
+}
+
+extension MaildirReader {
+    /// Hands every message matching `query` to `consumer`, then each new
+    /// one, scanning every `interval`, until `deadline` or until `consumer`
+    /// returns false.
+    public func watch(_ query: MailboxQuery, until deadline: ContinuousClock.Instant?, interval: Duration = .seconds(1),
+                      consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+        try await pollingWatch(until: deadline, interval: interval, round: { _ in try scan(query) }, consumer: consumer)
+    }
+}
+
+extension POP3Client {
+    /// Like `IMAPClient.watch`, for POP3: one short session per round (the
+    /// server's idle timeout makes long sessions fragile), messages told
+    /// apart by UIDL, each retrieved once.
+    public static func watch(_ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
+                             interval: Duration = .seconds(5), consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+        let prefix = "\(options.url);UIDL="
+        try await pollingWatch(until: deadline, interval: interval, round: { seen in
+            let skip = Set(seen.compactMap { s in s.hasPrefix(prefix) ? MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count))) : nil })
+            return try await withConnection(options) { client in try await client.poll(query, skipping: skip) }
+        }, consumer: consumer)
+    }
+}

@@ -79,17 +79,6 @@ final class PollOutput: @unchecked Sendable {
     }
     var sources: [String] { locked { messages.map(\.source) } }
 
-    func mergeCleanup(_ r: CleanupReport) {
-        locked {
-            guard var c = _cleanup else { _cleanup = r; return }
-            c.removed += r.removed
-            c.kept.merge(r.kept) { _, new in new }
-            if r.method != .none { c.method = r.method }
-            c.note = r.note ?? c.note
-            _cleanup = c
-        }
-    }
-
     static func encoder(pretty: Bool) -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

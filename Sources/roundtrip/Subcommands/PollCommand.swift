@@ -212,64 +212,47 @@ struct PollCommand: AsyncParsableCommand {
     }
 
     private func pollPOP3(_ options: MailboxServerOptions, _ output: PollOutput) async throws {
-        var seen: Set<String> = []
-        var emitted = 0
-        while true {
-            let client = try await POP3Client.connect(options)
-            do {
-                if output.tls == nil { output.tls = await client.tlsReport }
-                for m in try await client.poll(query, skipping: seen) {
-                    if let id = m.source.split(separator: ";").last, id.hasPrefix("UIDL=") { seen.insert(MailboxURL.percentDecodeComponent(String(id.dropFirst(5))) ?? "") }
-                    output.emit(m)
-                    emitted += 1
-                    if let count, emitted >= count { break }
-                }
-                if cleanup, !output.sources.isEmpty {
-                    let report = try await client.cleanup(sources: output.sources.filter { !(output.cleanup?.removed.contains($0) ?? false) })
-                    output.mergeCleanup(report)
-                }
-                try await client.quit()
-                if verbose { Self.printTranscript(await client.transcript) }
-            } catch {
-                if verbose { Self.printTranscript(await client.transcript) }
-                await client.closeChannel()
-                throw error
+        if watch {
+            let limit = count
+            let seen = Counter()
+            try await POP3Client.watch(options, query: query, until: deadline, interval: .milliseconds(Int64(interval * 1000))) { message in
+                output.emit(message)
+                return limit.map { seen.increment() < $0 } ?? true
             }
-            guard watch, count.map({ emitted < $0 }) ?? true else { return }
-            guard try await napUntilNextPoll() else { return }
+            // UIDLs are stable across sessions: clean up in a fresh one.
+            if cleanup, !output.sources.isEmpty {
+                let sources = output.sources
+                output.cleanup = try await POP3Client.withConnection(options) { client in try await client.cleanup(sources: sources) }
+            }
+            return
+        }
+        let client = try await POP3Client.connect(options)
+        do {
+            output.tls = await client.tlsReport
+            for m in try await client.poll(query) { output.emit(m) }
+            if cleanup, !output.sources.isEmpty { output.cleanup = try await client.cleanup(sources: output.sources) }
+            try await client.quit()
+            if verbose { Self.printTranscript(await client.transcript) }
+        } catch {
+            if verbose { Self.printTranscript(await client.transcript) }
+            await client.closeChannel()
+            throw error
         }
     }
 
     private func pollMaildir(_ path: String, _ output: PollOutput) async throws {
         let reader = MaildirReader(root: path, includeCur: includeCur)
-        var seen: Set<String> = []
-        var emitted = 0
-        while true {
-            for m in try reader.scan(query) where !seen.contains(m.source) {
-                seen.insert(m.source)
-                output.emit(m)
-                emitted += 1
-                if let count, emitted >= count { break }
+        if watch {
+            let limit = count
+            let seen = Counter()
+            try await reader.watch(query, until: deadline, interval: .milliseconds(Int64(interval * 1000))) { message in
+                output.emit(message)
+                return limit.map { seen.increment() < $0 } ?? true
             }
-            if cleanup {
-                let pending = output.sources.filter { !(output.cleanup?.removed.contains($0) ?? false) && output.cleanup?.kept[$0] == nil }
-                output.mergeCleanup(reader.markHandled(sources: pending))
-            }
-            guard watch, count.map({ emitted < $0 }) ?? true else { return }
-            guard try await napUntilNextPoll() else { return }
+        } else {
+            for m in try reader.scan(query) { output.emit(m) }
         }
-    }
-
-    /// Sleeps one interval (less if the deadline is nearer); false when the deadline has passed.
-    private func napUntilNextPoll() async throws -> Bool {
-        var nap = Duration.milliseconds(Int64(interval * 1000))
-        if let deadline {
-            let left = deadline - ContinuousClock.now
-            if left <= .zero { return false }
-            nap = min(nap, left)
-        }
-        try await Task.sleep(for: nap)
-        return deadline.map { ContinuousClock.now < $0 } ?? true
+        if cleanup { output.cleanup = reader.markHandled(sources: output.sources) }
     }
 
     static func printTranscript(_ entries: [TranscriptEntry]) {
