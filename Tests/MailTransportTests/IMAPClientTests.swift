@@ -188,6 +188,35 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         await server.stop()
     }
 
+    @Test func watcherReconnectsAfterBye() async throws {
+        let idles = LockedBox(0)
+        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
+            switch rest {
+            case "IDLE":
+                let n = idles.withLock { $0 += 1; return $0 }
+                if n == 1 { return .sendThenClose("+ idling\r\n* BYE Server shutting down\r\n") }
+                return .send("+ idling\r\n")
+            case "UID SEARCH ALL":
+                return .send(idles.withLock { $0 } == 0 ? "* SEARCH\r\n\(tag) OK done\r\n" : "* SEARCH 11\r\n\(tag) OK done\r\n")
+            case _ where rest.hasPrefix("UID FETCH 11 "): return .send("* 4 FETCH (UID 11 BODY[] {2}\r\nhi)\r\n\(tag) OK done\r\n")
+            default: return nil
+            }
+        })
+        let got = FoundMessages()
+        let reconnects = LockedBox(0)
+        try await IMAPClient.watch(try imapOptions(port: server.port), query: MailboxQuery(), until: .now + .seconds(10), onReconnect: { e in
+            #expect(e.kind == .connectionClosed)
+            reconnects.withLock { $0 += 1 }
+        }) { m in
+            got.append(m)
+            return false
+        }
+        #expect(got.all.map(\.bytes) == [Array("hi".utf8)])
+        #expect(reconnects.withLock { $0 } == 1)
+        #expect(server.lines.filter { $0.contains("AUTHENTICATE") }.count == 2)
+        await server.stop()
+    }
+
     @Test func idleIsReissuedWhenTheLimitIsReached() async throws {
         let idleTag = LockedBox("")
         let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in

@@ -1,5 +1,6 @@
 import Foundation
 import MailboxCore
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// What SELECT reported.
@@ -587,4 +588,54 @@ public actor IMAPClient {
     func closeChannel() async {
         await channel.close()
     }
+}
+
+extension IMAPClient {
+    /// Watches like `watch(_:until:consumer:)` but survives the server
+    /// going away (`* BYE`, a dropped connection, a timeout): it reconnects
+    /// with backoff (1 s doubling to 60 s) and goes on, handing each source
+    /// to `consumer` once. Login, TLS and configuration failures end it.
+    /// `onReconnect` hears about each reconnection (for logs).
+    public static func watch(
+        _ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
+        onReconnect: @Sendable (MailboxError) -> Void = { _ in },
+        consumer: @escaping @Sendable (FetchedMessage) async throws -> Bool
+    ) async throws {
+        let seen = SeenSources()
+        var backoff: Duration = .seconds(1)
+        while true {
+            do {
+                let finished = try await withConnection(options) { client -> Bool in
+                    backoff = .seconds(1)
+                    let stopped = StopFlag()
+                    try await client.watch(query, until: deadline) { m in
+                        guard seen.insert(m.source) else { return true }
+                        let goOn = try await consumer(m)
+                        if !goOn { stopped.set() }
+                        return goOn
+                    }
+                    return stopped.isSet || deadline.map { ContinuousClock.now >= $0 } ?? false
+                }
+                if finished { return }
+            } catch let e as MailboxError where [.connectionClosed, .timeout, .connectFailed].contains(e.kind) {
+                onReconnect(e)
+                if let deadline, ContinuousClock.now + backoff >= deadline { return }
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(60))
+            }
+        }
+    }
+}
+
+/// The sources already handed out by a reconnecting watcher.
+final class SeenSources: Sendable {
+    private let set = NIOLockedValueBox<Set<String>>([])
+    /// True when `source` is new.
+    func insert(_ source: String) -> Bool { set.withLockedValue { $0.insert(source).inserted } }
+}
+
+final class StopFlag: Sendable {
+    private let value = NIOLockedValueBox(false)
+    func set() { value.withLockedValue { $0 = true } }
+    var isSet: Bool { value.withLockedValue { $0 } }
 }

@@ -186,20 +186,26 @@ struct PollCommand: AsyncParsableCommand {
     }
 
     private func pollIMAP(_ options: MailboxServerOptions, _ output: PollOutput) async throws {
+        if watch {
+            let limit = count
+            let seen = Counter()
+            try await IMAPClient.watch(options, query: query, until: deadline, onReconnect: { e in
+                FileHandle.standardError.write(Data("roundtrip poll: \(e); reconnecting\n".utf8))
+            }) { message in
+                output.emit(message)
+                return limit.map { seen.increment() < $0 } ?? true
+            }
+            if cleanup, !output.sources.isEmpty {
+                let sources = output.sources
+                output.cleanup = try await IMAPClient.withConnection(options) { client in try await client.cleanup(sources: sources) }
+            }
+            return
+        }
         let client = try await IMAPClient.connect(options)
         do {
             output.tls = await client.tlsReport
             try await client.select()
-            if watch {
-                let limit = count
-                let seen = Counter()
-                try await client.watch(query, until: deadline) { message in
-                    output.emit(message)
-                    return limit.map { seen.increment() < $0 } ?? true
-                }
-            } else {
-                for m in try await client.poll(query) { output.emit(m) }
-            }
+            for m in try await client.poll(query) { output.emit(m) }
             if cleanup { output.cleanup = try await client.cleanup(sources: output.sources) }
             output.alerts = await client.alerts
             await client.logout()
