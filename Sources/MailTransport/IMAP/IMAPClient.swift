@@ -109,7 +109,10 @@ public actor IMAPClient {
                 throw MailboxError(.tlsFailed, step: .tls, message: "the server does not offer STARTTLS")
             }
         }
-        if kind != .preauth { try await login() }
+        if kind != .preauth {
+            if machine.capabilities.isEmpty { try await refreshCapabilities(step: .auth) }
+            try await login()
+        }
         if machine.capabilities.isEmpty { try await refreshCapabilities(step: .auth) }
     }
 
@@ -239,7 +242,7 @@ public actor IMAPClient {
     }
 
     private func readResponse(step: MailboxStep) async throws -> IMAPResponse {
-        guard let frame = try await channel.nextFrame(timeout: options.timeout) else {
+        guard let frame = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
             throw MailboxError(.timeout, step: step, message: "no response within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
         }
@@ -431,7 +434,7 @@ public actor IMAPClient {
         while !changed {
             let remaining = deadline - NIODeadline.now()
             if remaining <= .zero { break }
-            guard let frame = try await channel.nextFrame(timeout: remaining) else { break }
+            guard let frame = try await channel.nextFrame(timeout: remaining, step: .idle) else { break }
             note(.server, Self.describe(frame))
             let response: IMAPResponse
             do { response = try IMAPResponseParser.parse(frame) } catch {
@@ -595,9 +598,11 @@ extension IMAPClient {
     /// going away (`* BYE`, a dropped connection, a timeout): it reconnects
     /// with backoff (1 s doubling to 60 s) and goes on, handing each source
     /// to `consumer` once. Login, TLS and configuration failures end it.
-    /// `onReconnect` hears about each reconnection (for logs).
+    /// `onConnect` sees each new session (TLS facts, alerts); `onReconnect`
+    /// hears about each reconnection (for logs).
     public static func watch(
         _ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
+        onConnect: @Sendable (IMAPClient) async -> Void = { _ in },
         onReconnect: @Sendable (MailboxError) -> Void = { _ in },
         consumer: @escaping @Sendable (FetchedMessage) async throws -> Bool
     ) async throws {
@@ -607,6 +612,7 @@ extension IMAPClient {
             do {
                 let finished = try await withConnection(options) { client -> Bool in
                     backoff = .seconds(1)
+                    await onConnect(client)
                     let stopped = StopFlag()
                     try await client.watch(query, until: deadline) { m in
                         guard seen.insert(m.source) else { return true }

@@ -255,6 +255,16 @@ final class MailboxChannel<Framer: MailboxFramer>: Sendable {
 
     /// The next frame, or nil when none came within `timeout` (the
     /// connection stays usable: IDLE waits this way).
+    /// A connection error names `step` (what we were doing), unless it is a TLS failure.
+    func nextFrame(timeout: TimeAmount, step: MailboxStep) async throws -> Framer.Frame? {
+        do {
+            return try await nextFrame(timeout: timeout)
+        } catch var e as MailboxError {
+            if e.kind != .tlsFailed { e.step = step }
+            throw e
+        }
+    }
+
     func nextFrame(timeout: TimeAmount) async throws -> Framer.Frame? {
         let handler = self.handler
         let channel = self.channel

@@ -253,11 +253,15 @@ extension POP3Client {
     /// server's idle timeout makes long sessions fragile), messages told
     /// apart by UIDL, each retrieved once.
     public static func watch(_ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
-                             interval: Duration = .seconds(5), consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+                             interval: Duration = .seconds(5), onConnect: @Sendable (POP3Client) async -> Void = { _ in },
+                             consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
         let prefix = "\(options.url);UIDL="
         try await pollingWatch(until: deadline, interval: interval, round: { seen in
             let skip = Set(seen.compactMap { s in s.hasPrefix(prefix) ? MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count))) : nil })
-            return try await withConnection(options) { client in try await client.poll(query, skipping: skip) }
+            return try await withConnection(options) { client in
+                await onConnect(client)
+                return try await client.poll(query, skipping: skip)
+            }
         }, consumer: consumer)
     }
 }

@@ -156,7 +156,7 @@ public actor POP3Client {
     }
 
     private func readReply(step: MailboxStep) async throws -> POP3Reply {
-        guard let reply = try await channel.nextFrame(timeout: options.timeout) else {
+        guard let reply = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
             throw MailboxError(.timeout, step: step, message: "no reply within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
         }

@@ -189,7 +189,9 @@ struct PollCommand: AsyncParsableCommand {
         if watch {
             let limit = count
             let seen = Counter()
-            try await IMAPClient.watch(options, query: query, until: deadline, onReconnect: { e in
+            try await IMAPClient.watch(options, query: query, until: deadline, onConnect: { client in
+                output.tls = await client.tlsReport
+            }, onReconnect: { e in
                 FileHandle.standardError.write(Data("roundtrip poll: \(e); reconnecting\n".utf8))
             }) { message in
                 output.emit(message)
@@ -221,7 +223,9 @@ struct PollCommand: AsyncParsableCommand {
         if watch {
             let limit = count
             let seen = Counter()
-            try await POP3Client.watch(options, query: query, until: deadline, interval: .milliseconds(Int64(interval * 1000))) { message in
+            try await POP3Client.watch(options, query: query, until: deadline, interval: .milliseconds(Int64(interval * 1000)), onConnect: { client in
+                output.tls = await client.tlsReport
+            }) { message in
                 output.emit(message)
                 return limit.map { seen.increment() < $0 } ?? true
             }
