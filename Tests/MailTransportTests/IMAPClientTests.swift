@@ -217,6 +217,61 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         await server.stop()
     }
 
+    @Test func oversizedLiteralIsAProtocolErrorAtTheFetchStep() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
+            rest.hasPrefix("UID FETCH") ? .send("* 1 FETCH (UID 5 BODY[] {52428801}\r\n") : nil
+        })
+        let client = try await IMAPClient.connect(try imapOptions(port: server.port))
+        do {
+            _ = try await client.fetch(uids: [5])
+            Issue.record("fetched")
+        } catch let e as MailboxError {
+            #expect(e.kind == .protocolViolation && e.step == .fetch)
+            #expect(e.description.contains("52428801"))
+        }
+        await client.logout()
+        await server.stop()
+    }
+
+    @Test func silenceIsATimeoutAtTheRunningStep() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { _, rest, _ in
+            rest.hasPrefix("SELECT") ? .silence : nil
+        })
+        var options = try imapOptions(port: server.port)
+        options.timeout = .milliseconds(300)
+        let client = try await IMAPClient.connect(options)
+        let t0 = ContinuousClock.now
+        do {
+            try await client.select()
+            Issue.record("selected")
+        } catch let e as MailboxError {
+            #expect(e.kind == .timeout && e.step == .select)
+        }
+        #expect(ContinuousClock.now - t0 < .seconds(2))
+        await client.logout()
+        await server.stop()
+    }
+
+    @Test func alertsAreKeptAndMissingMailboxIsUnavailable() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: "* OK [ALERT] Maintenance at 22:00\r\n", script: imapScript { tag, rest, _ in
+            if rest == "CAPABILITY" { return .send("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n* OK [ALERT] Quota at 95%\r\n\(tag) OK done\r\n") }
+            if rest.hasPrefix("SELECT") { return .send("\(tag) NO Mailbox doesn't exist: Nope\r\n") }
+            return nil
+        })
+        let client = try await IMAPClient.connect(try imapOptions(port: server.port))
+        #expect(await client.alerts == ["Maintenance at 22:00", "Quota at 95%"])
+        // No CAPABILITY in the greeting: it was asked for before login.
+        #expect(server.lines.first == "a1 CAPABILITY")
+        do {
+            try await client.select("Nope")
+            Issue.record("selected")
+        } catch let e as MailboxError {
+            #expect(e.kind == .mailboxUnavailable && e.step == .select)
+        }
+        await client.logout()
+        await server.stop()
+    }
+
     @Test func idleIsReissuedWhenTheLimitIsReached() async throws {
         let idleTag = LockedBox("")
         let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in

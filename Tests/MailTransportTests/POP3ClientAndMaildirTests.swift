@@ -96,6 +96,17 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         await server.stop()
     }
 
+    @Test func errGreetingIsAGreetingFailure() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: "-ERR [SYS/TEMP] too many connections\r\n", script: pop3Script())
+        do {
+            _ = try await POP3Client.connect(try pop3Options(port: server.port))
+            Issue.record("connected")
+        } catch let e as MailboxError {
+            #expect(e.kind == .greetingFailed && e.description.contains("too many connections"))
+        }
+        await server.stop()
+    }
+
     @Test func lockedMailboxIsAnAuthFailureWithTheCode() async throws {
         let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script { line, _ in
             line.hasPrefix("PASS") ? .send("-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n") : nil
