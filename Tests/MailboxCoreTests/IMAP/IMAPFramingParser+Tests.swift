@@ -130,3 +130,38 @@ func frames(_ input: [UInt8], chunk: Int, limits: IMAPFramingParser.Limits = .in
         #expect(p.bufferedByteCount == 0)
     }
 }
+
+@Suite struct IMAPLargeLiteralTests {
+    @Test func tenMiBLiteralInSmallReadsIsLinear() throws {
+        let size = 10 * 1024 * 1024
+        var p = IMAPFramingParser()
+        let head = bytes("* 1 FETCH (UID 9 BODY[] {\(size)}\r\n")
+        let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            p.append(head)
+            #expect(try p.next() == nil)
+            for _ in 0..<(size / chunk.count) {
+                p.append(chunk)
+                #expect(try p.next() == nil)
+            }
+            p.append(bytes(")\r\n"))
+            let frame = try #require(try p.next())
+            let response = try IMAPResponseParser.parse(frame)
+            guard case .untagged(.fetch(1, let a)) = response else { Issue.record("not a FETCH"); return }
+            #expect(a.uid == 9 && a.body?.count == size)
+        }
+        #expect(elapsed < .seconds(20))
+    }
+
+    @Test func pop3MultiLineOfManyLines() throws {
+        var p = POP3ReplyParser()
+        p.expect(.multiLine)
+        p.append(bytes("+OK\r\n"))
+        let line = bytes(String(repeating: "y", count: 76) + "\r\n")
+        for _ in 0..<20_000 { p.append(line) }
+        p.append(bytes(".\r\n"))
+        let r = try #require(try p.next())
+        #expect(r.body?.count == 20_000 * 78)
+    }
+}
