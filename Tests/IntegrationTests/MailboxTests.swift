@@ -304,6 +304,29 @@ struct MailboxTests {
         }
     }
 
+    @Test func aTwoMiBMessageIsTheSameOverIMAPPOP3AndMaildir() async throws {
+        let token = TestEnv.token()
+        let line = String(repeating: "0123456789abcdef", count: 4) + "\r\n" // 66 octets
+        _ = try await deliverThroughPostfix(token: token, extraBody: String(repeating: line, count: 32 * 1024))
+        let imap = try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))) { client in
+            _ = try await waitForUIDs(client, token: token)
+            return try await client.poll(MailboxQuery(token: token))
+        }
+        let pop = try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) { client in
+            try await client.poll(MailboxQuery(token: token))
+        }
+        let file = try MaildirReader(root: TestEnv.maildirRoot + "/rt.test/reports", includeCur: true).scan(MailboxQuery(token: token))
+        #expect(imap.count == 1 && pop.count == 1 && file.count == 1)
+        let a = try #require(imap.first?.bytes), b = try #require(pop.first?.bytes), c = try #require(file.first?.bytes)
+        #expect(a.count > 2 * 1024 * 1024)
+        #expect(a == b)
+        // The Maildir file has LF line ends; IMAP and POP3 deliver CRLF.
+        #expect(a.filter { $0 != 0x0D } == c.filter { $0 != 0x0D })
+        try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), cleanupFolder: nil)) { client in
+            _ = try await client.cleanup(sources: imap.map(\.source))
+        }
+    }
+
     // MARK: Maildir
 
     @Test func maildirReaderFindsThePostfixDeliveryAndMarksItSeen() async throws {
