@@ -9,24 +9,17 @@ struct PollCommand: AsyncParsableCommand {
         commandName: "poll",
         abstract: "Read a mailbox (IMAP, POP3 or Maildir) once, or watch it, and list the messages.",
         discussion: """
-        Lists each message with its source, size, From, Subject, Message-ID and whether it is a
-        multipart/report (a delivery report). Messages are read with BODY.PEEK[] (IMAP), UIDL +
-        RETR (POP3) or from new/ (Maildir) and are left alone unless --cleanup is given.
+        Lists each message with its source, size, From, Subject, Message-ID and whether it is a multipart/report (a delivery report). IMAP reads with BODY.PEEK[], POP3 with UIDL and RETR, Maildir from new/; nothing is changed unless --cleanup is given.
+
+        imap:// and pop3:// upgrade with STARTTLS/STLS when offered (--starttls); imaps:// and pop3s:// use TLS from the first byte. Credentials are never sent without TLS unless --allow-plaintext-auth is given. The password comes from --password-file or ROUNDTRIP_PASSWORD, never from the command line.
 
         Examples:
-          roundtrip poll --imap imaps://reports%40example.org@imap.example.org/INBOX --password-file pw
+          roundtrip poll --imap imaps://rpt%40example.org@imap.example.org/INBOX --password-file pw
           roundtrip poll --imap imap://user@127.0.0.1:143/INBOX --starttls require --watch
-          roundtrip poll --pop3 pop3s://user@pop.example.org --search k3v9x2q8m4tz7c1bh6n0
+          roundtrip poll --pop3 pop3s://user@pop.example.org --search TOKEN
           roundtrip poll --maildir ~/Maildir --format jsonl
 
-        imap:// and pop3:// upgrade with STARTTLS/STLS when offered (--starttls), imaps:// and
-        pop3s:// use TLS from the first byte. Credentials are never sent without TLS unless
-        --allow-plaintext-auth is given. The password comes from --password-file or the
-        ROUNDTRIP_PASSWORD environment variable, never from the command line.
-
-        Exit codes: 0 ok, 20 connect, 21 greeting, 23 TLS/certificate, 24 login, 25 mailbox
-        not found, 26 search/fetch/watch failed, 27 cleanup failed, 64 usage, 78 configuration.
-        See docs/poll.md.
+        Exit codes: 0 ok, 20 connect, 21 greeting, 23 TLS/certificate, 24 login, 25 mailbox not found, 26 search/fetch/watch failed, 27 cleanup failed, 64 usage, 78 configuration (docs/poll.md).
         """
     )
 
