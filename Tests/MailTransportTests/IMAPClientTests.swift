@@ -414,6 +414,13 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         }
         let text = transcript.map(\.text).joined(separator: "\n")
         #expect(text.contains("a1 LOGIN <redacted>"))
+        let options = try imapOptions(port: literal.port, password: canary)
+        for shown in ["\(options)", String(reflecting: options), "\(Mirror(reflecting: options).children.map { "\($0.value)" })",
+                      "\(IMAPCommand.login(user: "alice", password: canary))", String(reflecting: IMAPCommand.authenticatePlain(user: "a", password: canary, initialResponse: true)),
+                      "\(POP3Command.pass(canary))", String(reflecting: POP3Command.authPlain(user: "a", password: canary))] {
+            #expect(!shown.contains(canary), "\(shown)")
+            #expect(!shown.contains(b64))
+        }
         #expect(text.contains("<redacted>"))
         #expect(!text.contains(canary))
         await server.stop()

@@ -155,6 +155,19 @@ public struct MailboxServerOptions: Sendable {
     }
 }
 
+extension MailboxServerOptions: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never shows the password.
+    public var description: String {
+        "MailboxServerOptions(url: \(url), password: <redacted>, starttls: \(tls.starttls.rawValue), verify: \(tls.verify.rawValue), allowPlaintextAuth: \(allowPlaintextAuth))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: ["url": url, "password": "<redacted>", "tls": tls, "allowPlaintextAuth": allowPlaintextAuth], displayStyle: .struct)
+    }
+}
+
 /// A transcript that records what was said, with credentials redacted
 /// where the entry is made.
 struct TranscriptRecorder: Sendable {

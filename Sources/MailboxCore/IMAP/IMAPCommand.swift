@@ -285,3 +285,13 @@ public enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+extension IMAPCommand: CustomStringConvertible, CustomDebugStringConvertible {
+    /// The command without its tag, secrets replaced by `<redacted>`.
+    public var description: String {
+        guard let e = try? IMAPCommandEncoder().encode(self, tag: "*") else { return "<invalid command>" }
+        return String(e.redacted.dropFirst(2))
+    }
+
+    public var debugDescription: String { "IMAPCommand(\(description))" }
+}

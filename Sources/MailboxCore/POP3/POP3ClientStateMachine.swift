@@ -231,3 +231,9 @@ public struct POP3ClientStateMachine: Sendable {
         capabilities = nil
     }
 }
+
+extension POP3Command: CustomStringConvertible, CustomDebugStringConvertible {
+    /// The command line with secrets replaced by `<redacted>`.
+    public var description: String { redactedLine }
+    public var debugDescription: String { "POP3Command(\(redactedLine))" }
+}

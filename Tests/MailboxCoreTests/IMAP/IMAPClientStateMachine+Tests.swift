@@ -57,6 +57,14 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(!e.redacted.contains("AGFsaWNl"))
     }
 
+    @Test func descriptionsRedactSecrets() {
+        #expect(IMAPCommand.select("INBOX").description == "SELECT INBOX")
+        #expect(IMAPCommand.login(user: "alice", password: "s3cret").description == "LOGIN <redacted>")
+        #expect(IMAPCommand.authenticatePlain(user: "alice", password: "s3cret", initialResponse: true).description == "AUTHENTICATE PLAIN <redacted>")
+        #expect(!String(reflecting: IMAPCommand.login(user: "alice", password: "s3cret")).contains("s3cret"))
+        #expect("\(POP3Command.pass("s3cret"))" == "PASS <redacted>")
+    }
+
     @Test func base64() {
         #expect(Base64.encode([]) == "")
         #expect(Base64.encode(bytes("f")) == "Zg==")
