@@ -206,6 +206,12 @@ struct MailboxTests {
             let file = try MaildirReader(root: maildir, includeCur: true).scan(MailboxQuery(token: token)).first
             let mtime = try file.map { try FileManager.default.attributesOfItem(atPath: $0.source)[.modificationDate] as? Date } ?? nil
             let source = box.get()
+            // The client's own share: from the EXISTS to the fetched message.
+            let transcript = await client.transcript
+            if let exists = transcript.last(where: { $0.direction == .server && $0.text.hasSuffix(" EXISTS") }),
+               let fetched = transcript.last(where: { $0.direction == .server && $0.text.contains(" OK ") }) {
+                print("IDLE: EXISTS → message fetched in \(String(format: "%.1f", (fetched.at - exists.at) * 1000)) ms")
+            }
             if let source { _ = try await client.cleanup(sources: [source]) }
             return (sentAt, arrived, mtime.map { arrivedWall.timeIntervalSince($0) }, source)
         }
