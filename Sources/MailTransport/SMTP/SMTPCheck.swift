@@ -298,11 +298,12 @@ public final class SMTPCheck {
     private func greeting() async throws {
         let t0 = elapsed
         guard let connection else { return }
+        let reply = try await connection.readReply(timeout: options.timeouts.greeting, step: .banner)
         if options.tls.transport == .implicit {
-            // The handshake ran during connect; verify before reading anything.
+            // The greeting arrives inside TLS, so the handshake is done: verify
+            // before anything is sent.
             try await checkTLS(connection: connection, discarded: 0, since: t0)
         }
-        let reply = try await connection.readReply(timeout: options.timeouts.greeting, step: .banner)
         record(reply)
         _ = try session.receive(reply)
         report.banner = reply.text
