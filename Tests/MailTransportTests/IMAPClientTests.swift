@@ -272,6 +272,38 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         await server.stop()
     }
 
+    @Test func esearchResultsAreUnderstood() async throws {
+        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev2 IDLE") { tag, rest, _ in
+            rest.hasPrefix("UID SEARCH") ? .send("* ESEARCH (TAG \"\(tag)\") UID ALL 4,7:9\r\n\(tag) OK done\r\n") : nil
+        })
+        let uids = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+            try await client.search([.header("X-Roundtrip-Probe", "tok")])
+        }
+        #expect(uids == [4, 7, 8, 9])
+        await server.stop()
+    }
+
+    @Test func existsInTheSameWriteAsTheIdleContinuation() async throws {
+        let idleTag = LockedBox("")
+        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
+            if rest == "IDLE" {
+                idleTag.withLock { $0 = tag }
+                return .send("+ idling\r\n* 12 EXISTS\r\n")
+            }
+            if tag == "DONE" { return .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") }
+            return nil
+        })
+        try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+            try await client.select()
+            let t0 = ContinuousClock.now
+            #expect(try await client.waitForNewMail(maxWait: .seconds(5)))
+            #expect(ContinuousClock.now - t0 < .seconds(2))
+            // The session is usable afterwards: IDLE has ended.
+            try await client.select()
+        }
+        await server.stop()
+    }
+
     @Test func idleIsReissuedWhenTheLimitIsReached() async throws {
         let idleTag = LockedBox("")
         let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in

@@ -62,6 +62,16 @@ import Testing
         #expect(throws: POP3ParseError.bareLineFeed) { try r.next() }
     }
 
+    @Test func randomBytesNeverCrash() {
+        let alphabet = bytes("+OK-ERR[]. \r\n\r\nx")
+        for i in 0..<2000 {
+            var p = POP3ReplyParser()
+            if i % 2 == 0 { p.expect(.multiLine) }
+            p.append((0..<Int.random(in: 0..<80)).map { _ in alphabet.randomElement() ?? 0 })
+            while let r = try? p.next() { _ = r }
+        }
+    }
+
     @Test func drainKeepsExpectations() throws {
         var p = POP3ReplyParser()
         p.expect(.singleLine)
