@@ -26,6 +26,9 @@ let package = Package(
         .target(name: "MailCore", swiftSettings: strict),
         // Pure: SMTP grammar, replies, capabilities, DATA coding, client session state machine.
         .target(name: "SMTPCore", dependencies: ["MailCore"], swiftSettings: strict),
+        // Pure: IMAP framing (literals), responses, commands, client state machine incl. IDLE;
+        // POP3 replies and client state machine; mailbox URLs. No NIO.
+        .target(name: "MailboxCore", swiftSettings: strict),
         // Pure: RFC 3464/6522/6533 and legacy NDR parsing.
         .target(name: "DeliveryReports", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: probe tokens (HMAC), probe builder, correlator, verdicts, renderers.
@@ -40,7 +43,7 @@ let package = Package(
         .target(
             name: "MailTransport",
             dependencies: [
-                "SMTPCore", "CResolv",
+                "SMTPCore", "MailboxCore", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -65,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "roundtrip",
             dependencies: [
-                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "DeliveryReports", "MailCore",
+                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -83,6 +86,7 @@ let package = Package(
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),
+        .testTarget(name: "MailboxCoreTests", dependencies: ["MailboxCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         // Shared by the test targets: a scripted SMTP server, a fake DNS server, test certificates.
         .target(
@@ -101,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "MailTransportTests",
             dependencies: [
-                "MailTransport", "SMTPCore", "TestSupport",
+                "MailTransport", "SMTPCore", "MailboxCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -122,7 +126,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MailTransport", "SMTPCore", "TestSupport"],
+            dependencies: ["MailTransport", "SMTPCore", "MailboxCore", "TestSupport"],
             swiftSettings: strict
         ),
     ],

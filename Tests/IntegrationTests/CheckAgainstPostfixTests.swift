@@ -5,28 +5,28 @@ import Testing
 /// that scripts/test-env.sh starts on loopback.
 @Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct CheckAgainstPostfixTests {
-    func json(_ r: RunResult) throws -> [String: Any] {
+    func json(_ r: RunResult) async throws -> [String: Any] {
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
         return try #require(obj as? [String: Any], "not a JSON object: \(r.stdout) \(r.stderr)")
     }
 
-    func firstResult(_ doc: [String: Any]) throws -> [String: Any] {
+    func firstResult(_ doc: [String: Any]) async throws -> [String: Any] {
         let results = try #require(doc["results"] as? [[String: Any]])
         return try #require(results.first)
     }
 
-    @Test func plainDialogAdvertisesDSN() throws {
-        let r = try roundtrip(["check", TestEnv.smtp, "--starttls", "never", "--format", "json"])
+    @Test func plainDialogAdvertisesDSN() async throws {
+        let r = try await roundtrip(["check", TestEnv.smtp, "--starttls", "never", "--format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        let result = try firstResult(try json(r))
+        let result = try await firstResult(try await json(r))
         #expect(result["dsn"] as? Bool == true)
         let keywords = (result["capabilities"] as? [[String: Any]] ?? []).compactMap { $0["keyword"] as? String }
         #expect(keywords.contains("DSN") && keywords.contains("PIPELINING") && keywords.contains("STARTTLS"))
         #expect((result["banner"] as? String)?.contains("mx.rt.test") == true)
     }
 
-    @Test func startTLSWithSelfSignedCertificateIsAWarningOnPort25() throws {
-        let r = try roundtrip(["check", TestEnv.smtp])
+    @Test func startTLSWithSelfSignedCertificateIsAWarningOnPort25() async throws {
+        let r = try await roundtrip(["check", TestEnv.smtp])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("WARN tls"))
         #expect(r.stdout.contains("certificate chain not trusted"))
@@ -34,17 +34,17 @@ struct CheckAgainstPostfixTests {
         #expect(r.stdout.contains("DSN: advertised"))
     }
 
-    @Test func strictVerificationFailsWithExitCode23() throws {
-        let r = try roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict"])
+    @Test func strictVerificationFailsWithExitCode23() async throws {
+        let r = try await roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict"])
         #expect(r.status == 23, "\(r.stdout)\(r.stderr)")
-        let wrongCA = try roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict", "--ca-file", TestEnv.otherCA])
+        let wrongCA = try await roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict", "--ca-file", TestEnv.otherCA])
         #expect(wrongCA.status == 23)
     }
 
-    @Test func caFileMakesItVerifyWithAllTLSFacts() throws {
-        let r = try roundtrip(["check", "localhost:\(TestEnv.port(of: TestEnv.smtp))", "--tls-verify", "strict", "--ca-file", TestEnv.ca, "--format", "json"])
+    @Test func caFileMakesItVerifyWithAllTLSFacts() async throws {
+        let r = try await roundtrip(["check", "localhost:\(TestEnv.port(of: TestEnv.smtp))", "--tls-verify", "strict", "--ca-file", TestEnv.ca, "--format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        let tls = try #require(try firstResult(try json(r))["tls"] as? [String: Any])
+        let tls = try #require(try await firstResult(try await json(r))["tls"] as? [String: Any])
         #expect(tls["verification"] as? String == "verified")
         #expect(tls["chainVerified"] as? Bool == true)
         #expect(tls["hostnameMatched"] as? Bool == true)
@@ -54,35 +54,35 @@ struct CheckAgainstPostfixTests {
         #expect(tls["issuer"] is String && tls["subject"] is String && tls["notAfter"] is String)
     }
 
-    @Test func verificationOffSkipsIt() throws {
-        let r = try roundtrip(["check", TestEnv.smtp, "--tls-verify", "off", "--format", "json"])
+    @Test func verificationOffSkipsIt() async throws {
+        let r = try await roundtrip(["check", TestEnv.smtp, "--tls-verify", "off", "--format", "json"])
         #expect(r.status == 0)
-        let tls = try #require(try firstResult(try json(r))["tls"] as? [String: Any])
+        let tls = try #require(try await firstResult(try await json(r))["tls"] as? [String: Any])
         #expect(tls["verification"] as? String == "skipped")
         #expect(tls["chainVerified"] == nil)
     }
 
-    @Test func acceptedAndRefusedRecipients() throws {
-        let ok = try roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test"])
+    @Test func acceptedAndRefusedRecipients() async throws {
+        let ok = try await roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test"])
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
-        let refused = try roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test", "--rcpt", "nobody@rt.test", "--format", "json"])
+        let refused = try await roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test", "--rcpt", "nobody@rt.test", "--format", "json"])
         #expect(refused.status == 26, "\(refused.stdout)\(refused.stderr)")
-        let steps = try firstResult(try json(refused))["steps"] as? [[String: Any]] ?? []
+        let steps = try await firstResult(try await json(refused))["steps"] as? [[String: Any]] ?? []
         let rcpt = steps.filter { $0["step"] as? String == "rcpt" }
         #expect(rcpt.count == 2)
         #expect(rcpt.last?["replyCode"] as? Int == 550)
         #expect(rcpt.last?["enhancedCode"] as? String == "5.1.1")
     }
 
-    @Test func serverWithoutDSNIsReported() throws {
-        let r = try roundtrip(["check", TestEnv.smtpNoDSN, "--starttls", "never"])
+    @Test func serverWithoutDSNIsReported() async throws {
+        let r = try await roundtrip(["check", TestEnv.smtpNoDSN, "--starttls", "never"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("DSN: NOT advertised"))
     }
 
-    @Test func submissionWithAuth() throws {
+    @Test func submissionWithAuth() async throws {
         let port = TestEnv.port(of: TestEnv.submission)
-        let good = try roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile,
+        let good = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile,
                                   "--starttls", "require", "--ca-file", TestEnv.ca, "-v"])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("AUTH PLAIN <redacted>"))
@@ -90,63 +90,63 @@ struct CheckAgainstPostfixTests {
         #expect(!good.stdout.contains(password) && !good.stderr.contains(password))
         #expect(!good.stdout.contains(Data("\0\(TestEnv.user)\0\(password)".utf8).base64EncodedString()))
 
-        let bad = try roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--starttls", "require", "--ca-file", TestEnv.ca, "--format", "json"],
+        let bad = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--starttls", "require", "--ca-file", TestEnv.ca, "--format", "json"],
                                 environment: ["ROUNDTRIP_PASSWORD": "wrong-password-Canary"])
         #expect(bad.status == 24, "\(bad.stdout)\(bad.stderr)")
         #expect(!bad.stdout.contains("wrong-password-Canary"))
 
         // Submission with AUTH: an untrusted certificate is fatal in auto mode.
-        let untrusted = try roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile])
+        let untrusted = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile])
         #expect(untrusted.status == 23, "\(untrusted.stdout)")
     }
 
-    @Test func authIsNeverSentInPlaintext() throws {
+    @Test func authIsNeverSentInPlaintext() async throws {
         // Port 2525 offers no AUTH before TLS; with --starttls never the check refuses.
-        let r = try roundtrip(["check", TestEnv.submission, "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--starttls", "never"])
+        let r = try await roundtrip(["check", TestEnv.submission, "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--starttls", "never"])
         #expect(r.status == 24 || r.status == 23, "\(r.stdout)")
     }
 
-    @Test func implicitTLS() throws {
+    @Test func implicitTLS() async throws {
         let port = TestEnv.port(of: TestEnv.submissions)
-        let r = try roundtrip(["check", "localhost:\(port)", "--tls", "implicit", "--ca-file", TestEnv.ca,
+        let r = try await roundtrip(["check", "localhost:\(port)", "--tls", "implicit", "--ca-file", TestEnv.ca,
                                "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        let tls = try #require(try firstResult(try json(r))["tls"] as? [String: Any])
+        let tls = try #require(try await firstResult(try await json(r))["tls"] as? [String: Any])
         #expect(tls["verification"] as? String == "verified")
     }
 
-    @Test func domainChecksEveryMXInPreferenceOrder() throws {
+    @Test func domainChecksEveryMXInPreferenceOrder() async throws {
         let port = TestEnv.port(of: TestEnv.smtp)
-        let r = try roundtrip(["check", "--domain", "multi.rt.test", "--dns-server", TestEnv.dns, "--port", port, "--starttls", "never", "--format", "json"])
+        let r = try await roundtrip(["check", "--domain", "multi.rt.test", "--dns-server", TestEnv.dns, "--port", port, "--starttls", "never", "--format", "json"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        let doc = try json(r)
+        let doc = try await json(r)
         let hosts = (doc["results"] as? [[String: Any]] ?? []).compactMap { $0["host"] as? String }
         #expect(hosts == ["mx2.rt.test", "mx1.rt.test", "mx3.rt.test"])
         let mx = try #require(doc["mx"] as? [String: Any])
         #expect((mx["exchangers"] as? [[String: Any]])?.compactMap { $0["preference"] as? Int } == [10, 20, 30])
     }
 
-    @Test func nullMXIsReportedNotTried() throws {
-        let r = try roundtrip(["check", "--domain", "nullmx.rt.test", "--dns-server", TestEnv.dns])
+    @Test func nullMXIsReportedNotTried() async throws {
+        let r = try await roundtrip(["check", "--domain", "nullmx.rt.test", "--dns-server", TestEnv.dns])
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("null MX"))
     }
 
-    @Test func closedPortGivesTheConnectCodeAndOneLine() throws {
-        let r = try roundtrip(["check", "127.0.0.1:1", "--connect-timeout", "5"])
+    @Test func closedPortGivesTheConnectCodeAndOneLine() async throws {
+        let r = try await roundtrip(["check", "127.0.0.1:1", "--connect-timeout", "5"])
         #expect(r.status == 20)
         #expect(r.stdout.contains("FAIL at connect"))
         #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("backtrace"))
     }
 
-    @Test func usageErrorsExit64() throws {
-        #expect(try roundtrip(["check"]).status == 64)
-        #expect(try roundtrip(["check", "127.0.0.1", "--rcpt", "a\rb@x"]).status == 64)
-        #expect(try roundtrip(["check", "127.0.0.1", "--starttls", "sometimes"]).status == 64)
+    @Test func usageErrorsExit64() async throws {
+        #expect(try await roundtrip(["check"]).status == 64)
+        #expect(try await roundtrip(["check", "127.0.0.1", "--rcpt", "a\rb@x"]).status == 64)
+        #expect(try await roundtrip(["check", "127.0.0.1", "--starttls", "sometimes"]).status == 64)
     }
 
-    @Test func missingPasswordIsAConfigurationError() throws {
-        let r = try roundtrip(["check", TestEnv.submission, "--auth", "x@rt.test"], environment: ["ROUNDTRIP_PASSWORD": ""])
+    @Test func missingPasswordIsAConfigurationError() async throws {
+        let r = try await roundtrip(["check", TestEnv.submission, "--auth", "x@rt.test"], environment: ["ROUNDTRIP_PASSWORD": ""])
         #expect(r.status == 78, "\(r.stdout)\(r.stderr)")
     }
 }

@@ -45,8 +45,27 @@ struct RunResult {
     var stderr: String
 }
 
+/// Waits for a child process without blocking a thread of the cooperative
+/// pool (blocking those starves every other test on a 2-core machine).
+func waitForExit(_ process: Process, timeout: TimeInterval = 120) async {
+    let exited = AsyncStream<Void> { continuation in
+        process.terminationHandler = { _ in continuation.yield(); continuation.finish() }
+        if !process.isRunning { continuation.yield(); continuation.finish() }
+    }
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { for await _ in exited { return } }
+        group.addTask {
+            try? await Task.sleep(for: .seconds(timeout))
+            if process.isRunning { process.terminate() }
+        }
+        await group.next()
+        group.cancelAll()
+    }
+    process.waitUntilExit()
+}
+
 /// Runs the built `roundtrip` binary, as a user would.
-func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) throws -> RunResult {
+func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws -> RunResult {
     let process = Process()
     process.executableURL = TestEnv.binary
     process.arguments = arguments
@@ -65,10 +84,7 @@ func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeo
     process.standardError = try FileHandle(forWritingTo: errURL)
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
+    await waitForExit(process, timeout: timeout)
     let stdoutData = (try? Data(contentsOf: outURL)) ?? Data()
     let stderrData = (try? Data(contentsOf: errURL)) ?? Data()
     return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))

@@ -14,8 +14,8 @@ struct VerifyAgainstPostfixTests {
 
     var maildir: String { TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports" }
 
-    func verify(_ extra: [String], deadline: String = "30s") throws -> (RunResult, [String: Any]) {
-        let r = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir,
+    func verify(_ extra: [String], deadline: String = "30s") async throws -> (RunResult, [String: Any]) {
+        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir,
                                "--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json"] + extra, timeout: 120)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         return (r, try #require(obj, "not JSON: \(r.stdout) \(r.stderr)"))
@@ -39,8 +39,8 @@ struct VerifyAgainstPostfixTests {
         return .send("502 5.5.2 not implemented\r\n")
     }
 
-    @Test func deliveredAndRejected() throws {
-        let (r, doc) = try verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"])
+    @Test func deliveredAndRejected() async throws {
+        let (r, doc) = try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"])
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         let recs = recipients(doc)
         #expect(recs.map { $0["verdict"] as? String } == ["delivered", "rejected"])
@@ -51,34 +51,62 @@ struct VerifyAgainstPostfixTests {
         #expect(recs.first?["roundTripSeconds"] is Double)
     }
 
-    @Test func deliveredAloneExitsZeroInEveryFormat() throws {
-        let (r, doc) = try verify(["--to", "bob@rt.test"])
+    @Test func deliveredAloneExitsZeroInEveryFormat() async throws {
+        let (r, doc) = try await verify(["--to", "bob@rt.test"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "delivered")
-        let junit = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
+        let junit = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
                                    "--ledger", Self.ledgerPath, "--format", "junit"], timeout: 120)
         #expect(junit.status == 0)
         #expect(junit.stdout.contains("<testcase classname=\"roundtrip.verify\" name=\"alice@rt.test\""))
         #expect(junit.stdout.contains("failures=\"0\""))
-        let nagios = try roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
+        let nagios = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
                                     "--ledger", Self.ledgerPath, "--format", "nagios"], timeout: 120)
         #expect(nagios.status == 0)
         #expect(nagios.stdout.hasPrefix("ROUNDTRIP OK - 1 delivered"))
         #expect(nagios.stdout.contains("| rtt_max="))
     }
 
-    @Test func dsnUnavailable() throws {
-        let (r, doc) = try verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN])
+    @Test(arguments: ["imap", "imaps", "pop3"])
+    func reportsReadOverIMAPOrPOP3(scheme: String) async throws {
+        let url: String
+        switch scheme {
+        case "imap": url = "imap://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX"
+        case "imaps": url = "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX"
+        default: url = "pop3://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_POP3"))"
+        }
+        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
+                                     "--\(scheme == "pop3" ? "pop3" : "imap")", url, "--password-file", TestEnv.passwordFile,
+                                     "--ca-file", TestEnv.ca, "--deadline", "30s", "--ledger", Self.ledgerPath, "--format", "json"], timeout: 120)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rec = recipients(doc).first
+        #expect(rec?["verdict"] as? String == "delivered")
+        #expect((rec?["reportSource"] as? String)?.hasPrefix(scheme == "pop3" ? "pop3://" : "imap") == true)
+    }
+
+    @Test func wrongMailboxPasswordIsAConfigurationError() async throws {
+        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
+                                     "--imap", "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX",
+                                     "--ca-file", TestEnv.ca, "--deadline", "20s", "--ledger", Self.ledgerPath],
+                                    environment: ["ROUNDTRIP_PASSWORD": "wrong-Canary-77"], timeout: 60)
+        #expect(r.status == 78, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("report feed failed"))
+        #expect(!r.stdout.contains("wrong-Canary-77") && !r.stderr.contains("wrong-Canary-77"))
+    }
+
+    @Test func dsnUnavailable() async throws {
+        let (r, doc) = try await verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN])
         #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "dsn-unavailable")
-        let (strict, sdoc) = try verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN, "--require-dsn", "--strict"])
+        let (strict, sdoc) = try await verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN, "--require-dsn", "--strict"])
         #expect(strict.status == 1)
         #expect(recipients(sdoc).first?["verdict"] as? String == "dsn-unavailable")
     }
 
-    @Test func timeoutWhenNoReportCanCome() throws {
+    @Test func timeoutWhenNoReportCanCome() async throws {
         // NOTIFY=FAILURE only: a successful delivery produces no report.
-        let (r, doc) = try verify(["--to", "alice@rt.test", "--notify", "FAILURE"], deadline: "3s")
+        let (r, doc) = try await verify(["--to", "alice@rt.test", "--notify", "FAILURE"], deadline: "3s")
         #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "timeout")
     }
@@ -88,27 +116,27 @@ struct VerifyAgainstPostfixTests {
         defer { Task { await hop.stop() } }
         let tag = UUID().uuidString.prefix(8).lowercased()
 
-        let (failed, fdoc) = try verify(["--to", "reject-\(tag)@relay.rt.test"])
+        let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"])
         #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
         let f = recipients(fdoc).first
         #expect(f?["verdict"] as? String == "failed")
         #expect(f?["status"] as? String == "5.1.1")
         #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
 
-        let (relayed, rdoc) = try verify(["--to", "accept-\(tag)@relay.rt.test"])
+        let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"])
         #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
         #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
 
         // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
         // run keeps waiting for a final report until the deadline.
-        let (delayed, ddoc) = try verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
+        let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
         #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
         let d = recipients(ddoc).first
         #expect(d?["verdict"] as? String == "delayed")
         #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
     }
 
-    @Test func reportWithOnlySomeKeysCorrelatesAtLowerConfidenceAndForgedDoesNot() throws {
+    @Test func reportWithOnlySomeKeysCorrelatesAtLowerConfidenceAndForgedDoesNot() async throws {
         // Our own delivery succeeds silently (NOTIFY=FAILURE); the test then drops a
         // report without ENVID or VERP address (only the returned headers carry the
         // token), and one with a forged token, into the Maildir.
@@ -128,7 +156,7 @@ struct VerifyAgainstPostfixTests {
         // Learn the token from the verbose log.
         var token: String?
         for _ in 0..<100 where token == nil {
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
             let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
             if let range = err.range(of: "probe ") {
                 token = String(err[range.upperBound...].prefix(35))
@@ -170,7 +198,7 @@ struct VerifyAgainstPostfixTests {
         defer { try? FileManager.default.removeItem(atPath: forgedPath) }
         try dsn(probeHeader: forgedToken, recipient: "forwarded-a@rt.test").write(toFile: forgedPath, atomically: false, encoding: .utf8)
         try dsn(probeHeader: t, recipient: "forwarded-b@rt.test").write(toFile: dir + "/new/b\(UUID().uuidString).partial", atomically: false, encoding: .utf8)
-        process.waitUntilExit()
+        await waitForExit(process)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
         let rec = recipients(doc).first
         #expect(process.terminationStatus == 1)
@@ -188,25 +216,25 @@ struct VerifyAgainstPostfixTests {
 struct SendAndStatusTests {
     let ledger = NSTemporaryDirectory() + "roundtrip-send-\(UUID().uuidString)/ledger.sqlite"
 
-    @Test func sendRecordsAndStatusReadsBack() throws {
-        let sent = try roundtrip(["send", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "reports@rt.test",
+    @Test func sendRecordsAndStatusReadsBack() async throws {
+        let sent = try await roundtrip(["send", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "reports@rt.test",
                                   "--server", TestEnv.smtp, "--starttls", "never", "--ledger", ledger, "--deadline", "2s"])
         #expect(sent.status == 1, "a refused recipient: \(sent.stdout)\(sent.stderr)")
         let token = String(sent.stdout.split(separator: "\n").first ?? "")
         #expect(token.count == 35)
-        let listing = try roundtrip(["status", "--ledger", ledger, "--format", "json"])
+        let listing = try await roundtrip(["status", "--ledger", ledger, "--format", "json"])
         #expect(listing.status == 0)
         #expect(listing.stdout.contains(token))
         // Nothing reads the Maildir here, so alice's report never reaches this ledger: timeout after the deadline.
-        let waited = try roundtrip(["status", token, "--ledger", ledger, "--wait", "10s", "--format", "json"])
+        let waited = try await roundtrip(["status", token, "--ledger", ledger, "--wait", "10s", "--format", "json"])
         #expect(waited.status == 1, "\(waited.stdout)\(waited.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(waited.stdout.utf8)) as? [String: Any])
         let verdicts = (doc["recipients"] as? [[String: Any]] ?? []).compactMap { $0["verdict"] as? String }
         #expect(verdicts == ["timeout", "rejected"])
     }
 
-    @Test func unknownTokenIsAUsageError() throws {
-        let r = try roundtrip(["status", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--ledger", ledger])
+    @Test func unknownTokenIsAUsageError() async throws {
+        let r = try await roundtrip(["status", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "--ledger", ledger])
         #expect(r.status == 64)
     }
 }

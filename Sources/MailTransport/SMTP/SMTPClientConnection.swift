@@ -16,25 +16,6 @@ public final class SMTPClientConnection: Sendable {
     /// The address we are connected to, e.g. "127.0.0.1:25".
     public let remoteAddress: String
 
-    /// What the TLS layer saw, filled by NIOSSL's callbacks on the event loop.
-    final class TLSFacts: Sendable {
-        let chain = NIOLockedValueBox<[Certificate]>([])
-        let cipher = NIOLockedValueBox<UInt16?>(nil)
-
-        var verificationCallback: NIOSSLCustomVerificationCallback {
-            { [self] certificates, promise in
-                // Record the chain; the decision is made by `TLSVerifier`
-                // before anything else is sent on the connection.
-                let parsed = certificates.compactMap { cert -> Certificate? in
-                    guard let der = try? cert.toDERBytes() else { return nil }
-                    return try? Certificate(derEncoded: der)
-                }
-                self.chain.withLockedValue { $0 = parsed }
-                promise.succeed(.certificateVerified)
-            }
-        }
-    }
-
     private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, tlsFacts: TLSFacts, remoteAddress: String) {
         self.channel = channel
         self.handler = handler
@@ -202,18 +183,7 @@ public final class SMTPClientConnection: Sendable {
 
     /// The TLS facts and verification result for this connection.
     public func tlsReport(serverName: String, policy: TLSPolicy, discarded: Int) async throws -> TLSReport {
-        let version = try? await channel.nioSSL_tlsVersion().get()
-        var report = TLSReport(trustStore: policy.caFile ?? "system", verifiedName: serverName)
-        report.protocolVersion = version.flatMap { $0 }.map(\.displayName)
-        report.cipher = tlsFacts.cipher.withLockedValue { $0 }.map(ServerHelloSniffer.name(of:))
-        report.discardedPlaintextOctets = discarded
-        let chain = tlsFacts.chain.withLockedValue { $0 }
-        TLSVerifier.describe(chain, into: &report)
-        if policy.verify != .off {
-            let roots = try TLSVerifier.loadRoots(caFile: policy.caFile)
-            await TLSVerifier.verify(chain: chain, roots: roots, hostname: serverName, into: &report)
-        }
-        return report
+        try await tlsFacts.report(channel: channel, serverName: serverName, policy: policy, discarded: discarded)
     }
 
     public func close() async {

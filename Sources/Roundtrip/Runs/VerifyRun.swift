@@ -51,6 +51,7 @@ public struct VerifyProgress: Sendable {
 public enum VerifyRun {
     enum Event: Sendable {
         case message(ReceivedMessage)
+        case feedFailed(String)
         case deadline
         case tick
     }
@@ -84,7 +85,7 @@ public enum VerifyRun {
                         try await feed.run { continuation.yield(.message($0)) }
                     } catch is CancellationError {
                     } catch {
-                        log("report feed \(feed.name) stopped: \(error)")
+                        if !Task.isCancelled { continuation.yield(.feedFailed("\(feed.name): \(error)")) }
                     }
                 }
             }
@@ -166,11 +167,18 @@ public enum VerifyRun {
             var unmatched = 0
             var forged = 0
             var handled: [String] = []
+            var feedFailures: [String] = []
             if config.waitForReports && anySubmitted && !tracker.isComplete {
                 waiting: for await event in events {
                     switch event {
                     case .deadline:
                         break waiting
+                    case .feedFailed(let why):
+                        log("report feed failed: \(why)")
+                        feedFailures.append(why)
+                        warnings.append("the report feed failed: \(why)")
+                        if feedFailures.count == feeds.count { break waiting }
+                        continue
                     case .tick:
                         let left = ContinuousClock.now.duration(to: deadlineAt)
                         let waiting = tracker.recipients.filter { !$0.verdict.isFinal }.count
@@ -217,6 +225,9 @@ public enum VerifyRun {
             var status = RunExitStatus.from(verdicts: judged, strict: config.strict)
             if !anySubmitted && submissionFailure && tracker.verdicts.allSatisfy({ $0 == .rejected }) {
                 status = .submissionFailed
+            } else if !feeds.isEmpty && feedFailures.count == feeds.count && status == .timeout {
+                // Nowhere to read reports from: not a verdict about the mail path.
+                status = .configuration
             }
             let report = RunReport(
                 token: token.value, returnPath: probe.returnPath.description, messageID: probe.messageID, startedAt: started,

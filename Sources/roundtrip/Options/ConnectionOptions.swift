@@ -47,7 +47,6 @@ struct ConnectionOptions: ParsableArguments {
         if let m = authMechanism, !["PLAIN", "LOGIN"].contains(m.uppercased()) { throw ValidationError("--auth-mechanism must be PLAIN or LOGIN") }
         if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be positive") }
         if let t = connectTimeout, !(t > 0) { throw ValidationError("--connect-timeout must be positive") }
-        if auth == nil && passwordFile != nil { throw ValidationError("--password-file needs --auth") }
     }
 
     var heloName: String { helo ?? Self.localHostName() }

@@ -67,6 +67,7 @@ struct CheckCommand: AsyncParsableCommand {
             do { _ = try SMTPMailbox(r, context: "--rcpt") } catch { throw ValidationError("\(error)") }
         }
         try connection.validate()
+        if connection.auth == nil && connection.passwordFile != nil { throw ValidationError("--password-file needs --auth") }
     }
 
     func run() async throws {

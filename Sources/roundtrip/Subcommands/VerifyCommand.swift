@@ -11,12 +11,14 @@ struct VerifyCommand: AsyncParsableCommand {
         abstract: "Send a tagged probe with DSN parameters and wait for the delivery report: both directions, one verdict.",
         discussion: """
         The probe's token goes into the VERP return path (FROM-LOCAL+TOKEN@FROM-DOMAIN), ENVID,
-        ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports are read from a Maildir the
-        return address is delivered to (--maildir); more receipt modes follow. The run is recorded
-        in the ledger (--ledger), where `roundtrip status` finds it.
+        ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports are read from the mailbox the
+        return address is delivered to: --imap (IDLE), --pop3 or --maildir. The run is recorded in
+        the ledger (--ledger), where `roundtrip status` finds it.
 
         Examples:
           roundtrip verify --to alice@example.org --from reports@example.net --maildir /var/mail/reports
+          roundtrip verify --to alice@example.org --to bob@example.com --from monitor@example.net \\
+            --imap imaps://monitor%40example.net@imap.example.net/INBOX --password-file pw --deadline 10m
           roundtrip verify --to alice@example.org --server smtp.example.net:587 --auth monitor@example.net \\
             --password-file pw --from monitor@example.net --maildir ~/Maildir --deadline 10m --format junit
 
@@ -29,8 +31,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var probe: ProbeOptions
 
-    @Option(help: "Read reports from this Maildir (the return address's mailbox).")
-    var maildir: String?
+    @OptionGroup var receipt: ReceiptOptions
 
     @Flag(help: "Count relayed, delayed and dsn-unavailable as failures (exit 1).")
     var strict = false
@@ -46,7 +47,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        if maildir == nil { throw ValidationError("name where reports come back: --maildir PATH") }
+        try receipt.validate()
         try connection.validate()
     }
 
@@ -55,8 +56,7 @@ struct VerifyCommand: AsyncParsableCommand {
         try await RunCommand.execute("verify") {
             let (ledger, key) = try await ledgerOptions.open()
             let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
-            var feeds: [any ReportFeed] = []
-            if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
+            let feeds = try receipt.feeds(connection: connection, log: RunCommand.logger(verbose: verbose))
             let interactive = format == .text && isatty(STDERR_FILENO) == 1
             let (report, _, groups) = try await VerifyRun.run(
                 config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil, log: RunCommand.logger(verbose: verbose)

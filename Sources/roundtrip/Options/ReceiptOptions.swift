@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import MailTransport
+import MailboxCore
+import NIOCore
+import Roundtrip
+
+/// Where reports come back to, for verify.
+struct ReceiptOptions: ParsableArguments {
+    @Option(help: "Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.")
+    var imap: String?
+
+    @Option(help: "Read reports from this POP3 mailbox: pop3[s]://USER@HOST[:PORT].")
+    var pop3: String?
+
+    @Option(help: "Read reports from this Maildir (new/ and cur/).")
+    var maildir: String?
+
+    @Option(name: .customLong("mailbox-password-file"), help: "The mailbox password (default: --password-file, else ROUNDTRIP_PASSWORD).")
+    var mailboxPasswordFile: String?
+
+    @Flag(help: "Remove the reports that matched this probe from the mailbox afterwards (IMAP UID MOVE or UIDPLUS expunge, POP3 DELE); Maildir reports are always marked seen.")
+    var cleanup = false
+
+    func validate() throws {
+        if imap == nil && pop3 == nil && maildir == nil {
+            throw ValidationError("name where reports come back: --imap URL, --pop3 URL or --maildir PATH")
+        }
+        for url in [imap, pop3].compactMap({ $0 }) {
+            do { _ = try MailboxURL(parsing: url) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func mailboxOptions(_ text: String, connection: ConnectionOptions) throws -> MailboxServerOptions {
+        let url: MailboxURL
+        do { url = try MailboxURL(parsing: text) } catch { throw TransportError(.configuration, step: .auth, message: "\(error)") }
+        let password = try Secrets.password(file: mailboxPasswordFile ?? connection.passwordFile)
+        let t = TimeAmount.nanoseconds(Int64((connection.timeout ?? 30) * 1e9))
+        return MailboxServerOptions(
+            url: url, password: password,
+            tls: TLSPolicy(transport: url.scheme.implicitTLS ? .implicit : .starttls, starttls: connection.starttls,
+                           verify: connection.tlsVerify, caFile: connection.caFile),
+            allowPlaintextAuth: connection.allowPlaintextAuth, timeout: t, connectTimeout: t
+        )
+    }
+
+    func feeds(connection: ConnectionOptions, log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
+        var feeds: [any ReportFeed] = []
+        if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
+        if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap, connection: connection), cleanup: cleanup, log: log)) }
+        if let pop3 { feeds.append(POP3Feed(options: try mailboxOptions(pop3, connection: connection), cleanup: cleanup, log: log)) }
+        return feeds
+    }
+}
