@@ -57,17 +57,35 @@ public enum ByteScan {
     /// Finds the line starting at `start`. CRLF, LF and lone CR all end a line.
     @inlinable
     public static func line(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineSpan {
+        let i = nextLineBreak(in: buffer, from: start, limit: limit)
+        if i >= limit { return LineSpan(start: start, end: limit, next: limit) }
+        if buffer[i] == 0x0D && i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
+        return LineSpan(start: start, end: i, next: i + 1)
+    }
+
+    /// The index of the next CR or LF at or after `start`, or `limit`. Scans 16 bytes at a time.
+    @inlinable
+    public static func nextLineBreak(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> Int {
         var i = start
+        if let base = buffer.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let lf = SIMD16<UInt8>(repeating: 0x0A)
+            let cr = SIMD16<UInt8>(repeating: 0x0D)
+            while i + 16 <= limit {
+                let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                let m = (v .== lf) .| (v .== cr)
+                if any(m) {
+                    for k in 0..<16 where m[k] { return i + k }
+                }
+                i += 16
+            }
+        }
         while i < limit {
             let b = buffer[i]
-            if b == 0x0A { return LineSpan(start: start, end: i, next: i + 1) }
-            if b == 0x0D {
-                if i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
-                return LineSpan(start: start, end: i, next: i + 1)
-            }
+            if b == 0x0A || b == 0x0D { return i }
             i += 1
         }
-        return LineSpan(start: start, end: limit, next: limit)
+        return limit
     }
 
     /// Case-insensitive search of an ASCII needle (given lower-cased) in `bytes`.
@@ -92,7 +110,8 @@ public enum ByteScan {
         }
     }
 
-    /// Exact byte search (use on pre-lower-cased text with a lower-case needle).
+    /// Exact byte search (use on pre-lower-cased text with a lower-case needle). Candidates are
+    /// found 16 positions at a time by matching the needle's first and last byte.
     public static func firstIndex(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
         let n = needle.count
         guard n > 0, n <= bytes.count else { return n == 0 ? bytes.startIndex : nil }
@@ -102,12 +121,27 @@ public enum ByteScan {
                 let lastByte = nb[n - 1]
                 let last = buf.count - n
                 var i = 0
-                while i <= last {
-                    if buf[i] == first && buf[i + n - 1] == lastByte {
-                        var j = 1
-                        while j < n - 1 && buf[i + j] == nb[j] { j += 1 }
-                        if j >= n - 1 { return bytes.startIndex + i }
+                @inline(__always) func matchesAt(_ p: Int) -> Bool {
+                    var j = 1
+                    while j < n - 1 && buf[p + j] == nb[j] { j += 1 }
+                    return j >= n - 1
+                }
+                if let base = buf.baseAddress {
+                    let raw = UnsafeRawPointer(base)
+                    let f = SIMD16<UInt8>(repeating: first)
+                    let l = SIMD16<UInt8>(repeating: lastByte)
+                    while i + 15 <= last {
+                        let a = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                        let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
+                        let m = (a .== f) .& (b .== l)
+                        if any(m) {
+                            for k in 0..<16 where m[k] && matchesAt(i + k) { return bytes.startIndex + i + k }
+                        }
+                        i += 16
                     }
+                }
+                while i <= last {
+                    if buf[i] == first && buf[i + n - 1] == lastByte && matchesAt(i) { return bytes.startIndex + i }
                     i += 1
                 }
                 return nil
