@@ -44,7 +44,7 @@ public enum DeliveryReportParser {
             }
             var report = DeliveryReport(kind: kind, originalEnvelopeID: content.originalEnvelopeID,
                                         reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                                        receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                                        receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
                                         extraFields: content.extraFields, recipients: content.recipients,
                                         envelope: envelope)
             report.returnedHeaders = scan.returnedHeaders(after: candidate.order) ?? scan.inlineReturnedHeaders(message)
@@ -137,18 +137,7 @@ public enum DeliveryReportParser {
                        returnedHeaders: scan.returnedHeaders(after: -1), envelope: envelope)
     }
 
-    static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope {
-        func addrs(_ name: String) -> [String] {
-            h.all(name).flatMap { f -> [String] in
-                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
-            }
-        }
-        return ReportEnvelope(to: addrs("to"), deliveredTo: addrs("delivered-to"), xOriginalTo: addrs("x-original-to"),
-                              returnPath: h.value("return-path").flatMap { AddressParser.addrSpec(in: $0) },
-                              from: h["from"]?.decodedValue, subject: h["subject"]?.decodedValue,
-                              messageID: h.value("message-id").map(ReturnedHeaders.stripAngles),
-                              dateText: h.value("date"))
-    }
+    static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope { ReportEnvelope(header: h) }
 }
 
 /// One pass over the MIME tree collecting what the report parser needs.
@@ -293,7 +282,7 @@ enum InlineDSN {
         guard !recipients.isEmpty else { return nil }
         return DeliveryReport(kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
                               reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                              receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                              receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
                               extraFields: content.extraFields, recipients: recipients)
     }
 

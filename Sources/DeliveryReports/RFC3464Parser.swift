@@ -151,7 +151,7 @@ public enum RFC3464Parser {
         public var reportingMTA: TypedValue?
         public var dsnGateway: TypedValue?
         public var receivedFromMTA: TypedValue?
-        public var arrivalDate: MessageDate?
+        public var arrivalDateText: String?
         public var extraFields: [String: String]
         public var recipients: [RecipientReport]
     }
@@ -165,7 +165,7 @@ public enum RFC3464Parser {
             case "reporting-mta": if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
             case "dsn-gateway": if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
             case "received-from-mta": if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
-            case "arrival-date": if out.arrivalDate == nil { out.arrivalDate = MessageDate(p.value) }
+            case "arrival-date": if out.arrivalDateText == nil { out.arrivalDateText = p.value }
             default: if out.extraFields[p.name] == nil { out.extraFields[p.name] = p.value }
             }
         }
@@ -203,8 +203,8 @@ public enum RFC3464Parser {
                         r.diagnostic = p.value
                     }
                 }
-            case "last-attempt-date": r.lastAttemptDate = MessageDate(p.value)
-            case "will-retry-until": r.willRetryUntil = MessageDate(p.value)
+            case "last-attempt-date": r.lastAttemptDateText = p.value
+            case "will-retry-until": r.willRetryUntilText = p.value
             case "final-log-id": r.finalLogID = stripComments(p.value)
             default:
                 if p.name == "x-actual-recipient" { actual = p.value }
