@@ -271,7 +271,7 @@ enum InlineDSN {
         // Start at a Reporting-MTA line shortly before, if there is one.
         var start = first
         let windowStart = max(0, first - 2000)
-        if let rm = ByteScan.firstIndex(ofLowercased: reportingMTA, in: c.lower[windowStart..<first]),
+        if let rm = ByteScan.firstIndex(of: reportingMTA, in: c.lower[windowStart..<first]),
            rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D {
             start = rm
         }
@@ -291,7 +291,7 @@ enum InlineDSN {
         var best: Int?
         for p in prefixes {
             var from = 0
-            while from < lower.count, let i = ByteScan.firstIndex(ofLowercased: p, in: lower[from...]) {
+            while from < lower.count, let i = ByteScan.firstIndex(of: p, in: lower[from...]) {
                 if i == 0 || lower[i - 1] == 0x0A || lower[i - 1] == 0x0D {
                     if let b = best { best = min(b, i) } else { best = i }
                     break

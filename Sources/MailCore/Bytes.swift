@@ -178,16 +178,22 @@ public func decodeUTF8OrLatin1<C: Collection>(_ bytes: C) -> String where C.Elem
     for b in bytes where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: bytes, as: UTF8.self) }
     if let s = String(validating: bytes, as: UTF8.self) { return s }
-    return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    return Array(bytes).withUnsafeBufferPointer { latin1String($0) }
 }
 
 extension String {
     /// ASCII lower-casing, cheaper than `lowercased()` and locale-free.
     public var asciiLowercased: String {
-        var needs = false
-        for b in utf8 where b >= 0x41 && b <= 0x5A { needs = true; break }
-        if !needs { return self }
-        return String(decoding: utf8.map { $0.lowercasedASCII }, as: UTF8.self)
+        var copy = self
+        return copy.withUTF8 { buf -> String in
+            var needs = false
+            for b in buf where b >= 0x41 && b <= 0x5A { needs = true; break }
+            if !needs { return self }
+            return String(unsafeUninitializedCapacity: buf.count) { out in
+                for i in 0..<buf.count { out[i] = buf[i].lowercasedASCII }
+                return buf.count
+            }
+        }
     }
 
     /// Trims ASCII blanks and line breaks.
@@ -244,5 +250,25 @@ func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     for b in buf where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: buf, as: UTF8.self) }
     if let s = String(validating: buf, as: UTF8.self) { return s }
-    return String(String.UnicodeScalarView(buf.map { Unicode.Scalar($0) }))
+    return latin1String(buf)
+}
+
+/// Latin-1 → String, transcoding bytes directly to UTF-8.
+public func latin1String(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+    var high = 0
+    for b in buf where b >= 0x80 { high += 1 }
+    return String(unsafeUninitializedCapacity: buf.count + high) { out in
+        var j = 0
+        for b in buf {
+            if b < 0x80 {
+                out[j] = b
+                j += 1
+            } else {
+                out[j] = 0xC0 | (b >> 6)
+                out[j + 1] = 0x80 | (b & 0x3F)
+                j += 2
+            }
+        }
+        return j
+    }
 }

@@ -162,7 +162,7 @@ enum LegacyExtractor {
         var lineStart = pos
         while lineStart > floor && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
         let prefix = lower[lineStart..<pos]
-        for l in labels where ByteScan.firstIndex(ofLowercased: Array(l.utf8), in: prefix) != nil { return true }
+        for l in labels where ByteScan.firstIndex(of: Array(l.utf8), in: prefix) != nil { return true }
         return false
     }
 
@@ -203,7 +203,7 @@ enum LegacyExtractor {
     static func remoteHost(_ block: ArraySlice<UInt8>) -> String? {
         let lower = block.map { $0.lowercasedASCIIByte }[...]
         for label in hostLabels {
-            guard let i = ByteScan.firstIndex(ofLowercased: label, in: lower) else { continue }
+            guard let i = ByteScan.firstIndex(of: label, in: lower) else { continue }
             var s = i + label.count
             while s < lower.endIndex && (lower[s] == 0x20 || lower[s] == 0x5B) { s += 1 }
             var e = s
