@@ -6,13 +6,30 @@ public enum DeliveryReportParser {
     /// Parses raw message bytes (CRLF, LF or CR line ends).
     /// - Throws: `MIMELimitError` when the message exceeds `limits.maxMessageSize`.
     public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
-        let message = try MIMEParser.parse(bytes, limits: limits)
-        return parse(message: message)
+        try parse(bytes[...], limits: limits)
     }
 
+    /// Returned originals are parsed header-only first; only when no report is found and an
+    /// encapsulated message could hold one (a forwarded report) is the message parsed in full.
     public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
-        let message = try MIMEParser.parse(bytes, limits: limits)
-        return parse(message: message)
+        let shallow = try MIMEParser.parse(bytes, limits: limits, encapsulatedBodies: false)
+        let report = parse(message: shallow)
+        if report.kind.isReport || !hasStructuredEncapsulation(shallow) { return report }
+        let full = try MIMEParser.parse(bytes, limits: limits, encapsulatedBodies: true)
+        return parse(message: full)
+    }
+
+    /// True when some encapsulated message has a multipart or message body (could hold a report).
+    static func hasStructuredEncapsulation(_ m: MIMEPart) -> Bool {
+        var found = false
+        m.visit { p in
+            if let e = p.encapsulatedMessage, e.contentType.isMultipart || e.contentType.type == "message" {
+                found = true
+                return false
+            }
+            return true
+        }
+        return found
     }
 
     public static func parse(message: MIMEPart) -> DeliveryReport {

@@ -201,6 +201,38 @@ struct RFC3464ParserTests {
         #expect(qp.recipients.first?.diagnostic == "550 5.1.1 a very long line that was soft-broken")
     }
 
+    @Test("a report forwarded as message/rfc822 is found")
+    func forwardedReport() throws {
+        let r = try parse("""
+            From: admin@x.example
+            Subject: Fwd: bounce
+            Content-Type: multipart/mixed; boundary=o
+
+            --o
+            Content-Type: text/plain
+
+            FYI
+            --o
+            Content-Type: message/rfc822
+
+            From: MAILER-DAEMON@m.example
+            Content-Type: multipart/report; report-type=delivery-status; boundary=i
+
+            --i
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; m.example
+
+            Final-Recipient: rfc822; a@x.example
+            Action: failed
+            Status: 5.2.2
+            --i--
+            --o--
+            """)
+        #expect(r.kind == .rfc3464)
+        #expect(r.recipients.first?.status?.description == "5.2.2")
+    }
+
     @Test("RFC 6533: global delivery status, utf-8 address type with \\x{} escapes, raw UTF-8, message/global-headers")
     func global() throws {
         let r = try parse("""

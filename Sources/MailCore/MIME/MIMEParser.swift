@@ -31,15 +31,20 @@ public struct MIMELimitError: Error, Sendable, Hashable, CustomStringConvertible
 /// delimiter closes at the end of the data with a flag.
 /// - SeeAlso: RFC 2046 §5.1.1, RFC 2045 §6, protocol-notes §7.4.
 public enum MIMEParser {
-    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> MIMEPart {
-        try parse(bytes[...], limits: limits)
+    /// - Parameter encapsulatedBodies: when false, encapsulated messages (`message/rfc822`,
+    ///   `message/global`) get their header parsed but their body kept as one leaf, which is all
+    ///   a report parser needs from a returned original.
+    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits(),
+                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
+        try parse(bytes[...], limits: limits, encapsulatedBodies: encapsulatedBodies)
     }
 
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> MIMEPart {
+    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits(),
+                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
         if bytes.count > limits.maxMessageSize {
             throw MIMELimitError(size: bytes.count, limit: limits.maxMessageSize)
         }
-        var state = State(limits: limits)
+        var state = State(limits: limits, encapsulatedBodies: encapsulatedBodies)
         return parseEntity(bytes, defaultType: .textPlain, depth: 0, state: &state)
     }
 
@@ -54,7 +59,9 @@ public enum MIMEParser {
 
     struct State {
         var limits: MIMELimits
+        var encapsulatedBodies: Bool
         var parts = 0
+        var insideEncapsulated = false
     }
 
     static func parseEntity(_ bytes: ArraySlice<UInt8>, defaultType: ContentType, depth: Int, state: inout State) -> MIMEPart {
@@ -66,7 +73,7 @@ public enum MIMEParser {
         var part = MIMEPart(header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
                             transferEncoding: cte, body: bytes[bodyStart...], children: [], embedded: [],
                             defects: [], depth: depth)
-        if contentType.isMultipart {
+        if contentType.isMultipart && (state.encapsulatedBodies || !state.insideEncapsulated) {
             guard let boundary = contentType.boundary, !boundary.isEmpty else {
                 part.defects.insert(.missingBoundary)
                 return part
@@ -101,7 +108,10 @@ public enum MIMEParser {
                 return part
             }
             let inner = cte.decode(part.body)
+            let wasInside = state.insideEncapsulated
+            state.insideEncapsulated = true
             part.embedded.append(parseEntity(inner, defaultType: .textPlain, depth: depth + 1, state: &state))
+            state.insideEncapsulated = wasInside
         }
         return part
     }
