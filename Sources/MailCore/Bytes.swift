@@ -117,36 +117,44 @@ public enum ByteScan {
         guard n > 0, n <= bytes.count else { return n == 0 ? bytes.startIndex : nil }
         return needle.withUnsafeBufferPointer { nb -> Int? in
             bytes.withUnsafeBufferPointer { buf -> Int? in
-                let first = nb[0]
-                let lastByte = nb[n - 1]
-                let last = buf.count - n
-                var i = 0
-                @inline(__always) func matchesAt(_ p: Int) -> Bool {
-                    var j = 1
-                    while j < n - 1 && buf[p + j] == nb[j] { j += 1 }
-                    return j >= n - 1
-                }
-                if let base = buf.baseAddress {
-                    let raw = UnsafeRawPointer(base)
-                    let f = SIMD16<UInt8>(repeating: first)
-                    let l = SIMD16<UInt8>(repeating: lastByte)
-                    while i + 15 <= last {
-                        let a = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
-                        let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
-                        let m = (a .== f) .& (b .== l)
-                        if any(m) {
-                            for k in 0..<16 where m[k] && matchesAt(i + k) { return bytes.startIndex + i + k }
-                        }
-                        i += 16
-                    }
-                }
-                while i <= last {
-                    if buf[i] == first && buf[i + n - 1] == lastByte && matchesAt(i) { return bytes.startIndex + i }
-                    i += 1
-                }
-                return nil
+                find(nb, in: buf, from: 0, to: buf.count).map { bytes.startIndex + $0 }
             }
         }
+    }
+
+    /// Exact search of `needle` in `buf[from..<to]`; returns an index into `buf`.
+    @inlinable
+    public static func find(_ nb: UnsafeBufferPointer<UInt8>, in buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
+        let n = nb.count
+        guard n > 0, to - from >= n else { return n == 0 ? from : nil }
+        let first = nb[0]
+        let lastByte = nb[n - 1]
+        let last = to - n
+        var i = from
+        @inline(__always) func matchesAt(_ p: Int) -> Bool {
+            var j = 1
+            while j < n - 1 && buf[p + j] == nb[j] { j += 1 }
+            return j >= n - 1
+        }
+        if let base = buf.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let f = SIMD16<UInt8>(repeating: first)
+            let l = SIMD16<UInt8>(repeating: lastByte)
+            while i + 15 <= last {
+                let a = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
+                let m = (a .== f) .& (b .== l)
+                if any(m) {
+                    for k in 0..<16 where m[k] && matchesAt(i + k) { return i + k }
+                }
+                i += 16
+            }
+        }
+        while i <= last {
+            if buf[i] == first && buf[i + n - 1] == lastByte && matchesAt(i) { return i }
+            i += 1
+        }
+        return nil
     }
 
     /// Case-insensitive prefix test; `prefix` must be lower-cased ASCII.

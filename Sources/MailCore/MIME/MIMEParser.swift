@@ -122,38 +122,34 @@ public enum MIMEParser {
     public static func splitMultipart(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> (parts: [ArraySlice<UInt8>], closed: Bool) {
         let base = body.startIndex
         let blen = boundary.count
-        return body.withUnsafeBufferPointer { buf -> ([ArraySlice<UInt8>], Bool) in
-            var parts: [ArraySlice<UInt8>] = []
-            let n = buf.count
-            var i = 0
-            var partStart = -1
-            while i < n {
-                // Fast skip to the end of lines that cannot be delimiters.
-                let ls = i
-                var isDelimiter = false
-                var isClose = false
-                // Tolerate blanks before a delimiter (seen in real bounces).
-                var ds = ls
-                while ds < n && buf[ds].isBlank { ds += 1 }
-                if ds + 2 + blen <= n && buf[ds] == ASCII.dash && buf[ds + 1] == ASCII.dash {
-                    var k = 0
-                    while k < blen && buf[ds + 2 + k] == boundary[k] { k += 1 }
-                    if k == blen {
-                        var j = ds + 2 + blen
-                        if j + 1 < n && buf[j] == ASCII.dash && buf[j + 1] == ASCII.dash {
-                            isClose = true
-                            j += 2
-                        }
-                        while j < n && buf[j].isBlank { j += 1 }
-                        if j == n || buf[j].isLineBreak {
-                            isDelimiter = true
-                        } else {
-                            isClose = false
-                        }
+        let needle = [ASCII.dash, ASCII.dash] + boundary
+        return needle.withUnsafeBufferPointer { nb in
+            body.withUnsafeBufferPointer { buf -> ([ArraySlice<UInt8>], Bool) in
+                var parts: [ArraySlice<UInt8>] = []
+                let n = buf.count
+                var from = 0
+                var partStart = -1
+                // Jump from one "--boundary" occurrence to the next instead of visiting every line.
+                while let ds = ByteScan.find(nb, in: buf, from: from, to: n) {
+                    // It must start a line (blanks before it are tolerated, seen in real bounces).
+                    var ls = ds
+                    while ls > 0 && buf[ls - 1].isBlank { ls -= 1 }
+                    guard ls == 0 || buf[ls - 1] == ASCII.lf || buf[ls - 1] == ASCII.cr else {
+                        from = ds + 1
+                        continue
                     }
-                }
-                let line = ByteScan.line(in: buf, from: ls, limit: n)
-                if isDelimiter {
+                    var j = ds + 2 + blen
+                    var isClose = false
+                    if j + 1 < n && buf[j] == ASCII.dash && buf[j + 1] == ASCII.dash {
+                        isClose = true
+                        j += 2
+                    }
+                    while j < n && buf[j].isBlank { j += 1 }
+                    guard j == n || buf[j].isLineBreak else {
+                        from = ds + 1
+                        continue
+                    }
+                    let line = ByteScan.line(in: buf, from: j, limit: n)
                     if partStart >= 0 {
                         // The line break before the delimiter belongs to it.
                         var end = ls
@@ -165,15 +161,15 @@ public enum MIMEParser {
                                 end -= 1
                             }
                         }
-                        parts.append(body[(base + partStart)..<(base + end)])
+                        parts.append(body[(base + partStart)..<(base + max(end, partStart))])
                     }
                     if isClose { return (parts, true) }
                     partStart = line.next
+                    from = line.next
                 }
-                i = line.next
+                if partStart >= 0 { parts.append(body[(base + partStart)..<(base + n)]) }
+                return (parts, false)
             }
-            if partStart >= 0 { parts.append(body[(base + partStart)..<(base + n)]) }
-            return (parts, false)
         }
     }
 }
