@@ -67,7 +67,7 @@ public enum MIMEParser {
     static func parseEntity(_ bytes: ArraySlice<UInt8>, defaultType: ContentType, depth: Int, state: inout State) -> MIMEPart {
         state.parts += 1
         let (header, bodyStart) = HeaderSection.parse(bytes)
-        let parsedType = header.value("content-type").flatMap { ContentType(headerValue: $0) }
+        let parsedType = header["content-type"].flatMap { ContentType(bytes: Array($0.unfoldedBytes)) }
         let contentType = parsedType ?? defaultType
         let cte = TransferEncoding(headerValue: header.value("content-transfer-encoding"))
         var part = MIMEPart(header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
