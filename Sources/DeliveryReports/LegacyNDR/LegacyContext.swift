@@ -58,6 +58,9 @@ public struct LegacyContext: Sendable {
 
     public func header(_ name: String) -> String? { message.header[name]?.decodedValue }
 
+    /// Body fingerprints are looked for in the first this many bytes of the text only.
+    public static let fingerprintWindow = 8192
+
     /// Case-insensitive search in the text; `marker` must be lower-case ASCII.
     public func textContains(_ marker: String) -> Bool { index(of: marker) != nil }
 
