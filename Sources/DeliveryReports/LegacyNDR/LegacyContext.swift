@@ -41,12 +41,20 @@ public struct LegacyContext: Sendable {
             return
         }
         if ct.type == "text" || (ct.type == "multipart" && part.children.isEmpty) || part.contentTypeDefaulted {
-            let s = part.text
             if !out.isEmpty { out.append(0x0A) }
-            if ct.subtype == "html" {
-                out.append(contentsOf: HTMLText.strip(Array(s.utf8)))
+            let body = part.decodedBody
+            // ASCII text needs no charset conversion (the common case): copy the bytes.
+            var ascii = true
+            if !(ct.charset.map { $0.asciiLowercased.hasPrefix("iso-2022") || $0.asciiLowercased.hasPrefix("utf-16") } ?? false) {
+                for b in body where b >= 0x80 { ascii = false; break }
             } else {
-                out.append(contentsOf: s.utf8)
+                ascii = false
+            }
+            let utf8: [UInt8] = ascii ? Array(body) : Array(part.text.utf8)
+            if ct.subtype == "html" {
+                out.append(contentsOf: HTMLText.strip(utf8))
+            } else {
+                out.append(contentsOf: utf8)
             }
             out.append(0x0A)
         } else if ct.type == "message" && ct.subtype.hasSubstring("delivery-status") {
