@@ -48,7 +48,7 @@ public enum DeliveryReportParser {
         for candidate in scan.statusParts {
             var content = RFC3464Parser.parse(candidate.part.decodedBody)
             guard !content.recipients.isEmpty else { continue }
-            for i in content.recipients.indices where !isMailbox(content.recipients[i].address) {
+            for i in content.recipients.indices.prefix(100) where !isMailbox(content.recipients[i].address) {
                 repairAddress(&content.recipients[i], context())
             }
             let kind: DeliveryReport.Kind
@@ -247,7 +247,8 @@ enum InlineHeaders {
             var i = 0
             while i < n {
                 let line = ByteScan.line(in: buf, from: i, limit: n)
-                // Skip indentation and a quoting ">" prefix is not supported (it would change the bytes).
+                var nextLine = line.next
+                // Indentation is skipped; a quoting ">" prefix is not supported (it would change the bytes).
                 var s = line.start
                 while s < line.end && buf[s].isBlankByte { s += 1 }
                 if line.end - s > 5 {
@@ -256,17 +257,19 @@ enum InlineHeaders {
                         while k < st.count && buf[s + k].lowercasedASCIIByte == st[k] { k += 1 }
                         if k == st.count {
                             let slice = body[(body.startIndex + s)...]
-                            let (h, _) = HeaderSection.parse(slice)
+                            let (h, bodyStart) = HeaderSection.parse(slice)
                             let keys = h.fields.filter { $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe") }
                             if h.fields.count >= 2 && !keys.isEmpty {
                                 result = h
                                 return
                             }
+                            // Skip the block just tried, so hostile input cannot make this quadratic.
+                            nextLine = max(nextLine, bodyStart - body.startIndex)
                             break
                         }
                     }
                 }
-                i = line.next
+                i = nextLine
             }
         }
         return result

@@ -25,6 +25,9 @@ public enum RFC3464Parser {
         }
     }
 
+    /// At most this many fields are read from one delivery-status part.
+    static let maxFields = 10_000
+
     static let perMessageNames: Set<String> = [
         "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date",
     ]
@@ -96,8 +99,12 @@ public enum RFC3464Parser {
         var perMessage: [Pair] = []
         var recipients: [[Pair]] = []
         var current: [Pair]? = nil
+        var budget = maxFields
         for g in groups {
             for f in g {
+                // Hostile input: a delivery-status part with absurdly many fields is cut short.
+                budget -= 1
+                if budget < 0 { break }
                 if perMessageNames.contains(f.name) {
                     if current != nil && current?.contains(where: { $0.name == f.name }) == false
                         && perMessage.contains(where: { $0.name == f.name }) {

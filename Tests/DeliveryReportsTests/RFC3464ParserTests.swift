@@ -383,3 +383,37 @@ struct RFC3464BuilderTests {
         #expect(h["bcc"] == nil)
     }
 }
+
+@Suite("Hostile input stays fast")
+struct HostileInputTests {
+    static func timed(_ s: String) throws -> Duration {
+        let bytes = Array(s.utf8)
+        let clock = ContinuousClock()
+        return try clock.measure { _ = try DeliveryReportParser.parse(bytes) }
+    }
+
+    @Test("many header-like lines in a bounce body")
+    func headerLikeLines() throws {
+        let body = String(repeating: "to: someone\n", count: 60_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nSubject: failure notice\n\n" + body) < .seconds(10))
+    }
+
+    @Test("unclosed HTML tags")
+    func unclosedTags() throws {
+        let body = String(repeating: "<", count: 300_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nContent-Type: text/html\n\n" + body) < .seconds(10))
+    }
+
+    @Test("a delivery-status part with a flood of fields")
+    func fieldFlood() throws {
+        let fields = String(repeating: "Reporting-MTA: dns; x\n", count: 60_000)
+        let s = "Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@x.example\nAction: failed\n" + fields
+        #expect(try Self.timed(s) < .seconds(10))
+    }
+
+    @Test("one long line full of addresses")
+    func addressLine() throws {
+        let line = String(repeating: "recipient: a@b.example ", count: 30_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n\n" + line + "\n") < .seconds(10))
+    }
+}

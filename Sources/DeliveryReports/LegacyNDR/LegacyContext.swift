@@ -128,6 +128,11 @@ enum HTMLText {
             if c == 0x3C {
                 var j = i + 1
                 while j < b.count && b[j] != 0x3E { j += 1 }
+                if j >= b.count {
+                    // No closing ">": keep the rest as text (also keeps this linear on hostile input).
+                    out.append(contentsOf: b[i...])
+                    break
+                }
                 let tag = b[(i + 1)..<min(j, b.count)].prefix(4).map { $0.lowercasedASCIIByte }
                 if tag.starts(with: Array("br".utf8)) || tag.starts(with: Array("p".utf8)) || tag.starts(with: Array("/p".utf8))
                     || tag.starts(with: Array("div".utf8)) || tag.starts(with: Array("/div".utf8))

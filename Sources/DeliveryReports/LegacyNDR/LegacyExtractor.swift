@@ -162,7 +162,8 @@ enum LegacyExtractor {
 
     static func afterLabel(_ lower: [UInt8], _ pos: Int, labels: [String], floor: Int) -> Bool {
         var lineStart = pos
-        while lineStart > floor && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
+        let limit = max(floor, pos - 256)   // labels sit close to the address; bounded for hostile input
+        while lineStart > limit && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
         let prefix = lower[lineStart..<pos]
         for l in labels where ByteScan.firstIndex(of: Array(l.utf8), in: prefix) != nil { return true }
         return false
