@@ -70,7 +70,10 @@ public struct DeliveryReport: Sendable, Hashable {
     public var reportingMTA: TypedValue?
     public var dsnGateway: TypedValue?
     public var receivedFromMTA: TypedValue?
-    public var arrivalDate: MessageDate?
+    /// `Arrival-Date` as written.
+    public var arrivalDateText: String?
+    /// `Arrival-Date` parsed (on access).
+    public var arrivalDate: MessageDate? { arrivalDateText.flatMap { MessageDate($0) } }
     /// Per-message fields we do not model, by lower-cased name (`x-postfix-queue-id`, …).
     public var extraFields: [String: String]
 
@@ -83,7 +86,7 @@ public struct DeliveryReport: Sendable, Hashable {
     public var envelope: ReportEnvelope
 
     public init(kind: Kind, originalEnvelopeID: String? = nil, reportingMTA: TypedValue? = nil,
-                dsnGateway: TypedValue? = nil, receivedFromMTA: TypedValue? = nil, arrivalDate: MessageDate? = nil,
+                dsnGateway: TypedValue? = nil, receivedFromMTA: TypedValue? = nil, arrivalDateText: String? = nil,
                 extraFields: [String: String] = [:], recipients: [RecipientReport] = [],
                 returnedHeaders: ReturnedHeaders? = nil, envelope: ReportEnvelope = ReportEnvelope()) {
         self.kind = kind
@@ -91,7 +94,7 @@ public struct DeliveryReport: Sendable, Hashable {
         self.reportingMTA = reportingMTA
         self.dsnGateway = dsnGateway
         self.receivedFromMTA = receivedFromMTA
-        self.arrivalDate = arrivalDate
+        self.arrivalDateText = arrivalDateText
         self.extraFields = extraFields
         self.recipients = recipients
         self.returnedHeaders = returnedHeaders
@@ -125,8 +128,12 @@ public struct RecipientReport: Sendable, Hashable {
     public var diagnosticType: String?
     /// `Diagnostic-Code` text, kept raw (unfolded only).
     public var diagnostic: String?
-    public var lastAttemptDate: MessageDate?
-    public var willRetryUntil: MessageDate?
+    /// `Last-Attempt-Date` as written; `lastAttemptDate` parses it on access.
+    public var lastAttemptDateText: String?
+    public var lastAttemptDate: MessageDate? { lastAttemptDateText.flatMap { MessageDate($0) } }
+    /// `Will-Retry-Until` as written; `willRetryUntil` parses it on access.
+    public var willRetryUntilText: String?
+    public var willRetryUntil: MessageDate? { willRetryUntilText.flatMap { MessageDate($0) } }
     public var finalLogID: String?
     /// Per-recipient fields we do not model, by lower-cased name.
     public var extraFields: [String: String]
@@ -135,7 +142,7 @@ public struct RecipientReport: Sendable, Hashable {
                 originalRecipientDecoded: String? = nil, action: DeliveryAction, actionRaw: String? = nil,
                 actionInferred: Bool = false, status: StatusCode? = nil, statusIsPseudo: Bool = false,
                 remoteMTA: TypedValue? = nil, diagnosticType: String? = nil, diagnostic: String? = nil,
-                lastAttemptDate: MessageDate? = nil, willRetryUntil: MessageDate? = nil, finalLogID: String? = nil,
+                lastAttemptDateText: String? = nil, willRetryUntilText: String? = nil, finalLogID: String? = nil,
                 extraFields: [String: String] = [:]) {
         self.finalRecipient = finalRecipient
         self.originalRecipient = originalRecipient
@@ -148,8 +155,8 @@ public struct RecipientReport: Sendable, Hashable {
         self.remoteMTA = remoteMTA
         self.diagnosticType = diagnosticType
         self.diagnostic = diagnostic
-        self.lastAttemptDate = lastAttemptDate
-        self.willRetryUntil = willRetryUntil
+        self.lastAttemptDateText = lastAttemptDateText
+        self.willRetryUntilText = willRetryUntilText
         self.finalLogID = finalLogID
         self.extraFields = extraFields
     }
@@ -198,28 +205,26 @@ public struct ReturnedHeaders: Sendable, Hashable {
 }
 
 /// The report's own header fields that carry our return path (strongest correlation keys).
+/// Values are read from the header on access, so parsing pays nothing for unused keys.
 public struct ReportEnvelope: Sendable, Hashable {
-    public var to: [String]
-    public var deliveredTo: [String]
-    public var xOriginalTo: [String]
-    public var returnPath: String?
-    public var from: String?
-    public var subject: String?
-    public var messageID: String?
-    /// The report's `Date:` as written.
-    public var dateText: String?
-    /// The report's `Date:` parsed.
-    public var date: MessageDate? { dateText.flatMap { MessageDate($0) } }
+    /// The report's own header section.
+    public var header: HeaderSection
 
-    public init(to: [String] = [], deliveredTo: [String] = [], xOriginalTo: [String] = [], returnPath: String? = nil,
-                from: String? = nil, subject: String? = nil, messageID: String? = nil, dateText: String? = nil) {
-        self.to = to
-        self.deliveredTo = deliveredTo
-        self.xOriginalTo = xOriginalTo
-        self.returnPath = returnPath
-        self.from = from
-        self.subject = subject
-        self.messageID = messageID
-        self.dateText = dateText
+    public init(header: HeaderSection = HeaderSection()) { self.header = header }
+
+    func addresses(_ name: String) -> [String] {
+        header.all(name).flatMap { f -> [String] in
+            f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+        }
     }
+
+    public var to: [String] { addresses("to") }
+    public var deliveredTo: [String] { addresses("delivered-to") }
+    public var xOriginalTo: [String] { addresses("x-original-to") }
+    public var returnPath: String? { header.value("return-path").flatMap { AddressParser.addrSpec(in: $0) } }
+    public var from: String? { header["from"]?.decodedValue }
+    public var subject: String? { header["subject"]?.decodedValue }
+    public var messageID: String? { header.value("message-id").map(ReturnedHeaders.stripAngles) }
+    public var dateText: String? { header.value("date") }
+    public var date: MessageDate? { dateText.flatMap { MessageDate($0) } }
 }

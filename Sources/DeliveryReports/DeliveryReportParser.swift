@@ -6,13 +6,30 @@ public enum DeliveryReportParser {
     /// Parses raw message bytes (CRLF, LF or CR line ends).
     /// - Throws: `MIMELimitError` when the message exceeds `limits.maxMessageSize`.
     public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
-        let message = try MIMEParser.parse(bytes, limits: limits)
-        return parse(message: message)
+        try parse(bytes[...], limits: limits)
     }
 
+    /// Returned originals are parsed header-only first; only when no report is found and an
+    /// encapsulated message could hold one (a forwarded report) is the message parsed in full.
     public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
-        let message = try MIMEParser.parse(bytes, limits: limits)
-        return parse(message: message)
+        let shallow = try MIMEParser.parse(bytes, limits: limits, encapsulatedBodies: false)
+        let report = parse(message: shallow)
+        if report.kind.isReport || !hasStructuredEncapsulation(shallow) { return report }
+        let full = try MIMEParser.parse(bytes, limits: limits, encapsulatedBodies: true)
+        return parse(message: full)
+    }
+
+    /// True when some encapsulated message has a multipart or message body (could hold a report).
+    static func hasStructuredEncapsulation(_ m: MIMEPart) -> Bool {
+        var found = false
+        m.visit { p in
+            if let e = p.encapsulatedMessage, e.contentType.isMultipart || e.contentType.type == "message" {
+                found = true
+                return false
+            }
+            return true
+        }
+        return found
     }
 
     public static func parse(message: MIMEPart) -> DeliveryReport {
@@ -31,7 +48,7 @@ public enum DeliveryReportParser {
         for candidate in scan.statusParts {
             var content = RFC3464Parser.parse(candidate.part.decodedBody)
             guard !content.recipients.isEmpty else { continue }
-            for i in content.recipients.indices where !isMailbox(content.recipients[i].address) {
+            for i in content.recipients.indices.prefix(100) where !isMailbox(content.recipients[i].address) {
                 repairAddress(&content.recipients[i], context())
             }
             let kind: DeliveryReport.Kind
@@ -44,7 +61,7 @@ public enum DeliveryReportParser {
             }
             var report = DeliveryReport(kind: kind, originalEnvelopeID: content.originalEnvelopeID,
                                         reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                                        receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                                        receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
                                         extraFields: content.extraFields, recipients: content.recipients,
                                         envelope: envelope)
             report.returnedHeaders = scan.returnedHeaders(after: candidate.order) ?? scan.inlineReturnedHeaders(message)
@@ -137,18 +154,7 @@ public enum DeliveryReportParser {
                        returnedHeaders: scan.returnedHeaders(after: -1), envelope: envelope)
     }
 
-    static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope {
-        func addrs(_ name: String) -> [String] {
-            h.all(name).flatMap { f -> [String] in
-                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
-            }
-        }
-        return ReportEnvelope(to: addrs("to"), deliveredTo: addrs("delivered-to"), xOriginalTo: addrs("x-original-to"),
-                              returnPath: h.value("return-path").flatMap { AddressParser.addrSpec(in: $0) },
-                              from: h["from"]?.decodedValue, subject: h["subject"]?.decodedValue,
-                              messageID: h.value("message-id").map(ReturnedHeaders.stripAngles),
-                              dateText: h.value("date"))
-    }
+    static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope { ReportEnvelope(header: h) }
 }
 
 /// One pass over the MIME tree collecting what the report parser needs.
@@ -241,7 +247,8 @@ enum InlineHeaders {
             var i = 0
             while i < n {
                 let line = ByteScan.line(in: buf, from: i, limit: n)
-                // Skip indentation and a quoting ">" prefix is not supported (it would change the bytes).
+                var nextLine = line.next
+                // Indentation is skipped; a quoting ">" prefix is not supported (it would change the bytes).
                 var s = line.start
                 while s < line.end && buf[s].isBlankByte { s += 1 }
                 if line.end - s > 5 {
@@ -250,17 +257,19 @@ enum InlineHeaders {
                         while k < st.count && buf[s + k].lowercasedASCIIByte == st[k] { k += 1 }
                         if k == st.count {
                             let slice = body[(body.startIndex + s)...]
-                            let (h, _) = HeaderSection.parse(slice)
+                            let (h, bodyStart) = HeaderSection.parse(slice)
                             let keys = h.fields.filter { $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe") }
                             if h.fields.count >= 2 && !keys.isEmpty {
                                 result = h
                                 return
                             }
+                            // Skip the block just tried, so hostile input cannot make this quadratic.
+                            nextLine = max(nextLine, bodyStart - body.startIndex)
                             break
                         }
                     }
                 }
-                i = line.next
+                i = nextLine
             }
         }
         return result
@@ -282,7 +291,7 @@ enum InlineDSN {
         // Start at a Reporting-MTA line shortly before, if there is one.
         var start = first
         let windowStart = max(0, first - 2000)
-        if let rm = ByteScan.firstIndex(ofLowercased: reportingMTA, in: c.lower[windowStart..<first]),
+        if let rm = ByteScan.firstIndex(of: reportingMTA, in: c.lower[windowStart..<first]),
            rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D {
             start = rm
         }
@@ -293,7 +302,7 @@ enum InlineDSN {
         guard !recipients.isEmpty else { return nil }
         return DeliveryReport(kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
                               reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                              receivedFromMTA: content.receivedFromMTA, arrivalDate: content.arrivalDate,
+                              receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
                               extraFields: content.extraFields, recipients: recipients)
     }
 
@@ -302,7 +311,7 @@ enum InlineDSN {
         var best: Int?
         for p in prefixes {
             var from = 0
-            while from < lower.count, let i = ByteScan.firstIndex(ofLowercased: p, in: lower[from...]) {
+            while from < lower.count, let i = ByteScan.firstIndex(of: p, in: lower[from...]) {
                 if i == 0 || lower[i - 1] == 0x0A || lower[i - 1] == 0x0D {
                     if let b = best { best = min(b, i) } else { best = i }
                     break

@@ -25,6 +25,9 @@ public enum RFC3464Parser {
         }
     }
 
+    /// At most this many fields are read from one delivery-status part.
+    static let maxFields = 10_000
+
     static let perMessageNames: Set<String> = [
         "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date",
     ]
@@ -96,8 +99,12 @@ public enum RFC3464Parser {
         var perMessage: [Pair] = []
         var recipients: [[Pair]] = []
         var current: [Pair]? = nil
+        var budget = maxFields
         for g in groups {
             for f in g {
+                // Hostile input: a delivery-status part with absurdly many fields is cut short.
+                budget -= 1
+                if budget < 0 { break }
                 if perMessageNames.contains(f.name) {
                     if current != nil && current?.contains(where: { $0.name == f.name }) == false
                         && perMessage.contains(where: { $0.name == f.name }) {
@@ -151,7 +158,7 @@ public enum RFC3464Parser {
         public var reportingMTA: TypedValue?
         public var dsnGateway: TypedValue?
         public var receivedFromMTA: TypedValue?
-        public var arrivalDate: MessageDate?
+        public var arrivalDateText: String?
         public var extraFields: [String: String]
         public var recipients: [RecipientReport]
     }
@@ -165,7 +172,7 @@ public enum RFC3464Parser {
             case "reporting-mta": if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
             case "dsn-gateway": if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
             case "received-from-mta": if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
-            case "arrival-date": if out.arrivalDate == nil { out.arrivalDate = MessageDate(p.value) }
+            case "arrival-date": if out.arrivalDateText == nil { out.arrivalDateText = p.value }
             default: if out.extraFields[p.name] == nil { out.extraFields[p.name] = p.value }
             }
         }
@@ -203,8 +210,8 @@ public enum RFC3464Parser {
                         r.diagnostic = p.value
                     }
                 }
-            case "last-attempt-date": r.lastAttemptDate = MessageDate(p.value)
-            case "will-retry-until": r.willRetryUntil = MessageDate(p.value)
+            case "last-attempt-date": r.lastAttemptDateText = p.value
+            case "will-retry-until": r.willRetryUntilText = p.value
             case "final-log-id": r.finalLogID = stripComments(p.value)
             default:
                 if p.name == "x-actual-recipient" { actual = p.value }

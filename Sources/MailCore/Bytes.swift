@@ -57,17 +57,35 @@ public enum ByteScan {
     /// Finds the line starting at `start`. CRLF, LF and lone CR all end a line.
     @inlinable
     public static func line(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineSpan {
+        let i = nextLineBreak(in: buffer, from: start, limit: limit)
+        if i >= limit { return LineSpan(start: start, end: limit, next: limit) }
+        if buffer[i] == 0x0D && i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
+        return LineSpan(start: start, end: i, next: i + 1)
+    }
+
+    /// The index of the next CR or LF at or after `start`, or `limit`. Scans 16 bytes at a time.
+    @inlinable
+    public static func nextLineBreak(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> Int {
         var i = start
+        if let base = buffer.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let lf = SIMD16<UInt8>(repeating: 0x0A)
+            let cr = SIMD16<UInt8>(repeating: 0x0D)
+            while i + 16 <= limit {
+                let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                let m = (v .== lf) .| (v .== cr)
+                if any(m) {
+                    for k in 0..<16 where m[k] { return i + k }
+                }
+                i += 16
+            }
+        }
         while i < limit {
             let b = buffer[i]
-            if b == 0x0A { return LineSpan(start: start, end: i, next: i + 1) }
-            if b == 0x0D {
-                if i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
-                return LineSpan(start: start, end: i, next: i + 1)
-            }
+            if b == 0x0A || b == 0x0D { return i }
             i += 1
         }
-        return LineSpan(start: start, end: limit, next: limit)
+        return limit
     }
 
     /// Case-insensitive search of an ASCII needle (given lower-cased) in `bytes`.
@@ -92,27 +110,51 @@ public enum ByteScan {
         }
     }
 
-    /// Exact byte search (use on pre-lower-cased text with a lower-case needle).
+    /// Exact byte search (use on pre-lower-cased text with a lower-case needle). Candidates are
+    /// found 16 positions at a time by matching the needle's first and last byte.
     public static func firstIndex(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
         let n = needle.count
         guard n > 0, n <= bytes.count else { return n == 0 ? bytes.startIndex : nil }
         return needle.withUnsafeBufferPointer { nb -> Int? in
             bytes.withUnsafeBufferPointer { buf -> Int? in
-                let first = nb[0]
-                let lastByte = nb[n - 1]
-                let last = buf.count - n
-                var i = 0
-                while i <= last {
-                    if buf[i] == first && buf[i + n - 1] == lastByte {
-                        var j = 1
-                        while j < n - 1 && buf[i + j] == nb[j] { j += 1 }
-                        if j >= n - 1 { return bytes.startIndex + i }
-                    }
-                    i += 1
-                }
-                return nil
+                find(nb, in: buf, from: 0, to: buf.count).map { bytes.startIndex + $0 }
             }
         }
+    }
+
+    /// Exact search of `needle` in `buf[from..<to]`; returns an index into `buf`.
+    @inlinable
+    public static func find(_ nb: UnsafeBufferPointer<UInt8>, in buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
+        let n = nb.count
+        guard n > 0, to - from >= n else { return n == 0 ? from : nil }
+        let first = nb[0]
+        let lastByte = nb[n - 1]
+        let last = to - n
+        var i = from
+        @inline(__always) func matchesAt(_ p: Int) -> Bool {
+            var j = 1
+            while j < n - 1 && buf[p + j] == nb[j] { j += 1 }
+            return j >= n - 1
+        }
+        if let base = buf.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let f = SIMD16<UInt8>(repeating: first)
+            let l = SIMD16<UInt8>(repeating: lastByte)
+            while i + 15 <= last {
+                let a = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
+                let m = (a .== f) .& (b .== l)
+                if any(m) {
+                    for k in 0..<16 where m[k] && matchesAt(i + k) { return i + k }
+                }
+                i += 16
+            }
+        }
+        while i <= last {
+            if buf[i] == first && buf[i + n - 1] == lastByte && matchesAt(i) { return i }
+            i += 1
+        }
+        return nil
     }
 
     /// Case-insensitive prefix test; `prefix` must be lower-cased ASCII.
@@ -144,16 +186,22 @@ public func decodeUTF8OrLatin1<C: Collection>(_ bytes: C) -> String where C.Elem
     for b in bytes where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: bytes, as: UTF8.self) }
     if let s = String(validating: bytes, as: UTF8.self) { return s }
-    return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    return Array(bytes).withUnsafeBufferPointer { latin1String($0) }
 }
 
 extension String {
     /// ASCII lower-casing, cheaper than `lowercased()` and locale-free.
     public var asciiLowercased: String {
-        var needs = false
-        for b in utf8 where b >= 0x41 && b <= 0x5A { needs = true; break }
-        if !needs { return self }
-        return String(decoding: utf8.map { $0.lowercasedASCII }, as: UTF8.self)
+        var copy = self
+        return copy.withUTF8 { buf -> String in
+            var needs = false
+            for b in buf where b >= 0x41 && b <= 0x5A { needs = true; break }
+            if !needs { return self }
+            return String(unsafeUninitializedCapacity: buf.count) { out in
+                for i in 0..<buf.count { out[i] = buf[i].lowercasedASCII }
+                return buf.count
+            }
+        }
     }
 
     /// Trims ASCII blanks and line breaks.
@@ -210,5 +258,25 @@ func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     for b in buf where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: buf, as: UTF8.self) }
     if let s = String(validating: buf, as: UTF8.self) { return s }
-    return String(String.UnicodeScalarView(buf.map { Unicode.Scalar($0) }))
+    return latin1String(buf)
+}
+
+/// Latin-1 → String, transcoding bytes directly to UTF-8.
+public func latin1String(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+    var high = 0
+    for b in buf where b >= 0x80 { high += 1 }
+    return String(unsafeUninitializedCapacity: buf.count + high) { out in
+        var j = 0
+        for b in buf {
+            if b < 0x80 {
+                out[j] = b
+                j += 1
+            } else {
+                out[j] = 0xC0 | (b >> 6)
+                out[j + 1] = 0x80 | (b & 0x3F)
+                j += 2
+            }
+        }
+        return j
+    }
 }

@@ -40,7 +40,6 @@ struct ParseCommand: ParsableCommand {
     func run() throws {
         var results: [ParsedMessage] = []
         var unreadable = false
-        var jsonArrayStarted = false
         let out = FileHandle.standardOutput
 
         func emit(_ r: ParsedMessage) {
@@ -71,11 +70,9 @@ struct ParseCommand: ParsableCommand {
             }
         }
         if format == .json {
-            jsonArrayStarted = true
             let body = results.map { "  " + $0.jsonString() }.joined(separator: ",\n")
             out.write(Data(("[\n" + body + (results.isEmpty ? "" : "\n") + "]\n").utf8))
         }
-        _ = jsonArrayStarted
         if unreadable { throw ExitCode(1) }
     }
 }

@@ -105,6 +105,57 @@ struct LegacyNDRTests {
         #expect(r.recipients.first?.status?.description == "5.1.1")
     }
 
+    @Test("Exchange / Office 365 text NDR")
+    func exchange() throws {
+        let r = try parse("""
+            From: postmaster@contoso.example
+            Subject: Undeliverable: probe
+            Content-Type: text/plain; charset=utf-8
+
+            Delivery has failed to these recipients or groups:
+
+            alice@contoso.example
+            The email address you entered couldn't be found.
+
+            Diagnostic information for administrators:
+
+            Generating server: mail.contoso.example
+
+            alice@contoso.example
+            Remote Server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'
+
+            Original message headers:
+
+            Message-ID: <tok@return.example>
+            """)
+        #expect(r.kind == .legacy(family: "exchange"))
+        #expect(r.recipients.map(\.address) == ["alice@contoso.example"])
+        #expect(r.recipients.first?.status?.description == "5.1.10")
+    }
+
+    @Test("Courier text NDR")
+    func courier() throws {
+        let r = try parse("""
+            From: Courier mail server at mx.example.jp <@>
+            Subject: NOTICE: mail delivery status.
+
+            This is a delivery status notification from mx.example.jp,
+            running the Courier mail server, version 0.65.2.
+
+                                       UNDELIVERABLE MAIL
+
+            Your message to the following recipients cannot be delivered:
+
+            <kijitora@example.jp>:
+                mx.example.jp [192.0.2.2]:
+            >>> RCPT TO:<kijitora@example.jp>
+            <<< 550 5.1.1 <kijitora@example.jp>... User Unknown
+            """)
+        #expect(r.kind == .legacy(family: "courier"))
+        #expect(r.recipients.map(\.address) == ["kijitora@example.jp"])
+        #expect(r.recipients.first?.status?.description == "5.1.1")
+    }
+
     @Test("every registered recogniser has a family name and the registry is an array")
     func registry() {
         #expect(!LegacyNDR.registry.isEmpty)

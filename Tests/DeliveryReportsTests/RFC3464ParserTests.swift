@@ -201,6 +201,38 @@ struct RFC3464ParserTests {
         #expect(qp.recipients.first?.diagnostic == "550 5.1.1 a very long line that was soft-broken")
     }
 
+    @Test("a report forwarded as message/rfc822 is found")
+    func forwardedReport() throws {
+        let r = try parse("""
+            From: admin@x.example
+            Subject: Fwd: bounce
+            Content-Type: multipart/mixed; boundary=o
+
+            --o
+            Content-Type: text/plain
+
+            FYI
+            --o
+            Content-Type: message/rfc822
+
+            From: MAILER-DAEMON@m.example
+            Content-Type: multipart/report; report-type=delivery-status; boundary=i
+
+            --i
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; m.example
+
+            Final-Recipient: rfc822; a@x.example
+            Action: failed
+            Status: 5.2.2
+            --i--
+            --o--
+            """)
+        #expect(r.kind == .rfc3464)
+        #expect(r.recipients.first?.status?.description == "5.2.2")
+    }
+
     @Test("RFC 6533: global delivery status, utf-8 address type with \\x{} escapes, raw UTF-8, message/global-headers")
     func global() throws {
         let r = try parse("""
@@ -349,5 +381,39 @@ struct RFC3464BuilderTests {
                                date: date, boundary: "b", recipients: [])
         let (h, _) = HeaderSection.parse(b.build()[...])
         #expect(h["bcc"] == nil)
+    }
+}
+
+@Suite("Hostile input stays fast")
+struct HostileInputTests {
+    static func timed(_ s: String) throws -> Duration {
+        let bytes = Array(s.utf8)
+        let clock = ContinuousClock()
+        return try clock.measure { _ = try DeliveryReportParser.parse(bytes) }
+    }
+
+    @Test("many header-like lines in a bounce body")
+    func headerLikeLines() throws {
+        let body = String(repeating: "to: someone\n", count: 60_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nSubject: failure notice\n\n" + body) < .seconds(10))
+    }
+
+    @Test("unclosed HTML tags")
+    func unclosedTags() throws {
+        let body = String(repeating: "<", count: 300_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nContent-Type: text/html\n\n" + body) < .seconds(10))
+    }
+
+    @Test("a delivery-status part with a flood of fields")
+    func fieldFlood() throws {
+        let fields = String(repeating: "Reporting-MTA: dns; x\n", count: 60_000)
+        let s = "Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@x.example\nAction: failed\n" + fields
+        #expect(try Self.timed(s) < .seconds(10))
+    }
+
+    @Test("one long line full of addresses")
+    func addressLine() throws {
+        let line = String(repeating: "recipient: a@b.example ", count: 30_000)
+        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n\n" + line + "\n") < .seconds(10))
     }
 }

@@ -41,12 +41,20 @@ public struct LegacyContext: Sendable {
             return
         }
         if ct.type == "text" || (ct.type == "multipart" && part.children.isEmpty) || part.contentTypeDefaulted {
-            let s = part.text
             if !out.isEmpty { out.append(0x0A) }
-            if ct.subtype == "html" {
-                out.append(contentsOf: HTMLText.strip(Array(s.utf8)))
+            let body = part.decodedBody
+            // ASCII text needs no charset conversion (the common case): copy the bytes.
+            var ascii = true
+            if !(ct.charset.map { $0.asciiLowercased.hasPrefix("iso-2022") || $0.asciiLowercased.hasPrefix("utf-16") } ?? false) {
+                for b in body where b >= 0x80 { ascii = false; break }
             } else {
-                out.append(contentsOf: s.utf8)
+                ascii = false
+            }
+            let utf8: [UInt8] = ascii ? Array(body) : Array(part.text.utf8)
+            if ct.subtype == "html" {
+                out.append(contentsOf: HTMLText.strip(utf8))
+            } else {
+                out.append(contentsOf: utf8)
             }
             out.append(0x0A)
         } else if ct.type == "message" && ct.subtype.hasSubstring("delivery-status") {
@@ -57,6 +65,9 @@ public struct LegacyContext: Sendable {
     }
 
     public func header(_ name: String) -> String? { message.header[name]?.decodedValue }
+
+    /// Body fingerprints are looked for in the first this many bytes of the text only.
+    public static let fingerprintWindow = 8192
 
     /// Case-insensitive search in the text; `marker` must be lower-case ASCII.
     public func textContains(_ marker: String) -> Bool { index(of: marker) != nil }
@@ -117,6 +128,11 @@ enum HTMLText {
             if c == 0x3C {
                 var j = i + 1
                 while j < b.count && b[j] != 0x3E { j += 1 }
+                if j >= b.count {
+                    // No closing ">": keep the rest as text (also keeps this linear on hostile input).
+                    out.append(contentsOf: b[i...])
+                    break
+                }
                 let tag = b[(i + 1)..<min(j, b.count)].prefix(4).map { $0.lowercasedASCIIByte }
                 if tag.starts(with: Array("br".utf8)) || tag.starts(with: Array("p".utf8)) || tag.starts(with: Array("/p".utf8))
                     || tag.starts(with: Array("div".utf8)) || tag.starts(with: Array("/div".utf8))

@@ -83,7 +83,9 @@ enum LegacyExtractor {
             if !delayed, let s = rr.status, s.statusClass == 2 { rr.status = StatusCode(statusClass: 5, subject: 0, detail: 0); rr.statusIsPseudo = true }
             rr.diagnosticType = reply != nil || status != nil ? "smtp" : "unknown"
             rr.diagnostic = diagnostic.isEmpty ? nil : diagnostic
-            if let host = remoteHost(block) ?? (found.count == 1 ? remoteHost(whole) : nil) {
+            let lowerBlock = c.lower[block.startIndex..<block.endIndex]
+            let lowerWhole = c.lower[start..<end]
+            if let host = remoteHost(block, lower: lowerBlock) ?? (found.count == 1 ? remoteHost(whole, lower: lowerWhole) : nil) {
                 rr.remoteMTA = TypedValue(type: "dns", value: host)
             }
             if let code = reply { rr.extraFields["x-reply-code"] = String(code) }
@@ -160,9 +162,10 @@ enum LegacyExtractor {
 
     static func afterLabel(_ lower: [UInt8], _ pos: Int, labels: [String], floor: Int) -> Bool {
         var lineStart = pos
-        while lineStart > floor && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
+        let limit = max(floor, pos - 256)   // labels sit close to the address; bounded for hostile input
+        while lineStart > limit && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
         let prefix = lower[lineStart..<pos]
-        for l in labels where ByteScan.firstIndex(ofLowercased: Array(l.utf8), in: prefix) != nil { return true }
+        for l in labels where ByteScan.firstIndex(of: Array(l.utf8), in: prefix) != nil { return true }
         return false
     }
 
@@ -200,10 +203,9 @@ enum LegacyExtractor {
     static let hostLabels: [[UInt8]] = ["remote host ", "host ", "server ", "mx ", "remote-mta: dns;"].map { Array($0.utf8) }
 
     /// A host name after "host", "remote host", "server" in the block.
-    static func remoteHost(_ block: ArraySlice<UInt8>) -> String? {
-        let lower = block.map { $0.lowercasedASCIIByte }[...]
+    static func remoteHost(_ block: ArraySlice<UInt8>, lower: ArraySlice<UInt8>) -> String? {
         for label in hostLabels {
-            guard let i = ByteScan.firstIndex(ofLowercased: label, in: lower) else { continue }
+            guard let i = ByteScan.firstIndex(of: label, in: lower) else { continue }
             var s = i + label.count
             while s < lower.endIndex && (lower[s] == 0x20 || lower[s] == 0x5B) { s += 1 }
             var e = s
@@ -211,7 +213,7 @@ enum LegacyExtractor {
                 e += 1
             }
             while e > s && (lower[e - 1] == 0x2E || lower[e - 1] == 0x3A) { e -= 1 }
-            let token = block[(block.startIndex + (s - lower.startIndex))..<(block.startIndex + (e - lower.startIndex))]
+            let token = block[s..<e]
             if token.contains(0x2E) && token.count >= 3 {
                 return String(decoding: token, as: UTF8.self)
             }

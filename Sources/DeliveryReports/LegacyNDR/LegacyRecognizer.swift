@@ -75,7 +75,7 @@ public struct LegacyRecognizer: Sendable {
         switch m {
         case .from(let s): return c.from.hasSubstring(s)
         case .subject(let s): return c.subject.hasSubstring(s)
-        case .body(let s): return c.textContains(s)
+        case .body(let s): return c.index(of: s, from: 0, to: min(c.lower.count, LegacyContext.fingerprintWindow)) != nil
         case .header(let name): return c.message.header[name] != nil
         case .headerValue(let name, let v): return (c.message.header[name]?.value.asciiLowercased ?? "").hasSubstring(v)
         }

@@ -39,7 +39,8 @@ public enum Charset {
     }
 
     static func latin1<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+        if let s = bytes.withContiguousStorageIfAvailable({ latin1String($0) }) { return s }
+        return Array(bytes).withUnsafeBufferPointer { latin1String($0) }
     }
 
     static func foundationEncoding(_ name: String) -> String.Encoding? {

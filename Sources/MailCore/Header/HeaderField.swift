@@ -5,35 +5,37 @@
 ///
 /// - SeeAlso: RFC 5322 §2.2, §3.6; RFC 6532 §3.2 (raw UTF-8).
 public struct HeaderField: Sendable, Hashable {
-    /// The field name as written, without stray blanks before the colon.
-    public let name: String
+    /// The field name's bytes as written, without stray blanks before the colon.
+    public let nameBytes: ArraySlice<UInt8>
+    /// The field name as written.
+    public var name: String { String(decoding: nameBytes, as: UTF8.self) }
     /// The name lower-cased.
     public var lowercasedName: String { name.asciiLowercased }
     /// The bytes after the colon up to the end of the last continuation line (folds kept).
     public let rawValue: ArraySlice<UInt8>
 
-    public init(name: String, rawValue: ArraySlice<UInt8>) {
-        self.name = name
+    public init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>) {
+        self.nameBytes = nameBytes
         self.rawValue = rawValue
+    }
+
+    public init(name: String, rawValue: ArraySlice<UInt8>) {
+        self.init(nameBytes: Array(name.utf8)[...], rawValue: rawValue)
     }
 
     public init(name: String, value: String) {
         self.init(name: name, rawValue: ArraySlice(Array(value.utf8)))
     }
 
-    /// Case-insensitive (ASCII) comparison of the field name, without allocating.
-    @inlinable
+    /// Case-insensitive (ASCII) comparison of the field name.
     public func hasName(_ other: String) -> Bool {
-        if name.utf8.count != other.utf8.count { return false }
-        var a = name.utf8.makeIterator()
-        var b = other.utf8.makeIterator()
-        while true {
-            switch (a.next(), b.next()) {
-            case (nil, nil): return true
-            case let (x?, y?): if x.lowercasedASCII != y.lowercasedASCII { return false }
-            default: return false
-            }
+        guard nameBytes.count == other.utf8.count else { return false }
+        var i = nameBytes.startIndex
+        for b in other.utf8 {
+            if nameBytes[i].lowercasedASCII != b.lowercasedASCII { return false }
+            i += 1
         }
+        return true
     }
 
     /// The unfolded value: line breaks removed (the blank after them kept), then trimmed.

@@ -38,12 +38,12 @@ extension HeaderSection {
             var fields: [HeaderField] = []
             var i = 0
             let limit = buf.count
-            var currentName: String?
+            var currentName: Range<Int>?
             var valueStart = 0
             var valueEnd = 0
             func flush() {
                 if let n = currentName {
-                    fields.append(HeaderField(name: n, rawValue: bytes[(base + valueStart)..<(base + valueEnd)]))
+                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)]))
                     currentName = nil
                 }
             }
@@ -79,7 +79,7 @@ extension HeaderSection {
                     if nameEnd < 0 { nameEnd = j }
                     if nameEnd > line.start {
                         flush()
-                        currentName = String(decoding: UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd]), as: UTF8.self)
+                        currentName = (base + line.start)..<(base + nameEnd)
                         valueStart = j + 1
                         valueEnd = line.end
                         i = line.next

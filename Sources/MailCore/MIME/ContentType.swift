@@ -27,7 +27,11 @@ public struct ContentType: Sendable, Hashable {
 
     /// Parses a header value; returns nil when there is no `type/subtype`.
     public init?(headerValue: String) {
-        let bytes = Array(headerValue.utf8)
+        self.init(bytes: Array(headerValue.utf8))
+    }
+
+    /// Parses an unfolded header value given as bytes.
+    public init?(bytes: [UInt8]) {
         var i = 0
         let n = bytes.count
         func skipCFWS() {

@@ -31,15 +31,20 @@ public struct MIMELimitError: Error, Sendable, Hashable, CustomStringConvertible
 /// delimiter closes at the end of the data with a flag.
 /// - SeeAlso: RFC 2046 §5.1.1, RFC 2045 §6, protocol-notes §7.4.
 public enum MIMEParser {
-    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> MIMEPart {
-        try parse(bytes[...], limits: limits)
+    /// - Parameter encapsulatedBodies: when false, encapsulated messages (`message/rfc822`,
+    ///   `message/global`) get their header parsed but their body kept as one leaf, which is all
+    ///   a report parser needs from a returned original.
+    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits(),
+                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
+        try parse(bytes[...], limits: limits, encapsulatedBodies: encapsulatedBodies)
     }
 
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> MIMEPart {
+    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits(),
+                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
         if bytes.count > limits.maxMessageSize {
             throw MIMELimitError(size: bytes.count, limit: limits.maxMessageSize)
         }
-        var state = State(limits: limits)
+        var state = State(limits: limits, encapsulatedBodies: encapsulatedBodies)
         return parseEntity(bytes, defaultType: .textPlain, depth: 0, state: &state)
     }
 
@@ -54,19 +59,21 @@ public enum MIMEParser {
 
     struct State {
         var limits: MIMELimits
+        var encapsulatedBodies: Bool
         var parts = 0
+        var insideEncapsulated = false
     }
 
     static func parseEntity(_ bytes: ArraySlice<UInt8>, defaultType: ContentType, depth: Int, state: inout State) -> MIMEPart {
         state.parts += 1
         let (header, bodyStart) = HeaderSection.parse(bytes)
-        let parsedType = header.value("content-type").flatMap { ContentType(headerValue: $0) }
+        let parsedType = header["content-type"].flatMap { ContentType(bytes: Array($0.unfoldedBytes)) }
         let contentType = parsedType ?? defaultType
         let cte = TransferEncoding(headerValue: header.value("content-transfer-encoding"))
         var part = MIMEPart(header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
                             transferEncoding: cte, body: bytes[bodyStart...], children: [], embedded: [],
                             defects: [], depth: depth)
-        if contentType.isMultipart {
+        if contentType.isMultipart && (state.encapsulatedBodies || !state.insideEncapsulated) {
             guard let boundary = contentType.boundary, !boundary.isEmpty else {
                 part.defects.insert(.missingBoundary)
                 return part
@@ -101,7 +108,10 @@ public enum MIMEParser {
                 return part
             }
             let inner = cte.decode(part.body)
+            let wasInside = state.insideEncapsulated
+            state.insideEncapsulated = true
             part.embedded.append(parseEntity(inner, defaultType: .textPlain, depth: depth + 1, state: &state))
+            state.insideEncapsulated = wasInside
         }
         return part
     }
@@ -112,38 +122,34 @@ public enum MIMEParser {
     public static func splitMultipart(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> (parts: [ArraySlice<UInt8>], closed: Bool) {
         let base = body.startIndex
         let blen = boundary.count
-        return body.withUnsafeBufferPointer { buf -> ([ArraySlice<UInt8>], Bool) in
-            var parts: [ArraySlice<UInt8>] = []
-            let n = buf.count
-            var i = 0
-            var partStart = -1
-            while i < n {
-                // Fast skip to the end of lines that cannot be delimiters.
-                let ls = i
-                var isDelimiter = false
-                var isClose = false
-                // Tolerate blanks before a delimiter (seen in real bounces).
-                var ds = ls
-                while ds < n && buf[ds].isBlank { ds += 1 }
-                if ds + 2 + blen <= n && buf[ds] == ASCII.dash && buf[ds + 1] == ASCII.dash {
-                    var k = 0
-                    while k < blen && buf[ds + 2 + k] == boundary[k] { k += 1 }
-                    if k == blen {
-                        var j = ds + 2 + blen
-                        if j + 1 < n && buf[j] == ASCII.dash && buf[j + 1] == ASCII.dash {
-                            isClose = true
-                            j += 2
-                        }
-                        while j < n && buf[j].isBlank { j += 1 }
-                        if j == n || buf[j].isLineBreak {
-                            isDelimiter = true
-                        } else {
-                            isClose = false
-                        }
+        let needle = [ASCII.dash, ASCII.dash] + boundary
+        return needle.withUnsafeBufferPointer { nb in
+            body.withUnsafeBufferPointer { buf -> ([ArraySlice<UInt8>], Bool) in
+                var parts: [ArraySlice<UInt8>] = []
+                let n = buf.count
+                var from = 0
+                var partStart = -1
+                // Jump from one "--boundary" occurrence to the next instead of visiting every line.
+                while let ds = ByteScan.find(nb, in: buf, from: from, to: n) {
+                    // It must start a line (blanks before it are tolerated, seen in real bounces).
+                    var ls = ds
+                    while ls > 0 && buf[ls - 1].isBlank { ls -= 1 }
+                    guard ls == 0 || buf[ls - 1] == ASCII.lf || buf[ls - 1] == ASCII.cr else {
+                        from = ds + 1
+                        continue
                     }
-                }
-                let line = ByteScan.line(in: buf, from: ls, limit: n)
-                if isDelimiter {
+                    var j = ds + 2 + blen
+                    var isClose = false
+                    if j + 1 < n && buf[j] == ASCII.dash && buf[j + 1] == ASCII.dash {
+                        isClose = true
+                        j += 2
+                    }
+                    while j < n && buf[j].isBlank { j += 1 }
+                    guard j == n || buf[j].isLineBreak else {
+                        from = ds + 1
+                        continue
+                    }
+                    let line = ByteScan.line(in: buf, from: j, limit: n)
                     if partStart >= 0 {
                         // The line break before the delimiter belongs to it.
                         var end = ls
@@ -155,15 +161,15 @@ public enum MIMEParser {
                                 end -= 1
                             }
                         }
-                        parts.append(body[(base + partStart)..<(base + end)])
+                        parts.append(body[(base + partStart)..<(base + max(end, partStart))])
                     }
                     if isClose { return (parts, true) }
                     partStart = line.next
+                    from = line.next
                 }
-                i = line.next
+                if partStart >= 0 { parts.append(body[(base + partStart)..<(base + n)]) }
+                return (parts, false)
             }
-            if partStart >= 0 { parts.append(body[(base + partStart)..<(base + n)]) }
-            return (parts, false)
         }
     }
 }
