@@ -9,7 +9,7 @@ struct RoundtripCommand: AsyncParsableCommand {
         Exit codes are documented in README.md ("Exit codes").
         """,
         version: RoundtripVersion.current,
-        subcommands: [CheckCommand.self]
+        subcommands: [CheckCommand.self, ListenCommand.self]
     )
 }
 
