@@ -39,6 +39,8 @@ public struct SMTPListenerConfiguration: Sendable {
     public var domains: [String]
     /// The Maildir-style store (`tmp`, `new`, `cur`, `envelopes`).
     public var storeDirectory: String
+    /// How the store makes files durable (`MessageStore.SyncMode`).
+    public var syncMode: MessageStore.SyncMode
     public var tls: ListenerTLSSource
     public var maxMessageSize: Int
     public var maxRecipients: Int
@@ -50,7 +52,7 @@ public struct SMTPListenerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 25, hostname: String, domains: [String], storeDirectory: String,
-        tls: ListenerTLSSource = .selfSigned, maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
+        syncMode: MessageStore.SyncMode = .file, tls: ListenerTLSSource = .selfSigned, maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
         maxConnections: Int = 100, maxConnectionsPerClient: Int = 10, timeouts: SMTPListenerTimeouts = SMTPListenerTimeouts(),
         shutdownGracePeriod: TimeAmount = .seconds(30)
     ) {
@@ -59,6 +61,7 @@ public struct SMTPListenerConfiguration: Sendable {
         self.hostname = hostname
         self.domains = domains
         self.storeDirectory = storeDirectory
+        self.syncMode = syncMode
         self.tls = tls
         self.maxMessageSize = maxMessageSize
         self.maxRecipients = maxRecipients
@@ -111,7 +114,7 @@ public final class SMTPListener: Service, Sendable {
         else { throw SMTPListenerError(.configuration, "limits must be positive") }
         self.configuration = configuration
         do {
-            self.store = try MessageStore(directory: configuration.storeDirectory, hostname: configuration.hostname)
+            self.store = try MessageStore(directory: configuration.storeDirectory, hostname: configuration.hostname, syncMode: configuration.syncMode)
         } catch let e as MessageStoreError {
             throw SMTPListenerError(.configuration, e.message)
         }

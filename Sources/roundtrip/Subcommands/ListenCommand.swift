@@ -36,6 +36,9 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "The store directory (created if missing).")
     var store: String
 
+    @Option(help: "How files are made durable before 250: file (fdatasync each file, any filesystem) or batch (write out, then one journal commit per batch; ext4/XFS only).")
+    var sync: MessageStore.SyncMode = .file
+
     @Option(help: "Our host name in the greeting and Received: (default: this machine's name).")
     var hostname: String?
 
@@ -118,7 +121,7 @@ struct ListenCommand: AsyncParsableCommand {
         }
         let seconds = { (s: Double) in TimeAmount.nanoseconds(Int64(s * 1e9)) }
         let configuration = SMTPListenerConfiguration(
-            host: host, port: port, hostname: hostname ?? CheckCommand.localHostName(), domains: domain, storeDirectory: store, tls: tls,
+            host: host, port: port, hostname: hostname ?? CheckCommand.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
             maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections, maxConnectionsPerClient: maxPerClient,
             timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
             shutdownGracePeriod: seconds(grace)
@@ -142,6 +145,8 @@ struct ListenCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension MessageStore.SyncMode: ExpressibleByArgument {}
 
 /// The exit codes of `roundtrip listen` (sysexits.h), README "Exit codes".
 enum ListenExitCode {
