@@ -169,9 +169,12 @@ final class SMTPListenerHandler: ChannelInboundHandler {
                 receivedAt: Date(), messageSize: message.count
             )
             let promise = context.eventLoop.makePromise(of: StoredMessage.self)
+            // Backpressure: read nothing more until the message is stored.
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
             store.store(message, envelope: received, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { [self] result in
                 guard context.channel.isActive else { return }
+                try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
                 let reply: SMTPServerSession.Action
                 switch result {
                 case .success(let stored):
