@@ -124,6 +124,7 @@ public final class MessageStore: Sendable {
     let batchWindow: Duration
     let idleGap: Duration
     private let queue: WorkQueue
+    private let syncQueue = SyncQueue()
     private let counter = NIOLockedValueBox<UInt64>(0)
 
     final class WorkQueue: @unchecked Sendable {
@@ -133,6 +134,14 @@ public final class MessageStore: Sendable {
         var stopping = false
         var started = false
         var stopped = false
+    }
+
+    /// Renamed batches waiting for their directory sync (the second stage).
+    final class SyncQueue: @unchecked Sendable {
+        let condition = NSCondition()
+        // Guarded by `condition`.
+        var batches: [[Pending]] = []
+        var writerDone = false
     }
 
     struct Job: Sendable {
@@ -180,6 +189,9 @@ public final class MessageStore: Sendable {
         let thread = Thread { [self] in self.writerLoop() }
         thread.name = "roundtrip-store"
         thread.start()
+        let syncer = Thread { [self] in self.syncerLoop() }
+        syncer.name = "roundtrip-store-sync"
+        syncer.start()
     }
 
     /// Lets the writer finish the pending batch and exit. Jobs enqueued later
@@ -221,6 +233,10 @@ public final class MessageStore: Sendable {
             if queue.jobs.isEmpty && queue.stopping {
                 queue.stopped = true
                 c.unlock()
+                syncQueue.condition.lock()
+                syncQueue.writerDone = true
+                syncQueue.condition.signal()
+                syncQueue.condition.unlock()
                 return
             }
             var batch = queue.jobs
@@ -249,7 +265,7 @@ public final class MessageStore: Sendable {
         return TimeInterval(s) + TimeInterval(atto) / 1e18
     }
 
-    private struct Pending {
+    struct Pending: Sendable {
         let job: Job
         let name: String
         let messageFD: Int32
@@ -339,17 +355,41 @@ public final class MessageStore: Sendable {
                 p.job.promise.fail(MessageStoreError("rename failed: \(String(cString: strerror(err)))"))
             }
         }
-        if let error = (syncMode == .batch ? Self.syncDirectory(directory + "/envelopes") : nil) ?? Self.syncDirectory(directory + "/new") {
-            for p in delivered { p.job.promise.fail(error) }
-            return
-        }
-        for p in delivered {
-            p.job.promise.succeed(
-                StoredMessage(
-                    name: p.name, path: directory + "/new/" + p.name, envelopePath: directory + "/envelopes/" + p.name + ".json",
-                    envelope: p.envelope
-                )
-            )
+        // 5. The directory sync and the answers happen on the second stage,
+        // so the next batch is written while this one is being committed
+        // (and batches that pile up there share one sync).
+        guard !delivered.isEmpty else { return }
+        syncQueue.condition.lock()
+        syncQueue.batches.append(delivered)
+        syncQueue.condition.signal()
+        syncQueue.condition.unlock()
+    }
+
+    private func syncerLoop() {
+        let c = syncQueue.condition
+        while true {
+            c.lock()
+            while syncQueue.batches.isEmpty && !syncQueue.writerDone { c.wait() }
+            if syncQueue.batches.isEmpty && syncQueue.writerDone {
+                c.unlock()
+                return
+            }
+            let delivered = syncQueue.batches.flatMap { $0 }
+            syncQueue.batches.removeAll(keepingCapacity: true)
+            c.unlock()
+            let error = (syncMode == .batch ? Self.syncDirectory(directory + "/envelopes") : nil) ?? Self.syncDirectory(directory + "/new")
+            for p in delivered {
+                if let error {
+                    p.job.promise.fail(error)
+                } else {
+                    p.job.promise.succeed(
+                        StoredMessage(
+                            name: p.name, path: directory + "/new/" + p.name, envelopePath: directory + "/envelopes/" + p.name + ".json",
+                            envelope: p.envelope
+                        )
+                    )
+                }
+            }
         }
     }
 
