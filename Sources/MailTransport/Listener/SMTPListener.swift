@@ -85,6 +85,7 @@ public final class SMTPListener: Service, Sendable {
     public let configuration: SMTPListenerConfiguration
     public let store: MessageStore
     private let tlsContext: NIOSSLContext?
+    private let sessionConfiguration: SMTPServerSession.Configuration
     private let logger: Logger
     private let group: any EventLoopGroup
     private let onServerRunning: @Sendable (SocketAddress) -> Void
@@ -119,6 +120,10 @@ public final class SMTPListener: Service, Sendable {
             throw SMTPListenerError(.configuration, e.message)
         }
         self.tlsContext = try ListenerTLS.makeContext(configuration.tls, hostname: configuration.hostname)
+        self.sessionConfiguration = SMTPServerSession.Configuration(
+            hostname: configuration.hostname, domains: configuration.domains, maxMessageSize: configuration.maxMessageSize,
+            maxRecipients: configuration.maxRecipients, startTLSAvailable: tlsContext != nil
+        )
         self.logger = logger
         self.group = group
         self.onServerRunning = onServerRunning
@@ -141,12 +146,6 @@ public final class SMTPListener: Service, Sendable {
         channel?.close(promise: nil)
     }
 
-    var sessionConfiguration: SMTPServerSession.Configuration {
-        SMTPServerSession.Configuration(
-            hostname: configuration.hostname, domains: configuration.domains, maxMessageSize: configuration.maxMessageSize,
-            maxRecipients: configuration.maxRecipients, startTLSAvailable: tlsContext != nil
-        )
-    }
 
     public func run() async throws {
         store.start()
