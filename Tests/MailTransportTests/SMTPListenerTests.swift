@@ -257,12 +257,15 @@ import Testing
             let c = try await h.client()
             try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
             #expect(try await c.replies(4) == [250, 250, 250, 354])
+            let start = ContinuousClock.now
             for _ in 0..<10 {
                 try? await c.send("line\r\n")
                 try await Task.sleep(for: .milliseconds(100))
                 if c.unreadBytes > 0 { break }
             }
             #expect(try await c.reply()?.code == 421)
+            // The data deadline (400 ms) wins over the longer command one.
+            #expect(ContinuousClock.now - start < .seconds(3))
             #expect(h.newFiles.isEmpty)
         }
     }

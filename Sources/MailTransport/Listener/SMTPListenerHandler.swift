@@ -39,6 +39,11 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     private var logger: Logger
     private let onStored: @Sendable (StoredMessage) -> Void
     private var timer: Scheduled<Void>?
+    private var deadline: NIODeadline?
+    private var timerFiresAt: NIODeadline?
+    private var readingPaused = false
+    /// Octets buffered while a message is being stored before reading stops.
+    private static let maxBufferedWhileStoring = 65536
     private var armedPhase: SMTPServerSession.Phase?
     private var armedReplies = -1
     private var repliesWritten = 0
@@ -84,6 +89,12 @@ final class SMTPListenerHandler: ChannelInboundHandler {
         let buffer = unwrapInboundIn(data)
         session.receive(buffer.readableBytesView)
         drive(context)
+        // Backpressure: while a message is being stored, a client that keeps
+        // sending is not read beyond a bound.
+        if session.phase == .storing && !readingPaused && session.bufferedByteCount > Self.maxBufferedWhileStoring {
+            readingPaused = true
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -169,12 +180,13 @@ final class SMTPListenerHandler: ChannelInboundHandler {
                 receivedAt: Date(), messageSize: message.count
             )
             let promise = context.eventLoop.makePromise(of: StoredMessage.self)
-            // Backpressure: read nothing more until the message is stored.
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
             store.store(message, envelope: received, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { [self] result in
                 guard context.channel.isActive else { return }
-                try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+                if readingPaused {
+                    readingPaused = false
+                    try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+                }
                 let reply: SMTPServerSession.Action
                 switch result {
                 case .success(let stored):
@@ -211,23 +223,38 @@ final class SMTPListenerHandler: ChannelInboundHandler {
 
     /// The deadline restarts whenever a reply went out or the phase changed:
     /// bytes trickling in without completing a command do not extend it.
+    /// One timer is kept per connection; when it fires early (the deadline
+    /// moved meanwhile) it is scheduled again for the new deadline.
     private func rearmTimer(_ context: ChannelHandlerContext) {
         let phase = session.phase
         if phase == armedPhase && repliesWritten == armedReplies { return }
         armedPhase = phase
         armedReplies = repliesWritten
-        timer?.cancel()
-        timer = nil
-        let amount: TimeAmount
         switch phase {
-        case .closed: return
-        case .storing: return
-        case .command: amount = timeouts.command
-        case .data: amount = timeouts.data
-        case .tlsHandshake: amount = timeouts.tlsHandshake
+        case .closed, .storing: deadline = nil
+        case .command: deadline = .now() + timeouts.command
+        case .data: deadline = .now() + timeouts.data
+        case .tlsHandshake: deadline = .now() + timeouts.tlsHandshake
         }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [self] in
-            guard context.channel.isActive else { return }
+        guard let deadline else { return }
+        if let timer, let firesAt = timerFiresAt, firesAt > deadline {
+            // The new deadline is earlier than the pending timer.
+            timer.cancel()
+            self.timer = nil
+        }
+        if timer == nil { scheduleTimer(context, at: deadline) }
+    }
+
+    private func scheduleTimer(_ context: ChannelHandlerContext, at when: NIODeadline) {
+        timerFiresAt = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            timer = nil
+            guard context.channel.isActive, let deadline else { return }
+            if NIODeadline.now() < deadline {
+                scheduleTimer(context, at: deadline)
+                return
+            }
+            let phase = session.phase
             logger.debug("timeout", metadata: ["smtp.phase": "\(phase)"])
             if phase == .tlsHandshake {
                 context.close(promise: nil)
