@@ -12,9 +12,14 @@
 # Environment: MESSAGES (10000), SESSIONS (20), SIZE (1000), BENCH_STORE
 # (a directory on the disk to measure; default a fresh one under /tmp),
 # EXTRA_ARGS (more smtp-source flags, e.g. "-d" to reuse connections).
-# Network traffic goes to 127.0.0.1 only. Leave ~60 s between runs on ext4:
-# creating files right after a mass delete is slow (freed inodes are skipped
-# for 30 s), so this script removes its store only after a delay.
+# Network traffic goes to 127.0.0.1 only.
+#
+# Caution on ext4: right after many files were deleted near the store (for
+# example a previous run's store), creating files is several times slower for
+# minutes: the inode allocator skips inodes freed recently or whose inode
+# table block is still dirty (ext4 recently_deleted()), and that costs the
+# listener CPU in open(2). This script therefore deletes its own store only
+# 90 s after it ends (KEEP_STORE=1 keeps it); run it on a quiet filesystem.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
