@@ -48,6 +48,11 @@ final class ListenerProcess {
         return files.compactMap { try? String(contentsOfFile: store + "/new/" + $0, encoding: .utf8) }
     }
 
+    /// Removes the store and the log.
+    func removeFiles() {
+        try? FileManager.default.removeItem(atPath: (store as NSString).deletingLastPathComponent)
+    }
+
     /// SIGTERM, then the exit status.
     func stop() -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
@@ -92,7 +97,10 @@ func runTool(_ path: String, _ arguments: [String], input: String = "", timeout:
 struct ListenerTests {
     @Test func swaksDeliversToTheListener() throws {
         let listener = try ListenerProcess()
-        defer { _ = listener.stop() }
+        defer {
+            _ = listener.stop()
+            listener.removeFiles()
+        }
         let (status, output) = try runTool("/usr/bin/swaks", [
             "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", "roundtrip+swaks1@return.rt.test",
             "--helo", "client.rt.test", "--header", "Subject: swaks probe", "--body", "hello from swaks", "--tls",
@@ -115,7 +123,10 @@ struct ListenerTests {
 
     @Test func opensslStartTLS() throws {
         let listener = try ListenerProcess()
-        defer { _ = listener.stop() }
+        defer {
+            _ = listener.stop()
+            listener.removeFiles()
+        }
         let input = "EHLO client.rt.test\nMAIL FROM:<>\nRCPT TO:<postmaster@return.rt.test>\nDATA\nSubject: over TLS\n\nbody\n.\nQUIT\n"
         let (status, output) = try runTool("/usr/bin/openssl", [
             "s_client", "-starttls", "smtp", "-name", "client.rt.test", "-connect", "127.0.0.1:\(listener.port)", "-crlf", "-quiet", "-ign_eof",
@@ -128,7 +139,10 @@ struct ListenerTests {
 
     @Test func badCertificateAndUnwritableStoreExit78AndPortInUseExits69() throws {
         let listener = try ListenerProcess()
-        defer { _ = listener.stop() }
+        defer {
+            _ = listener.stop()
+            listener.removeFiles()
+        }
         let busy = try roundtrip(["listen", "--bind", "127.0.0.1:\(listener.port)", "--domain", "return.rt.test", "--store", listener.store + "-2"], timeout: 20)
         #expect(busy.status == 69, "\(busy.stderr)")
         let badCert = try roundtrip(["listen", "--bind", "127.0.0.1:0", "--domain", "x.test", "--store", listener.store + "-3", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"])
@@ -142,7 +156,10 @@ struct ListenerTests {
     /// Real Postfix relays a real success DSN to the listener.
     @Test func postfixDeliversADSNToTheListener() throws {
         let listener = try ListenerProcess(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627, domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"))
-        defer { _ = listener.stop() }
+        defer {
+            _ = listener.stop()
+            listener.removeFiles()
+        }
         let marker = "listener-\(UUID().uuidString)"
         let script = """
         import smtplib, sys
