@@ -209,7 +209,7 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
     @Test func pop3WatchReconnectsAndRetrievesEachMessageOnce() async throws {
         let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script())
         let got = FoundMessages()
-        try await POP3Client.watch(try pop3Options(port: server.port), query: MailboxQuery(), until: .now + .seconds(2), interval: .milliseconds(50)) { m in
+        try await POP3Client.watch(try pop3Options(port: server.port), query: MailboxQuery(), until: .now + .seconds(6), interval: .milliseconds(50)) { m in
             got.append(m)
             return true
         }

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MailTransport
+import NIOCore
+import ServiceLifecycle
+
+/// `roundtrip listen`: the report listener as a daemon.
+struct ListenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "listen",
+        abstract: "Run the report listener: an SMTP server that stores delivery reports durably.",
+        discussion: """
+        Accepts mail only for the --domain names (never relays), offers STARTTLS (the given
+        certificate, or a self-signed one made at start-up), and writes every message to
+        STORE/new (Maildir) with its envelope in STORE/envelopes/NAME.json, fsync'ed before
+        it answers 250. SIGTERM or SIGINT stops accepting, lets open sessions finish
+        (--grace seconds), then exits.
+
+        Examples:
+          roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org --store /var/lib/roundtrip
+          roundtrip listen --bind 127.0.0.1:2627 --domain return.rt.test --store /tmp/store -v
+          roundtrip listen --bind [::]:25 --domain b.example.org --store /srv/rt --tls-cert c.pem --tls-key k.pem
+
+        Exit codes: 0 clean shutdown, 64 usage, 69 the address cannot be bound,
+        78 configuration (bad certificate or key, unwritable store).
+        """
+    )
+
+    @Option(help: "Address and port to listen on: HOST:PORT or [IPv6]:PORT.")
+    var bind: String = "0.0.0.0:25"
+
+    @Option(help: "A domain to accept reports for; repeat for several.")
+    var domain: [String] = []
+
+    @Option(help: "The store directory (created if missing).")
+    var store: String
+
+    @Option(help: "How files are made durable before 250: file (fdatasync each file, any filesystem) or batch (write out, then one journal commit per batch; ext4/XFS only).")
+    var sync: MessageStore.SyncMode = .file
+
+    @Option(help: "Our host name in the greeting and Received: (default: this machine's name).")
+    var hostname: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate (chain) for STARTTLS.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for STARTTLS.")
+    var tlsKey: String?
+
+    @Flag(name: .customLong("no-tls"), help: "Do not offer STARTTLS.")
+    var noTLS = false
+
+    @Option(name: .customLong("max-size"), help: "Largest message in octets (default 10485760).")
+    var maxSize: Int = 10 * 1024 * 1024
+
+    @Option(name: .customLong("max-recipients"), help: "Recipients per message (default 100).")
+    var maxRecipients: Int = 100
+
+    @Option(name: .customLong("max-connections"), help: "Open connections in total (default 100).")
+    var maxConnections: Int = 100
+
+    @Option(name: .customLong("max-per-client"), help: "Open connections per client IP address (default 10).")
+    var maxPerClient: Int = 10
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds allowed for each command and for the TLS handshake (default 300).")
+    var idleTimeout: Double = 300
+
+    @Option(name: .customLong("data-timeout"), help: "Seconds allowed for a whole message after 354 (default 600).")
+    var dataTimeout: Double = 600
+
+    @Option(help: "Seconds open sessions get to finish after SIGTERM (default 30).")
+    var grace: Double = 30
+
+    @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
+    var verbose: Int
+
+    func validate() throws {
+        guard !domain.isEmpty else { throw ValidationError("name at least one --domain") }
+        guard Self.parseBind(bind) != nil else { throw ValidationError("--bind must be HOST:PORT or [IPv6]:PORT, not \(bind.debugDescription)") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if noTLS && tlsCert != nil { throw ValidationError("--no-tls contradicts --tls-cert") }
+        if maxSize < 65536 { throw ValidationError("--max-size must be at least 65536 (RFC 5321 §4.5.3.1.7)") }
+        if maxRecipients < 1 { throw ValidationError("--max-recipients must be at least 1") }
+        if maxConnections < 1 || maxPerClient < 1 { throw ValidationError("--max-connections and --max-per-client must be at least 1") }
+        if !(idleTimeout > 0) || !(dataTimeout > 0) || !(grace >= 0) { throw ValidationError("timeouts must be positive") }
+    }
+
+    static func parseBind(_ s: String) -> (host: String, port: Int)? {
+        let host: Substring
+        let portText: Substring
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
+            host = s[s.index(after: s.startIndex)..<close]
+            portText = s[s.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = s.lastIndex(of: ":") else { return nil }
+            host = s[..<colon]
+            portText = s[s.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        return (String(host), port)
+    }
+
+    func run() async throws {
+        let level: Logger.Level = verbose >= 2 ? .trace : verbose == 1 ? .debug : .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "roundtrip.listen")
+        guard let (host, port) = Self.parseBind(bind) else { throw ExitCode(64) }
+        let tls: ListenerTLSSource
+        if noTLS {
+            tls = .disabled
+        } else if let tlsCert, let tlsKey {
+            tls = .files(certificate: tlsCert, key: tlsKey)
+        } else {
+            tls = .selfSigned
+        }
+        let seconds = { (s: Double) in TimeAmount.nanoseconds(Int64(s * 1e9)) }
+        let configuration = SMTPListenerConfiguration(
+            host: host, port: port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
+            maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections, maxConnectionsPerClient: maxPerClient,
+            timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
+            shutdownGracePeriod: seconds(grace)
+        )
+        do {
+            let listener = try SMTPListener(configuration: configuration, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: listener, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        } catch let error as SMTPListenerError {
+            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
+            throw ExitCode(error.kind == .bind ? ListenExitCode.cannotBind : ListenExitCode.configuration)
+        } catch let error as ServiceGroupError {
+            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
+            throw ExitCode(ListenExitCode.software)
+        }
+    }
+}
+
+extension MessageStore.SyncMode: ExpressibleByArgument {}
+
+/// The exit codes of `roundtrip listen` (sysexits.h), README "Exit codes".
+enum ListenExitCode {
+    static let ok: Int32 = 0
+    static let usage: Int32 = 64
+    /// EX_UNAVAILABLE: the address cannot be bound (in use, no permission).
+    static let cannotBind: Int32 = 69
+    /// EX_SOFTWARE: an unexpected internal failure.
+    static let software: Int32 = 70
+    /// EX_CONFIG: bad certificate or key, unwritable store, bad domain.
+    static let configuration: Int32 = 78
+}

@@ -1,0 +1,414 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SMTPCore
+import Testing
+import TestSupport
+
+@testable import MailTransport
+
+@Suite(.serialized) struct SMTPListenerTests {
+    static let hello = "EHLO client.example\r\n"
+
+    func transaction(_ c: RawSMTPClient, from: String = "<>", to: String = "<roundtrip+tok@return.example>", body: String = "Subject: r\r\n\r\nhi\r\n") async throws -> [Int] {
+        try await c.send("MAIL FROM:\(from)\r\nRCPT TO:\(to)\r\nDATA\r\n")
+        var codes = try await c.replies(3)
+        guard codes.last == 354 else { return codes }
+        try await c.send(body + ".\r\n")
+        codes += try await c.replies(1)
+        return codes
+    }
+
+    @Test func messageIsOnDiskWhenThe250Arrives() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(Self.hello)
+            #expect(try await c.reply()?.code == 250)
+            try await c.send("MAIL FROM:<>\r\nRCPT TO:<roundtrip+tok123@return.example> NOTIFY=NEVER\r\nDATA\r\n")
+            #expect(try await c.replies(3) == [250, 250, 354])
+            #expect(h.newFiles.isEmpty)
+            try await c.send("Subject: report\r\n\r\n..dots\r\n.\r\n")
+            let reply = try #require(try await c.reply())
+            // Checked the moment the 250 arrives: message and envelope exist.
+            let files = h.newFiles
+            let envelopes = h.envelopeFiles
+            #expect(reply.code == 250)
+            #expect(files.count == 1)
+            #expect(envelopes.count == 1)
+            let name = try #require(files.first)
+            #expect(reply.text.contains(name))
+            #expect(envelopes.first == name + ".json")
+            let content = try String(contentsOfFile: h.store + "/new/" + name, encoding: .utf8)
+            #expect(content.hasPrefix("Return-Path: <>\r\nDelivered-To: roundtrip+tok123@return.example\r\nReceived: from client.example ([127.0.0.1])"))
+            #expect(content.hasSuffix("\r\nSubject: report\r\n\r\n.dots\r\n"))
+            let data = try Data(contentsOf: URL(fileURLWithPath: h.store + "/envelopes/" + name + ".json"))
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            let env = try decoder.decode(ReceivedEnvelope.self, from: data)
+            #expect(env.mailFrom == "")
+            #expect(env.rcptTo == ["roundtrip+tok123@return.example"])
+            #expect(env.recipients.first?.notify == "NEVER")
+            #expect(env.clientAddress == "127.0.0.1")
+            #expect(env.heloName == "client.example")
+            #expect(env.protocolName == "ESMTP")
+            #expect(env.messageSize == "Subject: report\r\n\r\n.dots\r\n".utf8.count)
+            #expect(env.tlsVersion == nil)
+            try await c.send("QUIT\r\n")
+            #expect(try await c.reply()?.code == 221)
+            #expect(try await c.waitForClose())
+            // onMessage got it too.
+            let deadline = ContinuousClock.now + .seconds(2)
+            while h.stored.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(h.stored.withLockedValue { $0.map(\.name) } == [name])
+        }
+    }
+
+    @Test func nullSenderAcceptedAndRelayDenied() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(Self.hello)
+            _ = try await c.reply()
+            try await c.send("MAIL FROM:<>\r\nRCPT TO:<alice@elsewhere.example>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<b@return.example>\r\n")
+            let mail = try await c.reply()
+            let denied = try await c.reply()
+            #expect(mail?.code == 250)
+            #expect(denied?.code == 550)
+            #expect(denied?.enhancedCode?.description == "5.7.1")
+            #expect(try await c.replies(2) == [250, 250])
+            await c.close()
+        }
+    }
+
+    @Test(arguments: ["\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r", "\r.\r\n"])
+    func smugglingIsRefusedAfterTheRealTerminator(_ fake: String) async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            try await c.send("Subject: x\r\n\r\nhello" + fake + "MAIL FROM:<evil@x.example>\r\nRCPT TO:<y@return.example>\r\nDATA\r\nforged\r\n")
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(c.unreadBytes == 0, "a fake terminator was answered")
+            try await c.send(".\r\nNOOP\r\n")
+            let refused = try await c.reply()
+            #expect(refused?.code == 550)
+            #expect(refused?.enhancedCode?.description == "5.5.2")
+            #expect(try await c.reply()?.code == 250)
+            #expect(h.newFiles.isEmpty)
+            await c.close()
+        }
+    }
+
+    @Test func startTLSDropsInjectedPlaintextAndRestartsTheSession() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(Self.hello)
+            let ehlo = try #require(try await c.reply())
+            #expect(ehlo.lines.contains("STARTTLS"))
+            // The injection: commands after STARTTLS in the same packet.
+            try await c.send("STARTTLS\r\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<x@return.example>\r\n")
+            #expect(try await c.reply()?.code == 220)
+            try await c.startTLS()
+            try await c.send("RCPT TO:<x@return.example>\r\nMAIL FROM:<a@b.example>\r\nEHLO client.example\r\n")
+            #expect(try await c.reply()?.code == 503)  // the injected MAIL never ran
+            #expect(try await c.reply()?.code == 503)  // and EHLO is needed again
+            let again = try #require(try await c.reply())
+            #expect(again.code == 250)
+            #expect(!again.lines.contains("STARTTLS"))
+            #expect(try await transaction(c) == [250, 250, 354, 250])
+            let env = try #require(h.envelopeFiles.first)
+            let json = try String(contentsOfFile: h.store + "/envelopes/" + env, encoding: .utf8)
+            #expect(json.contains("\"tlsVersion\":\"TLSv1."))
+            #expect(json.contains("\"protocolName\":\"ESMTPS\""))
+            #expect(json.contains("\"tlsCipher\":\"TLS_"))
+            await c.close()
+        }
+    }
+
+    @Test func certificateFromFiles() async throws {
+        let cert = try TestCertificate.make(commonName: "mx.test", dnsNames: ["mx.test"])
+        let dir = ListenerHarness.makeStoreDirectory() + "-pem"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try cert.certificatePEM.write(toFile: dir + "/c.pem", atomically: true, encoding: .utf8)
+        try cert.privateKeyPEM.write(toFile: dir + "/k.pem", atomically: true, encoding: .utf8)
+        try await ListenerHarness.with({ $0.tls = .files(certificate: dir + "/c.pem", key: dir + "/k.pem") }) { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "STARTTLS\r\n")
+            #expect(try await c.replies(2) == [250, 220])
+            try await c.startTLS()
+            try await c.send(Self.hello)
+            #expect(try await c.reply()?.code == 250)
+            await c.close()
+        }
+        // A key that does not exist, and garbage as a certificate: configuration errors.
+        for tls in [ListenerTLSSource.files(certificate: dir + "/c.pem", key: dir + "/missing.pem"), .files(certificate: dir + "/k.pem", key: dir + "/k.pem")] {
+            let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir + "/store", tls: tls)
+            #expect(throws: SMTPListenerError.self) { _ = try SMTPListener(configuration: config) }
+        }
+    }
+
+    @Test func sizeLimitIs552() async throws {
+        try await ListenerHarness.with({ $0.maxMessageSize = 1000 }) { h in
+            let c = try await h.client()
+            try await c.send(Self.hello)
+            let ehlo = try await c.reply()
+            #expect(ehlo?.lines.contains("SIZE 1000") == true)
+            try await c.send("MAIL FROM:<a@b.example> SIZE=5000\r\n")
+            #expect(try await c.reply()?.enhancedCode?.description == "5.3.4")
+            let big = String(repeating: String(repeating: "x", count: 78) + "\r\n", count: 20)
+            let codes = try await transaction(c, body: big)
+            #expect(codes == [250, 250, 354, 552])
+            #expect(h.newFiles.isEmpty)
+            #expect(try await transaction(c, body: "small\r\n") == [250, 250, 354, 250])
+            await c.close()
+        }
+    }
+
+    @Test func recipientLimitIs452() async throws {
+        try await ListenerHarness.with({ $0.maxRecipients = 2 }) { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<a@return.example>\r\nRCPT TO:<b@return.example>\r\nRCPT TO:<c@return.example>\r\n")
+            let codes = try await c.replies(4)
+            #expect(codes == [250, 250, 250, 250])
+            let over = try await c.reply()
+            #expect(over?.code == 452)
+            #expect(over?.enhancedCode?.description == "4.5.3")
+            await c.close()
+        }
+    }
+
+    @Test func overlongLineIs500() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "NOOP " + String(repeating: "a", count: 2043) + "\r\n")
+            #expect(try await c.replies(2) == [250, 250])
+            try await c.send("QUIT " + String(repeating: "a", count: 10000) + "\r\nNOOP\r\n")
+            let long = try await c.reply()
+            #expect(long?.code == 500)
+            #expect(long?.enhancedCode?.description == "5.5.2")
+            #expect(try await c.reply()?.code == 250)
+            await c.close()
+        }
+    }
+
+    @Test func totalConnectionLimitIs421() async throws {
+        try await ListenerHarness.with({ $0.maxConnections = 2 }) { h in
+            let a = try await h.client()
+            let b = try await h.client()
+            let c = try await RawSMTPClient.connect(port: h.port)
+            let refused = try await c.reply()
+            #expect(refused?.code == 421)
+            #expect(refused?.enhancedCode?.description == "4.7.0")
+            #expect(try await c.waitForClose())
+            await a.close()
+            try await Task.sleep(for: .milliseconds(100))
+            let d = try await h.client()
+            await b.close()
+            await d.close()
+        }
+    }
+
+    @Test func perClientConnectionLimitIs421() async throws {
+        try await ListenerHarness.with({ $0.maxConnectionsPerClient = 1 }) { h in
+            let a = try await h.client()
+            let b = try await RawSMTPClient.connect(port: h.port)
+            let refused = try await b.reply()
+            #expect(refused?.code == 421)
+            #expect(refused?.text.contains("too many connections from 127.0.0.1") == true)
+            #expect(try await b.waitForClose())
+            await a.close()
+        }
+    }
+
+    @Test func idleTimeoutIs421AndClose() async throws {
+        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(300), data: .milliseconds(300)) }) { h in
+            let c = try await h.client()
+            let start = ContinuousClock.now
+            let reply = try await c.reply()
+            #expect(reply?.code == 421)
+            #expect(reply?.enhancedCode?.description == "4.4.2")
+            #expect(try await c.waitForClose())
+            #expect(ContinuousClock.now - start < .seconds(3))
+        }
+    }
+
+    @Test func tricklingClientIsCutOff() async throws {
+        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(500)) }) { h in
+            let c = try await h.client()
+            try await c.send("NOOP\r\n")
+            #expect(try await c.reply()?.code == 250)
+            // One byte every 100 ms never completes a line within 500 ms.
+            var cut = false
+            for byte in "MAIL FROM:<slow@b.example>\r\n" {
+                try? await c.send(String(byte))
+                try await Task.sleep(for: .milliseconds(100))
+                if c.unreadBytes > 0 { cut = true; break }
+            }
+            #expect(cut)
+            let reply = try await c.reply()
+            #expect(reply?.code == 421)
+            #expect(try await c.waitForClose())
+        }
+    }
+
+    @Test func dataTimeoutCutsOffASlowMessage() async throws {
+        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .seconds(5), data: .milliseconds(400)) }) { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            let start = ContinuousClock.now
+            for _ in 0..<10 {
+                try? await c.send("line\r\n")
+                try await Task.sleep(for: .milliseconds(100))
+                if c.unreadBytes > 0 { break }
+            }
+            #expect(try await c.reply()?.code == 421)
+            // The data deadline (400 ms) wins over the longer command one.
+            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(h.newFiles.isEmpty)
+        }
+    }
+
+    @Test func gracefulShutdownLetsTheMessageInProgressFinish() async throws {
+        let dir = ListenerHarness.makeStoreDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir, shutdownGracePeriod: .seconds(5))
+        let (ports, cont) = AsyncStream.makeStream(of: Int.self)
+        let listener = try SMTPListener(configuration: config, onServerRunning: { cont.yield($0.port ?? 0) })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await listener.run() }
+            var it = ports.makeAsyncIterator()
+            let port = try #require(await it.next())
+            let idle = try await RawSMTPClient.connect(port: port)
+            let busy = try await RawSMTPClient.connect(port: port)
+            #expect(try await idle.reply()?.code == 220)
+            #expect(try await busy.reply()?.code == 220)
+            try await busy.send(Self.hello + "MAIL FROM:<>\r\nRCPT TO:<x@return.example>\r\nDATA\r\nSubject: a\r\n")
+            #expect(try await busy.replies(4) == [250, 250, 250, 354])
+            listener.triggerShutdown()
+            // The idle session is told at once.
+            let bye = try await idle.reply()
+            #expect(bye?.code == 421)
+            #expect(bye?.enhancedCode?.description == "4.3.2")
+            #expect(try await idle.waitForClose())
+            // New connections are refused (the listening socket closes
+            // asynchronously: allow it a moment).
+            var refused = false
+            for _ in 0..<50 where !refused {
+                do {
+                    let late = try await RawSMTPClient.connect(port: port)
+                    await late.close()
+                    try await Task.sleep(for: .milliseconds(50))
+                } catch {
+                    refused = true
+                }
+            }
+            #expect(refused)
+            // The message in progress finishes and is stored, then 421.
+            try await busy.send("\r\nbody\r\n.\r\n")
+            #expect(try await busy.reply()?.code == 250)
+            #expect(try await busy.reply()?.code == 421)
+            #expect(try await busy.waitForClose())
+            try await group.waitForAll()
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/new").count == 1)
+    }
+
+    @Test func gracePeriodEndsLingeringSessions() async throws {
+        let start = ContinuousClock.now
+        try await ListenerHarness.with({ $0.shutdownGracePeriod = .milliseconds(300) }) { h in
+            let c = try await h.client()
+            try await c.send(Self.hello + "MAIL FROM:<>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            h.listener.triggerShutdown()
+            #expect(try await c.waitForClose())
+        }
+        #expect(ContinuousClock.now - start < .seconds(4))
+    }
+
+    @Test func portInUseIsABindError() async throws {
+        try await ListenerHarness.with { h in
+            let dir = ListenerHarness.makeStoreDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let config = SMTPListenerConfiguration(port: h.port, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
+            let second = try SMTPListener(configuration: config)
+            do {
+                try await second.run()
+                Issue.record("bound twice")
+            } catch let e as SMTPListenerError {
+                #expect(e.kind == .bind)
+            }
+        }
+    }
+
+    @Test func unwritableStoreIsAConfigurationError() throws {
+        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: "/proc/roundtrip-store")
+        #expect { try SMTPListener(configuration: config) } throws: { ($0 as? SMTPListenerError)?.kind == .configuration }
+        let noDomain = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: [], storeDirectory: "/tmp/x")
+        #expect(throws: SMTPListenerError.self) { try SMTPListener(configuration: noDomain) }
+    }
+
+    @Test func pipelinedTransactionsOnOneConnection() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            // DATA ends a batch: send the first, then each message + next batch.
+            try await c.send(Self.hello + "MAIL FROM:<s@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            for _ in 0..<4 {
+                try await c.send("m\r\n.\r\nMAIL FROM:<s@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+                #expect(try await c.replies(4) == [250, 250, 250, 354])
+            }
+            try await c.send("m\r\n.\r\nQUIT\r\n")
+            #expect(try await c.replies(2) == [250, 221])
+            #expect(h.newFiles.count == 5)
+            #expect(h.envelopeFiles.count == 5)
+        }
+    }
+}
+
+@Suite struct MessageStoreTests {
+    @Test func concurrentStoresAreGroupCommitted() async throws {
+        let dir = ListenerHarness.makeStoreDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try MessageStore(directory: dir, hostname: "mx.test")
+        store.start()
+        defer { store.stop() }
+        let envelope = SMTPEnvelope(reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "ESMTP")
+        let received = ReceivedEnvelope(envelope: envelope, clientAddress: "127.0.0.1", clientPort: 1, tlsVersion: nil, tlsCipher: nil, receivedAt: Date(), messageSize: 3)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let names = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    let m = try await store.store(Array("m\(i)\r\n".utf8), envelope: received, on: loop)
+                    #expect(FileManager.default.fileExists(atPath: m.path))
+                    #expect(FileManager.default.fileExists(atPath: m.envelopePath))
+                    return m.name
+                }
+            }
+            var out: [String] = []
+            for try await n in group { out.append(n) }
+            return out
+        }
+        #expect(Set(names).count == 50)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/new").count == 50)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/tmp").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/cur").isEmpty)
+    }
+
+    @Test func storingAfterStopFails() async throws {
+        let dir = ListenerHarness.makeStoreDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try MessageStore(directory: dir, hostname: "mx.test")
+        let envelope = SMTPEnvelope(reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "SMTP")
+        let received = ReceivedEnvelope(envelope: envelope, clientAddress: "::1", clientPort: nil, tlsVersion: nil, tlsCipher: nil, receivedAt: Date(), messageSize: 0)
+        await #expect(throws: MessageStoreError.self) {
+            _ = try await store.store([], envelope: received, on: MultiThreadedEventLoopGroup.singleton.next())
+        }
+    }
+
+    @Test func receivedHeaderAndDate() {
+        #expect(MessageStore.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 1 Jan 1970 00:00:00 +0000")
+    }
+}
