@@ -27,4 +27,11 @@ public protocol ReportFeed: Sendable {
     func run(deliver: @escaping @Sendable (ReceivedMessage) async -> Void) async throws
     /// Marks messages as handled (only ones the run correlated).
     func markHandled(_ sources: [String]) async
+    /// Returns once the feed can receive (a listener is bound), or throws
+    /// why it cannot. The probe is sent only after every feed is ready.
+    func waitUntilReady() async throws
+}
+
+extension ReportFeed {
+    public func waitUntilReady() async throws {}
 }

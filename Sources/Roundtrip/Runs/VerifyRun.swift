@@ -77,7 +77,7 @@ public enum VerifyRun {
         await recorder.probe(probe, createdAt: started, deadline: deadlineDate)
         let (events, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .unbounded)
 
-        return await withTaskGroup(of: Void.self) { group in
+        return try await withThrowingTaskGroup(of: Void.self) { group in
             // Feeds start before the submission: a fast report can arrive before QUIT.
             for feed in feeds {
                 group.addTask {
@@ -94,6 +94,15 @@ public enum VerifyRun {
                 continuation.finish()
             }
 
+            // Every feed must be able to receive before the probe goes out.
+            for feed in feeds {
+                do {
+                    try await feed.waitUntilReady()
+                } catch {
+                    continuation.finish()
+                    throw FeedError(description: "\(error)")
+                }
+            }
             var tracker = RunTracker(recipients: probe.recipients.map(\.mailbox.description))
             var submissions: [SubmissionSummary] = []
             var warnings: [String] = []
@@ -168,7 +177,7 @@ public enum VerifyRun {
             var forged = 0
             var handled: [String] = []
             var feedFailures: [String] = []
-            if config.waitForReports && anySubmitted && !tracker.isComplete {
+            if config.waitForReports && !feeds.isEmpty && anySubmitted && !tracker.isComplete {
                 waiting: for await event in events {
                     switch event {
                     case .deadline:
@@ -215,15 +224,39 @@ public enum VerifyRun {
                     }
                 }
             }
-            if config.waitForReports && !tracker.isComplete {
+            // No feed of our own: a standing `roundtrip listen --ledger` (or another
+            // process) fills the ledger; read the verdicts from there.
+            var ledgerRecipients: [RecipientResult]?
+            if config.waitForReports && feeds.isEmpty && anySubmitted && !tracker.isComplete, let ledger = config.ledger {
+                log("no report feed of our own: waiting for the ledger \(ledger.path ?? "") to be filled")
+                let waitUntil = Date().addingTimeInterval(Double(config.deadline.components.seconds))
+                if let d = try? await StatusQuery.wait(ledger: ledger, token: token.value, until: waitUntil) {
+                    ledgerRecipients = StatusQuery.runReport(d, strict: config.strict).recipients
+                }
+            }
+            if config.waitForReports && !tracker.isComplete && ledgerRecipients == nil {
                 tracker.deadlinePassed()
                 await recorder.expire()
             }
             for feed in feeds { await feed.markHandled(handled) }
             // send: a probe still waiting for its report counts as sent.
-            let judged = config.waitForReports ? tracker.verdicts : tracker.verdicts.map { $0 == .pending ? .delivered : $0 }
+            var results = tracker.recipients
+            if let fromLedger = ledgerRecipients {
+                for i in results.indices {
+                    if let r = fromLedger.first(where: { $0.address.lowercased() == results[i].address.lowercased() }), r.verdict != .pending {
+                        var merged = r
+                        merged.roundTripSeconds = r.roundTripSeconds ?? results[i].roundTripSeconds
+                        results[i] = merged
+                    } else if results[i].verdict == .pending {
+                        results[i].verdict = .timeout
+                        results[i].inbound = "no report by the deadline: the inbound path or DSN generation is broken"
+                    }
+                }
+            }
+            let verdicts = results.map(\.verdict)
+            let judged = config.waitForReports ? verdicts : verdicts.map { $0 == .pending ? .delivered : $0 }
             var status = RunExitStatus.from(verdicts: judged, strict: config.strict)
-            if !anySubmitted && submissionFailure && tracker.verdicts.allSatisfy({ $0 == .rejected }) {
+            if !anySubmitted && submissionFailure && verdicts.allSatisfy({ $0 == .rejected }) {
                 status = .submissionFailed
             } else if !feeds.isEmpty && feedFailures.count == feeds.count && status == .timeout {
                 // Nowhere to read reports from: not a verdict about the mail path.
@@ -232,7 +265,7 @@ public enum VerifyRun {
             let report = RunReport(
                 token: token.value, returnPath: probe.returnPath.description, messageID: probe.messageID, startedAt: started,
                 finishedAt: Date(), deadlineSeconds: Double(config.deadline.components.seconds), strict: config.strict,
-                submissions: submissions, recipients: tracker.recipients, unmatchedReports: unmatched, forgedReports: forged,
+                submissions: submissions, recipients: results, unmatchedReports: unmatched, forgedReports: forged,
                 warnings: warnings, exitCode: status.rawValue
             )
             return (report, probe, groups)

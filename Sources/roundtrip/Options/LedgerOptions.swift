@@ -8,6 +8,12 @@ struct LedgerOptions: ParsableArguments {
     @Option(help: "The ledger file (default: $XDG_DATA_HOME/roundtrip/ledger.sqlite or ~/.local/share/roundtrip/ledger.sqlite). The probe-token key lives beside it.")
     var ledger: String?
 
+    init() {}
+
+    init(ledger: String?) {
+        self.ledger = ledger
+    }
+
     func path() throws -> String {
         if let ledger { return (ledger as NSString).expandingTildeInPath }
         return try Ledger.defaultPath(environment: ProcessInfo.processInfo.environment)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import MailTransport
 import MailboxCore
 import NIOCore
@@ -7,6 +8,12 @@ import Roundtrip
 
 /// Where reports come back to, for verify.
 struct ReceiptOptions: ParsableArguments {
+    @Option(help: "Run our own report listener for the run on HOST:PORT (the return domain's MX must point here), for --from's domain.")
+    var listen: String?
+
+    @Option(name: .customLong("listen-store"), help: "Where the listener stores what it receives (default: a folder beside the ledger).")
+    var listenStore: String?
+
     @Option(help: "Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.")
     var imap: String?
 
@@ -23,9 +30,7 @@ struct ReceiptOptions: ParsableArguments {
     var cleanup = false
 
     func validate() throws {
-        if imap == nil && pop3 == nil && maildir == nil {
-            throw ValidationError("name where reports come back: --imap URL, --pop3 URL or --maildir PATH")
-        }
+        if let listen, HostPort.parse(listen, defaultPort: 25) == nil { throw ValidationError("--listen must be HOST:PORT") }
         for url in [imap, pop3].compactMap({ $0 }) {
             do { _ = try MailboxURL(parsing: url) } catch { throw ValidationError("\(error)") }
         }
@@ -44,8 +49,18 @@ struct ReceiptOptions: ParsableArguments {
         )
     }
 
-    func feeds(connection: ConnectionOptions, log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
+    /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
+    func feeds(connection: ConnectionOptions, returnDomain: String, ledgerPath: String, verbose: Bool,
+               log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
+        if let listen, let hp = HostPort.parse(listen, defaultPort: 25) {
+            let store = listenStore ?? ((ledgerPath as NSString).deletingLastPathComponent + "/listener-store")
+            var logger = Logger(label: "roundtrip.verify.listener")
+            logger.logLevel = verbose ? .info : .warning
+            feeds.append(ListenerFeed(configuration: SMTPListenerConfiguration(
+                host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain], storeDirectory: store
+            ), logger: logger))
+        }
         if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
         if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap, connection: connection), cleanup: cleanup, log: log)) }
         if let pop3 { feeds.append(POP3Feed(options: try mailboxOptions(pop3, connection: connection), cleanup: cleanup, log: log)) }

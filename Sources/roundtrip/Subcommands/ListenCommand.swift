@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Roundtrip
 import Logging
 import MailTransport
 import NIOCore
@@ -72,6 +73,9 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Seconds open sessions get to finish after SIGTERM (default 30).")
     var grace: Double = 30
 
+    @Option(help: "Correlate every stored report with the probes in this ledger (as `send` and `verify` record them), so `roundtrip status TOKEN --wait` sees the verdicts. The probe-token key lives beside it.")
+    var ledger: String?
+
     @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
     var verbose: Int
 
@@ -126,8 +130,22 @@ struct ListenCommand: AsyncParsableCommand {
             timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
             shutdownGracePeriod: seconds(grace)
         )
+        var ingest: ReportIngest?
+        if ledger != nil {
+            do {
+                let (l, key) = try await LedgerOptions(ledger: ledger).open()
+                ingest = ReportIngest(ledger: l, key: key, log: { logger.info("\($0)") })
+            } catch {
+                FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
+                throw ExitCode(ListenExitCode.configuration)
+            }
+        }
+        let onMessage: @Sendable (StoredMessage) async -> Void = { [ingest] m in
+            guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }
+            await ingest.ingest(ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
+        }
         do {
-            let listener = try SMTPListener(configuration: configuration, logger: logger)
+            let listener = try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: listener, successTerminationBehavior: .gracefullyShutdownGroup)],

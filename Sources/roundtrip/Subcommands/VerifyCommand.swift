@@ -11,11 +11,14 @@ struct VerifyCommand: AsyncParsableCommand {
         abstract: "Send a tagged probe with DSN parameters and wait for the delivery report: both directions, one verdict.",
         discussion: """
         The probe's token goes into the VERP return path (FROM-LOCAL+TOKEN@FROM-DOMAIN), ENVID,
-        ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports are read from the mailbox the
-        return address is delivered to: --imap (IDLE), --pop3 or --maildir. The run is recorded in
-        the ledger (--ledger), where `roundtrip status` finds it.
+        ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports come back to our own listener
+        for the run (--listen, when the return domain's MX points here), or are read from the
+        mailbox the return address is delivered to: --imap (IDLE), --pop3 or --maildir. With none
+        of these, verify waits for the ledger, which a standing `roundtrip listen --ledger` fills.
+        The run is recorded in the ledger (--ledger), where `roundtrip status` finds it.
 
         Examples:
+          roundtrip verify --to alice@example.org --from roundtrip@bounce.example.net --listen 0.0.0.0:25
           roundtrip verify --to alice@example.org --from reports@example.net --maildir /var/mail/reports
           roundtrip verify --to alice@example.org --to bob@example.com --from monitor@example.net \\
             --imap imaps://monitor%40example.net@imap.example.net/INBOX --password-file pw --deadline 10m
@@ -56,7 +59,9 @@ struct VerifyCommand: AsyncParsableCommand {
         try await RunCommand.execute("verify") {
             let (ledger, key) = try await ledgerOptions.open()
             let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
-            let feeds = try receipt.feeds(connection: connection, log: RunCommand.logger(verbose: verbose))
+            let from = try SMTPMailbox(probe.from)
+            let feeds = try receipt.feeds(connection: connection, returnDomain: from.domain, ledgerPath: try ledgerOptions.path(),
+                                          verbose: verbose, log: RunCommand.logger(verbose: verbose))
             let interactive = format == .text && isatty(STDERR_FILENO) == 1
             let (report, _, groups) = try await VerifyRun.run(
                 config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil, log: RunCommand.logger(verbose: verbose)
