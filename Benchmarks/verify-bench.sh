@@ -4,22 +4,28 @@
 # CPU Postfix spent on the same run (its processes' utime+stime before and after), the ratio,
 # and the latency from the last report's arrival to the verdict.
 #
-#   bash Benchmarks/verify-bench.sh [N] [receipt options...]
-#   (default receipt: --maildir of reports@rt.test)
+#   bash Benchmarks/verify-bench.sh [N] [listener|maildir]
+#   listener (default): our own listener on the return domain's port (Postfix routes
+#   return.rt.test there); maildir: the reports@rt.test Maildir
 #
 # Needs the test services (bash scripts/test-env.sh start) and a release build
 # (swift build -c release --product roundtrip), which the script makes when missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-1000}
-shift || true
+MODE=${2:-listener}
 # shellcheck disable=SC1091
 source "${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}/env.sh"
 BIN=.build/release/roundtrip
 [[ -x $BIN ]] || swift build -c release --product roundtrip
 MAILDIR="$ROUNDTRIP_TEST_MAILDIR_ROOT/rt.test/reports"
-RECEIPT=("$@")
-[[ ${#RECEIPT[@]} -gt 0 ]] || RECEIPT=(--maildir "$MAILDIR")
+if [[ $MODE == maildir ]]; then
+    FROM=reports@rt.test
+    RECEIPT=(--maildir "$MAILDIR")
+else
+    FROM=roundtrip@return.rt.test
+    RECEIPT=(--listen "127.0.0.1:${ROUNDTRIP_TEST_RETURN_PORT:-2627}")
+fi
 
 postfix_cpu() {
     # utime+stime in clock ticks of every process run by the Postfix master (and itself).
@@ -41,23 +47,23 @@ TIMES=$(mktemp)
 HZ=$(getconf CLK_TCK)
 before=$(postfix_cpu)
 start=$(date +%s.%N)
-/usr/bin/time -f "%e %U %S %M" -o "$TIMES" "$BIN" verify --from reports@rt.test --server "$ROUNDTRIP_TEST_SMTP" \
+/usr/bin/time -f "%e %U %S %M" -o "$TIMES" "$BIN" verify --from "$FROM" --server "$ROUNDTRIP_TEST_SMTP" \
     --starttls never --ledger "$KEYDIR/ledger.sqlite" --deadline 300s --format json "${RECEIPT[@]}" "${args[@]}" > "$OUT" || true
 end=$(date +%s.%N)
 # Let Postfix finish the DSNs it was still writing, then measure its CPU.
 sleep 2
 after=$(postfix_cpu)
 read -r wall user sys maxrss < "$TIMES"
-python3 - "$OUT" "$wall" "$user" "$sys" "$maxrss" "$before" "$after" "$HZ" "$N" "$start" "$end" <<'PY'
+python3 - "$OUT" "$wall" "$user" "$sys" "$maxrss" "$before" "$after" "$HZ" "$N" "$start" "$end" "$MODE" <<'PY'
 import json, sys, os, glob
-out, wall, user, sys_, maxrss, before, after, hz, n, start, end = sys.argv[1:]
+out, wall, user, sys_, maxrss, before, after, hz, n, start, end, mode = sys.argv[1:]
 doc = json.load(open(out))
 verdicts = {}
 for r in doc["recipients"]:
     verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
 tool_cpu = float(user) + float(sys_)
 postfix_cpu = (int(after) - int(before)) / int(hz)
-print(f"recipients:         {n}  verdicts: {verdicts}  exit {doc['exitCode']}")
+print(f"recipients:         {n}  verdicts: {verdicts}  exit {doc['exitCode']}  (receipt: {sys.argv[12]})")
 print(f"total wall time:    {float(wall):.2f} s")
 print(f"roundtrip CPU:      {tool_cpu:.2f} s (user {float(user):.2f}, sys {float(sys_):.2f})")
 print(f"roundtrip peak RSS: {int(maxrss)/1024:.1f} MiB")
@@ -69,8 +75,8 @@ finished = float(end)  # the process had printed its verdicts and exited
 mtimes = []
 for r in doc["recipients"]:
     src = r.get("reportSource", "")
-    if src.startswith("maildir:"):
-        path = src[len("maildir:"):]
+    if src.startswith("/"):
+        path = src
         base = os.path.basename(path)
         cur = os.path.join(os.path.dirname(os.path.dirname(path)), "cur", base + ":2,S")
         for p in (path, cur):
