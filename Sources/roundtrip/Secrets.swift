@@ -21,6 +21,6 @@ enum Secrets {
         if let env = ProcessInfo.processInfo.environment[environmentVariable], !env.isEmpty {
             return env
         }
-        throw TransportError(.configuration, step: .auth, message: "--auth needs a password: --password-file FILE or \(environmentVariable)")
+        throw TransportError(.configuration, step: .auth, message: "a password is needed: --password-file FILE or \(environmentVariable)")
     }
 }

@@ -159,17 +159,13 @@ struct PollCommand: AsyncParsableCommand {
         )
     }
 
+    /// The mailbox password, from the file or the environment (`Secrets`).
     static func password(file: String?) throws -> String {
-        if let file {
-            let path = (file as NSString).expandingTildeInPath
-            guard let data = FileManager.default.contents(atPath: path) else { throw PollConfigurationError(message: "cannot read the password file \(file)") }
-            var text = String(decoding: data, as: UTF8.self)
-            if text.hasSuffix("\r\n") { text.removeLast(2) } else if text.hasSuffix("\n") { text.removeLast() }
-            guard !text.isEmpty else { throw PollConfigurationError(message: "the password file \(file) is empty") }
-            return text
+        do {
+            return try Secrets.password(file: file)
+        } catch let e as TransportError {
+            throw PollConfigurationError(message: e.message)
         }
-        if let env = ProcessInfo.processInfo.environment[Secrets.environmentVariable], !env.isEmpty { return env }
-        throw PollConfigurationError(message: "the mailbox needs a password: --password-file FILE or \(Secrets.environmentVariable)")
     }
 
     private func perform(_ output: PollOutput) async throws {
