@@ -47,6 +47,15 @@ import Testing
         }
     }
 
+    @Test func manyRecipientsAreFoldedIntoShortLines() throws {
+        let recipients = try (1...1000).map { try SMTPMailbox("user\($0)@dest.example") }
+        let b = ProbeBuilder(from: try SMTPMailbox("rt@r.example"), recipients: recipients)
+        let p = try b.build(token: token(), date: "x")
+        _ = try DataEncoder.encode(p.message)
+        let text = String(decoding: p.message, as: UTF8.self)
+        #expect(text.contains("To: <user1@dest.example>,\r\n <user2@dest.example>,"))
+    }
+
     @Test func tooLongLocalPartIsRefused() throws {
         let long = String(repeating: "l", count: 40)
         let b = ProbeBuilder(from: try SMTPMailbox("\(long)@r.example"), recipients: [try SMTPMailbox("a@d.example")])

@@ -85,7 +85,8 @@ public struct ProbeBuilder: Sendable {
         let subject = (self.subject.map { "\($0) " } ?? "roundtrip probe ") + token.value
         var lines: [String] = []
         lines.append("From: <\(from)>")
-        lines.append("To: " + recipients.map { "<\($0)>" }.joined(separator: ", "))
+        // Folded (RFC 5322 §2.2.3) so that many recipients never make a line over 998 octets.
+        lines.append("To: " + recipients.map { "<\($0)>" }.joined(separator: ",\r\n "))
         lines.append("Subject: \(subject)")
         lines.append("Date: \(date)")
         lines.append("Message-ID: <\(messageID)>")
