@@ -77,6 +77,7 @@ func peakRSSKiB() -> Int {
 }
 
 var repeatCount = 20
+var dump = false
 var roots: [String] = []
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
@@ -84,6 +85,8 @@ while let a = args.first {
     if a == "--repeat", let n = args.first.flatMap({ Int($0) }) {
         repeatCount = n
         args = args.dropFirst()
+    } else if a == "--dump" {
+        dump = true
     } else {
         roots.append(a)
     }
@@ -107,6 +110,23 @@ for path in files {
         messages.append(bytes)
         totalBytes += bytes.count
     }
+}
+
+// --dump: print every result (for checking that an optimisation changes nothing), then exit.
+if dump {
+    for m in messages {
+        do {
+            let r = try DeliveryReportParser.parse(m)
+            print(String(reflecting: r))
+            if let h = r.returnedHeaders {
+                print("  returned:", h.messageID ?? "-", h.subject ?? "-", h.roundtripProbe ?? "-", h.from ?? "-", h.to ?? "-")
+            }
+            print("  envelope:", r.envelope.to, r.envelope.returnPath ?? "-", r.envelope.from ?? "-", r.envelope.subject ?? "-")
+        } catch {
+            print("error: \(error)")
+        }
+    }
+    exit(0)
 }
 
 var recipients = 0
