@@ -202,7 +202,7 @@ public enum RFC3464Parser {
             case "remote-mta": if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
             case "diagnostic-code":
                 if r.diagnostic == nil {
-                    if let semi = p.value.firstIndex(of: ";"), isTypeKeyword(p.value[..<semi]) {
+                    if let semi = p.value.utf8.firstIndex(of: 0x3B), isTypeKeyword(p.value[..<semi]) {
                         r.diagnosticType = String(p.value[..<semi]).trimmedBlanks
                         r.diagnostic = String(p.value[p.value.index(after: semi)...]).trimmedBlanks
                     } else {
@@ -274,29 +274,62 @@ public enum RFC3464Parser {
     // MARK: - Field value helpers
 
     static func isTypeKeyword(_ s: Substring) -> Bool {
-        let t = s.trimmingBlanks
-        guard !t.isEmpty, t.utf8.count <= 32 else { return false }
-        return t.utf8.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
+        var s = s
+        return s.withUTF8 { typeKeyword($0, 0, $0.count) != nil }
+    }
+
+    /// The trimmed range of `b[from..<to]` when it is a type keyword (1–32 letters, digits, `-._`).
+    static func typeKeyword(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Range<Int>? {
+        var s = from
+        var e = to
+        while s < e && b[s].isWhitespaceByte { s += 1 }
+        while e > s && b[e - 1].isWhitespaceByte { e -= 1 }
+        guard e > s, e - s <= 32 else { return nil }
+        for i in s..<e {
+            let c = b[i]
+            guard c.isASCIILetter || c.isASCIIDigit || c == 0x2D || c == 0x2E || c == 0x5F else { return nil }
+        }
+        return s..<e
     }
 
     /// `type ; value` with blanks around the `;`. Values without a type get the type `unknown`.
+    /// Works on the UTF-8 bytes; every cut is at an ASCII byte, so the pieces stay valid UTF-8.
     static func typed(_ raw: String, mta: Bool) -> TypedValue {
-        if let semi = raw.firstIndex(of: ";"), isTypeKeyword(raw[..<semi]) {
-            var v = String(raw[raw.index(after: semi)...]).trimmedBlanks
-            if mta {
-                v = stripComments(v)
-                if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
-                while v.hasSuffix(".") { v.removeLast() }
+        var raw = raw
+        return raw.withUTF8 { b -> TypedValue in
+            let n = b.count
+            var semi = 0
+            while semi < n && b[semi] != 0x3B { semi += 1 }
+            var type = "unknown"
+            var s = 0
+            if semi < n, let t = typeKeyword(b, 0, semi) {
+                type = String(decoding: UnsafeBufferPointer(rebasing: b[t]), as: UTF8.self).asciiLowercased
+                s = semi + 1
             }
-            return TypedValue(type: String(raw[..<semi]).trimmedBlanks.asciiLowercased, value: v)
+            var e = n
+            while s < e && b[s].isWhitespaceByte { s += 1 }
+            while e > s && b[e - 1].isWhitespaceByte { e -= 1 }
+            if !mta {
+                return TypedValue(type: type, value: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
+            }
+            var hasComment = false
+            for i in s..<e where b[i] == 0x28 { hasComment = true; break }
+            if hasComment {
+                var v = stripComments(String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
+                return v.withUTF8 { vb in
+                    TypedValue(type: type, value: firstHostToken(vb, 0, vb.count))
+                }
+            }
+            return TypedValue(type: type, value: firstHostToken(b, s, e))
         }
-        var v = raw.trimmedBlanks
-        if mta {
-            v = stripComments(v)
-            if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
-            while v.hasSuffix(".") { v.removeLast() }
-        }
-        return TypedValue(type: "unknown", value: v)
+    }
+
+    /// `b[s..<e]` (already trimmed) up to its first blank, without trailing dots.
+    static func firstHostToken(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> String {
+        var end = s
+        while end < e && b[end] != 0x20 && b[end] != 0x09 { end += 1 }
+        while end > s && b[end - 1] == 0x2E { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: b[s..<end]), as: UTF8.self)
     }
 
     static func addressTyped(_ raw: String) -> TypedValue {
@@ -304,7 +337,7 @@ public enum RFC3464Parser {
         var v = t.value
         if t.type == "utf-8" { v = XText.decodeUnitext(v) }
         v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
-        if v.hasSuffix(">") && !v.hasSubstring("<") { v.removeLast() }
+        if v.utf8.last == 0x3E && !v.hasSubstring("<") { v.removeLast() }
         t.value = v
         return t
     }
@@ -333,13 +366,14 @@ public enum RFC3464Parser {
 
     static func firstWord(_ s: String) -> String {
         let t = s.trimmedBlanks
-        if let end = t.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == ";" || $0 == "," }) { return String(t[..<end]) }
+        if let end = t.utf8.firstIndex(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x3B || $0 == 0x2C }) { return String(t[..<end]) }
         return t
     }
 }
 
 extension UInt8 {
     @inlinable var isBlankByte: Bool { self == 0x20 || self == 0x09 }
+    @inlinable var isWhitespaceByte: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }
 
 extension Substring {

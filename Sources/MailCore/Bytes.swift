@@ -206,13 +206,33 @@ extension String {
 
     /// Trims ASCII blanks and line breaks.
     public var trimmedBlanks: String {
-        let u = Array(utf8)
-        var s = 0
-        var e = u.count
-        while s < e && u[s].isWhitespace { s += 1 }
-        while e > s && u[e - 1].isWhitespace { e -= 1 }
-        if s == 0 && e == u.count { return self }
-        return String(decoding: u[s..<e], as: UTF8.self)
+        var copy = self
+        return copy.withUTF8 { u -> String in
+            var s = 0
+            var e = u.count
+            while s < e && u[s].isWhitespace { s += 1 }
+            while e > s && u[e - 1].isWhitespace { e -= 1 }
+            if s == 0 && e == u.count { return self }
+            return String(decoding: UnsafeBufferPointer(rebasing: u[s..<e]), as: UTF8.self)
+        }
+    }
+
+    /// `split(separator:)` for an ASCII separator, comparing UTF-8 bytes instead of Characters
+    /// (empty pieces omitted, as `split` does).
+    public func splitASCII(_ separator: UInt8) -> [Substring] {
+        var out: [Substring] = []
+        let u = utf8
+        var start = u.startIndex
+        var i = start
+        while i != u.endIndex {
+            if u[i] == separator {
+                if start != i { out.append(self[start..<i]) }
+                start = u.index(after: i)
+            }
+            i = u.index(after: i)
+        }
+        if start != u.endIndex { out.append(self[start..<u.endIndex]) }
+        return out
     }
 }
 

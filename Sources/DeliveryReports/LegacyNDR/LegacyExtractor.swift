@@ -104,7 +104,7 @@ enum LegacyExtractor {
         if let f = c.fromAddress { s.insert(f) }
         for name in ["to", "return-path", "reply-to", "sender"] {
             for f in c.message.header.all(name) {
-                for part in f.value.split(separator: ",") {
+                for part in f.value.splitASCII(0x2C) {
                     if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
                 }
             }
@@ -134,7 +134,7 @@ enum LegacyExtractor {
         let filtered = candidates.filter { h in
             let l = h.address.asciiLowercased
             if excluded.contains(l) { return false }
-            let local = l.split(separator: "@").first.map(String.init) ?? l
+            let local = l.splitASCII(0x40).first.map(String.init) ?? l
             return !ignoredLocalParts.contains(local)
         }
         let chosen = filtered.isEmpty ? candidates : filtered

@@ -110,7 +110,7 @@ public struct ContentType: Sendable, Hashable {
                 while let last = value.last, last.isWhitespace { value.removeLast() }
             }
             // RFC 2231: name*, name*N, name*N*
-            if let star = rawName.firstIndex(of: "*") {
+            if let star = rawName.utf8.firstIndex(of: 0x2A) {
                 let base = String(rawName[..<star])
                 var rest = rawName[rawName.index(after: star)...]
                 var encoded = false

@@ -7,7 +7,7 @@ public enum TransferEncoding: Sendable, Hashable {
     public init(headerValue: String?) {
         guard let v = headerValue else { self = .sevenBit; return }
         var token = v.asciiLowercased.trimmedBlanks
-        if let semi = token.firstIndex(of: ";") { token = String(token[..<semi]).trimmedBlanks }
+        if let semi = token.utf8.firstIndex(of: 0x3B) { token = String(token[..<semi]).trimmedBlanks }
         switch token {
         case "", "7bit", "7-bit": self = .sevenBit
         case "8bit", "8-bit": self = .eightBit
