@@ -36,25 +36,30 @@ public enum RFC3464Parser {
         "last-attempt-date", "final-log-id", "will-retry-until", "x-actual-recipient",
     ]
 
-    /// Splits the content into per-message and per-recipient field lists.
-    static func fields(_ content: ArraySlice<UInt8>) -> Fields {
-        // 1. Lines → groups of (name, value), unfolded.
+    /// Collects unfolded fields into blank-line separated groups (phase 1 of `fields`).
+    struct GroupBuilder {
         var groups: [[Pair]] = []
         var group: [Pair] = []
         var name: String?
         var value: [UInt8] = []
-        func flushField() {
+
+        mutating func flushField() {
             if let n = name {
                 group.append(Pair(n, decodeUTF8OrLatin1(ByteScan.trim(value[...]))))
                 name = nil
                 value.removeAll(keepingCapacity: true)
             }
         }
-        func flushGroup() {
+
+        mutating func flushGroup() {
             flushField()
-            if !group.isEmpty { groups.append(group); group = [] }
+            if !group.isEmpty {
+                groups.append(group)
+                group = []
+            }
         }
-        content.withUnsafeBufferPointer { buf in
+
+        mutating func scan(_ buf: UnsafeBufferPointer<UInt8>) {
             var i = 0
             let n = buf.count
             while i < n {
@@ -89,11 +94,39 @@ public enum RFC3464Parser {
                     continue
                 }
                 flushField()
-                name = String(decoding: UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd]), as: UTF8.self).asciiLowercased
+                // The name is printable ASCII: lower-case it while making the String.
+                let nameBytes = UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd])
+                name = String(unsafeUninitializedCapacity: nameBytes.count) { out in
+                    for j in 0..<nameBytes.count { out[j] = nameBytes[j].lowercasedASCIIByte }
+                    return nameBytes.count
+                }
                 value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[(colon + 1)..<line.end]))
             }
+            flushGroup()
         }
-        flushGroup()
+    }
+
+    static func isPerMessageName(_ name: String) -> Bool {
+        switch name {
+        case "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date": return true
+        default: return false
+        }
+    }
+
+    static func isPerRecipientName(_ name: String) -> Bool {
+        switch name {
+        case "original-recipient", "final-recipient", "action", "status", "remote-mta", "diagnostic-code",
+             "last-attempt-date", "final-log-id", "will-retry-until", "x-actual-recipient": return true
+        default: return false
+        }
+    }
+
+    /// Splits the content into per-message and per-recipient field lists.
+    static func fields(_ content: ArraySlice<UInt8>) -> Fields {
+        // 1. Lines → groups of (name, value), unfolded.
+        var builder = GroupBuilder()
+        content.withUnsafeBufferPointer { builder.scan($0) }
+        let groups = builder.groups
 
         // 2. Groups → per-message fields and recipients.
         var perMessage: [Pair] = []
@@ -105,7 +138,7 @@ public enum RFC3464Parser {
                 // Hostile input: a delivery-status part with absurdly many fields is cut short.
                 budget -= 1
                 if budget < 0 { break }
-                if perMessageNames.contains(f.name) {
+                if isPerMessageName(f.name) {
                     if current != nil && current?.contains(where: { $0.name == f.name }) == false
                         && perMessage.contains(where: { $0.name == f.name }) {
                         current?.append(f)   // repeated per-message field inside a recipient: keep as extra
@@ -133,7 +166,7 @@ public enum RFC3464Parser {
                     current?.append(f)
                     continue
                 }
-                if perRecipientNames.contains(f.name) {
+                if isPerRecipientName(f.name) {
                     if current == nil { current = [] }
                     if let c = current, c.contains(where: { $0.name == f.name }),
                        f.name == "action" || f.name == "status" {
