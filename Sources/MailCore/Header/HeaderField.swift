@@ -29,13 +29,15 @@ public struct HeaderField: Sendable, Hashable {
 
     /// Case-insensitive (ASCII) comparison of the field name.
     public func hasName(_ other: String) -> Bool {
-        guard nameBytes.count == other.utf8.count else { return false }
-        var i = nameBytes.startIndex
-        for b in other.utf8 {
-            if nameBytes[i].lowercasedASCII != b.lowercasedASCII { return false }
-            i += 1
+        let count = nameBytes.count
+        guard count == other.utf8.count else { return false }
+        var other = other
+        return other.withUTF8 { o in
+            nameBytes.withUnsafeBufferPointer { n in
+                for i in 0..<count where n[i].lowercasedASCII != o[i].lowercasedASCII { return false }
+                return true
+            }
         }
-        return true
     }
 
     /// The unfolded value: line breaks removed (the blank after them kept), then trimmed.
