@@ -8,8 +8,21 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// The first field with this name (case-insensitive).
     public subscript(name: String) -> HeaderField? {
-        for f in fields where f.hasName(name) { return f }
-        return nil
+        // Borrow the fields while comparing; only the match is copied (retained).
+        guard let i = firstIndex(name, from: 0) else { return nil }
+        return fields[i]
+    }
+
+    /// The index of the first field named `name` at or after `from`, comparing in place.
+    func firstIndex(_ name: String, from: Int) -> Int? {
+        fields.withUnsafeBufferPointer { buf -> Int? in
+            var i = from
+            while i < buf.count {
+                if buf[i].hasName(name) { return i }
+                i += 1
+            }
+            return nil
+        }
     }
 
     /// The unfolded value of the first field with this name.
@@ -17,7 +30,13 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// All fields with this name, in order.
     public func all(_ name: String) -> [HeaderField] {
-        fields.filter { $0.hasName(name) }
+        var out: [HeaderField] = []
+        var i = 0
+        while let k = firstIndex(name, from: i) {
+            out.append(fields[k])
+            i = k + 1
+        }
+        return out
     }
 
     public var isEmpty: Bool { fields.isEmpty }
@@ -36,6 +55,7 @@ extension HeaderSection {
         let base = bytes.startIndex
         return bytes.withUnsafeBufferPointer { buf in
             var fields: [HeaderField] = []
+            fields.reserveCapacity(16)
             var i = 0
             let limit = buf.count
             var currentName: Range<Int>?
