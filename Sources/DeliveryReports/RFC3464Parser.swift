@@ -41,18 +41,42 @@ public enum RFC3464Parser {
         var groups: [[Pair]] = []
         var group: [Pair] = []
         var name: String?
+        /// The value while it is one line: a range of the input, no copy.
+        var valueStart = 0
+        var valueEnd = 0
+        /// The value once a continuation line has been added (`folded`).
         var value: [UInt8] = []
+        var folded = false
 
-        mutating func flushField() {
+        mutating func flushField(_ buf: UnsafeBufferPointer<UInt8>) {
             if let n = name {
-                group.append(Pair(n, decodeUTF8OrLatin1(ByteScan.trim(value[...]))))
+                let v: String
+                if folded {
+                    v = decodeUTF8OrLatin1(ByteScan.trim(value[...]))
+                    value.removeAll(keepingCapacity: true)
+                    folded = false
+                } else {
+                    var s = valueStart
+                    var e = valueEnd
+                    while s < e && buf[s].isWhitespaceByte { s += 1 }
+                    while e > s && buf[e - 1].isWhitespaceByte { e -= 1 }
+                    v = decodeUTF8OrLatin1Buffer(UnsafeBufferPointer(rebasing: buf[s..<e]))
+                }
+                group.append(Pair(n, v))
                 name = nil
-                value.removeAll(keepingCapacity: true)
             }
         }
 
-        mutating func flushGroup() {
-            flushField()
+        /// Switches the value to the copy buffer before a continuation is appended.
+        mutating func fold(_ buf: UnsafeBufferPointer<UInt8>) {
+            if !folded {
+                value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[valueStart..<valueEnd]))
+                folded = true
+            }
+        }
+
+        mutating func flushGroup(_ buf: UnsafeBufferPointer<UInt8>) {
+            flushField(buf)
             if !group.isEmpty {
                 groups.append(group)
                 group = []
@@ -68,10 +92,11 @@ public enum RFC3464Parser {
                 var blank = true
                 var k = line.start
                 while k < line.end { if !buf[k].isBlankByte { blank = false; break }; k += 1 }
-                if blank { flushGroup(); continue }
+                if blank { flushGroup(buf); continue }
                 let first = buf[line.start]
                 if first == 0x20 || first == 0x09 {
                     if name != nil {
+                        fold(buf)
                         value.append(0x20)
                         value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[k..<line.end]))
                     }
@@ -88,21 +113,23 @@ public enum RFC3464Parser {
                 if !validName {
                     // A colon-less line: continue a Diagnostic-Code that lost its indentation.
                     if name == "diagnostic-code" {
+                        fold(buf)
                         value.append(0x20)
                         value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[line.start..<line.end]))
                     }
                     continue
                 }
-                flushField()
+                flushField(buf)
                 // The name is printable ASCII: lower-case it while making the String.
                 let nameBytes = UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd])
                 name = String(unsafeUninitializedCapacity: nameBytes.count) { out in
                     for j in 0..<nameBytes.count { out[j] = nameBytes[j].lowercasedASCIIByte }
                     return nameBytes.count
                 }
-                value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[(colon + 1)..<line.end]))
+                valueStart = colon + 1
+                valueEnd = line.end
             }
-            flushGroup()
+            flushGroup(buf)
         }
     }
 

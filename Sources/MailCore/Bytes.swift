@@ -273,7 +273,8 @@ public func decodeUTF8OrLatin1(_ bytes: [UInt8]) -> String {
     bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
 }
 
-func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+/// Fast path for bytes already in a buffer.
+public func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     var ascii = true
     for b in buf where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: buf, as: UTF8.self) }

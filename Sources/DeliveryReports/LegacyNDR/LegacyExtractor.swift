@@ -181,19 +181,25 @@ enum LegacyExtractor {
 
     /// The block text with whitespace collapsed, starting after the address, capped at 1000 bytes.
     static func diagnosticText(_ block: ArraySlice<UInt8>, address: String) -> String {
-        var out: [UInt8] = []
-        var lastBlank = true
         var skip = block.startIndex + address.utf8.count
         if skip > block.endIndex { skip = block.endIndex }
-        for b in block[skip...] {
-            if b.isBlankByte || b == 0x0A || b == 0x0D {
-                if !lastBlank { out.append(0x20) }
-                lastBlank = true
-            } else {
-                out.append(b)
-                lastBlank = false
+        let out = block[skip...].withUnsafeBufferPointer { src in
+            [UInt8](unsafeUninitializedCapacity: min(src.count, 1000) + 1) { dst, count in
+                var n = 0
+                var lastBlank = true
+                for b in src {
+                    if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D {
+                        if !lastBlank { dst[n] = 0x20; n += 1 }
+                        lastBlank = true
+                    } else {
+                        dst[n] = b
+                        n += 1
+                        lastBlank = false
+                    }
+                    if n >= 1000 { break }
+                }
+                count = n
             }
-            if out.count >= 1000 { break }
         }
         var s = decodeUTF8OrLatin1(out).trimmedBlanks
         while let f = s.first, f == ">" || f == ":" || f == "." || f == " " { s.removeFirst() }

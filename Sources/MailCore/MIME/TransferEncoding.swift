@@ -18,6 +18,39 @@ public enum TransferEncoding: Sendable, Hashable {
         }
     }
 
+    /// Reads the field's value; the usual bare tokens are matched on the raw bytes without
+    /// making Strings, anything else goes through `init(headerValue:)`.
+    init(field: HeaderField?) {
+        guard let f = field else { self = .sevenBit; return }
+        let t = ByteScan.trim(f.rawValue)
+        if let e = t.withUnsafeBufferPointer({ TransferEncoding.bareToken($0) }) {
+            self = e
+        } else {
+            self.init(headerValue: f.value)
+        }
+    }
+
+    static func bareToken(_ b: UnsafeBufferPointer<UInt8>) -> TransferEncoding? {
+        @inline(__always) func equals(_ word: StaticString) -> Bool {
+            guard b.count == word.utf8CodeUnitCount else { return false }
+            let w = word.utf8Start
+            for i in 0..<b.count where b[i].lowercasedASCII != w[i] { return false }
+            return true
+        }
+        switch b.count {
+        case 4:
+            if equals("7bit") { return .sevenBit }
+            if equals("8bit") { return .eightBit }
+        case 6:
+            if equals("base64") { return .base64 }
+            if equals("binary") { return .binary }
+        case 16:
+            if equals("quoted-printable") { return .quotedPrintable }
+        default: break
+        }
+        return nil
+    }
+
     /// Undoes the encoding leniently. Identity encodings return the bytes unchanged.
     public func decode(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         switch self {
