@@ -13,10 +13,24 @@ public struct HeaderField: Sendable, Hashable {
     public var lowercasedName: String { name.asciiLowercased }
     /// The bytes after the colon up to the end of the last continuation line (folds kept).
     public let rawValue: ArraySlice<UInt8>
+    /// The name's length and first 7 bytes lower-cased: lookups compare this word and touch the
+    /// name bytes only for longer names that match it.
+    let nameKey: UInt64
 
     public init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>) {
         self.nameBytes = nameBytes
         self.rawValue = rawValue
+        nameKey = HeaderField.key(nameBytes)
+    }
+
+    static func key<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
+        var k = UInt64(min(bytes.count, 255)) << 56
+        var shift: UInt64 = 0
+        for b in bytes.prefix(7) {
+            k |= UInt64(b.lowercasedASCII) << shift
+            shift += 8
+        }
+        return k
     }
 
     public init(name: String, rawValue: ArraySlice<UInt8>) {

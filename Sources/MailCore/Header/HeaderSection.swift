@@ -15,10 +15,12 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// The index of the first field named `name` at or after `from`, comparing in place.
     func firstIndex(_ name: String, from: Int) -> Int? {
-        fields.withUnsafeBufferPointer { buf -> Int? in
+        let key = HeaderField.key(name.utf8)
+        let short = name.utf8.count <= 7   // the key holds the whole name
+        return fields.withUnsafeBufferPointer { buf -> Int? in
             var i = from
             while i < buf.count {
-                if buf[i].hasName(name) { return i }
+                if buf[i].nameKey == key && (short || buf[i].hasName(name)) { return i }
                 i += 1
             }
             return nil
