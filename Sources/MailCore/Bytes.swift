@@ -273,6 +273,17 @@ public func decodeUTF8OrLatin1(_ bytes: [UInt8]) -> String {
     bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
 }
 
+/// `String(decoding: bytes, as: UTF8.self).asciiLowercased` in one step (no second String).
+func lowercasedString(_ bytes: ArraySlice<UInt8>) -> String {
+    bytes.withUnsafeBufferPointer { b -> String in
+        for c in b where c >= 0x80 { return String(decoding: b, as: UTF8.self).asciiLowercased }
+        return String(unsafeUninitializedCapacity: b.count) { out in
+            for i in 0..<b.count { out[i] = b[i].lowercasedASCII }
+            return b.count
+        }
+    }
+}
+
 /// Fast path for bytes already in a buffer.
 public func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     var ascii = true
