@@ -20,14 +20,20 @@ public struct HeaderField: Sendable, Hashable {
     public init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>) {
         self.nameBytes = nameBytes
         self.rawValue = rawValue
-        nameKey = HeaderField.key(nameBytes)
+        nameKey = nameBytes.withUnsafeBufferPointer { HeaderField.key($0) }
     }
 
-    static func key<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
-        var k = UInt64(min(bytes.count, 255)) << 56
+    static func key(_ name: String) -> UInt64 {
+        var name = name
+        return name.withUTF8 { key($0) }
+    }
+
+    @inline(__always)
+    static func key(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var k = UInt64(min(b.count, 255)) << 56
         var shift: UInt64 = 0
-        for b in bytes.prefix(7) {
-            k |= UInt64(b.lowercasedASCII) << shift
+        for i in 0..<min(b.count, 7) {
+            k |= UInt64(b[i].lowercasedASCII) << shift
             shift += 8
         }
         return k

@@ -15,7 +15,7 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// The index of the first field named `name` at or after `from`, comparing in place.
     func firstIndex(_ name: String, from: Int) -> Int? {
-        let key = HeaderField.key(name.utf8)
+        let key = HeaderField.key(name)
         let short = name.utf8.count <= 7   // the key holds the whole name
         return fields.withUnsafeBufferPointer { buf -> Int? in
             var i = from
