@@ -74,9 +74,7 @@ public enum ByteScan {
             while i + 16 <= limit {
                 let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
                 let m = (v .== lf) .| (v .== cr)
-                if any(m) {
-                    for k in 0..<16 where m[k] { return i + k }
-                }
+                if any(m) { return i + firstLane(m) }
                 i += 16
             }
         }
@@ -86,6 +84,13 @@ public enum ByteScan {
             i += 1
         }
         return limit
+    }
+
+    /// The first set lane of a non-empty mask (lanes in memory order, little-endian words).
+    @inlinable
+    static func firstLane(_ m: SIMDMask<SIMD16<Int8>>) -> Int {
+        let lanes = unsafeBitCast(SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m), to: (UInt64, UInt64).self)
+        return lanes.0 != 0 ? lanes.0.trailingZeroBitCount >> 3 : 8 + lanes.1.trailingZeroBitCount >> 3
     }
 
     /// Case-insensitive search of an ASCII needle (given lower-cased) in `bytes`.
@@ -145,7 +150,21 @@ public enum ByteScan {
                 let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
                 let m = (a .== f) .& (b .== l)
                 if any(m) {
-                    for k in 0..<16 where m[k] && matchesAt(i + k) { return i + k }
+                    // Visit only the matching lanes: one bit per lane in two 64-bit words.
+                    let lanes = unsafeBitCast(SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m),
+                                              to: (UInt64, UInt64).self)
+                    var w = lanes.0
+                    while w != 0 {
+                        let k = w.trailingZeroBitCount >> 3
+                        if matchesAt(i + k) { return i + k }
+                        w &= w &- 1
+                    }
+                    w = lanes.1
+                    while w != 0 {
+                        let k = 8 + w.trailingZeroBitCount >> 3
+                        if matchesAt(i + k) { return i + k }
+                        w &= w &- 1
+                    }
                 }
                 i += 16
             }
