@@ -19,9 +19,45 @@ public enum RFC3464Parser {
     struct Pair: Sendable, Hashable {
         var name: String
         var value: String
-        init(_ name: String, _ value: String) {
+        /// Which RFC 3464 field this is, decided once from the name's bytes.
+        var id: FieldID
+        init(_ name: String, _ value: String, id: FieldID) {
             self.name = name
             self.value = value
+            self.id = id
+        }
+    }
+
+    /// The fields the parser knows, so that names are compared once, as bytes, not as Strings.
+    enum FieldID: UInt8, Sendable, Hashable {
+        case other
+        // Per-message fields (RFC 3464 §2.2).
+        case originalEnvelopeID, reportingMTA, dsnGateway, receivedFromMTA, arrivalDate
+        // Per-recipient fields (RFC 3464 §2.3) and X-Actual-Recipient.
+        case originalRecipient, finalRecipient, action, status, remoteMTA, diagnosticCode,
+             lastAttemptDate, finalLogID, willRetryUntil, xActualRecipient
+
+        var isPerMessage: Bool { rawValue >= FieldID.originalEnvelopeID.rawValue && rawValue <= FieldID.arrivalDate.rawValue }
+        var isPerRecipient: Bool { rawValue >= FieldID.originalRecipient.rawValue }
+        var isAddress: Bool { self == .originalRecipient || self == .finalRecipient }
+
+        static let names: [(FieldID, [UInt8])] = ([
+            (.originalEnvelopeID, "original-envelope-id"), (.reportingMTA, "reporting-mta"), (.dsnGateway, "dsn-gateway"),
+            (.receivedFromMTA, "received-from-mta"), (.arrivalDate, "arrival-date"),
+            (.originalRecipient, "original-recipient"), (.finalRecipient, "final-recipient"), (.action, "action"),
+            (.status, "status"), (.remoteMTA, "remote-mta"), (.diagnosticCode, "diagnostic-code"),
+            (.lastAttemptDate, "last-attempt-date"), (.finalLogID, "final-log-id"), (.willRetryUntil, "will-retry-until"),
+            (.xActualRecipient, "x-actual-recipient"),
+        ] as [(FieldID, String)]).map { ($0.0, Array($0.1.utf8)) }
+
+        /// `lower` is a lower-cased field name.
+        static func of(_ lower: UnsafeBufferPointer<UInt8>) -> FieldID {
+            for (id, name) in names where name.count == lower.count {
+                var k = 0
+                while k < lower.count && name[k] == lower[k] { k += 1 }
+                if k == lower.count { return id }
+            }
+            return .other
         }
     }
 
@@ -41,6 +77,7 @@ public enum RFC3464Parser {
         var groups: [[Pair]] = []
         var group: [Pair] = []
         var name: String?
+        var nameID = FieldID.other
         /// The value while it is one line: a range of the input, no copy.
         var valueStart = 0
         var valueEnd = 0
@@ -62,7 +99,7 @@ public enum RFC3464Parser {
                     while e > s && buf[e - 1].isWhitespaceByte { e -= 1 }
                     v = decodeUTF8OrLatin1Buffer(UnsafeBufferPointer(rebasing: buf[s..<e]))
                 }
-                group.append(Pair(n, v))
+                group.append(Pair(n, v, id: nameID))
                 name = nil
             }
         }
@@ -112,7 +149,7 @@ public enum RFC3464Parser {
                 }
                 if !validName {
                     // A colon-less line: continue a Diagnostic-Code that lost its indentation.
-                    if name == "diagnostic-code" {
+                    if name != nil && nameID == .diagnosticCode {
                         fold(buf)
                         value.append(0x20)
                         value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[line.start..<line.end]))
@@ -122,29 +159,17 @@ public enum RFC3464Parser {
                 flushField(buf)
                 // The name is printable ASCII: lower-case it while making the String.
                 let nameBytes = UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd])
+                var id = FieldID.other
                 name = String(unsafeUninitializedCapacity: nameBytes.count) { out in
                     for j in 0..<nameBytes.count { out[j] = nameBytes[j].lowercasedASCIIByte }
+                    id = FieldID.of(UnsafeBufferPointer(rebasing: out[0..<nameBytes.count]))
                     return nameBytes.count
                 }
+                nameID = id
                 valueStart = colon + 1
                 valueEnd = line.end
             }
             flushGroup(buf)
-        }
-    }
-
-    static func isPerMessageName(_ name: String) -> Bool {
-        switch name {
-        case "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date": return true
-        default: return false
-        }
-    }
-
-    static func isPerRecipientName(_ name: String) -> Bool {
-        switch name {
-        case "original-recipient", "final-recipient", "action", "status", "remote-mta", "diagnostic-code",
-             "last-attempt-date", "final-log-id", "will-retry-until", "x-actual-recipient": return true
-        default: return false
         }
     }
 
@@ -165,23 +190,23 @@ public enum RFC3464Parser {
                 // Hostile input: a delivery-status part with absurdly many fields is cut short.
                 budget -= 1
                 if budget < 0 { break }
-                if isPerMessageName(f.name) {
-                    if current != nil && current?.contains(where: { $0.name == f.name }) == false
-                        && perMessage.contains(where: { $0.name == f.name }) {
+                if f.id.isPerMessage {
+                    if current != nil && current?.contains(where: { $0.id == f.id }) == false
+                        && perMessage.contains(where: { $0.id == f.id }) {
                         current?.append(f)   // repeated per-message field inside a recipient: keep as extra
                     } else {
                         perMessage.append(f)
                     }
                     continue
                 }
-                if f.name == "final-recipient" || f.name == "original-recipient" {
+                if f.id.isAddress {
                     if let c = current {
                         // A repeated address field, or an address field after Action/Status, starts
                         // the next recipient of a group that lost its blank line.
-                        let hasSame = c.contains { $0.name == f.name }
+                        let hasSame = c.contains { $0.id == f.id }
                         var verdictAfterAddress = false
-                        if let firstAddress = c.firstIndex(where: { $0.name == "final-recipient" || $0.name == "original-recipient" }) {
-                            verdictAfterAddress = c[firstAddress...].contains { $0.name == "action" || $0.name == "status" }
+                        if let firstAddress = c.firstIndex(where: { $0.id.isAddress }) {
+                            verdictAfterAddress = c[firstAddress...].contains { $0.id == .action || $0.id == .status }
                         }
                         if hasSame || verdictAfterAddress {
                             recipients.append(c)
@@ -193,10 +218,10 @@ public enum RFC3464Parser {
                     current?.append(f)
                     continue
                 }
-                if isPerRecipientName(f.name) {
+                if f.id.isPerRecipient {
                     if current == nil { current = [] }
-                    if let c = current, c.contains(where: { $0.name == f.name }),
-                       f.name == "action" || f.name == "status" {
+                    if let c = current, c.contains(where: { $0.id == f.id }),
+                       f.id == .action || f.id == .status {
                         // A second Action/Status: a new recipient whose address line is missing.
                         recipients.append(c)
                         current = []
@@ -227,12 +252,12 @@ public enum RFC3464Parser {
         let f = fields(content)
         var out = Content(extraFields: [:], recipients: [])
         for p in f.perMessagePairs {
-            switch p.name {
-            case "original-envelope-id": if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
-            case "reporting-mta": if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
-            case "dsn-gateway": if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
-            case "received-from-mta": if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
-            case "arrival-date": if out.arrivalDateText == nil { out.arrivalDateText = p.value }
+            switch p.id {
+            case .originalEnvelopeID: if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
+            case .reportingMTA: if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
+            case .dsnGateway: if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
+            case .receivedFromMTA: if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
+            case .arrivalDate: if out.arrivalDateText == nil { out.arrivalDateText = p.value }
             default: if out.extraFields[p.name] == nil { out.extraFields[p.name] = p.value }
             }
         }
@@ -248,19 +273,19 @@ public enum RFC3464Parser {
         var statusText: String?
         var actual: String?
         for p in group {
-            switch p.name {
-            case "final-recipient": if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
-            case "original-recipient":
+            switch p.id {
+            case .finalRecipient: if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
+            case .originalRecipient:
                 if r.originalRecipient == nil {
                     let t = typed(p.value, mta: false)
                     r.originalRecipient = t
                     let v = stripAngles(t.value)
                     r.originalRecipientDecoded = t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v)
                 }
-            case "action": if actionText == nil { actionText = p.value }
-            case "status": if statusText == nil { statusText = p.value }
-            case "remote-mta": if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
-            case "diagnostic-code":
+            case .action: if actionText == nil { actionText = p.value }
+            case .status: if statusText == nil { statusText = p.value }
+            case .remoteMTA: if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
+            case .diagnosticCode:
                 if r.diagnostic == nil {
                     if let semi = p.value.utf8.firstIndex(of: 0x3B), isTypeKeyword(p.value[..<semi]) {
                         r.diagnosticType = String(p.value[..<semi]).trimmedBlanks
@@ -270,11 +295,11 @@ public enum RFC3464Parser {
                         r.diagnostic = p.value
                     }
                 }
-            case "last-attempt-date": r.lastAttemptDateText = p.value
-            case "will-retry-until": r.willRetryUntilText = p.value
-            case "final-log-id": r.finalLogID = stripComments(p.value)
+            case .lastAttemptDate: r.lastAttemptDateText = p.value
+            case .willRetryUntil: r.willRetryUntilText = p.value
+            case .finalLogID: r.finalLogID = stripComments(p.value)
             default:
-                if p.name == "x-actual-recipient" { actual = p.value }
+                if p.id == .xActualRecipient { actual = p.value }
                 if r.extraFields[p.name] == nil { r.extraFields[p.name] = p.value }
             }
         }
