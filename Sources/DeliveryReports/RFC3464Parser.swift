@@ -41,22 +41,29 @@ public enum RFC3464Parser {
         var isPerRecipient: Bool { rawValue >= FieldID.originalRecipient.rawValue }
         var isAddress: Bool { self == .originalRecipient || self == .finalRecipient }
 
-        static let names: [(FieldID, [UInt8])] = ([
-            (.originalEnvelopeID, "original-envelope-id"), (.reportingMTA, "reporting-mta"), (.dsnGateway, "dsn-gateway"),
-            (.receivedFromMTA, "received-from-mta"), (.arrivalDate, "arrival-date"),
-            (.originalRecipient, "original-recipient"), (.finalRecipient, "final-recipient"), (.action, "action"),
-            (.status, "status"), (.remoteMTA, "remote-mta"), (.diagnosticCode, "diagnostic-code"),
-            (.lastAttemptDate, "last-attempt-date"), (.finalLogID, "final-log-id"), (.willRetryUntil, "will-retry-until"),
-            (.xActualRecipient, "x-actual-recipient"),
-        ] as [(FieldID, String)]).map { ($0.0, Array($0.1.utf8)) }
-
         /// `lower` is a lower-cased field name.
         static func of(_ lower: UnsafeBufferPointer<UInt8>) -> FieldID {
-            for (id, name) in names where name.count == lower.count {
-                var k = 0
-                while k < lower.count && name[k] == lower[k] { k += 1 }
-                if k == lower.count { return id }
+            @inline(__always) func eq(_ name: StaticString) -> Bool {
+                guard name.utf8CodeUnitCount == lower.count else { return false }
+                let p = name.utf8Start
+                for k in 0..<lower.count where p[k] != lower[k] { return false }
+                return true
             }
+            if eq("action") { return .action }
+            if eq("status") { return .status }
+            if eq("final-recipient") { return .finalRecipient }
+            if eq("original-recipient") { return .originalRecipient }
+            if eq("remote-mta") { return .remoteMTA }
+            if eq("diagnostic-code") { return .diagnosticCode }
+            if eq("last-attempt-date") { return .lastAttemptDate }
+            if eq("reporting-mta") { return .reportingMTA }
+            if eq("arrival-date") { return .arrivalDate }
+            if eq("received-from-mta") { return .receivedFromMTA }
+            if eq("original-envelope-id") { return .originalEnvelopeID }
+            if eq("dsn-gateway") { return .dsnGateway }
+            if eq("final-log-id") { return .finalLogID }
+            if eq("will-retry-until") { return .willRetryUntil }
+            if eq("x-actual-recipient") { return .xActualRecipient }
             return .other
         }
     }
@@ -99,6 +106,7 @@ public enum RFC3464Parser {
                     while e > s && buf[e - 1].isWhitespaceByte { e -= 1 }
                     v = decodeUTF8OrLatin1Buffer(UnsafeBufferPointer(rebasing: buf[s..<e]))
                 }
+                if group.capacity == 0 { group.reserveCapacity(8) }
                 group.append(Pair(n, v, id: nameID))
                 name = nil
             }
