@@ -86,6 +86,12 @@ extension HeaderSection {
                 var j = line.start
                 var nameEnd = -1
                 var valid = true
+                // Fast path over ordinary name bytes (printable, not ':'); the loop below handles the rest.
+                while j < line.end {
+                    let b = buf[j]
+                    if b == ASCII.colon || b &- 0x21 > 0x5D { break }
+                    j += 1
+                }
                 while j < line.end {
                     let b = buf[j]
                     if b == ASCII.colon { break }
