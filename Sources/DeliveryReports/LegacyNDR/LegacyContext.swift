@@ -27,16 +27,32 @@ public struct LegacyContext: Sendable {
         var bits = [UInt64](repeating: 0, count: 64)
         text.withUnsafeBufferPointer { t in
             lower.withUnsafeMutableBufferPointer { l in
+                // Lower-case 16 bytes at a time, then record the pairs.
+                let n = t.count
+                var i = 0
+                if let src = t.baseAddress, let dst = l.baseAddress {
+                    let upperA = SIMD16<UInt8>(repeating: 0x41)
+                    let span = SIMD16<UInt8>(repeating: 25)
+                    let bit = SIMD16<UInt8>(repeating: 0x20)
+                    while i + 16 <= n {
+                        let v = UnsafeRawPointer(src).loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                        let isUpper = (v &- upperA) .<= span
+                        let lowered = v | bit.replacing(with: 0, where: .!isUpper)
+                        UnsafeMutableRawPointer(dst).storeBytes(of: lowered, toByteOffset: i, as: SIMD16<UInt8>.self)
+                        i += 16
+                    }
+                }
+                while i < n {
+                    l[i] = t[i].lowercasedASCIIByte
+                    i += 1
+                }
                 bits.withUnsafeMutableBufferPointer { pb in
-                    var prev: UInt32 = 0
-                    for i in 0..<t.count {
-                        let b = t[i].lowercasedASCIIByte
-                        l[i] = b
-                        let cur = UInt32(b & 0x3F)
-                        if i > 0 {
-                            let k = Int(prev << 6 | cur)
-                            pb[k >> 6] |= 1 << UInt64(k & 63)
-                        }
+                    guard n >= 2 else { return }
+                    var prev = UInt32(l[0] & 0x3F)
+                    for j in 1..<n {
+                        let cur = UInt32(l[j] & 0x3F)
+                        let k = Int(prev << 6 | cur)
+                        pb[k >> 6] |= 1 << UInt64(k & 63)
                         prev = cur
                     }
                 }
