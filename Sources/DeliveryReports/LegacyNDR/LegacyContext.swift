@@ -104,6 +104,11 @@ public struct LegacyContext: Sendable {
             } else {
                 ascii = false
             }
+            if ascii && ct.subtype != "html" {
+                out.append(contentsOf: body)
+                out.append(0x0A)
+                return
+            }
             let utf8: [UInt8] = ascii ? Array(body) : Array(part.text.utf8)
             if ct.subtype == "html" {
                 out.append(contentsOf: HTMLText.strip(utf8))
