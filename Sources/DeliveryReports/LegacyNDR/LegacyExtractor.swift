@@ -100,13 +100,13 @@ enum LegacyExtractor {
     }
 
     static func excludedAddresses(_ c: LegacyContext) -> Set<String> {
-        var s = Set<String>()
+        var s = Set<String>(minimumCapacity: 8)
         if let f = c.fromAddress { s.insert(f) }
-        for name in ["to", "return-path", "reply-to", "sender"] {
-            for f in c.message.header.all(name) {
-                for part in f.value.splitASCII(0x2C) {
-                    if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
-                }
+        // One pass over the header for the four fields (the set does not care about order).
+        for f in c.message.header.fields
+            where f.hasName("to") || f.hasName("return-path") || f.hasName("reply-to") || f.hasName("sender") {
+            for part in f.value.splitASCII(0x2C) {
+                if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
             }
         }
         return s
