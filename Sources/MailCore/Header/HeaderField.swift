@@ -23,6 +23,13 @@ public struct HeaderField: Sendable, Hashable {
         nameKey = nameBytes.withUnsafeBufferPointer { HeaderField.key($0) }
     }
 
+    /// For the header parser, which has the name's bytes at hand.
+    init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>, nameKey: UInt64) {
+        self.nameBytes = nameBytes
+        self.rawValue = rawValue
+        self.nameKey = nameKey
+    }
+
     static func key(_ name: String) -> UInt64 {
         var name = name
         return name.withUTF8 { key($0) }

@@ -65,7 +65,9 @@ extension HeaderSection {
             var valueEnd = 0
             func flush() {
                 if let n = currentName {
-                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)]))
+                    let key = HeaderField.key(UnsafeBufferPointer(rebasing: buf[(n.lowerBound - base)..<(n.upperBound - base)]))
+                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)],
+                                              nameKey: key))
                     currentName = nil
                 }
             }
