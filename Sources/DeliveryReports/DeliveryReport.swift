@@ -214,7 +214,7 @@ public struct ReportEnvelope: Sendable, Hashable {
 
     func addresses(_ name: String) -> [String] {
         header.all(name).flatMap { f -> [String] in
-            f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+            f.value.splitASCII(0x2C).compactMap { AddressParser.addrSpec(in: String($0)) }
         }
     }
 

@@ -79,7 +79,7 @@ public enum DeliveryReportParser {
                 return r
             }
             let to = (returned?.header.all("to") ?? []).flatMap { f in
-                f.value.split(separator: ",").compactMap { AddressParser.addrSpec(in: String($0)) }
+                f.value.splitASCII(0x2C).compactMap { AddressParser.addrSpec(in: String($0)) }
             }
             if !to.isEmpty {
                 let text = context().text
@@ -127,18 +127,19 @@ public enum DeliveryReportParser {
     }
 
     static func isMailbox(_ a: String) -> Bool {
-        guard let at = a.lastIndex(of: "@") else { return false }
-        return at != a.startIndex && a.index(after: at) != a.endIndex
+        let u = a.utf8
+        guard let at = u.lastIndex(of: 0x40) else { return false }
+        return at != u.startIndex && u.index(after: at) != u.endIndex
     }
 
     /// A recipient field without a local part (`@mx.example.org`) or without a domain: take the
     /// first address in the human-readable text whose domain matches, and flag it.
     static func repairAddress(_ r: inout RecipientReport, _ c: LegacyContext) {
         let broken = r.address.asciiLowercased
-        let brokenDomain = broken.split(separator: "@").last.map(String.init) ?? broken
+        let brokenDomain = broken.splitASCII(0x40).last.map(String.init) ?? broken
         for range in AddressParser.findAddresses(in: c.text[...]) {
             let a = decodeUTF8OrLatin1(c.text[range])
-            let domain = (a.split(separator: "@").last.map(String.init) ?? "").asciiLowercased
+            let domain = (a.splitASCII(0x40).last.map(String.init) ?? "").asciiLowercased
             guard !domain.isEmpty, !brokenDomain.isEmpty else { continue }
             if domain.hasSuffix(brokenDomain) || brokenDomain.hasSuffix(domain) || broken.hasPrefix(a.asciiLowercased) {
                 r.extraFields["x-broken-final-recipient"] = r.finalRecipient?.value ?? ""

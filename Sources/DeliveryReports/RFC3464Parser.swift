@@ -19,9 +19,52 @@ public enum RFC3464Parser {
     struct Pair: Sendable, Hashable {
         var name: String
         var value: String
-        init(_ name: String, _ value: String) {
+        /// Which RFC 3464 field this is, decided once from the name's bytes.
+        var id: FieldID
+        init(_ name: String, _ value: String, id: FieldID) {
             self.name = name
             self.value = value
+            self.id = id
+        }
+    }
+
+    /// The fields the parser knows, so that names are compared once, as bytes, not as Strings.
+    enum FieldID: UInt8, Sendable, Hashable {
+        case other
+        // Per-message fields (RFC 3464 §2.2).
+        case originalEnvelopeID, reportingMTA, dsnGateway, receivedFromMTA, arrivalDate
+        // Per-recipient fields (RFC 3464 §2.3) and X-Actual-Recipient.
+        case originalRecipient, finalRecipient, action, status, remoteMTA, diagnosticCode,
+             lastAttemptDate, finalLogID, willRetryUntil, xActualRecipient
+
+        var isPerMessage: Bool { rawValue >= FieldID.originalEnvelopeID.rawValue && rawValue <= FieldID.arrivalDate.rawValue }
+        var isPerRecipient: Bool { rawValue >= FieldID.originalRecipient.rawValue }
+        var isAddress: Bool { self == .originalRecipient || self == .finalRecipient }
+
+        /// `lower` is a lower-cased field name.
+        static func of(_ lower: UnsafeBufferPointer<UInt8>) -> FieldID {
+            @inline(__always) func eq(_ name: StaticString) -> Bool {
+                guard name.utf8CodeUnitCount == lower.count else { return false }
+                let p = name.utf8Start
+                for k in 0..<lower.count where p[k] != lower[k] { return false }
+                return true
+            }
+            if eq("action") { return .action }
+            if eq("status") { return .status }
+            if eq("final-recipient") { return .finalRecipient }
+            if eq("original-recipient") { return .originalRecipient }
+            if eq("remote-mta") { return .remoteMTA }
+            if eq("diagnostic-code") { return .diagnosticCode }
+            if eq("last-attempt-date") { return .lastAttemptDate }
+            if eq("reporting-mta") { return .reportingMTA }
+            if eq("arrival-date") { return .arrivalDate }
+            if eq("received-from-mta") { return .receivedFromMTA }
+            if eq("original-envelope-id") { return .originalEnvelopeID }
+            if eq("dsn-gateway") { return .dsnGateway }
+            if eq("final-log-id") { return .finalLogID }
+            if eq("will-retry-until") { return .willRetryUntil }
+            if eq("x-actual-recipient") { return .xActualRecipient }
+            return .other
         }
     }
 
@@ -36,25 +79,56 @@ public enum RFC3464Parser {
         "last-attempt-date", "final-log-id", "will-retry-until", "x-actual-recipient",
     ]
 
-    /// Splits the content into per-message and per-recipient field lists.
-    static func fields(_ content: ArraySlice<UInt8>) -> Fields {
-        // 1. Lines → groups of (name, value), unfolded.
+    /// Collects unfolded fields into blank-line separated groups (phase 1 of `fields`).
+    struct GroupBuilder {
         var groups: [[Pair]] = []
         var group: [Pair] = []
         var name: String?
+        var nameID = FieldID.other
+        /// The value while it is one line: a range of the input, no copy.
+        var valueStart = 0
+        var valueEnd = 0
+        /// The value once a continuation line has been added (`folded`).
         var value: [UInt8] = []
-        func flushField() {
+        var folded = false
+
+        mutating func flushField(_ buf: UnsafeBufferPointer<UInt8>) {
             if let n = name {
-                group.append(Pair(n, decodeUTF8OrLatin1(ByteScan.trim(value[...]))))
+                let v: String
+                if folded {
+                    v = decodeUTF8OrLatin1(ByteScan.trim(value[...]))
+                    value.removeAll(keepingCapacity: true)
+                    folded = false
+                } else {
+                    var s = valueStart
+                    var e = valueEnd
+                    while s < e && buf[s].isWhitespaceByte { s += 1 }
+                    while e > s && buf[e - 1].isWhitespaceByte { e -= 1 }
+                    v = decodeUTF8OrLatin1Buffer(UnsafeBufferPointer(rebasing: buf[s..<e]))
+                }
+                if group.capacity == 0 { group.reserveCapacity(8) }
+                group.append(Pair(n, v, id: nameID))
                 name = nil
-                value.removeAll(keepingCapacity: true)
             }
         }
-        func flushGroup() {
-            flushField()
-            if !group.isEmpty { groups.append(group); group = [] }
+
+        /// Switches the value to the copy buffer before a continuation is appended.
+        mutating func fold(_ buf: UnsafeBufferPointer<UInt8>) {
+            if !folded {
+                value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[valueStart..<valueEnd]))
+                folded = true
+            }
         }
-        content.withUnsafeBufferPointer { buf in
+
+        mutating func flushGroup(_ buf: UnsafeBufferPointer<UInt8>) {
+            flushField(buf)
+            if !group.isEmpty {
+                groups.append(group)
+                group = []
+            }
+        }
+
+        mutating func scan(_ buf: UnsafeBufferPointer<UInt8>) {
             var i = 0
             let n = buf.count
             while i < n {
@@ -63,10 +137,11 @@ public enum RFC3464Parser {
                 var blank = true
                 var k = line.start
                 while k < line.end { if !buf[k].isBlankByte { blank = false; break }; k += 1 }
-                if blank { flushGroup(); continue }
+                if blank { flushGroup(buf); continue }
                 let first = buf[line.start]
                 if first == 0x20 || first == 0x09 {
                     if name != nil {
+                        fold(buf)
                         value.append(0x20)
                         value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[k..<line.end]))
                     }
@@ -82,18 +157,36 @@ public enum RFC3464Parser {
                 }
                 if !validName {
                     // A colon-less line: continue a Diagnostic-Code that lost its indentation.
-                    if name == "diagnostic-code" {
+                    if name != nil && nameID == .diagnosticCode {
+                        fold(buf)
                         value.append(0x20)
                         value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[line.start..<line.end]))
                     }
                     continue
                 }
-                flushField()
-                name = String(decoding: UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd]), as: UTF8.self).asciiLowercased
-                value.append(contentsOf: UnsafeBufferPointer(rebasing: buf[(colon + 1)..<line.end]))
+                flushField(buf)
+                // The name is printable ASCII: lower-case it while making the String.
+                let nameBytes = UnsafeBufferPointer(rebasing: buf[line.start..<nameEnd])
+                var id = FieldID.other
+                name = String(unsafeUninitializedCapacity: nameBytes.count) { out in
+                    for j in 0..<nameBytes.count { out[j] = nameBytes[j].lowercasedASCIIByte }
+                    id = FieldID.of(UnsafeBufferPointer(rebasing: out[0..<nameBytes.count]))
+                    return nameBytes.count
+                }
+                nameID = id
+                valueStart = colon + 1
+                valueEnd = line.end
             }
+            flushGroup(buf)
         }
-        flushGroup()
+    }
+
+    /// Splits the content into per-message and per-recipient field lists.
+    static func fields(_ content: ArraySlice<UInt8>) -> Fields {
+        // 1. Lines → groups of (name, value), unfolded.
+        var builder = GroupBuilder()
+        content.withUnsafeBufferPointer { builder.scan($0) }
+        let groups = builder.groups
 
         // 2. Groups → per-message fields and recipients.
         var perMessage: [Pair] = []
@@ -105,23 +198,23 @@ public enum RFC3464Parser {
                 // Hostile input: a delivery-status part with absurdly many fields is cut short.
                 budget -= 1
                 if budget < 0 { break }
-                if perMessageNames.contains(f.name) {
-                    if current != nil && current?.contains(where: { $0.name == f.name }) == false
-                        && perMessage.contains(where: { $0.name == f.name }) {
+                if f.id.isPerMessage {
+                    if current != nil && current?.contains(where: { $0.id == f.id }) == false
+                        && perMessage.contains(where: { $0.id == f.id }) {
                         current?.append(f)   // repeated per-message field inside a recipient: keep as extra
                     } else {
                         perMessage.append(f)
                     }
                     continue
                 }
-                if f.name == "final-recipient" || f.name == "original-recipient" {
+                if f.id.isAddress {
                     if let c = current {
                         // A repeated address field, or an address field after Action/Status, starts
                         // the next recipient of a group that lost its blank line.
-                        let hasSame = c.contains { $0.name == f.name }
+                        let hasSame = c.contains { $0.id == f.id }
                         var verdictAfterAddress = false
-                        if let firstAddress = c.firstIndex(where: { $0.name == "final-recipient" || $0.name == "original-recipient" }) {
-                            verdictAfterAddress = c[firstAddress...].contains { $0.name == "action" || $0.name == "status" }
+                        if let firstAddress = c.firstIndex(where: { $0.id.isAddress }) {
+                            verdictAfterAddress = c[firstAddress...].contains { $0.id == .action || $0.id == .status }
                         }
                         if hasSame || verdictAfterAddress {
                             recipients.append(c)
@@ -133,10 +226,10 @@ public enum RFC3464Parser {
                     current?.append(f)
                     continue
                 }
-                if perRecipientNames.contains(f.name) {
+                if f.id.isPerRecipient {
                     if current == nil { current = [] }
-                    if let c = current, c.contains(where: { $0.name == f.name }),
-                       f.name == "action" || f.name == "status" {
+                    if let c = current, c.contains(where: { $0.id == f.id }),
+                       f.id == .action || f.id == .status {
                         // A second Action/Status: a new recipient whose address line is missing.
                         recipients.append(c)
                         current = []
@@ -167,12 +260,12 @@ public enum RFC3464Parser {
         let f = fields(content)
         var out = Content(extraFields: [:], recipients: [])
         for p in f.perMessagePairs {
-            switch p.name {
-            case "original-envelope-id": if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
-            case "reporting-mta": if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
-            case "dsn-gateway": if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
-            case "received-from-mta": if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
-            case "arrival-date": if out.arrivalDateText == nil { out.arrivalDateText = p.value }
+            switch p.id {
+            case .originalEnvelopeID: if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
+            case .reportingMTA: if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
+            case .dsnGateway: if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
+            case .receivedFromMTA: if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
+            case .arrivalDate: if out.arrivalDateText == nil { out.arrivalDateText = p.value }
             default: if out.extraFields[p.name] == nil { out.extraFields[p.name] = p.value }
             }
         }
@@ -188,21 +281,21 @@ public enum RFC3464Parser {
         var statusText: String?
         var actual: String?
         for p in group {
-            switch p.name {
-            case "final-recipient": if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
-            case "original-recipient":
+            switch p.id {
+            case .finalRecipient: if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
+            case .originalRecipient:
                 if r.originalRecipient == nil {
                     let t = typed(p.value, mta: false)
                     r.originalRecipient = t
                     let v = stripAngles(t.value)
                     r.originalRecipientDecoded = t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v)
                 }
-            case "action": if actionText == nil { actionText = p.value }
-            case "status": if statusText == nil { statusText = p.value }
-            case "remote-mta": if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
-            case "diagnostic-code":
+            case .action: if actionText == nil { actionText = p.value }
+            case .status: if statusText == nil { statusText = p.value }
+            case .remoteMTA: if r.remoteMTA == nil { r.remoteMTA = typed(p.value, mta: true) }
+            case .diagnosticCode:
                 if r.diagnostic == nil {
-                    if let semi = p.value.firstIndex(of: ";"), isTypeKeyword(p.value[..<semi]) {
+                    if let semi = p.value.utf8.firstIndex(of: 0x3B), isTypeKeyword(p.value[..<semi]) {
                         r.diagnosticType = String(p.value[..<semi]).trimmedBlanks
                         r.diagnostic = String(p.value[p.value.index(after: semi)...]).trimmedBlanks
                     } else {
@@ -210,11 +303,11 @@ public enum RFC3464Parser {
                         r.diagnostic = p.value
                     }
                 }
-            case "last-attempt-date": r.lastAttemptDateText = p.value
-            case "will-retry-until": r.willRetryUntilText = p.value
-            case "final-log-id": r.finalLogID = stripComments(p.value)
+            case .lastAttemptDate: r.lastAttemptDateText = p.value
+            case .willRetryUntil: r.willRetryUntilText = p.value
+            case .finalLogID: r.finalLogID = stripComments(p.value)
             default:
-                if p.name == "x-actual-recipient" { actual = p.value }
+                if p.id == .xActualRecipient { actual = p.value }
                 if r.extraFields[p.name] == nil { r.extraFields[p.name] = p.value }
             }
         }
@@ -274,29 +367,62 @@ public enum RFC3464Parser {
     // MARK: - Field value helpers
 
     static func isTypeKeyword(_ s: Substring) -> Bool {
-        let t = s.trimmingBlanks
-        guard !t.isEmpty, t.utf8.count <= 32 else { return false }
-        return t.utf8.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F }
+        var s = s
+        return s.withUTF8 { typeKeyword($0, 0, $0.count) != nil }
+    }
+
+    /// The trimmed range of `b[from..<to]` when it is a type keyword (1–32 letters, digits, `-._`).
+    static func typeKeyword(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Range<Int>? {
+        var s = from
+        var e = to
+        while s < e && b[s].isWhitespaceByte { s += 1 }
+        while e > s && b[e - 1].isWhitespaceByte { e -= 1 }
+        guard e > s, e - s <= 32 else { return nil }
+        for i in s..<e {
+            let c = b[i]
+            guard c.isASCIILetter || c.isASCIIDigit || c == 0x2D || c == 0x2E || c == 0x5F else { return nil }
+        }
+        return s..<e
     }
 
     /// `type ; value` with blanks around the `;`. Values without a type get the type `unknown`.
+    /// Works on the UTF-8 bytes; every cut is at an ASCII byte, so the pieces stay valid UTF-8.
     static func typed(_ raw: String, mta: Bool) -> TypedValue {
-        if let semi = raw.firstIndex(of: ";"), isTypeKeyword(raw[..<semi]) {
-            var v = String(raw[raw.index(after: semi)...]).trimmedBlanks
-            if mta {
-                v = stripComments(v)
-                if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
-                while v.hasSuffix(".") { v.removeLast() }
+        var raw = raw
+        return raw.withUTF8 { b -> TypedValue in
+            let n = b.count
+            var semi = 0
+            while semi < n && b[semi] != 0x3B { semi += 1 }
+            var type = "unknown"
+            var s = 0
+            if semi < n, let t = typeKeyword(b, 0, semi) {
+                type = String(decoding: UnsafeBufferPointer(rebasing: b[t]), as: UTF8.self).asciiLowercased
+                s = semi + 1
             }
-            return TypedValue(type: String(raw[..<semi]).trimmedBlanks.asciiLowercased, value: v)
+            var e = n
+            while s < e && b[s].isWhitespaceByte { s += 1 }
+            while e > s && b[e - 1].isWhitespaceByte { e -= 1 }
+            if !mta {
+                return TypedValue(type: type, value: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
+            }
+            var hasComment = false
+            for i in s..<e where b[i] == 0x28 { hasComment = true; break }
+            if hasComment {
+                var v = stripComments(String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
+                return v.withUTF8 { vb in
+                    TypedValue(type: type, value: firstHostToken(vb, 0, vb.count))
+                }
+            }
+            return TypedValue(type: type, value: firstHostToken(b, s, e))
         }
-        var v = raw.trimmedBlanks
-        if mta {
-            v = stripComments(v)
-            if let sp = v.firstIndex(where: { $0 == " " || $0 == "\t" }) { v = String(v[..<sp]) }
-            while v.hasSuffix(".") { v.removeLast() }
-        }
-        return TypedValue(type: "unknown", value: v)
+    }
+
+    /// `b[s..<e]` (already trimmed) up to its first blank, without trailing dots.
+    static func firstHostToken(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> String {
+        var end = s
+        while end < e && b[end] != 0x20 && b[end] != 0x09 { end += 1 }
+        while end > s && b[end - 1] == 0x2E { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: b[s..<end]), as: UTF8.self)
     }
 
     static func addressTyped(_ raw: String) -> TypedValue {
@@ -304,7 +430,7 @@ public enum RFC3464Parser {
         var v = t.value
         if t.type == "utf-8" { v = XText.decodeUnitext(v) }
         v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
-        if v.hasSuffix(">") && !v.hasSubstring("<") { v.removeLast() }
+        if v.utf8.last == 0x3E && !v.hasSubstring("<") { v.removeLast() }
         t.value = v
         return t
     }
@@ -333,13 +459,14 @@ public enum RFC3464Parser {
 
     static func firstWord(_ s: String) -> String {
         let t = s.trimmedBlanks
-        if let end = t.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == ";" || $0 == "," }) { return String(t[..<end]) }
+        if let end = t.utf8.firstIndex(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x3B || $0 == 0x2C }) { return String(t[..<end]) }
         return t
     }
 }
 
 extension UInt8 {
     @inlinable var isBlankByte: Bool { self == 0x20 || self == 0x09 }
+    @inlinable var isWhitespaceByte: Bool { self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D }
 }
 
 extension Substring {

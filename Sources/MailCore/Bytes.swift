@@ -74,9 +74,7 @@ public enum ByteScan {
             while i + 16 <= limit {
                 let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
                 let m = (v .== lf) .| (v .== cr)
-                if any(m) {
-                    for k in 0..<16 where m[k] { return i + k }
-                }
+                if any(m) { return i + firstLane(m) }
                 i += 16
             }
         }
@@ -86,6 +84,13 @@ public enum ByteScan {
             i += 1
         }
         return limit
+    }
+
+    /// The first set lane of a non-empty mask (lanes in memory order, little-endian words).
+    @inlinable
+    static func firstLane(_ m: SIMDMask<SIMD16<Int8>>) -> Int {
+        let lanes = unsafeBitCast(SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m), to: (UInt64, UInt64).self)
+        return lanes.0 != 0 ? lanes.0.trailingZeroBitCount >> 3 : 8 + lanes.1.trailingZeroBitCount >> 3
     }
 
     /// Case-insensitive search of an ASCII needle (given lower-cased) in `bytes`.
@@ -145,7 +150,21 @@ public enum ByteScan {
                 let b = raw.loadUnaligned(fromByteOffset: i + n - 1, as: SIMD16<UInt8>.self)
                 let m = (a .== f) .& (b .== l)
                 if any(m) {
-                    for k in 0..<16 where m[k] && matchesAt(i + k) { return i + k }
+                    // Visit only the matching lanes: one bit per lane in two 64-bit words.
+                    let lanes = unsafeBitCast(SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m),
+                                              to: (UInt64, UInt64).self)
+                    var w = lanes.0
+                    while w != 0 {
+                        let k = w.trailingZeroBitCount >> 3
+                        if matchesAt(i + k) { return i + k }
+                        w &= w &- 1
+                    }
+                    w = lanes.1
+                    while w != 0 {
+                        let k = 8 + w.trailingZeroBitCount >> 3
+                        if matchesAt(i + k) { return i + k }
+                        w &= w &- 1
+                    }
                 }
                 i += 16
             }
@@ -206,13 +225,33 @@ extension String {
 
     /// Trims ASCII blanks and line breaks.
     public var trimmedBlanks: String {
-        let u = Array(utf8)
-        var s = 0
-        var e = u.count
-        while s < e && u[s].isWhitespace { s += 1 }
-        while e > s && u[e - 1].isWhitespace { e -= 1 }
-        if s == 0 && e == u.count { return self }
-        return String(decoding: u[s..<e], as: UTF8.self)
+        var copy = self
+        return copy.withUTF8 { u -> String in
+            var s = 0
+            var e = u.count
+            while s < e && u[s].isWhitespace { s += 1 }
+            while e > s && u[e - 1].isWhitespace { e -= 1 }
+            if s == 0 && e == u.count { return self }
+            return String(decoding: UnsafeBufferPointer(rebasing: u[s..<e]), as: UTF8.self)
+        }
+    }
+
+    /// `split(separator:)` for an ASCII separator, comparing UTF-8 bytes instead of Characters
+    /// (empty pieces omitted, as `split` does).
+    public func splitASCII(_ separator: UInt8) -> [Substring] {
+        var out: [Substring] = []
+        let u = utf8
+        var start = u.startIndex
+        var i = start
+        while i != u.endIndex {
+            if u[i] == separator {
+                if start != i { out.append(self[start..<i]) }
+                start = u.index(after: i)
+            }
+            i = u.index(after: i)
+        }
+        if start != u.endIndex { out.append(self[start..<u.endIndex]) }
+        return out
     }
 }
 
@@ -253,7 +292,19 @@ public func decodeUTF8OrLatin1(_ bytes: [UInt8]) -> String {
     bytes.withUnsafeBufferPointer { decodeUTF8OrLatin1Buffer($0) }
 }
 
-func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
+/// `String(decoding: bytes, as: UTF8.self).asciiLowercased` in one step (no second String).
+func lowercasedString(_ bytes: ArraySlice<UInt8>) -> String {
+    bytes.withUnsafeBufferPointer { b -> String in
+        for c in b where c >= 0x80 { return String(decoding: b, as: UTF8.self).asciiLowercased }
+        return String(unsafeUninitializedCapacity: b.count) { out in
+            for i in 0..<b.count { out[i] = b[i].lowercasedASCII }
+            return b.count
+        }
+    }
+}
+
+/// Fast path for bytes already in a buffer.
+public func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     var ascii = true
     for b in buf where b >= 0x80 { ascii = false; break }
     if ascii { return String(decoding: buf, as: UTF8.self) }

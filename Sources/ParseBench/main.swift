@@ -77,6 +77,8 @@ func peakRSSKiB() -> Int {
 }
 
 var repeatCount = 20
+var dump = false
+var top = 0
 var roots: [String] = []
 var args = CommandLine.arguments.dropFirst()
 while let a = args.first {
@@ -84,6 +86,11 @@ while let a = args.first {
     if a == "--repeat", let n = args.first.flatMap({ Int($0) }) {
         repeatCount = n
         args = args.dropFirst()
+    } else if a == "--top", let n = args.first.flatMap({ Int($0) }) {
+        top = n
+        args = args.dropFirst()
+    } else if a == "--dump" {
+        dump = true
     } else {
         roots.append(a)
     }
@@ -107,6 +114,39 @@ for path in files {
         messages.append(bytes)
         totalBytes += bytes.count
     }
+}
+
+// --dump: print every result (for checking that an optimisation changes nothing), then exit.
+if dump {
+    for m in messages {
+        do {
+            let r = try DeliveryReportParser.parse(m)
+            print(String(reflecting: r))
+            if let h = r.returnedHeaders {
+                print("  returned:", h.messageID ?? "-", h.subject ?? "-", h.roundtripProbe ?? "-", h.from ?? "-", h.to ?? "-")
+            }
+            print("  envelope:", r.envelope.to, r.envelope.returnPath ?? "-", r.envelope.from ?? "-", r.envelope.subject ?? "-")
+        } catch {
+            print("error: \(error)")
+        }
+    }
+    exit(0)
+}
+
+// --top N: the N messages that take the most time (each parsed `repeat` times), then exit.
+if top > 0 {
+    var costs: [(Double, Int, String)] = []
+    for (k, m) in messages.enumerated() {
+        let t0 = cpuSeconds()
+        for _ in 0..<repeatCount { _ = try? DeliveryReportParser.parse(m) }
+        let kind = (try? DeliveryReportParser.parse(m))?.kind.name ?? "error"
+        costs.append(((cpuSeconds() - t0) / Double(repeatCount), k, kind))
+    }
+    let total = costs.reduce(0) { $0 + $1.0 }
+    for (t, k, kind) in costs.sorted(by: { $0.0 > $1.0 }).prefix(top) {
+        print(String(format: "%8.1f us %5.1f%%  #%d  %d bytes  %@", t * 1e6, t / total * 100, k, messages[k].count, kind))
+    }
+    exit(0)
 }
 
 var recipients = 0

@@ -12,6 +12,9 @@ public struct LegacyContext: Sendable {
     public let text: [UInt8]
     /// `text` with ASCII letters lower-cased (same indices).
     public let lower: [UInt8]
+    /// Which adjacent byte pairs occur in `lower`, hashed into 4096 bits. A marker with a pair that
+    /// never occurs cannot be in the text, so most marker searches end without scanning it.
+    let pairBits: [UInt64]
 
     public init(message: MIMEPart) {
         self.message = message
@@ -20,7 +23,58 @@ public struct LegacyContext: Sendable {
         var text: [UInt8] = []
         LegacyContext.collectText(message, into: &text)
         self.text = text
-        lower = text.map { $0.lowercasedASCIIByte }
+        var lower = [UInt8](repeating: 0, count: text.count)
+        var bits = [UInt64](repeating: 0, count: 64)
+        text.withUnsafeBufferPointer { t in
+            lower.withUnsafeMutableBufferPointer { l in
+                // Lower-case 16 bytes at a time, then record the pairs.
+                let n = t.count
+                var i = 0
+                if let src = t.baseAddress, let dst = l.baseAddress {
+                    let upperA = SIMD16<UInt8>(repeating: 0x41)
+                    let span = SIMD16<UInt8>(repeating: 25)
+                    let bit = SIMD16<UInt8>(repeating: 0x20)
+                    while i + 16 <= n {
+                        let v = UnsafeRawPointer(src).loadUnaligned(fromByteOffset: i, as: SIMD16<UInt8>.self)
+                        let isUpper = (v &- upperA) .<= span
+                        let lowered = v | bit.replacing(with: 0, where: .!isUpper)
+                        UnsafeMutableRawPointer(dst).storeBytes(of: lowered, toByteOffset: i, as: SIMD16<UInt8>.self)
+                        i += 16
+                    }
+                }
+                while i < n {
+                    l[i] = t[i].lowercasedASCIIByte
+                    i += 1
+                }
+                bits.withUnsafeMutableBufferPointer { pb in
+                    guard n >= 2 else { return }
+                    var prev = UInt32(l[0] & 0x3F)
+                    for j in 1..<n {
+                        let cur = UInt32(l[j] & 0x3F)
+                        let k = Int(prev << 6 | cur)
+                        pb[k >> 6] |= 1 << UInt64(k & 63)
+                        prev = cur
+                    }
+                }
+            }
+        }
+        self.lower = lower
+        pairBits = bits
+    }
+
+    /// False when `needle` certainly does not occur in `lower` (see `pairBits`).
+    func mayContain(_ needle: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard needle.count >= 2 else { return true }
+        return pairBits.withUnsafeBufferPointer { pb in
+            var prev = UInt32(needle[0] & 0x3F)
+            for i in 1..<needle.count {
+                let cur = UInt32(needle[i] & 0x3F)
+                let k = Int(prev << 6 | cur)
+                if pb[k >> 6] & (1 << UInt64(k & 63)) == 0 { return false }
+                prev = cur
+            }
+            return true
+        }
     }
 
     static func collectText(_ part: MIMEPart, into out: inout [UInt8]) {
@@ -50,6 +104,11 @@ public struct LegacyContext: Sendable {
             } else {
                 ascii = false
             }
+            if ascii && ct.subtype != "html" {
+                out.append(contentsOf: body)
+                out.append(0x0A)
+                return
+            }
             let utf8: [UInt8] = ascii ? Array(body) : Array(part.text.utf8)
             if ct.subtype == "html" {
                 out.append(contentsOf: HTMLText.strip(utf8))
@@ -75,7 +134,12 @@ public struct LegacyContext: Sendable {
     public func index(of marker: String, from start: Int = 0, to end: Int? = nil) -> Int? {
         let e = end ?? lower.count
         guard start < e else { return nil }
-        return ByteScan.firstIndex(of: Array(marker.utf8), in: lower[start..<e])
+        var marker = marker
+        return marker.withUTF8 { nb -> Int? in
+            if nb.isEmpty { return start }
+            guard mayContain(nb) else { return nil }
+            return lower.withUnsafeBufferPointer { ByteScan.find(nb, in: $0, from: start, to: e) }
+        }
     }
 
     var fromAddress: String? { AddressParser.addrSpec(in: message.header["from"]?.value ?? "")?.asciiLowercased }

@@ -100,13 +100,13 @@ enum LegacyExtractor {
     }
 
     static func excludedAddresses(_ c: LegacyContext) -> Set<String> {
-        var s = Set<String>()
+        var s = Set<String>(minimumCapacity: 8)
         if let f = c.fromAddress { s.insert(f) }
-        for name in ["to", "return-path", "reply-to", "sender"] {
-            for f in c.message.header.all(name) {
-                for part in f.value.split(separator: ",") {
-                    if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
-                }
+        // One pass over the header for the four fields (the set does not care about order).
+        for f in c.message.header.fields
+            where f.hasName("to") || f.hasName("return-path") || f.hasName("reply-to") || f.hasName("sender") {
+            for part in f.value.splitASCII(0x2C) {
+                if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
             }
         }
         return s
@@ -134,7 +134,7 @@ enum LegacyExtractor {
         let filtered = candidates.filter { h in
             let l = h.address.asciiLowercased
             if excluded.contains(l) { return false }
-            let local = l.split(separator: "@").first.map(String.init) ?? l
+            let local = l.splitASCII(0x40).first.map(String.init) ?? l
             return !ignoredLocalParts.contains(local)
         }
         let chosen = filtered.isEmpty ? candidates : filtered
@@ -181,19 +181,25 @@ enum LegacyExtractor {
 
     /// The block text with whitespace collapsed, starting after the address, capped at 1000 bytes.
     static func diagnosticText(_ block: ArraySlice<UInt8>, address: String) -> String {
-        var out: [UInt8] = []
-        var lastBlank = true
         var skip = block.startIndex + address.utf8.count
         if skip > block.endIndex { skip = block.endIndex }
-        for b in block[skip...] {
-            if b.isBlankByte || b == 0x0A || b == 0x0D {
-                if !lastBlank { out.append(0x20) }
-                lastBlank = true
-            } else {
-                out.append(b)
-                lastBlank = false
+        let out = block[skip...].withUnsafeBufferPointer { src in
+            [UInt8](unsafeUninitializedCapacity: min(src.count, 1000) + 1) { dst, count in
+                var n = 0
+                var lastBlank = true
+                for b in src {
+                    if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D {
+                        if !lastBlank { dst[n] = 0x20; n += 1 }
+                        lastBlank = true
+                    } else {
+                        dst[n] = b
+                        n += 1
+                        lastBlank = false
+                    }
+                    if n >= 1000 { break }
+                }
+                count = n
             }
-            if out.count >= 1000 { break }
         }
         var s = decodeUTF8OrLatin1(out).trimmedBlanks
         while let f = s.first, f == ">" || f == ":" || f == "." || f == " " { s.removeFirst() }

@@ -50,40 +50,47 @@ public enum AddressParser {
     /// `"quoted local"@b`, `<@route:a@b>`. Returns the trimmed input when there is no better guess,
     /// or nil for an empty value.
     public static func addrSpec(in value: String) -> String? {
-        let b = Array(value.utf8)
-        var stripped: [UInt8] = []
-        stripped.reserveCapacity(b.count)
-        var i = 0
-        var inQuote = false
-        var depth = 0
+        var value = value
         var lastAngleStart = -1
         var lastAngleEnd = -1
-        while i < b.count {
-            let c = b[i]
-            if inQuote {
-                stripped.append(c)
-                if c == ASCII.backslash, i + 1 < b.count { stripped.append(b[i + 1]); i += 2; continue }
-                if c == ASCII.quote { inQuote = false }
-                i += 1
-                continue
+        // Comments removed; every kept byte is a distinct input byte, so `count` bytes suffice.
+        let stripped = value.withUTF8 { b in
+            [UInt8](unsafeUninitializedCapacity: b.count) { out, kept in
+                var n = 0
+                var i = 0
+                var inQuote = false
+                var depth = 0
+                while i < b.count {
+                    let c = b[i]
+                    if inQuote {
+                        out[n] = c
+                        n += 1
+                        if c == ASCII.backslash, i + 1 < b.count { out[n] = b[i + 1]; n += 1; i += 2; continue }
+                        if c == ASCII.quote { inQuote = false }
+                        i += 1
+                        continue
+                    }
+                    if depth > 0 {
+                        if c == ASCII.backslash { i += 2; continue }
+                        if c == ASCII.openParen { depth += 1 }
+                        if c == ASCII.closeParen { depth -= 1 }
+                        i += 1
+                        continue
+                    }
+                    switch c {
+                    case ASCII.quote: inQuote = true; out[n] = c; n += 1
+                    case ASCII.openParen: depth = 1
+                    case ASCII.less: lastAngleStart = n; out[n] = c; n += 1
+                    case ASCII.greater:
+                        if lastAngleStart >= 0 && lastAngleEnd < lastAngleStart { lastAngleEnd = n }
+                        out[n] = c
+                        n += 1
+                    default: out[n] = c; n += 1
+                    }
+                    i += 1
+                }
+                kept = n
             }
-            if depth > 0 {
-                if c == ASCII.backslash { i += 2; continue }
-                if c == ASCII.openParen { depth += 1 }
-                if c == ASCII.closeParen { depth -= 1 }
-                i += 1
-                continue
-            }
-            switch c {
-            case ASCII.quote: inQuote = true; stripped.append(c)
-            case ASCII.openParen: depth = 1
-            case ASCII.less: lastAngleStart = stripped.count; stripped.append(c)
-            case ASCII.greater:
-                if lastAngleStart >= 0 && lastAngleEnd < lastAngleStart { lastAngleEnd = stripped.count }
-                stripped.append(c)
-            default: stripped.append(c)
-            }
-            i += 1
         }
         var candidate: ArraySlice<UInt8>
         if lastAngleStart >= 0 {

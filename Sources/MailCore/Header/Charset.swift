@@ -29,6 +29,7 @@ public enum Charset {
             var ascii = true
             for b in bytes where b >= 0x80 || b == 0x1B { ascii = false; break }
             if ascii { return Decoded(string: String(decoding: bytes, as: UTF8.self), exact: true) }
+            if let s = convertDirectly(bytes, name) { return Decoded(string: s, exact: true) }
             if let encoding = foundationEncoding(name),
                let s = String(data: Data(bytes), encoding: encoding) {
                 return Decoded(string: s, exact: true)
@@ -41,6 +42,52 @@ public enum Charset {
     static func latin1<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         if let s = bytes.withContiguousStorageIfAvailable({ latin1String($0) }) { return s }
         return Array(bytes).withUnsafeBufferPointer { latin1String($0) }
+    }
+
+    /// Converts through CFString straight to UTF-8 bytes, skipping the NSString → String bridge
+    /// (which costs more than the conversion itself). Used for the byte-oriented charsets
+    /// (iso-2022-jp, iso-8859-x, windows-125x, shift_jis, ...); nil means "use the general path".
+    static func convertDirectly<C: Collection>(_ bytes: C, _ name: String) -> String? where C.Element == UInt8 {
+        if name.hasSubstring("utf") || name.hasSubstring("unicode") || name.hasSubstring("ucs") { return nil }
+        guard let cfEncoding = cfEncoding(name) else { return nil }
+        let converted: String?? = bytes.withContiguousStorageIfAvailable { buf -> String? in
+            guard let base = buf.baseAddress,
+                  let cf = CFStringCreateWithBytes(nil, base, buf.count, cfEncoding, true) else { return nil }
+            let length = CFStringGetLength(cf)
+            let range = CFRange(location: 0, length: length)
+            let utf8 = CFStringBuiltInEncodings.UTF8.rawValue
+            var needed: CFIndex = 0
+            guard CFStringGetBytes(cf, range, utf8, 0, false, nil, 0, &needed) == length else { return nil }
+            var complete = true
+            let s = String(unsafeUninitializedCapacity: needed) { out -> Int in
+                var used: CFIndex = 0
+                let n = CFStringGetBytes(cf, range, utf8, 0, false, out.baseAddress, needed, &used)
+                if n != length || used != needed { complete = false; return 0 }
+                return used
+            }
+            return complete ? s : nil
+        }
+        return converted ?? nil
+    }
+
+    static func cfEncoding(_ name: String) -> CFStringEncoding? {
+        let alias: String
+        switch name {
+        case "cp1252": alias = "windows-1252"
+        case "cp1251": alias = "windows-1251"
+        case "cp1250": alias = "windows-1250"
+        case "sjis", "x-sjis", "shift-jis": alias = "shift_jis"
+        case "euc_jp", "x-euc-jp": alias = "euc-jp"
+        case "ks_c_5601-1987", "ksc5601": alias = "euc-kr"
+        default: alias = name
+        }
+        let cfEncoding: CFStringEncoding = alias.withCString { pointer in
+            guard let cfName = CFStringCreateWithCString(nil, pointer, CFStringBuiltInEncodings.UTF8.rawValue) else {
+                return kCFStringEncodingInvalidId
+            }
+            return CFStringConvertIANACharSetNameToEncoding(cfName)
+        }
+        return cfEncoding == kCFStringEncodingInvalidId ? nil : cfEncoding
     }
 
     static func foundationEncoding(_ name: String) -> String.Encoding? {

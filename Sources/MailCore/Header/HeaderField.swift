@@ -13,10 +13,37 @@ public struct HeaderField: Sendable, Hashable {
     public var lowercasedName: String { name.asciiLowercased }
     /// The bytes after the colon up to the end of the last continuation line (folds kept).
     public let rawValue: ArraySlice<UInt8>
+    /// The name's length and first 7 bytes lower-cased: lookups compare this word and touch the
+    /// name bytes only for longer names that match it.
+    let nameKey: UInt64
 
     public init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>) {
         self.nameBytes = nameBytes
         self.rawValue = rawValue
+        nameKey = nameBytes.withUnsafeBufferPointer { HeaderField.key($0) }
+    }
+
+    /// For the header parser, which has the name's bytes at hand.
+    init(nameBytes: ArraySlice<UInt8>, rawValue: ArraySlice<UInt8>, nameKey: UInt64) {
+        self.nameBytes = nameBytes
+        self.rawValue = rawValue
+        self.nameKey = nameKey
+    }
+
+    static func key(_ name: String) -> UInt64 {
+        var name = name
+        return name.withUTF8 { key($0) }
+    }
+
+    @inline(__always)
+    static func key(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var k = UInt64(min(b.count, 255)) << 56
+        var shift: UInt64 = 0
+        for i in 0..<min(b.count, 7) {
+            k |= UInt64(b[i].lowercasedASCII) << shift
+            shift += 8
+        }
+        return k
     }
 
     public init(name: String, rawValue: ArraySlice<UInt8>) {
@@ -29,13 +56,15 @@ public struct HeaderField: Sendable, Hashable {
 
     /// Case-insensitive (ASCII) comparison of the field name.
     public func hasName(_ other: String) -> Bool {
-        guard nameBytes.count == other.utf8.count else { return false }
-        var i = nameBytes.startIndex
-        for b in other.utf8 {
-            if nameBytes[i].lowercasedASCII != b.lowercasedASCII { return false }
-            i += 1
+        let count = nameBytes.count
+        guard count == other.utf8.count else { return false }
+        var other = other
+        return other.withUTF8 { o in
+            nameBytes.withUnsafeBufferPointer { n in
+                for i in 0..<count where n[i].lowercasedASCII != o[i].lowercasedASCII { return false }
+                return true
+            }
         }
-        return true
     }
 
     /// The unfolded value: line breaks removed (the blank after them kept), then trimmed.

@@ -8,8 +8,23 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// The first field with this name (case-insensitive).
     public subscript(name: String) -> HeaderField? {
-        for f in fields where f.hasName(name) { return f }
-        return nil
+        // Borrow the fields while comparing; only the match is copied (retained).
+        guard let i = firstIndex(name, from: 0) else { return nil }
+        return fields[i]
+    }
+
+    /// The index of the first field named `name` at or after `from`, comparing in place.
+    func firstIndex(_ name: String, from: Int) -> Int? {
+        let key = HeaderField.key(name)
+        let short = name.utf8.count <= 7   // the key holds the whole name
+        return fields.withUnsafeBufferPointer { buf -> Int? in
+            var i = from
+            while i < buf.count {
+                if buf[i].nameKey == key && (short || buf[i].hasName(name)) { return i }
+                i += 1
+            }
+            return nil
+        }
     }
 
     /// The unfolded value of the first field with this name.
@@ -17,7 +32,13 @@ public struct HeaderSection: Sendable, Hashable {
 
     /// All fields with this name, in order.
     public func all(_ name: String) -> [HeaderField] {
-        fields.filter { $0.hasName(name) }
+        var out: [HeaderField] = []
+        var i = 0
+        while let k = firstIndex(name, from: i) {
+            out.append(fields[k])
+            i = k + 1
+        }
+        return out
     }
 
     public var isEmpty: Bool { fields.isEmpty }
@@ -36,6 +57,7 @@ extension HeaderSection {
         let base = bytes.startIndex
         return bytes.withUnsafeBufferPointer { buf in
             var fields: [HeaderField] = []
+            fields.reserveCapacity(16)
             var i = 0
             let limit = buf.count
             var currentName: Range<Int>?
@@ -43,7 +65,9 @@ extension HeaderSection {
             var valueEnd = 0
             func flush() {
                 if let n = currentName {
-                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)]))
+                    let key = HeaderField.key(UnsafeBufferPointer(rebasing: buf[(n.lowerBound - base)..<(n.upperBound - base)]))
+                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)],
+                                              nameKey: key))
                     currentName = nil
                 }
             }
@@ -64,6 +88,12 @@ extension HeaderSection {
                 var j = line.start
                 var nameEnd = -1
                 var valid = true
+                // Fast path over ordinary name bytes (printable, not ':'); the loop below handles the rest.
+                while j < line.end {
+                    let b = buf[j]
+                    if b == ASCII.colon || b &- 0x21 > 0x5D { break }
+                    j += 1
+                }
                 while j < line.end {
                     let b = buf[j]
                     if b == ASCII.colon { break }

@@ -58,15 +58,15 @@ public struct ContentType: Sendable, Hashable {
                     || b == ASCII.openParen || b == 0x2C { break }
                 i += 1
             }
-            return String(decoding: bytes[s..<min(i, n)], as: UTF8.self)
+            return lowercasedString(bytes[s..<min(i, n)])
         }
         skipCFWS()
-        let t = token().asciiLowercased
+        let t = token()
         skipCFWS()
         guard !t.isEmpty, i < n, bytes[i] == 0x2F else { return nil }
         i += 1
         skipCFWS()
-        let st = token().asciiLowercased
+        let st = token()
         guard !st.isEmpty else { return nil }
         type = t
         subtype = st
@@ -88,7 +88,8 @@ public struct ContentType: Sendable, Hashable {
             while i < n && bytes[i].isWhitespace { i += 1 }
             let ns = i
             while i < n && bytes[i] != ASCII.equals && bytes[i] != ASCII.semicolon && !bytes[i].isWhitespace { i += 1 }
-            let rawName = String(decoding: bytes[ns..<i], as: UTF8.self).asciiLowercased
+            let rawName = lowercasedString(bytes[ns..<i])
+            let hasStar = bytes[ns..<i].contains(0x2A)
             while i < n && bytes[i].isWhitespace { i += 1 }
             guard i < n, bytes[i] == ASCII.equals, !rawName.isEmpty else { continue }
             i += 1
@@ -110,7 +111,7 @@ public struct ContentType: Sendable, Hashable {
                 while let last = value.last, last.isWhitespace { value.removeLast() }
             }
             // RFC 2231: name*, name*N, name*N*
-            if let star = rawName.firstIndex(of: "*") {
+            if hasStar, let star = rawName.utf8.firstIndex(of: 0x2A) {
                 let base = String(rawName[..<star])
                 var rest = rawName[rawName.index(after: star)...]
                 var encoded = false

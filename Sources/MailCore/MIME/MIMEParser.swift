@@ -69,7 +69,7 @@ public enum MIMEParser {
         let (header, bodyStart) = HeaderSection.parse(bytes)
         let parsedType = header["content-type"].flatMap { ContentType(bytes: Array($0.unfoldedBytes)) }
         let contentType = parsedType ?? defaultType
-        let cte = TransferEncoding(headerValue: header.value("content-transfer-encoding"))
+        let cte = TransferEncoding(field: header["content-transfer-encoding"])
         var part = MIMEPart(header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
                             transferEncoding: cte, body: bytes[bodyStart...], children: [], embedded: [],
                             defects: [], depth: depth)

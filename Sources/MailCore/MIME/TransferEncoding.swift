@@ -7,7 +7,7 @@ public enum TransferEncoding: Sendable, Hashable {
     public init(headerValue: String?) {
         guard let v = headerValue else { self = .sevenBit; return }
         var token = v.asciiLowercased.trimmedBlanks
-        if let semi = token.firstIndex(of: ";") { token = String(token[..<semi]).trimmedBlanks }
+        if let semi = token.utf8.firstIndex(of: 0x3B) { token = String(token[..<semi]).trimmedBlanks }
         switch token {
         case "", "7bit", "7-bit": self = .sevenBit
         case "8bit", "8-bit": self = .eightBit
@@ -16,6 +16,39 @@ public enum TransferEncoding: Sendable, Hashable {
         case "base64", "base-64": self = .base64
         default: self = .other(token)
         }
+    }
+
+    /// Reads the field's value; the usual bare tokens are matched on the raw bytes without
+    /// making Strings, anything else goes through `init(headerValue:)`.
+    init(field: HeaderField?) {
+        guard let f = field else { self = .sevenBit; return }
+        let t = ByteScan.trim(f.rawValue)
+        if let e = t.withUnsafeBufferPointer({ TransferEncoding.bareToken($0) }) {
+            self = e
+        } else {
+            self.init(headerValue: f.value)
+        }
+    }
+
+    static func bareToken(_ b: UnsafeBufferPointer<UInt8>) -> TransferEncoding? {
+        @inline(__always) func equals(_ word: StaticString) -> Bool {
+            guard b.count == word.utf8CodeUnitCount else { return false }
+            let w = word.utf8Start
+            for i in 0..<b.count where b[i].lowercasedASCII != w[i] { return false }
+            return true
+        }
+        switch b.count {
+        case 4:
+            if equals("7bit") { return .sevenBit }
+            if equals("8bit") { return .eightBit }
+        case 6:
+            if equals("base64") { return .base64 }
+            if equals("binary") { return .binary }
+        case 16:
+            if equals("quoted-printable") { return .quotedPrintable }
+        default: break
+        }
+        return nil
     }
 
     /// Undoes the encoding leniently. Identity encodings return the bytes unchanged.
