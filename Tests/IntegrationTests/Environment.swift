@@ -89,3 +89,36 @@ func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeo
     let stderrData = (try? Data(contentsOf: errURL)) ?? Data()
     return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
 }
+
+/// Postfix routes `relay.rt.test` to 127.0.0.1:2626 and `return.rt.test` to
+/// 127.0.0.1:2627: tests that listen there, in any suite, take turns.
+actor FixedPortLock {
+    static let shared = FixedPortLock()
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
+}
+
+/// Runs `body` while no other test uses the fixed ports 2626/2627.
+func withFixedPorts<T>(_ body: () async throws -> T) async throws -> T {
+    await FixedPortLock.shared.acquire()
+    do {
+        let result = try await body()
+        await FixedPortLock.shared.release()
+        return result
+    } catch {
+        await FixedPortLock.shared.release()
+        throw error
+    }
+}

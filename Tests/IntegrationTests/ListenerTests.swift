@@ -159,43 +159,45 @@ struct ListenerTests {
 
     /// Real Postfix relays a real success DSN to the listener.
     @Test func postfixDeliversADSNToTheListener() async throws {
-        let listener = try await ListenerProcess.start(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627, domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"))
-        defer {
-            listener.terminate()
-            listener.removeFiles()
-        }
-        let marker = "listener-\(UUID().uuidString)"
-        let script = """
-        import smtplib, sys
-        s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
-        s.ehlo('client.rt.test')
-        msg = b'From: <roundtrip+tok123@return.rt.test>\\r\\nTo: <alice@rt.test>\\r\\nSubject: probe %s\\r\\nMessage-ID: <%s@return.rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (sys.argv[2].encode(), sys.argv[2].encode())
-        s.sendmail('roundtrip+tok123@return.rt.test', ['alice@rt.test'], msg, mail_options=['RET=HDRS', 'ENVID=tok123'], rcpt_options=['NOTIFY=SUCCESS'])
-        s.quit()
-        print('sent')
-        """
-        let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), marker])
-        #expect(status == 0, "\(output)")
-        let deadline = Date().addingTimeInterval(20)
-        var report: String?
-        var flushed = false
-        while Date() < deadline && report == nil {
-            report = listener.newMessages.first { $0.contains(marker) && $0.contains("Original-Envelope-Id: tok123") }
-            if report == nil {
-                if !flushed, Date() > deadline.addingTimeInterval(-15) {
-                    _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
-                    flushed = true
-                }
-                try await Task.sleep(for: .milliseconds(100))
+        try await withFixedPorts {
+            let listener = try await ListenerProcess.start(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627, domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"))
+            defer {
+                listener.terminate()
+                listener.removeFiles()
             }
+            let marker = "listener-\(UUID().uuidString)"
+            let script = """
+            import smtplib, sys
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+            s.ehlo('client.rt.test')
+            msg = b'From: <roundtrip+tok123@return.rt.test>\\r\\nTo: <alice@rt.test>\\r\\nSubject: probe %s\\r\\nMessage-ID: <%s@return.rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (sys.argv[2].encode(), sys.argv[2].encode())
+            s.sendmail('roundtrip+tok123@return.rt.test', ['alice@rt.test'], msg, mail_options=['RET=HDRS', 'ENVID=tok123'], rcpt_options=['NOTIFY=SUCCESS'])
+            s.quit()
+            print('sent')
+            """
+            let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), marker])
+            #expect(status == 0, "\(output)")
+            let deadline = Date().addingTimeInterval(20)
+            var report: String?
+            var flushed = false
+            while Date() < deadline && report == nil {
+                report = listener.newMessages.first { $0.contains(marker) && $0.contains("Original-Envelope-Id: tok123") }
+                if report == nil {
+                    if !flushed, Date() > deadline.addingTimeInterval(-15) {
+                        _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
+                        flushed = true
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let dsn = try #require(report, "no DSN arrived; listener log:\n\(listener.log)")
+            #expect(dsn.contains("multipart/report"))
+            #expect(dsn.contains("report-type=delivery-status"))
+            #expect(dsn.contains("Action: delivered"))
+            #expect(dsn.contains("Return-Path: <>"))
+            #expect(dsn.contains("Delivered-To: roundtrip+tok123@return.rt.test"))
+            #expect(await listener.stop() == 0)
         }
-        let dsn = try #require(report, "no DSN arrived; listener log:\n\(listener.log)")
-        #expect(dsn.contains("multipart/report"))
-        #expect(dsn.contains("report-type=delivery-status"))
-        #expect(dsn.contains("Action: delivered"))
-        #expect(dsn.contains("Return-Path: <>"))
-        #expect(dsn.contains("Delivered-To: roundtrip+tok123@return.rt.test"))
-        #expect(await listener.stop() == 0)
     }
 
     /// scripts/crash-test.sh: SIGKILL mid-stream, every acknowledged message

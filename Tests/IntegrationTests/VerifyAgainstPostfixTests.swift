@@ -112,28 +112,30 @@ struct VerifyAgainstPostfixTests {
     }
 
     @Test func failedRelayedAndDelayedAtTheNextHop() async throws {
-        let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
-        defer { Task { await hop.stop() } }
-        let tag = UUID().uuidString.prefix(8).lowercased()
+        try await withFixedPorts {
+            let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
+            defer { Task { await hop.stop() } }
+            let tag = UUID().uuidString.prefix(8).lowercased()
 
-        let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"])
-        #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
-        let f = recipients(fdoc).first
-        #expect(f?["verdict"] as? String == "failed")
-        #expect(f?["status"] as? String == "5.1.1")
-        #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
+            let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"])
+            #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+            let f = recipients(fdoc).first
+            #expect(f?["verdict"] as? String == "failed")
+            #expect(f?["status"] as? String == "5.1.1")
+            #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
 
-        let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"])
-        #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
-        #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
+            let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"])
+            #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
+            #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
 
-        // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
-        // run keeps waiting for a final report until the deadline.
-        let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
-        #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
-        let d = recipients(ddoc).first
-        #expect(d?["verdict"] as? String == "delayed")
-        #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
+            // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
+            // run keeps waiting for a final report until the deadline.
+            let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
+            #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
+            let d = recipients(ddoc).first
+            #expect(d?["verdict"] as? String == "delayed")
+            #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
+        }
     }
 
     @Test func reportWithOnlySomeKeysCorrelatesAtLowerConfidenceAndForgedDoesNot() async throws {
