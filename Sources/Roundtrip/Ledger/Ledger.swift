@@ -577,9 +577,17 @@ extension Ledger {
             throw LedgerError(.unknownProbe, "no probe with token \(token)")
         }
         guard probe.status == .pending else { return probe.status }
-        let verdicts = try RecipientRecord.filter(RecipientRecord.Columns.probeToken == token).fetchAll(db).map(
-            \.verdict)
-        if !verdicts.isEmpty, verdicts.allSatisfy(\.isFinal) {
+        // One aggregate query, not every recipient record: this runs after each
+        // write, and a probe may have thousands of recipients.
+        let open = Verdict.allCases.filter { !$0.isFinal }.map(\.rawValue)
+        let counts = try Row.fetchOne(
+            db,
+            sql: "SELECT COUNT(*), SUM(verdict IN (\(open.map { _ in "?" }.joined(separator: ",")))) FROM recipients WHERE probe_token = ?",
+            arguments: StatementArguments(open + [token])
+        )
+        let total: Int = counts?[0] ?? 0
+        let waiting: Int = counts?[1] ?? 0
+        if total > 0, waiting == 0 {
             probe.status = .complete
             try probe.update(db)
             try insertEvent(db, token: token, kind: "probe.completed", at: at, detail: [:])

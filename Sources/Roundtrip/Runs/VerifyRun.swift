@@ -173,6 +173,7 @@ public enum VerifyRun {
                 }
             }
             let correlator = Correlator(key: config.key)
+            let pending = [PendingProbe(token: token, recipients: probe.recipients.map(\.mailbox.description))]
             var unmatched = 0
             var forged = 0
             var handled: [String] = []
@@ -200,7 +201,6 @@ public enum VerifyRun {
                             _ = await recorder.report(m, parsed: nil, forged: false)
                             continue
                         }
-                        let pending = [PendingProbe(token: token, recipients: tracker.recipients.map(\.address))]
                         let text = String(decoding: m.bytes.prefix(1 << 20), as: UTF8.self)
                         let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
                         let id = await recorder.report(m, parsed: report, forged: c.isForged)

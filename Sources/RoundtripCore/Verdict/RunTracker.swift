@@ -42,13 +42,19 @@ public struct RecipientResult: Sendable, Hashable, Codable {
 public struct RunTracker: Sendable {
     public private(set) var recipients: [RecipientResult]
     private var acceptedAt: [String: Date] = [:]
+    /// Lower-cased address → position, so a report for one of thousands of
+    /// recipients is found without a scan.
+    private let positions: [String: Int]
 
     public init(recipients: [String]) {
         self.recipients = recipients.map { RecipientResult(address: $0) }
+        var positions: [String: Int] = [:]
+        for (i, r) in recipients.enumerated() where positions[r.lowercased()] == nil { positions[r.lowercased()] = i }
+        self.positions = positions
     }
 
     private func index(of address: String) -> Int? {
-        recipients.firstIndex { $0.address.lowercased() == address.lowercased() }
+        positions[address.lowercased()]
     }
 
     /// The server's answer at RCPT/DATA for `address`.
@@ -96,7 +102,9 @@ public struct RunTracker: Sendable {
     public mutating func received(_ report: DeliveryReport, correlation: Correlation, source: String, at: Date) -> [String] {
         guard report.kind.isReport else { return [] }
         var updated: [String] = []
-        let waiting = recipients.indices.filter { !recipients[$0].verdict.isFinal || recipients[$0].verdict == .delayed }
+        // Only needed for the single-recipient fallback below.
+        let waiting = report.recipients.count == 1
+            ? recipients.indices.filter { !recipients[$0].verdict.isFinal || recipients[$0].verdict == .delayed } : []
         for r in report.recipients {
             let candidates = [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value].compactMap { $0 }
             var target = candidates.compactMap { index(of: $0) }.first
