@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MailTransport", "SMTPCore", "MailboxCore", "TestSupport",
+                "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
