@@ -161,7 +161,12 @@ struct SimulatorTests {
             #expect(rr.originalRecipient?.value == "unknown+a1@sim.test")
             #expect(rr.diagnostic?.contains("550 5.1.1") == true)
             #expect(r.returnedHeaders?.source == .rfc822Headers)
-            #expect(!String(decoding: bytes, as: UTF8.self).contains("probe body"))
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains("probe body"))
+            #expect(text.contains("Message-ID: <probe-1@rt.test>"))
+            // The store's final-delivery trace is not returned.
+            #expect(!text.contains("Delivered-To: unknown+a1@sim.test"))
+            #expect(!text.contains("Return-Path: <reports+t1@rt.test>"))
             if sisimaiAvailable {
                 #expect(try await sisimai(bytes) == ["unknown+a1@sim.test failed 5.1.1"])
             }

@@ -209,7 +209,7 @@ public final class Simulator: Service, Sendable {
         }
         let bytes: [UInt8]
         do {
-            bytes = Array(try Data(contentsOf: URL(fileURLWithPath: message.path)))
+            bytes = Self.withoutStoreTrace(Array(try Data(contentsOf: URL(fileURLWithPath: message.path))))
         } catch {
             logger.error("cannot read the stored message", metadata: ["sim.message": "\(message.name)", "error": "\(error)"])
             return
@@ -272,6 +272,19 @@ public final class Simulator: Service, Sendable {
         )
         if plan.returned == .fullMessage { builder.returnedMessage = original }
         return builder.build()
+    }
+
+    /// The stored message without the `Return-Path:` and `Delivered-To:`
+    /// lines the store put on top (final-delivery trace, not part of what we
+    /// received); our `Received:` stays, as in a real MTA's returned message.
+    static func withoutStoreTrace(_ message: [UInt8]) -> [UInt8] {
+        var start = 0
+        while true {
+            let rest = message[start...]
+            let isTrace = [Array("Return-Path:".utf8), Array("Delivered-To:".utf8)].contains { rest.starts(with: $0) }
+            guard isTrace, let lf = rest.firstIndex(of: 0x0A) else { return Array(message[start...]) }
+            start = lf + 1
+        }
     }
 
     static func headerSection(of message: [UInt8]) -> [UInt8] {
