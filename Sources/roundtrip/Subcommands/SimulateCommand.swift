@@ -12,42 +12,35 @@ struct SimulateCommand: AsyncParsableCommand {
         commandName: "simulate",
         abstract: "Run a test MTA that answers like a real one and sends RFC 3464 delivery reports back.",
         discussion: """
-        Accepts mail for --domain (advertising DSN in EHLO), stores it like `roundtrip listen`
-        (--store, default a new temp directory), and reports to the envelope sender over SMTP
-        (MAIL FROM:<>, via the sender domain's MX or a --route). The recipient's local part
-        before an optional +tag (case-insensitive) picks the behaviour:
+        Accepts mail for --domain (advertising DSN in EHLO), stores it like `roundtrip listen` (--store, default a new temporary directory) and reports to the envelope sender over SMTP (MAIL FROM:<>, via the sender domain's MX or a --route). The recipient's local part before an optional +tag, case-insensitive, picks the behaviour:
 
-          local part  at RCPT      report(s) sent
-          ----------  -----------  ------------------------------------------------------
-          success     250          delivered 2.0.0, if NOTIFY has SUCCESS
-          (unknown*)  250          as success (*any local part not in this table)
-          unknown     250          failed 5.1.1, if NOTIFY has FAILURE or no NOTIFY
-          reject      550 5.1.1    none (refused at RCPT; the client reports it)
-          full        250          failed 5.2.2, if NOTIFY has FAILURE or no NOTIFY
-          delay       250          delayed 4.4.1 (Will-Retry-Until) if NOTIFY has DELAY,
-                                   then after --delay-seconds delivered 2.0.0 if SUCCESS
-          relay       250          relayed 2.0.0 if SUCCESS (next hop without DSN)
-          nodsn       250          none, ever
-          slow        250 (slow)   every reply from this RCPT on waits --slow-seconds;
-                                   then as success
-          legacy      250          a Postfix-style text bounce without delivery-status
-                                   (5.1.1), if NOTIFY has FAILURE or no NOTIFY
+          local part  RCPT       report(s)
+          ----------  ---------  -------------------------------------------
+          success     250        delivered 2.0.0 if NOTIFY has SUCCESS
+          (any other) 250        as success
+          unknown     250        failed 5.1.1 if NOTIFY has FAILURE or none
+          reject      550 5.1.1  none (refused at RCPT)
+          full        250        failed 5.2.2 if NOTIFY has FAILURE or none
+          delay       250        delayed 4.4.1 if NOTIFY has DELAY, then
+                                 after --delay-seconds delivered if SUCCESS
+          relay       250        relayed 2.0.0 if SUCCESS (hop without DSN)
+          nodsn       250        none, ever
+          slow        250        each reply from this RCPT on waits
+                                 --slow-seconds; reports as success
+          legacy      250        Postfix-style text bounce (no delivery-
+                                 status part), 5.1.1, if FAILURE or none
 
-        RFC 3461: NOTIFY=NEVER gets nothing; without NOTIFY only failures are reported;
-        ENVID comes back as Original-Envelope-Id, ORCPT as Original-Recipient; RET=FULL
-        returns the whole message (message/rfc822) in failure reports, otherwise the
-        header section (text/rfc822-headers); mail from <> never gets a report. One report
-        per message and event covers all its recipients with that event.
+        RFC 3461: NOTIFY=NEVER gets nothing; without NOTIFY only failures are reported; ENVID comes back as Original-Envelope-Id and ORCPT as Original-Recipient; RET=FULL returns the whole message (message/rfc822) in failure reports, otherwise the header section (text/rfc822-headers); mail from <> never gets a report. One report per message and event covers all its recipients with that event. A report that cannot be delivered is tried up to 4 times, with backoff.
 
-        --nodsn-bind runs a second listener that does not advertise DSN at all: `roundtrip
-        verify` against it records dsn-unavailable.
+        --nodsn-bind runs a second listener that does not advertise DSN at all: `roundtrip verify` against it records dsn-unavailable.
 
         Examples:
-          roundtrip simulate --bind 127.0.0.1:2525 --domain sim.test --route rt.test=127.0.0.1:2527
-          roundtrip simulate --bind 127.0.0.1:2626 --domain relay.rt.test --route rt.test=127.0.0.1:2525 -v
+          roundtrip simulate --bind 127.0.0.1:2525 --domain sim.test \\
+              --route rt.test=127.0.0.1:2527
+          roundtrip simulate --bind 127.0.0.1:2626 --domain relay.rt.test \\
+              --route rt.test=127.0.0.1:2525 -v
 
-        Exit codes: 0 clean shutdown, 64 usage, 69 an address cannot be bound,
-        78 configuration (unwritable store, bad domain, bad --dns-server).
+        Exit codes: 0 clean shutdown, 64 usage, 69 an address cannot be bound, 78 configuration (unwritable store, bad domain, bad --dns-server).
         """
     )
 
