@@ -26,7 +26,7 @@ final class SimulatorProcess {
         try s.process.run()
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline && s.process.isRunning {
-            if let p = ListenerProcess.boundPort(in: s.log) {
+            if let p = Self.boundPort(in: s.log, noDSN: false), !s.expectsNoDSN || Self.boundPort(in: s.log, noDSN: true) != nil {
                 s.port = p
                 return s
             }
@@ -37,6 +37,14 @@ final class SimulatorProcess {
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// The port in the `listening` line of the DSN listener or of the
+    /// `--nodsn-bind` one (its lines carry `sim.listener=nodsn`).
+    static func boundPort(in log: String, noDSN: Bool) -> Int? {
+        log.split(separator: "\n").lazy.filter { $0.contains("sim.listener=nodsn") == noDSN }.compactMap { ListenerProcess.boundPort(in: String($0)) }.first
+    }
+
+    var expectsNoDSN: Bool { process.arguments?.contains("--nodsn-bind") == true }
 
     func terminate() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
@@ -50,6 +58,41 @@ final class SimulatorProcess {
 
     func removeFiles() {
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Port 2626 (Postfix's next hop for relay.rt.test) is used by several
+/// suites that run in parallel: each holds this lock while it serves there.
+final class RelayHopLock: @unchecked Sendable {
+    static let shared = RelayHopLock()
+    private let lock = NSLock()
+    private var held = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if held {
+                waiters.append(c)
+                lock.unlock()
+            } else {
+                held = true
+                lock.unlock()
+                c.resume()
+            }
+        }
+    }
+
+    func release() {
+        lock.lock()
+        if waiters.isEmpty {
+            held = false
+            lock.unlock()
+        } else {
+            let next = waiters.removeFirst()
+            lock.unlock()
+            next.resume()
+        }
     }
 }
 
@@ -74,7 +117,19 @@ struct SimulateTests {
     func roundTrip(localPart: String, notify: String) async throws -> (DeliveryReport, String) {
         let relayPort = TestEnv.value("ROUNDTRIP_TEST_RELAY_PORT")
         let relayDomain = TestEnv.value("ROUNDTRIP_TEST_RELAY_DOMAIN")
-        let sim = try await SimulatorProcess.start(["--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route", "rt.test=\(TestEnv.smtp)"])
+        await RelayHopLock.shared.acquire()
+        defer { RelayHopLock.shared.release() }
+        // The previous user of the port may still be closing it: retry briefly.
+        var started: SimulatorProcess?
+        for attempt in 0..<25 where started == nil {
+            do {
+                started = try await SimulatorProcess.start(["--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route", "rt.test=\(TestEnv.smtp)"])
+            } catch {
+                if attempt == 24 { throw error }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let sim = try #require(started)
         defer {
             sim.terminate()
             sim.removeFiles()
@@ -128,6 +183,39 @@ struct SimulateTests {
         #expect(r.address == recipient)
         #expect(r.action == .delivered)
         #expect(r.status?.description == "2.0.0")
+    }
+
+    /// `roundtrip verify` submits straight to the simulator; the reports come
+    /// back through Postfix into the reports Maildir, where verify finds them.
+    @Test func verifyAgainstTheSimulator() async throws {
+        let sim = try await SimulatorProcess.start(["--bind", "127.0.0.1:0", "--nodsn-bind", "127.0.0.1:0", "--domain", "sim.test", "--route", "rt.test=\(TestEnv.smtp)"])
+        defer {
+            sim.terminate()
+            sim.removeFiles()
+        }
+        let maildir = TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports"
+        let ledger = sim.directory + "/ledger.sqlite"
+        func verify(_ to: String, server: String) async throws -> (Int32, String?, String?) {
+            let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", server, "--maildir", maildir, "--to", to,
+                                         "--deadline", "20s", "--ledger", ledger, "--format", "json"], timeout: 60)
+            let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            let rec = (doc?["recipients"] as? [[String: Any]])?.first
+            return (r.status, rec?["verdict"] as? String, rec?["status"] as? String)
+        }
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let server = "127.0.0.1:\(sim.port)"
+        let failed = try await verify("unknown+\(tag)@sim.test", server: server)
+        #expect(failed.0 == 1 && failed.1 == "failed" && failed.2 == "5.1.1", "\(failed)")
+        let delivered = try await verify("success+\(tag)@sim.test", server: server)
+        #expect(delivered.0 == 0 && delivered.1 == "delivered", "\(delivered)")
+        let relayed = try await verify("relay+\(tag)@sim.test", server: server)
+        #expect(relayed.0 == 3 && relayed.1 == "relayed", "\(relayed)")
+        let rejected = try await verify("reject+\(tag)@sim.test", server: server)
+        #expect(rejected.0 == 1 && rejected.1 == "rejected", "\(rejected)")
+        let noDSNPort = try #require(SimulatorProcess.boundPort(in: sim.log, noDSN: true), "\(sim.log)")
+        let unavailable = try await verify("success+\(tag)@sim.test", server: "127.0.0.1:\(noDSNPort)")
+        #expect(unavailable.0 == 3 && unavailable.1 == "dsn-unavailable", "\(unavailable)")
+        #expect(await sim.stop() == 0)
     }
 
     @Test func usageAndBindErrors() async throws {

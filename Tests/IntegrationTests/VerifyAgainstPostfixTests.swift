@@ -112,6 +112,8 @@ struct VerifyAgainstPostfixTests {
     }
 
     @Test func failedRelayedAndDelayedAtTheNextHop() async throws {
+        await RelayHopLock.shared.acquire()
+        defer { RelayHopLock.shared.release() }
         let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
         defer { Task { await hop.stop() } }
         let tag = UUID().uuidString.prefix(8).lowercased()
