@@ -11,6 +11,9 @@ public struct RFC3464Builder: Sendable {
     public struct Recipient: Sendable, Hashable {
         public var finalRecipient: String
         public var originalRecipient: String?
+        /// The whole `Original-Recipient` value, `type;value`, as the ORCPT
+        /// parameter gave it; wins over `originalRecipient`.
+        public var originalRecipientField: String?
         public var action: DeliveryAction
         public var status: StatusCode
         public var remoteMTA: String?
@@ -45,6 +48,9 @@ public struct RFC3464Builder: Sendable {
     public var recipients: [Recipient]
     /// The original's header section (raw bytes, any line ends), returned as part 3.
     public var returnedHeader: [UInt8]?
+    /// The whole original message (RET=FULL), returned as part 3 in
+    /// `message/rfc822`; wins over `returnedHeader`.
+    public var returnedMessage: [UInt8]?
     public var humanText: String?
     /// Use the RFC 6533 global types (UTF-8 addresses).
     public var global: Bool
@@ -108,7 +114,11 @@ public struct RFC3464Builder: Sendable {
         let addressType = global ? "utf-8" : "rfc822"
         for r in recipients {
             line("")
-            if let o = r.originalRecipient { line("Original-Recipient: \(addressType);\(o)") }
+            if let f = r.originalRecipientField {
+                line("Original-Recipient: \(f)")
+            } else if let o = r.originalRecipient {
+                line("Original-Recipient: \(addressType);\(o)")
+            }
             line("Final-Recipient: \(addressType); \(r.finalRecipient)")
             line("Action: \(r.action.rawValue)")
             line("Status: \(r.status)")
@@ -118,7 +128,14 @@ public struct RFC3464Builder: Sendable {
             if let w = r.willRetryUntil { line("Will-Retry-Until: \(w.rfc5322)") }
         }
         line("")
-        if let h = returnedHeader {
+        if let m = returnedMessage {
+            line("--\(boundary)")
+            line("Content-Type: \(global ? "message/global" : "message/rfc822")")
+            line("")
+            out.append(contentsOf: RFC3464Builder.crlf(m))
+            if let last = out.last, last != 0x0A { line("") }
+            line("")
+        } else if let h = returnedHeader {
             line("--\(boundary)")
             line("Content-Type: \(global ? "message/global-headers" : "text/rfc822-headers")")
             line("")
@@ -139,6 +156,21 @@ public struct RFC3464Builder: Sendable {
             line("")
         }
         line("--\(boundary)--")
+        return out
+    }
+
+    /// Bare CR or LF become CRLF.
+    static func crlf(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 40)
+        var previousCR = false
+        for b in bytes {
+            if b == 0x0A && !previousCR { out.append(0x0D) }
+            if previousCR && b != 0x0A { out.append(0x0A) }
+            out.append(b)
+            previousCR = b == 0x0D
+        }
+        if previousCR { out.append(0x0A) }
         return out
     }
 

@@ -49,6 +49,13 @@ public struct SMTPListenerConfiguration: Sendable {
     public var timeouts: SMTPListenerTimeouts
     /// How long sessions may take to finish after shutdown starts.
     public var shutdownGracePeriod: TimeAmount
+    /// Advertise `DSN` in EHLO (off for `roundtrip listen`).
+    public var advertiseDSN: Bool = false
+    /// Per-recipient answers by local part (default: accept all).
+    public var recipientPolicy = SMTPServerSession.RecipientPolicy()
+    /// How long each reply waits once a session turned slow
+    /// (`RecipientPolicy.Rule.acceptWithSlowReplies`).
+    public var slowReplyDelay: TimeAmount = .zero
 
     public init(
         host: String = "127.0.0.1", port: Int = 25, hostname: String, domains: [String], storeDirectory: String,
@@ -120,10 +127,13 @@ public final class SMTPListener: Service, Sendable {
             throw SMTPListenerError(.configuration, e.message)
         }
         self.tlsContext = try ListenerTLS.makeContext(configuration.tls, hostname: configuration.hostname)
-        self.sessionConfiguration = SMTPServerSession.Configuration(
+        var sessionConfiguration = SMTPServerSession.Configuration(
             hostname: configuration.hostname, domains: configuration.domains, maxMessageSize: configuration.maxMessageSize,
             maxRecipients: configuration.maxRecipients, startTLSAvailable: tlsContext != nil
         )
+        sessionConfiguration.advertiseDSN = configuration.advertiseDSN
+        sessionConfiguration.recipientPolicy = configuration.recipientPolicy
+        self.sessionConfiguration = sessionConfiguration
         self.logger = logger
         self.group = group
         self.onServerRunning = onServerRunning
@@ -224,7 +234,7 @@ public final class SMTPListener: Service, Sendable {
         try ops.addHandler(
             SMTPListenerHandler(
                 configuration: sessionConfiguration, store: store, tlsContext: tlsContext, timeouts: configuration.timeouts,
-                logger: connectionLogger, onStored: { continuation.yield($0) }
+                slowReplyDelay: configuration.slowReplyDelay, logger: connectionLogger, onStored: { continuation.yield($0) }
             )
         )
     }

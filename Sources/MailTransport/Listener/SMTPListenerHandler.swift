@@ -52,11 +52,15 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     private var tlsCipher: String?
     private var clientIP = "unknown"
     private var clientPort: Int?
+    private let slowReplyDelay: TimeAmount
+    /// A delayed reply is scheduled: nothing else is processed until it went out.
+    private var delayedReplyPending = false
 
     init(
         configuration: SMTPServerSession.Configuration, store: MessageStore, tlsContext: NIOSSLContext?, timeouts: SMTPListenerTimeouts,
-        logger: Logger, onStored: @escaping @Sendable (StoredMessage) -> Void
+        slowReplyDelay: TimeAmount = .zero, logger: Logger, onStored: @escaping @Sendable (StoredMessage) -> Void
     ) {
+        self.slowReplyDelay = slowReplyDelay
         self.session = SMTPServerSession(configuration: configuration)
         self.store = store
         self.tlsContext = tlsContext
@@ -125,13 +129,34 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     // MARK: driving the session
 
     private func drive(_ context: ChannelHandlerContext) {
+        guard !delayedReplyPending else { return }
         var wrote = false
         while let action = session.next() {
+            if session.repliesDelayed && slowReplyDelay > .zero {
+                if wrote { context.flush() }
+                executeLater(action, context: context)
+                return
+            }
             wrote = true
             if !execute(action, context: context) { break }
         }
         if wrote { context.flush() }
         rearmTimer(context)
+    }
+
+    /// The slow session: the action waits `slowReplyDelay`, and no other
+    /// input is processed meanwhile (so replies keep their order).
+    private func executeLater(_ action: SMTPServerSession.Action, context: ChannelHandlerContext) {
+        delayedReplyPending = true
+        context.eventLoop.assumeIsolated().scheduleTask(in: slowReplyDelay) { [self] in
+            delayedReplyPending = false
+            guard context.channel.isActive else { return }
+            if execute(action, context: context) {
+                drive(context)
+            }
+            context.flush()
+            rearmTimer(context)
+        }
     }
 
     /// Returns false when nothing more should be processed now.
@@ -202,6 +227,10 @@ final class SMTPListenerHandler: ChannelInboundHandler {
                 case .failure(let error):
                     logger.error("message not stored", metadata: ["error": "\(error)"])
                     reply = session.messageNotStored()
+                }
+                if session.repliesDelayed && slowReplyDelay > .zero {
+                    executeLater(reply, context: context)
+                    return
                 }
                 if execute(reply, context: context) {
                     drive(context)

@@ -45,6 +45,55 @@ public struct SMTPEnvelope: Hashable, Sendable {
 ///
 /// - SeeAlso: RFC 5321 §3, §4.1, §4.3.2; RFC 3207; RFC 2920; protocol-notes §1, §5
 public struct SMTPServerSession: Sendable {
+    /// What the session does with one recipient in an accepted domain
+    /// (the recipient policy; the default accepts everyone).
+    public enum RecipientDisposition: Hashable, Sendable {
+        /// `250 2.1.5`.
+        case accept
+        /// `250 2.1.5`, and every later reply of this connection is to be
+        /// delayed by the caller (`repliesDelayed` becomes true).
+        case acceptWithSlowReplies
+        /// Refused with this reply (e.g. `550 5.1.1`).
+        case refuse(SMTPReply)
+
+        /// `550 5.1.1 <addr>: Recipient address rejected: User unknown`.
+        public static func unknownUser(_ mailbox: SMTPMailbox) -> RecipientDisposition {
+            .refuse(SMTPReply(code: 550, lines: ["5.1.1 <\(mailbox)>: Recipient address rejected: User unknown"]))
+        }
+    }
+
+    /// A recipient policy by local part: the key is the local part before
+    /// an optional `+tag`, lower-cased (`Reject+x@d` → `reject`).
+    public struct RecipientPolicy: Hashable, Sendable {
+        public enum Rule: Hashable, Sendable {
+            case accept
+            case acceptWithSlowReplies
+            /// `550 5.1.1 ... User unknown`.
+            case refuseUnknownUser
+        }
+
+        public var rules: [String: Rule]
+
+        public init(_ rules: [String: Rule] = [:]) {
+            self.rules = Dictionary(rules.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { _, b in b })
+        }
+
+        /// The local part before `+`, lower-cased.
+        public static func key(of mailbox: SMTPMailbox) -> String {
+            let local = mailbox.unquotedLocalPart
+            let base = local.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? local
+            return base.lowercased()
+        }
+
+        public func disposition(for mailbox: SMTPMailbox) -> RecipientDisposition {
+            switch rules[Self.key(of: mailbox)] ?? .accept {
+            case .accept: return .accept
+            case .acceptWithSlowReplies: return .acceptWithSlowReplies
+            case .refuseUnknownUser: return .unknownUser(mailbox)
+            }
+        }
+    }
+
     public struct Configuration: Hashable, Sendable {
         /// Our name in the greeting, EHLO reply and `Received:`.
         public var hostname: String
@@ -58,6 +107,11 @@ public struct SMTPServerSession: Sendable {
         public var startTLSAvailable: Bool
         /// Bad commands tolerated before `421 4.7.0` and close.
         public var maxErrors: Int
+        /// Advertise `DSN` (RFC 3461) in the EHLO reply. Off by default: the
+        /// report listener records DSN parameters but makes no reports.
+        public var advertiseDSN: Bool = false
+        /// Per-recipient answers for addresses in `domains` (default: accept all).
+        public var recipientPolicy = RecipientPolicy()
 
         public init(
             hostname: String, domains: [String], maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
@@ -113,6 +167,9 @@ public struct SMTPServerSession: Sendable {
     public private(set) var discardedPlaintextOctets = 0
     /// Messages accepted on this connection.
     public private(set) var messagesAccepted = 0
+    /// A recipient with `.acceptWithSlowReplies` was accepted: the caller
+    /// delays every reply from now on (the simulator's `slow`).
+    public private(set) var repliesDelayed = false
 
     private var greeting: Greeting?
     private var transaction: Transaction?
@@ -346,6 +403,16 @@ public struct SMTPServerSession: Sendable {
             guard txn.recipients.count < configuration.maxRecipients else {
                 return .reply(Self.reply(452, "4.5.3 Too many recipients"))
             }
+            if case .mailbox(let m) = path {
+                switch configuration.recipientPolicy.disposition(for: m) {
+                case .accept: break
+                case .acceptWithSlowReplies: repliesDelayed = true
+                case .refuse(let reply):
+                    txn.rejectedRecipients += 1
+                    transaction = txn
+                    return .reply(reply)
+                }
+            }
             txn.recipients.append(SMTPEnvelope.Recipient(path: path, parameters: params))
             transaction = txn
             return .reply(Self.reply(250, "2.1.5 Ok"))
@@ -389,6 +456,7 @@ public struct SMTPServerSession: Sendable {
 
     private func ehloReply(_ name: String) -> SMTPReply {
         var lines = ["\(configuration.hostname) greets \(name)", "PIPELINING", "SIZE \(configuration.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        if configuration.advertiseDSN { lines.append("DSN") }
         if configuration.startTLSAvailable && !tlsActive { lines.append("STARTTLS") }
         return SMTPReply(code: 250, lines: lines)
     }

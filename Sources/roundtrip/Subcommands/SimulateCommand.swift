@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MailTransport
+import NIOCore
+import Roundtrip
+import ServiceLifecycle
+
+/// `roundtrip simulate`: an embedded test MTA that sends real RFC 3464 reports.
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Run a test MTA that answers like a real one and sends RFC 3464 delivery reports back.",
+        discussion: """
+        Accepts mail for --domain (advertising DSN in EHLO), stores it like `roundtrip listen` (--store, default a new temporary directory) and reports to the envelope sender over SMTP (MAIL FROM:<>, via the sender domain's MX or a --route). The recipient's local part before an optional +tag, case-insensitive, picks the behaviour:
+
+          local part  RCPT       report(s)
+          ----------  ---------  -------------------------------------------
+          success     250        delivered 2.0.0 if NOTIFY has SUCCESS
+          (any other) 250        as success
+          unknown     250        failed 5.1.1 if NOTIFY has FAILURE or none
+          reject      550 5.1.1  none (refused at RCPT)
+          full        250        failed 5.2.2 if NOTIFY has FAILURE or none
+          delay       250        delayed 4.4.1 if NOTIFY has DELAY, then
+                                 after --delay-seconds delivered if SUCCESS
+          relay       250        relayed 2.0.0 if SUCCESS (hop without DSN)
+          nodsn       250        none, ever
+          slow        250        each reply from this RCPT on waits
+                                 --slow-seconds; reports as success
+          legacy      250        Postfix-style text bounce (no delivery-
+                                 status part), 5.1.1, if FAILURE or none
+
+        RFC 3461: NOTIFY=NEVER gets nothing; without NOTIFY only failures are reported; ENVID comes back as Original-Envelope-Id and ORCPT as Original-Recipient; RET=FULL returns the whole message (message/rfc822) in failure reports, otherwise the header section (text/rfc822-headers); mail from <> never gets a report. One report per message and event covers all its recipients with that event. A report that cannot be delivered is tried up to 4 times, with backoff.
+
+        --nodsn-bind runs a second listener that does not advertise DSN at all: `roundtrip verify` against it records dsn-unavailable.
+
+        Examples:
+          roundtrip simulate --bind 127.0.0.1:2525 --domain sim.test \\
+              --route rt.test=127.0.0.1:2527
+          roundtrip simulate --bind 127.0.0.1:2626 --domain relay.rt.test \\
+              --route rt.test=127.0.0.1:2525 -v
+
+        Exit codes: 0 clean shutdown, 64 usage, 69 an address cannot be bound, 78 configuration (unwritable store, bad domain, bad --dns-server).
+        """
+    )
+
+    @Option(help: "Address and port to listen on: HOST:PORT or [IPv6]:PORT.")
+    var bind: String = "127.0.0.1:2525"
+
+    @Option(help: "A domain to accept mail for; repeat for several (default sim.test).")
+    var domain: [String] = []
+
+    @Option(help: "Send reports for DOMAIN to HOST:PORT instead of its MX (repeatable): DOMAIN=HOST:PORT.")
+    var route: [String] = []
+
+    @Option(help: "Seconds to wait before sending each report (default 0).")
+    var latency: Double = 0
+
+    @Option(name: .customLong("delay-seconds"), help: "Seconds between the delayed and the final report of `delay` (default 5).")
+    var delaySeconds: Double = 5
+
+    @Option(name: .customLong("slow-seconds"), help: "Seconds each reply of a `slow` session waits (default 2).")
+    var slowSeconds: Double = 2
+
+    @Option(name: .customLong("nodsn-bind"), help: "Also listen on ADDR:PORT without advertising DSN.")
+    var nodsnBind: String?
+
+    @Option(help: "The store directory (default: a new temporary directory).")
+    var store: String?
+
+    @Option(name: .customLong("dns-server"), help: "DNS server for MX lookups of sender domains: HOST[:PORT].")
+    var dnsServer: String?
+
+    @Option(help: "Our host name in the greeting and Reporting-MTA (default: this machine's name).")
+    var hostname: String?
+
+    @Flag(name: .customLong("no-tls"), help: "Do not offer STARTTLS.")
+    var noTLS = false
+
+    @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
+    var verbose: Int
+
+    func validate() throws {
+        guard ListenCommand.parseBind(bind) != nil else { throw ValidationError("--bind must be HOST:PORT or [IPv6]:PORT, not \(bind.debugDescription)") }
+        if let nodsnBind, ListenCommand.parseBind(nodsnBind) == nil {
+            throw ValidationError("--nodsn-bind must be HOST:PORT or [IPv6]:PORT, not \(nodsnBind.debugDescription)")
+        }
+        for r in route where Self.parseRoute(r) == nil { throw ValidationError("--route must be DOMAIN=HOST:PORT, not \(r.debugDescription)") }
+        if !(latency >= 0) || !(delaySeconds >= 0) || !(slowSeconds >= 0) { throw ValidationError("--latency, --delay-seconds and --slow-seconds must not be negative") }
+        if latency > 86400 || delaySeconds > 86400 || slowSeconds > 3600 { throw ValidationError("--latency, --delay-seconds or --slow-seconds too large") }
+    }
+
+    static func parseRoute(_ s: String) -> (String, HostPort)? {
+        guard let eq = s.firstIndex(of: "=") else { return nil }
+        let domain = s[..<eq].lowercased()
+        guard !domain.isEmpty, let bind = ListenCommand.parseBind(String(s[s.index(after: eq)...])) else { return nil }
+        return (domain, HostPort(host: bind.host, port: bind.port))
+    }
+
+    func run() async throws {
+        let level: Logger.Level = verbose >= 2 ? .trace : verbose == 1 ? .debug : .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "roundtrip.simulate")
+        guard let (host, port) = ListenCommand.parseBind(bind) else { throw ExitCode(64) }
+        let noDSN = nodsnBind.flatMap(ListenCommand.parseBind)
+        var routes: [String: HostPort] = [:]
+        for r in route {
+            guard let (d, target) = Self.parseRoute(r) else { throw ExitCode(64) }
+            routes[d] = target
+        }
+        var resolver = LibresolvResolver()
+        if let dnsServer {
+            do {
+                resolver = LibresolvResolver(server: try LibresolvResolver.parseServer(dnsServer))
+            } catch {
+                FileHandle.standardError.write(Data("roundtrip simulate: --dns-server: \(error)\n".utf8))
+                throw ExitCode(ListenExitCode.configuration)
+            }
+        }
+        let storeDirectory: String
+        if let store {
+            storeDirectory = store
+        } else {
+            storeDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("roundtrip-simulate-\(UUID().uuidString.prefix(8).lowercased())")
+        }
+        let seconds = { (s: Double) in Duration.milliseconds(Int64((s * 1000).rounded())) }
+        let configuration = SimulatorConfiguration(
+            host: host, port: port, noDSNHost: noDSN?.host, noDSNPort: noDSN?.port, hostname: hostname ?? ConnectionOptions.localHostName(),
+            domains: domain.isEmpty ? ["sim.test"] : domain, storeDirectory: storeDirectory, routes: routes, resolver: resolver,
+            latency: seconds(latency), delay: seconds(delaySeconds), slowReplyDelay: seconds(slowSeconds), tls: noTLS ? .disabled : .selfSigned
+        )
+        do {
+            let simulator = try Simulator(configuration: configuration, logger: logger)
+            logger.info("store", metadata: ["sim.store": "\(storeDirectory)"])
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: simulator, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+        } catch let error as SMTPListenerError {
+            FileHandle.standardError.write(Data("roundtrip simulate: \(error)\n".utf8))
+            throw ExitCode(error.kind == .bind ? ListenExitCode.cannotBind : ListenExitCode.configuration)
+        } catch let error as ServiceGroupError {
+            FileHandle.standardError.write(Data("roundtrip simulate: \(error)\n".utf8))
+            throw ExitCode(ListenExitCode.software)
+        }
+    }
+}
