@@ -10,7 +10,7 @@ struct RoundtripCommand: AsyncParsableCommand {
         Exit codes are documented in README.md ("Exit codes").
         """,
         version: RoundtripVersion.current,
-        subcommands: [CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self, PollCommand.self, ParseCommand.self, SimulateCommand.self]
+        subcommands: [CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self, PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self]
     )
 
     /// Reads the config file (`--config FILE` or the default location) into
