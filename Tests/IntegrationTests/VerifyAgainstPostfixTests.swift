@@ -14,9 +14,30 @@ struct VerifyAgainstPostfixTests {
 
     var maildir: String { TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports" }
 
-    func verify(_ extra: [String], deadline: String = "30s") async throws -> (RunResult, [String: Any]) {
-        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir,
-                               "--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json"] + extra, timeout: 120)
+    /// How the reports come back: the reports Maildir, our own listener on the
+    /// return domain's port, or Dovecot over IMAP (IDLE).
+    enum Receipt: String, CaseIterable, Sendable {
+        case maildir, listener, imap
+
+        /// The key that ties Postfix's DSN to the probe in this mode.
+        var expectedKey: String { self == .listener ? "envelope-rcpt" : "delivered-to" }
+    }
+
+    func receiptArguments(_ receipt: Receipt) -> [String] {
+        switch receipt {
+        case .maildir:
+            return ["--from", "reports@rt.test", "--maildir", maildir]
+        case .listener:
+            return ["--from", "roundtrip@return.rt.test", "--listen", "127.0.0.1:\(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT"))"]
+        case .imap:
+            return ["--from", "reports@rt.test", "--imap", "imap://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX",
+                    "--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.ca]
+        }
+    }
+
+    func verify(_ extra: [String], deadline: String = "30s", receipt: Receipt = .maildir) async throws -> (RunResult, [String: Any]) {
+        let r = try await roundtrip(["verify", "--server", TestEnv.smtp] + receiptArguments(receipt) +
+                                    ["--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json"] + extra, timeout: 120)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         return (r, try #require(obj, "not JSON: \(r.stdout) \(r.stderr)"))
     }
@@ -39,12 +60,16 @@ struct VerifyAgainstPostfixTests {
         return .send("502 5.5.2 not implemented\r\n")
     }
 
-    @Test func deliveredAndRejected() async throws {
-        let (r, doc) = try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"])
+    @Test(arguments: Receipt.allCases)
+    func deliveredAndRejected(receipt: Receipt) async throws {
+        // Our listener takes the return domain's fixed port: take turns with other suites.
+        let (r, doc) = receipt == .listener
+            ? try await withFixedPorts { try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"], receipt: receipt) }
+            : try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"], receipt: receipt)
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         let recs = recipients(doc)
         #expect(recs.map { $0["verdict"] as? String } == ["delivered", "rejected"])
-        #expect(recs.first?["matchedKey"] as? String == "delivered-to")
+        #expect(recs.first?["matchedKey"] as? String == receipt.expectedKey)
         #expect(recs.first?["confidence"] as? String == "high")
         #expect(recs.first?["status"] as? String == "2.0.0")
         #expect(recs.last?["smtpEnhancedCode"] as? String == "5.1.1")
@@ -111,26 +136,28 @@ struct VerifyAgainstPostfixTests {
         #expect(recipients(doc).first?["verdict"] as? String == "timeout")
     }
 
-    @Test func failedRelayedAndDelayedAtTheNextHop() async throws {
+    @Test(arguments: Receipt.allCases)
+    func failedRelayedAndDelayedAtTheNextHop(receipt: Receipt) async throws {
         try await withFixedPorts {
             let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
             defer { Task { await hop.stop() } }
             let tag = UUID().uuidString.prefix(8).lowercased()
 
-            let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"])
+            let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"], receipt: receipt)
             #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
             let f = recipients(fdoc).first
             #expect(f?["verdict"] as? String == "failed")
+            #expect(f?["matchedKey"] as? String == receipt.expectedKey)
             #expect(f?["status"] as? String == "5.1.1")
             #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
 
-            let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"])
+            let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"], receipt: receipt)
             #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
             #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
 
             // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
             // run keeps waiting for a final report until the deadline.
-            let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s")
+            let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s", receipt: receipt)
             #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
             let d = recipients(ddoc).first
             #expect(d?["verdict"] as? String == "delayed")
