@@ -240,6 +240,14 @@ import TestSupport
         #expect(report.banner == "test.example ESMTP ready")
     }
 
+    @Test func ipv6Loopback() async throws {
+        let server = try await ScriptedSMTPServer.start(host: "::1", script: Self.standard)
+        defer { Task { await server.stop() } }
+        let report = await SMTPCheck.run(options(server) { $0.host = "::1"; $0.recipients = ["alice@test.example"] })
+        #expect(report.passed, "\(report.error ?? "")")
+        #expect(report.address == "[::1]:\(server.port)")
+    }
+
     @Test func dataIsDotStuffedAndAccepted() async throws {
         let server = try await ScriptedSMTPServer.start(script: Self.standard)
         defer { Task { await server.stop() } }

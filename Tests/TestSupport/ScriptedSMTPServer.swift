@@ -33,7 +33,7 @@ public final class ScriptedSMTPServer: Sendable {
     }
 
     public static func start(greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-                             port: Int = 0, script: @escaping Script) async throws -> ScriptedSMTPServer {
+                             host: String = "127.0.0.1", port: Int = 0, script: @escaping Script) async throws -> ScriptedSMTPServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
             let config = TLSConfiguration.makeServerConfiguration(
@@ -54,7 +54,7 @@ public final class ScriptedSMTPServer: Sendable {
                     )
                 }
             }
-            .bind(host: "127.0.0.1", port: port).get()
+            .bind(host: host, port: port).get()
         return ScriptedSMTPServer(channel: channel, received: received)
     }
 
