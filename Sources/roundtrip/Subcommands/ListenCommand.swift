@@ -107,12 +107,7 @@ struct ListenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level: Logger.Level = verbose >= 2 ? .trace : verbose == 1 ? .debug : .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        Daemon.bootstrapLogging(verbose: verbose)
         let logger = Logger(label: "roundtrip.listen")
         guard let (host, port) = Self.parseBind(bind) else { throw ExitCode(64) }
         let tls: ListenerTLSSource
@@ -144,22 +139,8 @@ struct ListenCommand: AsyncParsableCommand {
             guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }
             await ingest.ingest(ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
         }
-        do {
-            let listener = try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: listener, successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
-            )
-            try await group.run()
-        } catch let error as SMTPListenerError {
-            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
-            throw ExitCode(error.kind == .bind ? ListenExitCode.cannotBind : ListenExitCode.configuration)
-        } catch let error as ServiceGroupError {
-            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
-            throw ExitCode(ListenExitCode.software)
+        try await Daemon.run("listen", logger: logger) {
+            try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)
         }
     }
 }

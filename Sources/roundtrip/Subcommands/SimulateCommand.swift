@@ -98,12 +98,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level: Logger.Level = verbose >= 2 ? .trace : verbose == 1 ? .debug : .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        Daemon.bootstrapLogging(verbose: verbose)
         let logger = Logger(label: "roundtrip.simulate")
         guard let (host, port) = ListenCommand.parseBind(bind) else { throw ExitCode(64) }
         let noDSN = nodsnBind.flatMap(ListenCommand.parseBind)
@@ -133,23 +128,10 @@ struct SimulateCommand: AsyncParsableCommand {
             domains: domain.isEmpty ? ["sim.test"] : domain, storeDirectory: storeDirectory, routes: routes, resolver: resolver,
             latency: seconds(latency), delay: seconds(delaySeconds), slowReplyDelay: seconds(slowSeconds), tls: noTLS ? .disabled : .selfSigned
         )
-        do {
+        try await Daemon.run("simulate", logger: logger) {
             let simulator = try Simulator(configuration: configuration, logger: logger)
             logger.info("store", metadata: ["sim.store": "\(storeDirectory)"])
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: simulator, successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
-            )
-            try await group.run()
-        } catch let error as SMTPListenerError {
-            FileHandle.standardError.write(Data("roundtrip simulate: \(error)\n".utf8))
-            throw ExitCode(error.kind == .bind ? ListenExitCode.cannotBind : ListenExitCode.configuration)
-        } catch let error as ServiceGroupError {
-            FileHandle.standardError.write(Data("roundtrip simulate: \(error)\n".utf8))
-            throw ExitCode(ListenExitCode.software)
+            return simulator
         }
     }
 }
