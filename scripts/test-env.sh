@@ -56,8 +56,12 @@ DNS_PID="$STATE/dnsmasq/dnsmasq.pid"
 LOGS="$STATE/logs"
 MAILROOT="$STATE/mail"
 
+# Installed with --no-install-recommends, so every package a test relies on
+# is named here, recommends included: swaks needs libnet-ssleay-perl for
+# STARTTLS/implicit TLS and libio-socket-inet6-perl for ::1.
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
-          swaks libsisimai-perl libsqlite3-dev ca-certificates python3)
+          swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
+          libsisimai-perl libsqlite3-dev ca-certificates python3)
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
