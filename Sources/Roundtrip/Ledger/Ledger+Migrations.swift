@@ -82,6 +82,16 @@ extension Ledger {
                     CREATE INDEX events_token ON events(token, id);
                     """)
         }
+        // Only token-authenticated reports decide verdicts; reports that named a
+        // recipient by address alone are counted as unconfirmed evidence. The
+        // reporting MTA is kept so `status` words the verdict as `verify` does.
+        migrator.registerMigration("v2") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE recipients ADD COLUMN reporting_mta TEXT;
+                    ALTER TABLE recipients ADD COLUMN unconfirmed_reports INTEGER NOT NULL DEFAULT 0 CHECK (unconfirmed_reports >= 0);
+                    """)
+        }
         return migrator
     }
 }

@@ -246,15 +246,16 @@ public struct Ledger: Sendable {
     }
 
     /// Ties a report to a probe's recipient and updates the recipient's
-    /// verdict monotonically (see `VerdictRules`): a later `delayed` never
-    /// overwrites `delivered`; `delayed` replaces `pending`. The recipient's
+    /// verdict by `VerdictRules` (the rules `verify` applies in memory): only
+    /// a token-authenticated `key` can change it, and only forward. Evidence
+    /// matched by recipient alone is counted as unconfirmed. The recipient's
     /// report, status, diagnostic, report time and latency follow the verdict.
     /// One report may be attached to several recipients of the same probe.
     @discardableResult
     public func attach(
         report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
-        diagnostic: String?, remoteMTA: String? = nil, key: ReportMatchKey, confidence: MatchConfidence,
-        at: Date = Date()
+        diagnostic: String?, remoteMTA: String? = nil, reportingMTA: String? = nil, key: ReportMatchKey,
+        confidence: MatchConfidence, at: Date = Date()
     ) async throws -> AttachOutcome {
         guard VerdictRules.reportVerdicts.contains(verdict) else {
             throw LedgerError(.invalidArgument, "a report cannot give the verdict \(verdict.rawValue)")
@@ -266,11 +267,20 @@ public struct Ledger: Sendable {
             let reportRecord = try Self.link(db, report: report, to: token, key: key, confidence: confidence, at: at)
             var r = try Self.fetchRecipient(db, token: token, address: recipient)
             let old = r.verdict
-            if VerdictRules.report(verdict, replaces: old) {
+            if !key.isAuthenticated {
+                r.unconfirmedReports += 1
+                try r.update(db)
+                try Self.insertEvent(
+                    db, token: token, kind: "recipient.unconfirmed-evidence", at: at,
+                    detail: [
+                        "recipient": r.address, "offered": verdict.rawValue, "key": key.rawValue, "report": report.description,
+                    ])
+            } else if VerdictRules.report(verdict, replaces: old, key: key) {
                 r.verdict = verdict
                 r.statusCode = status
                 r.diagnostic = diagnostic
                 r.remoteMTA = remoteMTA
+                r.reportingMTA = reportingMTA
                 r.reportID = report.rawValue
                 r.reportedAt = reportRecord.receivedAt
                 r.latencyMs = Int64((reportRecord.receivedAt.timeIntervalSince(probe.createdAt) * 1000).rounded())
@@ -288,6 +298,16 @@ public struct Ledger: Sendable {
             let probeStatus = try Self.refreshStatus(db, token: token, at: at)
             return AttachOutcome(previous: old, current: r.verdict, probeStatus: probeStatus)
         }
+    }
+
+    /// Applies one piece of `ReportEvidence` (as `RunTracker.apply` does in memory).
+    @discardableResult
+    public func attach(report: ReportID, to token: String, evidence e: ReportEvidence, at: Date = Date()) async throws
+        -> AttachOutcome
+    {
+        try await attach(
+            report: report, to: token, recipient: e.address, verdict: e.verdict, status: e.status, diagnostic: e.diagnostic,
+            remoteMTA: e.remoteMTA, reportingMTA: e.reportingMTA, key: e.key, confidence: e.confidence ?? .low, at: at)
     }
 
     /// Ties a report to a probe without a recipient (for example a legacy

@@ -171,6 +171,10 @@ public struct LedgerRecipient: Sendable, Hashable {
     public var statusCode: String?
     public var diagnostic: String?
     public var remoteMTA: String?
+    /// The report's `Reporting-MTA`.
+    public var reportingMTA: String?
+    /// Reports that named this recipient without a valid probe token.
+    public var unconfirmedReports: Int
     /// The report that gave the verdict.
     public var reportID: ReportID?
     public var reportedAt: Date?

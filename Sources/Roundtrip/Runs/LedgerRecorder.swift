@@ -63,12 +63,13 @@ struct LedgerRecorder: Sendable {
         }
     }
 
-    func attach(_ id: ReportID?, token: String, result: RecipientResult) async {
-        guard let id, let key = result.matchedKey, let confidence = result.confidence else { return }
-        await attempt("attaching the report to \(result.address)") {
-            _ = try await ledger?.attach(report: id, to: token, recipient: result.address, verdict: result.verdict,
-                                         status: result.status, diagnostic: result.diagnostic, remoteMTA: result.remoteMTA,
-                                         key: key, confidence: confidence)
+    /// Records each piece of evidence; the ledger applies `VerdictRules` itself.
+    func attach(_ id: ReportID?, token: String, evidence: [ReportEvidence], at: Date) async {
+        guard let id else { return }
+        for e in evidence {
+            await attempt("attaching the report to \(e.address)") {
+                _ = try await ledger?.attach(report: id, to: token, evidence: e, at: at)
+            }
         }
     }
 

@@ -51,15 +51,13 @@ public struct ReportIngest: Sendable {
             log("report via \(m.source) names probe \(token.value), which this ledger does not know")
             return .unmatched
         }
-        var tracker = RunTracker(recipients: details.recipients.sorted { $0.position < $1.position }.map(\.address))
-        let updated = tracker.received(report, correlation: c, source: m.source, at: m.receivedAt)
-        for address in updated {
-            if let result = tracker.recipients.first(where: { $0.address == address }) {
-                await recorder.attach(id, token: token.value, result: result)
-            }
-        }
-        if updated.isEmpty { await recorder.match(id, token: token.value, correlation: c) }
-        log("report via \(m.source): probe \(token.value), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))")
+        let recipients = details.recipients.sorted { $0.position < $1.position }
+        let evidence = ReportEvidence.from(report, correlation: c, source: m.source,
+                                           recipients: recipients.map { ($0.address, $0.verdict) })
+        await recorder.match(id, token: token.value, correlation: c)
+        await recorder.attach(id, token: token.value, evidence: evidence, at: m.receivedAt)
+        let updated = evidence.filter(\.isAuthenticated).map(\.address)
+        log("report via \(m.source): probe \(token.value), matched by \(c.key.rawValue)\(c.key.isAuthenticated ? "" : " (unconfirmed: no valid token, verdicts unchanged)"); names \(evidence.map(\.address).joined(separator: ", "))")
         return .matched(token: token.value, updated: updated, key: c.key)
     }
 }

@@ -22,15 +22,22 @@ public enum StatusQuery {
                 out.reportSource = report.source
                 out.reportsReceived = d.reports.count
             }
-            let reply = [r.replyCode.map(String.init), r.replyEnhancedCode, r.replyText].compactMap { $0 }.joined(separator: " ")
+            out.reportingMTA = r.reportingMTA
+            out.unconfirmedReports = r.unconfirmedReports
+            let reply = VerdictWording.reply(code: r.replyCode, enhanced: r.replyEnhancedCode, text: r.replyText)
+            let server = d.probe.server
             switch r.verdict {
-            case .rejected: out.outbound = "refused at submission: \(reply)"; out.inbound = "not tested"
-            case .dsnUnavailable: out.outbound = "accepted (\(reply)); no DSN could be requested"; out.inbound = "not tested"
-            case .pending: out.outbound = r.accepted == true ? "accepted (\(reply)); waiting for the report" : "not submitted yet"; out.inbound = "no report yet"
-            case .timeout: out.outbound = "accepted (\(reply))"; out.inbound = "no report by the deadline"
-            default:
-                out.outbound = "\(r.verdict.rawValue)\(r.statusCode.map { " \($0)" } ?? "")" + (r.diagnostic.map { ": \($0)" } ?? "")
-                out.inbound = "report received via \(out.reportSource ?? "?") (matched by \(out.matchedKey?.rawValue ?? "?"))"
+            case .rejected: (out.outbound, out.inbound) = VerdictWording.rejected(server: server, reply: reply)
+            case .dsnUnavailable: (out.outbound, out.inbound) = VerdictWording.acceptedWithoutDSN(server: server, reply: reply)
+            case .pending:
+                out.outbound = r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted yet"
+                out.inbound = VerdictWording.noReportYet
+            case .timeout:
+                out.outbound = r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted"
+                out.inbound = VerdictWording.timeoutInbound
+            case .delivered, .relayed, .expanded, .delayed, .failed:
+                out.outbound = VerdictWording.outbound(r.verdict, reporter: r.reportingMTA, status: r.statusCode, diagnostic: r.diagnostic)
+                out.inbound = VerdictWording.inbound(source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
             }
             return out
         }

@@ -205,14 +205,11 @@ public enum VerifyRun {
                         let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
                         let id = await recorder.report(m, parsed: report, forged: c.isForged)
                         if c.token == token {
-                            let updated = tracker.received(report, correlation: c, source: m.source, at: m.receivedAt)
+                            let evidence = tracker.evidence(in: report, correlation: c, source: m.source)
+                            let updated = evidence.filter { tracker.apply($0, at: m.receivedAt) }.map(\.address)
                             if !updated.isEmpty { handled.append(m.source) }
                             await recorder.match(id, token: token.value, correlation: c)
-                            for address in updated {
-                                if let result = tracker.recipients.first(where: { $0.address == address }) {
-                                    await recorder.attach(id, token: token.value, result: result)
-                                }
-                            }
+                            await recorder.attach(id, token: token.value, evidence: evidence, at: m.receivedAt)
                             log("report via \(m.source): \(report.kind.name), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))")
                         } else if c.isForged {
                             forged += 1

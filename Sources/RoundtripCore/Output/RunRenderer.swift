@@ -31,6 +31,9 @@ public enum RunRenderer {
             out += "      out: \(rec.outbound)\n"
             out += "      in:  \(rec.inbound)\n"
             if let d = rec.diagnostic, rec.verdict == .failed || rec.verdict == .delayed { out += "      diagnostic: \(d)\n" }
+            if rec.unconfirmedReports > 0 {
+                out += "      " + paint("unconfirmed:", "33") + " \(VerdictWording.unconfirmed(rec.unconfirmedReports))\n"
+            }
         }
         for w in r.warnings { out += "  " + paint("warning:", "33") + " \(w)\n" }
         if r.forgedReports > 0 { out += "  " + paint("warning:", "33") + " \(r.forgedReports) report(s) carried a forged token and were ignored\n" }

@@ -24,6 +24,9 @@ public struct RecipientResult: Sendable, Hashable, Codable {
     /// Submission accepted → report received.
     public var roundTripSeconds: Double?
     public var reportsReceived: Int
+    /// Reports that named this recipient without an authenticated probe
+    /// token (matched by address alone): shown, never counted.
+    public var unconfirmedReports: Int = 0
     /// What is proven about the path out and the path back.
     public var outbound: String
     public var inbound: String
@@ -33,12 +36,13 @@ public struct RecipientResult: Sendable, Hashable, Codable {
         self.verdict = .pending
         self.reportsReceived = 0
         self.outbound = "not submitted yet"
-        self.inbound = "no report yet"
+        self.inbound = VerdictWording.noReportYet
     }
 }
 
 /// The state of one probe's recipients as events arrive. Pure: time is
-/// passed in. Final verdicts are never replaced by a later `delayed`.
+/// passed in. Verdicts change only as `VerdictRules` allow (the same rules
+/// the ledger applies), and only on token-authenticated evidence.
 public struct RunTracker: Sendable {
     public private(set) var recipients: [RecipientResult]
     private var acceptedAt: [String: Date] = [:]
@@ -65,18 +69,16 @@ public struct RunTracker: Sendable {
         recipients[i].smtpReplyCode = replyCode
         recipients[i].smtpEnhancedCode = enhancedCode
         recipients[i].smtpText = text
-        let reply = [replyCode.map(String.init), enhancedCode, text].compactMap { $0 }.joined(separator: " ")
+        let reply = VerdictWording.reply(code: replyCode, enhanced: enhancedCode, text: text)
         if !accepted {
             recipients[i].verdict = .rejected
-            recipients[i].outbound = "refused at submission by \(server ?? "the server"): \(reply)"
-            recipients[i].inbound = "not tested (nothing was sent)"
+            (recipients[i].outbound, recipients[i].inbound) = VerdictWording.rejected(server: server, reply: reply)
         } else if !dsnRequested {
             recipients[i].verdict = .dsnUnavailable
-            recipients[i].outbound = "accepted by \(server ?? "the server") (\(reply)); no DSN could be requested"
-            recipients[i].inbound = "not tested: the server does not offer DSN"
+            (recipients[i].outbound, recipients[i].inbound) = VerdictWording.acceptedWithoutDSN(server: server, reply: reply)
         } else {
             acceptedAt[address.lowercased()] = at
-            recipients[i].outbound = "accepted by \(server ?? "the server") (\(reply)); waiting for the report"
+            recipients[i].outbound = VerdictWording.waiting(server: server, reply: reply)
         }
     }
 
@@ -97,64 +99,45 @@ public struct RunTracker: Sendable {
         recipients[i].inbound = "not tested"
     }
 
-    /// A report correlated with this probe. Returns the addresses it updated.
+    /// A report correlated with this probe. Returns the addresses whose
+    /// verdict it changed.
     @discardableResult
     public mutating func received(_ report: DeliveryReport, correlation: Correlation, source: String, at: Date) -> [String] {
-        guard report.kind.isReport else { return [] }
-        var updated: [String] = []
-        // Only needed for the single-recipient fallback below.
-        let waiting = report.recipients.count == 1
-            ? recipients.indices.filter { !recipients[$0].verdict.isFinal || recipients[$0].verdict == .delayed } : []
-        for r in report.recipients {
-            let candidates = [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value].compactMap { $0 }
-            var target = candidates.compactMap { index(of: $0) }.first
-            // A single-recipient report for a single waiting recipient: the
-            // address may have been rewritten by forwarding.
-            if target == nil, report.recipients.count == 1, waiting.count == 1 { target = waiting[0] }
-            guard let i = target else { continue }
-            let verdict: Verdict
-            switch r.action {
-            case .delivered: verdict = .delivered
-            case .relayed: verdict = .relayed
-            case .expanded: verdict = .expanded
-            case .delayed: verdict = .delayed
-            case .failed: verdict = .failed
-            }
-            recipients[i].reportsReceived += 1
-            // Monotonic: a delayed report never replaces a final verdict.
-            if verdict == .delayed && recipients[i].verdict.isFinal && recipients[i].verdict != .dsnUnavailable { continue }
-            if recipients[i].verdict == .rejected { continue }
-            recipients[i].verdict = verdict
-            recipients[i].action = r.actionRaw ?? r.action.rawValue
-            recipients[i].status = r.status?.description
-            recipients[i].statusPseudo = r.status == nil ? nil : r.statusIsPseudo
-            recipients[i].diagnostic = r.diagnostic
-            recipients[i].remoteMTA = r.remoteMTA?.value
-            recipients[i].reportingMTA = report.reportingMTA?.value
-            recipients[i].reportKind = report.kind.name
-            recipients[i].matchedKey = correlation.key
-            recipients[i].confidence = correlation.confidence
-            recipients[i].reportSource = source
-            if let sent = acceptedAt[recipients[i].address.lowercased()] {
-                recipients[i].roundTripSeconds = max(0, at.timeIntervalSince(sent))
-            }
-            let reporter = report.reportingMTA?.value ?? "the far end"
-            let status = r.status.map { " \($0)" } ?? ""
-            switch verdict {
-            case .delivered, .expanded:
-                recipients[i].outbound = "\(verdict.rawValue) at \(reporter)\(status)"
-            case .relayed:
-                recipients[i].outbound = "relayed by \(reporter) to a hop without DSN; final delivery unproven"
-            case .delayed:
-                recipients[i].outbound = "delayed at \(reporter)\(status): \(r.diagnostic ?? "still trying")"
-            case .failed:
-                recipients[i].outbound = "failed at \(reporter)\(status): \(r.diagnostic ?? "no diagnostic")"
-            default: break
-            }
-            recipients[i].inbound = "report received via \(source) (matched by \(correlation.key.rawValue), \(correlation.confidence?.rawValue ?? "no") confidence)"
-            updated.append(recipients[i].address)
+        evidence(in: report, correlation: correlation, source: source).filter { apply($0, at: at) }.map(\.address)
+    }
+
+    /// What `report` says about this probe's recipients.
+    public func evidence(in report: DeliveryReport, correlation: Correlation, source: String) -> [ReportEvidence] {
+        ReportEvidence.from(report, correlation: correlation, source: source, recipients: recipients.map { ($0.address, $0.verdict) })
+    }
+
+    /// Applies one piece of evidence by `VerdictRules`; true when it changed the verdict.
+    @discardableResult
+    public mutating func apply(_ e: ReportEvidence, at: Date) -> Bool {
+        guard let i = index(of: e.address) else { return false }
+        recipients[i].reportsReceived += 1
+        guard e.isAuthenticated else {
+            recipients[i].unconfirmedReports += 1
+            return false
         }
-        return updated
+        guard VerdictRules.report(e.verdict, replaces: recipients[i].verdict, key: e.key) else { return false }
+        recipients[i].verdict = e.verdict
+        recipients[i].action = e.action
+        recipients[i].status = e.status
+        recipients[i].statusPseudo = e.statusPseudo
+        recipients[i].diagnostic = e.diagnostic
+        recipients[i].remoteMTA = e.remoteMTA
+        recipients[i].reportingMTA = e.reportingMTA
+        recipients[i].reportKind = e.reportKind
+        recipients[i].matchedKey = e.key
+        recipients[i].confidence = e.confidence
+        recipients[i].reportSource = e.source
+        if let sent = acceptedAt[recipients[i].address.lowercased()] {
+            recipients[i].roundTripSeconds = max(0, at.timeIntervalSince(sent))
+        }
+        recipients[i].outbound = e.outbound
+        recipients[i].inbound = e.inbound
+        return true
     }
 
     /// Whether nothing more needs to be waited for.
@@ -165,7 +148,7 @@ public struct RunTracker: Sendable {
     public mutating func deadlinePassed() {
         for i in recipients.indices where recipients[i].verdict == .pending {
             recipients[i].verdict = .timeout
-            recipients[i].inbound = "no report by the deadline: the inbound path or DSN generation is broken"
+            recipients[i].inbound = VerdictWording.timeoutInbound
         }
     }
 

@@ -54,6 +54,8 @@ public enum RunExitStatus: Int32, Sendable, Hashable, Codable {
     /// Could not submit (connect, TLS, AUTH).
     case submissionFailed = 4
     case usage = 64
+    /// An unexpected internal failure (EX_SOFTWARE), never "failed".
+    case internalError = 70
     case configuration = 78
 
     public static func from(verdicts: [Verdict], strict: Bool) -> RunExitStatus {
@@ -86,7 +88,7 @@ public enum RunExitStatus: Int32, Sendable, Hashable, Codable {
         case .proven: return 0
         case .partial: return 1
         case .failed, .timeout, .submissionFailed: return 2
-        case .usage, .configuration: return 3
+        case .usage, .configuration, .internalError: return 3
         }
     }
 }

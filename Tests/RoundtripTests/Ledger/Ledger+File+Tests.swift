@@ -28,7 +28,7 @@ struct LedgerFileTests {
                 )
             }
             #expect(tables == ["events", "grdb_migrations", "probes", "recipients", "reports"])
-            #expect(migrations == ["v1"])
+            #expect(migrations == ["v1", "v2"])
             #expect(journal == "wal")
             #expect(foreignKeys == true)
             try await ledger.recordProbe(newProbe(1))
@@ -41,7 +41,7 @@ struct LedgerFileTests {
             let count = try await again.dbWriter.read { db in
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations")
             }
-            #expect(count == 1)
+            #expect(count == 2)
         }
     }
 

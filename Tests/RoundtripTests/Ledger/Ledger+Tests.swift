@@ -515,27 +515,27 @@ struct VerdictRuleTests {
 
     @Test(arguments: Verdict.allCases)
     func delayedReplacesOnlyPending(old: Verdict) {
-        #expect(VerdictRules.report(.delayed, replaces: old) == (old == .pending))
+        #expect(VerdictRules.report(.delayed, replaces: old, key: .envelopeID) == (old == .pending))
     }
 
     @Test(arguments: [Verdict.delivered, .expanded, .failed], Verdict.allCases)
     func finalReportsReplaceOnlyWeakerVerdicts(new: Verdict, old: Verdict) {
         let expected = [Verdict.pending, .delayed, .timeout, .dsnUnavailable, .relayed].contains(old)
-        #expect(VerdictRules.report(new, replaces: old) == expected)
+        #expect(VerdictRules.report(new, replaces: old, key: .envelopeID) == expected)
     }
 
     @Test(arguments: [Verdict.delivered, .expanded, .failed, .rejected], reportVerdicts)
     func settledVerdictsNeverChange(old: Verdict, new: Verdict) {
-        #expect(!VerdictRules.report(new, replaces: old))
+        #expect(!VerdictRules.report(new, replaces: old, key: .envelopeID))
     }
 
     @Test func relayedAndNonReportVerdicts() {
-        #expect(VerdictRules.report(.relayed, replaces: .delayed))
-        #expect(VerdictRules.report(.relayed, replaces: .timeout))
-        #expect(!VerdictRules.report(.relayed, replaces: .relayed))
+        #expect(VerdictRules.report(.relayed, replaces: .delayed, key: .envelopeID))
+        #expect(VerdictRules.report(.relayed, replaces: .timeout, key: .envelopeID))
+        #expect(!VerdictRules.report(.relayed, replaces: .relayed, key: .envelopeID))
         for v in [Verdict.rejected, .dsnUnavailable, .timeout, .pending] {
             #expect(!VerdictRules.reportVerdicts.contains(v))
-            #expect(!VerdictRules.report(v, replaces: .pending))
+            #expect(!VerdictRules.report(v, replaces: .pending, key: .envelopeID))
         }
         #expect(VerdictRules.submission(.rejected, replaces: .pending))
         #expect(VerdictRules.submission(.rejected, replaces: .dsnUnavailable))

@@ -20,6 +20,8 @@ struct RecipientRecord: Codable, Sendable, FetchableRecord, MutablePersistableRe
     var statusCode: String?
     var diagnostic: String?
     var remoteMTA: String?
+    var reportingMTA: String?
+    var unconfirmedReports: Int = 0
     var reportID: Int64?
     var reportedAt: Date?
     var latencyMs: Int64?
@@ -38,6 +40,8 @@ struct RecipientRecord: Codable, Sendable, FetchableRecord, MutablePersistableRe
         case statusCode = "status_code"
         case diagnostic
         case remoteMTA = "remote_mta"
+        case reportingMTA = "reporting_mta"
+        case unconfirmedReports = "unconfirmed_reports"
         case reportID = "report_id"
         case reportedAt = "reported_at"
         case latencyMs = "latency_ms"
@@ -67,7 +71,8 @@ struct RecipientRecord: Codable, Sendable, FetchableRecord, MutablePersistableRe
         LedgerRecipient(
             probeToken: probeToken, address: address, position: position, replyStage: replyStage, replyCode: replyCode,
             replyEnhancedCode: replyEnhanced, replyText: replyText, accepted: accepted, verdict: verdict,
-            statusCode: statusCode, diagnostic: diagnostic, remoteMTA: remoteMTA, reportID: reportID.map(ReportID.init),
+            statusCode: statusCode, diagnostic: diagnostic, remoteMTA: remoteMTA, reportingMTA: reportingMTA,
+            unconfirmedReports: unconfirmedReports, reportID: reportID.map(ReportID.init),
             reportedAt: reportedAt, latencyMilliseconds: latencyMs
         )
     }
