@@ -7,24 +7,31 @@ final class ListenerProcess {
     let process = Process()
     let store: String
     let logPath: String
+    /// Where `listen` keeps its probe-token key when no --ledger is given.
+    let keyDirectory: String
     private(set) var port = 0
 
-    private init(port: Int, domain: String, extra: [String]) throws {
+    private init(port: Int, domain: String, store storeDirectory: String?, extra: [String]) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-listen-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        store = dir + "/store"
+        store = storeDirectory ?? dir + "/store"
         logPath = dir + "/listen.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnv.binary
         process.arguments = ["listen", "--bind", "127.0.0.1:\(port)", "--domain", domain, "--store", store, "--hostname", "listener.rt.test", "-v"] + extra
+        // The probe-token key (made on first start) lives in the test's own folder.
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_DATA_HOME"] = dir + "/data"
+        process.environment = environment
+        keyDirectory = dir + "/data/roundtrip"
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
     }
 
     /// Starts the listener and waits (without blocking a thread) until it reports its port.
-    static func start(port: Int = 0, domain: String = "return.rt.test", extra: [String] = []) async throws -> ListenerProcess {
-        let l = try ListenerProcess(port: port, domain: domain, extra: extra)
+    static func start(port: Int = 0, domain: String = "return.rt.test", store: String? = nil, extra: [String] = []) async throws -> ListenerProcess {
+        let l = try ListenerProcess(port: port, domain: domain, store: store, extra: extra)
         try l.process.run()
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline && l.process.isRunning {
@@ -55,7 +62,7 @@ final class ListenerProcess {
 
     /// Removes the store and the log.
     func removeFiles() {
-        try? FileManager.default.removeItem(atPath: (store as NSString).deletingLastPathComponent)
+        try? FileManager.default.removeItem(atPath: (logPath as NSString).deletingLastPathComponent)
     }
 
     /// SIGKILL, for clean-up in `defer`.
@@ -106,7 +113,7 @@ struct ListenerTests {
             listener.removeFiles()
         }
         let (status, output) = try await runTool("/usr/bin/swaks", [
-            "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", "roundtrip+swaks1@return.rt.test",
+            "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", "postmaster@return.rt.test",
             "--helo", "client.rt.test", "--header", "Subject: swaks probe", "--body", "hello from swaks", "--tls",
         ])
         #expect(status == 0, "\(output)")
@@ -122,6 +129,14 @@ struct ListenerTests {
         ])
         #expect(relayStatus != 0)
         #expect(relayOutput.contains("550 5.7.1"))
+        // In our domain, but no report address: no token, a made-up tag, a name nobody listed.
+        for to in ["roundtrip@return.rt.test", "roundtrip+swaks1@return.rt.test", "roundtrip+\(String(repeating: "a", count: 35))@return.rt.test", "alice@return.rt.test"] {
+            let (s, out) = try await runTool("/usr/bin/swaks", [
+                "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", to, "--helo", "client.rt.test",
+            ])
+            #expect(s != 0, "\(to): \(out)")
+            #expect(out.contains("550 5.1.1"), "\(to): \(out)")
+        }
         #expect(await listener.stop() == 0)
     }
 
@@ -160,7 +175,10 @@ struct ListenerTests {
     /// Real Postfix relays a real success DSN to the listener.
     @Test func postfixDeliversADSNToTheListener() async throws {
         try await withFixedPorts {
-            let listener = try await ListenerProcess.start(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627, domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"))
+            // The probe here is made by hand with the tag tok123, which is no probe
+            // token: --accept roundtrip lets its report in (the gate is tested above).
+            let listener = try await ListenerProcess.start(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627,
+                                                           domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"), extra: ["--accept", "roundtrip"])
             defer {
                 listener.terminate()
                 listener.removeFiles()

@@ -180,6 +180,14 @@ public final class MessageStore: Sendable {
         guard ok else { throw MessageStoreError("store \(self.directory): fsync failed: \(String(cString: strerror(errno)))") }
     }
 
+    /// Bytes free to unprivileged writers on the store's filesystem
+    /// (`statvfs(3)`: `f_bavail * f_frsize`); nil when it cannot be read.
+    public func freeBytes() -> UInt64? {
+        var st = statvfs()
+        guard statvfs(directory, &st) == 0 else { return nil }
+        return UInt64(st.f_bavail) &* UInt64(st.f_frsize)
+    }
+
     /// Starts the writer thread (idempotent).
     public func start() {
         queue.condition.lock()

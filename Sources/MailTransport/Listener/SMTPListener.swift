@@ -53,6 +53,16 @@ public struct SMTPListenerConfiguration: Sendable {
     public var advertiseDSN: Bool = false
     /// Per-recipient answers by local part (default: accept all).
     public var recipientPolicy = SMTPServerSession.RecipientPolicy()
+    /// Refuses recipients that cannot be reports for us (`roundtrip listen`:
+    /// probe tokens, postmaster, `--accept`); nil accepts every address in `domains`.
+    public var recipientGate: RecipientGate?
+    /// DATA is answered `452 4.3.1` while the store's filesystem has less free.
+    public var minFreeBytes: UInt64 = 100 * 1024 * 1024
+    /// The longest a session may last, whatever it does.
+    public var maxSessionLifetime: TimeAmount = .minutes(10)
+    /// Commands that move no mail allowed between messages (see
+    /// `SMTPServerSession.Configuration.maxJunkCommands`).
+    public var maxJunkCommands = 100
     /// How long each reply waits once a session turned slow
     /// (`RecipientPolicy.Rule.acceptWithSlowReplies`).
     public var slowReplyDelay: TimeAmount = .zero
@@ -133,6 +143,7 @@ public final class SMTPListener: Service, Sendable {
         )
         sessionConfiguration.advertiseDSN = configuration.advertiseDSN
         sessionConfiguration.recipientPolicy = configuration.recipientPolicy
+        sessionConfiguration.maxJunkCommands = configuration.maxJunkCommands
         self.sessionConfiguration = sessionConfiguration
         self.logger = logger
         self.group = group
@@ -204,7 +215,7 @@ public final class SMTPListener: Service, Sendable {
     }
 
     private func initialize(_ child: any Channel) throws {
-        let ip = child.remoteAddress?.ipAddress ?? "unknown"
+        let ip = ConnectionRegistry.clientKey(child.remoteAddress)
         let ops = child.pipeline.syncOperations
         let shuttingDown = shutdownRequested.withLockedValue { $0 }
         switch registry.admit(child, ip: ip, maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient) {
@@ -233,8 +244,10 @@ public final class SMTPListener: Service, Sendable {
         let continuation = messagesContinuation
         try ops.addHandler(
             SMTPListenerHandler(
-                configuration: sessionConfiguration, store: store, tlsContext: tlsContext, timeouts: configuration.timeouts,
-                slowReplyDelay: configuration.slowReplyDelay, logger: connectionLogger, onStored: { continuation.yield($0) }
+                configuration: sessionConfiguration, recipientGate: configuration.recipientGate, store: store,
+                minFreeBytes: configuration.minFreeBytes, tlsContext: tlsContext, timeouts: configuration.timeouts,
+                maxLifetime: configuration.maxSessionLifetime, slowReplyDelay: configuration.slowReplyDelay,
+                logger: connectionLogger, onStored: { continuation.yield($0) }
             )
         )
     }
@@ -268,6 +281,23 @@ final class ConnectionRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+
+    /// The key a client is counted under: its IPv4 address, or the /64 of its
+    /// IPv6 address (one host usually holds a whole /64, so counting single
+    /// IPv6 addresses would not limit it at all).
+    static func clientKey(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        if case .v6(let v6) = address {
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            // IPv4-mapped (::ffff:a.b.c.d) counts as the IPv4 address.
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            return groups.joined(separator: ":") + "::/64"
+        }
+        return address.ipAddress ?? "unknown"
+    }
 
     func admit(_ channel: any Channel, ip: String, maxTotal: Int, maxPerClient: Int) -> Admission {
         state.withLockedValue { s in

@@ -55,13 +55,20 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     private let slowReplyDelay: TimeAmount
     /// A delayed reply is scheduled: nothing else is processed until it went out.
     private var delayedReplyPending = false
+    private let minFreeBytes: UInt64
+    private let maxLifetime: TimeAmount
+    private var lifetimeTimer: Scheduled<Void>?
+    private var storageCheckedAt: NIODeadline?
 
     init(
-        configuration: SMTPServerSession.Configuration, store: MessageStore, tlsContext: NIOSSLContext?, timeouts: SMTPListenerTimeouts,
+        configuration: SMTPServerSession.Configuration, recipientGate: RecipientGate? = nil, store: MessageStore,
+        minFreeBytes: UInt64 = 0, tlsContext: NIOSSLContext?, timeouts: SMTPListenerTimeouts, maxLifetime: TimeAmount = .minutes(10),
         slowReplyDelay: TimeAmount = .zero, logger: Logger, onStored: @escaping @Sendable (StoredMessage) -> Void
     ) {
         self.slowReplyDelay = slowReplyDelay
-        self.session = SMTPServerSession(configuration: configuration)
+        self.session = SMTPServerSession(configuration: configuration, recipientGate: recipientGate)
+        self.minFreeBytes = minFreeBytes
+        self.maxLifetime = maxLifetime
         self.store = store
         self.tlsContext = tlsContext
         self.timeouts = timeouts
@@ -79,12 +86,25 @@ final class SMTPListenerHandler: ChannelInboundHandler {
         write(context, session.greetingReply())
         context.flush()
         rearmTimer(context)
+        lifetimeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: maxLifetime) { [self] in
+            guard context.channel.isActive else { return }
+            logger.info("session lifetime exceeded")
+            if session.phase == .storing {
+                // The message in hand is answered first; then the session ends.
+                draining = true
+                return
+            }
+            execute(session.lifetimeExceeded(), context: context)
+            context.flush()
+        }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        lifetimeTimer?.cancel()
+        lifetimeTimer = nil
         logger.debug("connection closed", metadata: ["smtp.messages": "\(session.messagesAccepted)"])
         context.fireChannelInactive()
     }
@@ -92,13 +112,37 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         session.receive(buffer.readableBytesView)
+        refreshStorageAvailability()
         drive(context)
-        // Backpressure: while a message is being stored, a client that keeps
-        // sending is not read beyond a bound.
-        if session.phase == .storing && !readingPaused && session.bufferedByteCount > Self.maxBufferedWhileStoring {
-            readingPaused = true
-            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
-        }
+        updateReading(context)
+    }
+
+    /// Whether the store has `minFreeBytes` free, asked of the filesystem at
+    /// most every 100 ms per connection (a DATA may be in any read).
+    private func refreshStorageAvailability() {
+        guard minFreeBytes > 0 else { return }
+        let now = NIODeadline.now()
+        if let checked = storageCheckedAt, now - checked < .milliseconds(100) { return }
+        storageCheckedAt = now
+        session.storageAvailable = (store.freeBytes() ?? .max) >= minFreeBytes
+    }
+
+    /// Backpressure: reading stops while replies wait to be written (a client
+    /// that pipelines without reading fills its own socket, not our memory)
+    /// and while a message is being stored with more input already buffered.
+    private func updateReading(_ context: ChannelHandlerContext) {
+        let pause = !context.channel.isWritable
+            || (session.phase == .storing && session.bufferedByteCount > Self.maxBufferedWhileStoring)
+            || session.bufferedByteCount > Self.maxBufferedWhileStoring * 4
+        guard pause != readingPaused else { return }
+        readingPaused = pause
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !pause)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { drive(context) }
+        updateReading(context)
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -131,7 +175,8 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     private func drive(_ context: ChannelHandlerContext) {
         guard !delayedReplyPending else { return }
         var wrote = false
-        while let action = session.next() {
+        // Commands are answered only while the client reads the answers.
+        while context.channel.isWritable, let action = session.next() {
             if session.repliesDelayed && slowReplyDelay > .zero {
                 if wrote { context.flush() }
                 executeLater(action, context: context)
@@ -177,6 +222,10 @@ final class SMTPListenerHandler: ChannelInboundHandler {
             written.futureResult.assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
+            // A client that does not read never lets the reply out: close anyway.
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) {
+                if context.channel.isActive { context.close(promise: nil) }
+            }
             return false
         case .replyThenStartTLS(let reply):
             write(context, reply)
@@ -208,10 +257,7 @@ final class SMTPListenerHandler: ChannelInboundHandler {
             store.store(message, envelope: received, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { [self] result in
                 guard context.channel.isActive else { return }
-                if readingPaused {
-                    readingPaused = false
-                    try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
-                }
+                defer { updateReading(context) }
                 let reply: SMTPServerSession.Action
                 switch result {
                 case .success(let stored):

@@ -51,9 +51,14 @@ public enum DemoRun {
         // 1. Our report listener for the return domain, on a port it picks.
         let reports = PushFeed(name: "demo listener")
         let listenerPort = AsyncStream<Int>.makeStream()
+        // The throwaway probe-token key: the listener takes only reports to
+        // addresses that carry a token made with it.
+        let key = try Ledger.loadOrCreateKey(directory: workDirectory)
+        var listenerConfiguration = SMTPListenerConfiguration(
+            host: "127.0.0.1", port: 0, hostname: "reports.demo.test", domains: [returnDomain], storeDirectory: workDirectory + "/listener-store")
+        listenerConfiguration.recipientGate = ProbeToken.recipientGate(key: key)
         let listener = try SMTPListener(
-            configuration: SMTPListenerConfiguration(host: "127.0.0.1", port: 0, hostname: "reports.demo.test", domains: [returnDomain],
-                                                     storeDirectory: workDirectory + "/listener-store"),
+            configuration: listenerConfiguration,
             logger: quiet,
             onServerRunning: { a in listenerPort.continuation.yield(a.port ?? 0) },
             onMessage: { m in
@@ -100,7 +105,6 @@ public enum DemoRun {
 
             // 3. verify, with a throwaway ledger and key.
             let ledger = try await Ledger.open(path: workDirectory + "/ledger.sqlite")
-            let key = try Ledger.loadOrCreateKey(directory: workDirectory)
             var dialog = SMTPCheckOptions(host: "", port: 0, heloName: "client.demo.test")
             dialog.tls = TLSPolicy(starttls: .auto, verify: .auto)
             dialog.timeouts = SMTPTimeouts(all: .seconds(20))

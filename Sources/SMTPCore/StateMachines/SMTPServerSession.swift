@@ -112,6 +112,10 @@ public struct SMTPServerSession: Sendable {
         public var advertiseDSN: Bool = false
         /// Per-recipient answers for addresses in `domains` (default: accept all).
         public var recipientPolicy = RecipientPolicy()
+        /// Commands that move no mail (EHLO, HELO, NOOP, RSET, VRFY, unknown)
+        /// allowed between two accepted messages before `421 4.7.0` and close,
+        /// as Postfix's `smtpd_junk_command_limit`.
+        public var maxJunkCommands = 100
 
         public init(
             hostname: String, domains: [String], maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
@@ -180,8 +184,17 @@ public struct SMTPServerSession: Sendable {
     private var discardingLongLine = false
     private var errors = 0
 
-    public init(configuration: Configuration) {
+    /// Refuses recipients that cannot be reports for us (nil: accept every
+    /// recipient in `domains`).
+    public var recipientGate: RecipientGate?
+    /// Set by the caller before input is processed: false while the store
+    /// lacks free space, so DATA is answered `452 4.3.1` instead of `354`.
+    public var storageAvailable = true
+    private var junkCommands = 0
+
+    public init(configuration: Configuration, recipientGate: RecipientGate? = nil) {
         self.configuration = configuration
+        self.recipientGate = recipientGate
     }
 
     // MARK: events
@@ -219,6 +232,7 @@ public struct SMTPServerSession: Sendable {
         phase = .command
         transaction = nil
         messagesAccepted += 1
+        junkCommands = 0
         return .reply(Self.reply(250, "2.0.0 Ok: queued as \(id)"))
     }
 
@@ -244,6 +258,12 @@ public struct SMTPServerSession: Sendable {
     public mutating func timedOut() -> Action {
         phase = .closed
         return .replyThenClose(Self.reply(421, "4.4.2 \(configuration.hostname) Error: timeout exceeded"))
+    }
+
+    /// The session lived longer than the listener allows.
+    public mutating func lifetimeExceeded() -> Action {
+        phase = .closed
+        return .replyThenClose(Self.reply(421, "4.4.2 \(configuration.hostname) Error: session lasted too long"))
     }
 
     /// The listener shuts down and this session is between transactions.
@@ -364,6 +384,15 @@ public struct SMTPServerSession: Sendable {
         case .success(let c): command = c
         }
         switch command {
+        case .ehlo, .helo, .noop, .rset, .vrfy, .notImplemented:
+            junkCommands += 1
+            if junkCommands > configuration.maxJunkCommands {
+                phase = .closed
+                return .replyThenClose(Self.reply(421, "4.7.0 \(configuration.hostname) Error: too many commands without mail"))
+            }
+        default: break
+        }
+        switch command {
         case .ehlo(let name):
             greeting = Greeting(name: name, esmtp: true)
             transaction = nil
@@ -403,6 +432,11 @@ public struct SMTPServerSession: Sendable {
             guard txn.recipients.count < configuration.maxRecipients else {
                 return .reply(Self.reply(452, "4.5.3 Too many recipients"))
             }
+            if case .mailbox(let m) = path, let recipientGate, !recipientGate.accepts(m) {
+                txn.rejectedRecipients += 1
+                transaction = txn
+                return .reply(RecipientGate.refusal(m))
+            }
             if case .mailbox(let m) = path {
                 switch configuration.recipientPolicy.disposition(for: m) {
                 case .accept: break
@@ -421,6 +455,9 @@ public struct SMTPServerSession: Sendable {
             guard !txn.recipients.isEmpty else {
                 if txn.rejectedRecipients > 0 { return error(Self.reply(554, "5.5.1 No valid recipients")) }
                 return error(Self.reply(503, "5.5.1 Need RCPT command"))
+            }
+            guard storageAvailable else {
+                return .reply(Self.reply(452, "4.3.1 Insufficient system storage"))
             }
             phase = .data
             decoder = EndOfDataDecoder(sizeLimit: configuration.maxMessageSize)

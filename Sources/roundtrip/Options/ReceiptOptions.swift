@@ -1,10 +1,12 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Logging
 import MailTransport
 import MailboxCore
 import NIOCore
 import Roundtrip
+import RoundtripCore
 
 /// Where reports come back to, for verify.
 struct ReceiptOptions: ParsableArguments {
@@ -50,16 +52,18 @@ struct ReceiptOptions: ParsableArguments {
     }
 
     /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
-    func feeds(connection: ConnectionOptions, returnDomain: String, ledgerPath: String, verbose: Bool,
+    func feeds(connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
                log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
         if let listen, let hp = HostPort.parse(listen, defaultPort: 25) {
             let store = listenStore ?? ((ledgerPath as NSString).deletingLastPathComponent + "/listener-store")
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
-            feeds.append(ListenerFeed(configuration: SMTPListenerConfiguration(
+            var configuration = SMTPListenerConfiguration(
                 host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain], storeDirectory: store
-            ), logger: logger))
+            )
+            configuration.recipientGate = ProbeToken.recipientGate(key: key)
+            feeds.append(ListenerFeed(configuration: configuration, logger: logger))
         }
         if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
         if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap, connection: connection), cleanup: cleanup, log: log)) }

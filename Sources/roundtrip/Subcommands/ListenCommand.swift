@@ -1,9 +1,12 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Roundtrip
 import Logging
 import MailTransport
 import NIOCore
+import RoundtripCore
+import SMTPCore
 import ServiceLifecycle
 
 /// `roundtrip listen`: the report listener as a daemon.
@@ -12,11 +15,9 @@ struct ListenCommand: AsyncParsableCommand {
         commandName: "listen",
         abstract: "Run the report listener: an SMTP server that stores delivery reports durably.",
         discussion: """
-        Accepts mail only for the --domain names (never relays), offers STARTTLS (the given
-        certificate, or a self-signed one made at start-up), and writes every message to
-        STORE/new (Maildir) with its envelope in STORE/envelopes/NAME.json, fsync'ed before
-        it answers 250. SIGTERM or SIGINT stops accepting, lets open sessions finish
-        (--grace seconds), then exits.
+        Accepts mail only for the --domain names (never relays) and only for addresses that can be reports for our probes: LOCAL+TOKEN@DOMAIN where TOKEN is a probe token whose HMAC verifies with this installation's key (the file probe-token.key beside the ledger), postmaster@DOMAIN (RFC 5321), and the local parts named with --accept. Every other recipient gets 550 5.1.1. It offers STARTTLS (the given certificate, or a self-signed one made at start-up), and writes every message to STORE/new (Maildir) with its envelope in STORE/envelopes/NAME.json, fsync'ed before it answers 250; while the store's filesystem has less than --min-free bytes free, DATA gets 452 4.3.1. SIGTERM or SIGINT stops accepting, lets open sessions finish (--grace seconds), then exits.
+
+        Limits per client: --max-per-client connections (an IPv6 client is counted by its /64), 100 commands that move no mail (EHLO, NOOP, RSET, ...) between messages, --max-session seconds per session; replies are written only while the client reads them.
 
         Examples:
           roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org --store /var/lib/roundtrip
@@ -73,6 +74,15 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "Seconds open sessions get to finish after SIGTERM (default 30).")
     var grace: Double = 30
 
+    @Option(help: ArgumentHelp("Also accept mail for this local part (any +tag) in the --domain names; repeat for several. postmaster is always accepted.", valueName: "LOCALPART"))
+    var accept: [String] = []
+
+    @Option(name: .customLong("min-free"), help: "Free bytes the store's filesystem must keep; below it DATA is answered 452 4.3.1 (default 104857600).")
+    var minFree: UInt64 = 100 * 1024 * 1024
+
+    @Option(name: .customLong("max-session"), help: "Seconds a session may last in all (default 600).")
+    var maxSession: Double = 600
+
     @Option(help: "Correlate every stored report with the probes in this ledger (as `send` and `verify` record them), so `roundtrip status TOKEN --wait` sees the verdicts. The probe-token key lives beside it.")
     var ledger: String?
 
@@ -87,7 +97,10 @@ struct ListenCommand: AsyncParsableCommand {
         if maxSize < 65536 { throw ValidationError("--max-size must be at least 65536 (RFC 5321 §4.5.3.1.7)") }
         if maxRecipients < 1 { throw ValidationError("--max-recipients must be at least 1") }
         if maxConnections < 1 || maxPerClient < 1 { throw ValidationError("--max-connections and --max-per-client must be at least 1") }
-        if !(idleTimeout > 0) || !(dataTimeout > 0) || !(grace >= 0) { throw ValidationError("timeouts must be positive") }
+        if !(idleTimeout > 0) || !(dataTimeout > 0) || !(grace >= 0) || !(maxSession > 0) { throw ValidationError("timeouts must be positive") }
+        for a in accept where a.isEmpty || a.contains(where: { $0 == "@" || $0 == "+" || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }) {
+            throw ValidationError("--accept takes a bare local part (no @, +, spaces or control characters), not \(a.debugDescription)")
+        }
     }
 
     static func parseBind(_ s: String) -> (host: String, port: Int)? {
@@ -119,21 +132,29 @@ struct ListenCommand: AsyncParsableCommand {
             tls = .selfSigned
         }
         let seconds = { (s: Double) in TimeAmount.nanoseconds(Int64(s * 1e9)) }
-        let configuration = SMTPListenerConfiguration(
+        var configuration = SMTPListenerConfiguration(
             host: host, port: port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
             maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections, maxConnectionsPerClient: maxPerClient,
             timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
             shutdownGracePeriod: seconds(grace)
         )
+        configuration.minFreeBytes = minFree
+        configuration.maxSessionLifetime = seconds(maxSession)
         var ingest: ReportIngest?
-        if ledger != nil {
-            do {
-                let (l, key) = try await LedgerOptions(ledger: ledger).open()
-                ingest = ReportIngest(ledger: l, key: key, log: { logger.info("\($0)") })
-            } catch {
-                FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
-                throw ExitCode(ListenExitCode.configuration)
+        do {
+            let options = LedgerOptions(ledger: ledger)
+            let key: SymmetricKey
+            if ledger != nil {
+                let (l, k) = try await options.open()
+                key = k
+                ingest = ReportIngest(ledger: l, key: k, log: { logger.info("\($0)") })
+            } else {
+                key = try Ledger.loadOrCreateKey(directory: (try options.path() as NSString).deletingLastPathComponent)
             }
+            configuration.recipientGate = ProbeToken.recipientGate(key: key, accepting: accept)
+        } catch {
+            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
+            throw ExitCode(ListenExitCode.configuration)
         }
         let onMessage: @Sendable (StoredMessage) async -> Void = { [ingest] m in
             guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }

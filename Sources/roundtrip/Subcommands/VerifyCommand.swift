@@ -60,7 +60,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let (ledger, key) = try await ledgerOptions.open()
             let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
             let from = try SMTPMailbox(probe.from)
-            let feeds = try receipt.feeds(connection: connection, returnDomain: from.domain, ledgerPath: try ledgerOptions.path(),
+            let feeds = try receipt.feeds(connection: connection, returnDomain: from.domain, ledgerPath: try ledgerOptions.path(), key: key,
                                           verbose: verbose, log: RunCommand.logger(verbose: verbose))
             let interactive = format == .text && isatty(STDERR_FILENO) == 1
             let (report, _, groups) = try await VerifyRun.run(
@@ -91,6 +91,15 @@ enum RunCommand {
             status = fail(name, e, .configuration)
         } catch let e as LedgerError {
             status = fail(name, e, .configuration)
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as CleanExit {
+            throw e
+        } catch is CancellationError {
+            status = fail(name, CancellationError(), .internalError)
+        } catch {
+            // Anything else is our bug, not a verdict: 70, never ArgumentParser's 1 ("failed").
+            status = fail(name, error, .internalError)
         }
         if status != 0 { throw ExitCode(status) }
     }

@@ -1,0 +1,120 @@
+import Foundation
+import NIOCore
+import SMTPCore
+import Testing
+import TestSupport
+
+@testable import MailTransport
+
+/// The listener against clients that try to exhaust it.
+@Suite struct ListenerHostileTests {
+    @Test("1,000 pipelined NOOPs: 100 answers, 421 4.7.0, closed")
+    func noopFlood() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send(String(repeating: "NOOP\r\n", count: 1000))
+            var codes: [Int] = []
+            while let r = try await c.reply(timeout: .seconds(5)) { codes.append(r.code) }
+            #expect(codes.count == 101)
+            #expect(codes.last == 421)
+            #expect(try await c.waitForClose())
+            await c.close()
+        }
+    }
+
+    @Test("a client that pipelines EHLO without reading is no longer read; another client is served meanwhile")
+    func pipelinedEHLOWithoutReading() async throws {
+        try await ListenerHarness.with({ $0.maxJunkCommands = .max }) { h in
+            let sent = try await Self.floodWithoutReading(port: h.port, seconds: 4, limit: 45 * 1024 * 1024)
+            // Reading stops once the replies back up: what the attacker got in is
+            // bounded by the socket buffers (a few MB), far from the 45 MB offered.
+            #expect(sent < 24 * 1024 * 1024, "the listener kept reading: \(sent) octets taken")
+            let other = try await h.client()
+            try await other.send("EHLO other.example\r\nQUIT\r\n")
+            #expect(try await other.replies(2) == [250, 221])
+            await other.close()
+        }
+    }
+
+    @Test("the recipient gate answers 550 5.1.1 at RCPT through the listener")
+    func gate() async throws {
+        try await ListenerHarness.with({ $0.recipientGate = RecipientGate(acceptedLocalParts: ["reports"]) { $0 == "good" } }) { h in
+            let c = try await h.client()
+            try await c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<roundtrip@return.example>\r\nRCPT TO:<roundtrip+bad@return.example>\r\n"
+                + "RCPT TO:<roundtrip+good@return.example>\r\nRCPT TO:<reports@return.example>\r\nRCPT TO:<postmaster@return.example>\r\nQUIT\r\n")
+            #expect(try await c.replies(8) == [250, 250, 550, 550, 250, 250, 250, 221])
+            await c.close()
+        }
+    }
+
+    @Test("with less free space than min-free, DATA gets 452 and nothing is stored")
+    func minFree() async throws {
+        try await ListenerHarness.with({ $0.minFreeBytes = .max }) { h in
+            let c = try await h.client()
+            try await c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster@return.example>\r\nDATA\r\nQUIT\r\n")
+            #expect(try await c.replies(5) == [250, 250, 250, 452, 221])
+            #expect(h.newFiles.isEmpty)
+            await c.close()
+        }
+    }
+
+    @Test("a session that outlives its lifetime gets 421 4.4.2 and is closed")
+    func lifetime() async throws {
+        try await ListenerHarness.with({ $0.maxSessionLifetime = .seconds(1) }) { h in
+            let c = try await h.client()
+            let opened = ContinuousClock.now
+            try await c.send("EHLO c\r\n")
+            var last: SMTPReply?
+            while let r = try await c.reply(timeout: .seconds(5)) { last = r }
+            #expect(last?.code == 421)
+            #expect(last?.lines.first?.hasPrefix("4.4.2") == true)
+            #expect(try await c.waitForClose())
+            #expect(ContinuousClock.now - opened < .seconds(4))
+        }
+    }
+
+    @Test("IPv6 clients are counted per /64; IPv4-mapped as IPv4")
+    func clientKeys() throws {
+        let a = try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1)
+        let b = try SocketAddress(ipAddress: "2001:db8:1:2:ffff:1:2:3", port: 2)
+        let c = try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 3)
+        #expect(ConnectionRegistry.clientKey(a) == ConnectionRegistry.clientKey(b))
+        #expect(ConnectionRegistry.clientKey(a) != ConnectionRegistry.clientKey(c))
+        #expect(ConnectionRegistry.clientKey(a) == "2001:db8:1:2::/64")
+        #expect(ConnectionRegistry.clientKey(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 4)) == "192.0.2.7")
+        #expect(ConnectionRegistry.clientKey(try SocketAddress(ipAddress: "192.0.2.7", port: 4)) == "192.0.2.7")
+    }
+
+    /// Writes `EHLO a` lines to 127.0.0.1:`port` without ever reading, for at
+    /// most `seconds` or `limit` octets; returns how many octets the kernel took.
+    static func floodWithoutReading(port: Int, seconds: Double, limit: Int) async throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ListenerFloodError.socket }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard ok == 0 else { throw ListenerFloodError.connect }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let chunk = Array(String(repeating: "EHLO a\r\n", count: 8192).utf8)
+        var sent = 0
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while sent < limit && ContinuousClock.now < end {
+            let n = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n > 0 {
+                sent += n
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                try await Task.sleep(for: .milliseconds(10))
+            } else {
+                break
+            }
+        }
+        return sent
+    }
+}
+
+enum ListenerFloodError: Error { case socket, connect }
