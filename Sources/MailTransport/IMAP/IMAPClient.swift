@@ -377,9 +377,13 @@ public actor IMAPClient {
         return try await search(sinceKeys.isEmpty ? [.all] : sinceKeys)
     }
 
-    /// Finds and fetches the messages matching `query`.
+    /// Finds and fetches the messages matching `query`. The server's SEARCH
+    /// only narrows the fetch: a message is returned (and so may be cleaned
+    /// up) only when its fetched bytes hold the token.
     public func poll(_ query: MailboxQuery) async throws -> [FetchedMessage] {
-        try await fetch(uids: try await matchingUIDs(query))
+        let messages = try await fetch(uids: try await matchingUIDs(query))
+        guard let token = query.token else { return messages }
+        return messages.filter { Self.contains($0.bytes, token) }
     }
 
     // MARK: Waiting for mail

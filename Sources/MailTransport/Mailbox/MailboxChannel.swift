@@ -12,14 +12,26 @@ protocol MailboxFramer: Sendable {
     mutating func nextFrame() throws -> Frame?
     /// Drops and returns the octets not yet framed (the STARTTLS switch).
     mutating func drainUnprocessed() -> [UInt8]
+    /// About how many octets `frame` holds, for the per-command budget.
+    static func size(of frame: Frame) -> Int
 }
 
 extension IMAPFramingParser: MailboxFramer {
     mutating func nextFrame() throws -> [UInt8]? { try next() }
+    static func size(of frame: [UInt8]) -> Int { frame.count }
 }
 
 extension POP3ReplyParser: MailboxFramer {
     mutating func nextFrame() throws -> POP3Reply? { try next() }
+    static func size(of frame: POP3Reply) -> Int { frame.text.utf8.count + (frame.body?.count ?? 0) + 8 }
+}
+
+/// What one command may bring back in all: its own responses, untagged data
+/// and unclaimed frames. One message (a literal, a RETR body) is capped by the
+/// framer; this caps the stream of them a hostile server could send instead.
+enum MailboxBudget {
+    static let octetsPerCommand = 64 * 1024 * 1024
+    static let framesPerCommand = 100_000
 }
 
 /// Whether the frame answering STARTTLS/STLS allows the switch.
@@ -55,6 +67,8 @@ final class MailboxClientHandler<Framer: MailboxFramer>: ChannelInboundHandler {
     private var handshakePromise: EventLoopPromise<Int>?
     private var discardedOctets = 0
     private let errorStep: MailboxStep
+    private var octetsSinceCommand = 0
+    private var framesSinceCommand = 0
 
     init(framer: Framer, errorStep: MailboxStep) {
         self.framer = framer
@@ -82,8 +96,21 @@ final class MailboxClientHandler<Framer: MailboxFramer>: ChannelInboundHandler {
         body(&framer)
     }
 
-    func armTLSUpgrade(_ upgrade: TLSUpgrade) {
+    /// A command went out: its responses get a fresh budget.
+    func commandSent() {
+        octetsSinceCommand = 0
+        framesSinceCommand = 0
+    }
+
+    /// Arms the switch for the answer to STARTTLS/STLS; returns why it is
+    /// refused when responses or octets are already waiting (`STARTTLSGuard`).
+    func armTLSUpgrade(_ upgrade: TLSUpgrade) -> String? {
+        if let violation = STARTTLSGuard.violation(queuedResponses: unclaimed.count, bufferedOctets: framer.drainUnprocessed().count) {
+            unclaimed.removeAll()
+            return violation
+        }
         pendingUpgrade = upgrade
+        return nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -92,6 +119,12 @@ final class MailboxClientHandler<Framer: MailboxFramer>: ChannelInboundHandler {
         framer.append(buffer.readableBytesView)
         do {
             while let frame = try framer.nextFrame() {
+                octetsSinceCommand += Framer.size(of: frame)
+                framesSinceCommand += 1
+                if octetsSinceCommand > MailboxBudget.octetsPerCommand || framesSinceCommand > MailboxBudget.framesPerCommand {
+                    throw MailboxError(.protocolViolation, step: errorStep, message: "the server sent more than "
+                        + "\(MailboxBudget.framesPerCommand) responses or \(MailboxBudget.octetsPerCommand) octets for one command")
+                }
                 if let upgrade = pendingUpgrade {
                     switch upgrade.decide(frame) {
                     case .upgrade:
@@ -211,7 +244,7 @@ final class MailboxChannel<Framer: MailboxFramer>: Sendable {
         let handlerBox = NIOLockedValueBox<NIOLoopBound<Handler>?>(nil)
         let sslContext: NIOSSLContext?
         do {
-            sslContext = implicitTLS ? try SMTPClientConnection.makeTLSContext() : nil
+            sslContext = implicitTLS ? try ClientTLS.makeContext(sendsCredentials: true) : nil
         } catch {
             throw MailboxError(.tlsFailed, step: .tls, message: "cannot create a TLS context: \(error)")
         }
@@ -223,7 +256,7 @@ final class MailboxChannel<Framer: MailboxFramer>: Sendable {
                     if let sslContext {
                         let ssl = try NIOSSLClientHandler(
                             context: sslContext,
-                            serverHostname: SMTPClientConnection.sniName(host),
+                            serverHostname: ClientTLS.sniName(host),
                             customVerificationCallback: facts.verificationCallback
                         )
                         try ops.addHandler(ServerHelloSniffer(onCipher: facts.onCipher))
@@ -250,6 +283,8 @@ final class MailboxChannel<Framer: MailboxFramer>: Sendable {
     func write(_ bytes: [UInt8]) async throws {
         guard !bytes.isEmpty else { return }
         let channel = self.channel
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.commandSent() }
         try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes)).get()
     }
 
@@ -298,19 +333,22 @@ final class MailboxChannel<Framer: MailboxFramer>: Sendable {
     /// sends next. The future yields the discarded plaintext octets.
     func armTLS(serverName: String, decide: @escaping @Sendable (Framer.Frame) -> TLSSwitchDecision) async throws -> EventLoopFuture<Int> {
         let sslContext: NIOSSLContext
-        do { sslContext = try SMTPClientConnection.makeTLSContext() } catch {
+        do { sslContext = try ClientTLS.makeContext(sendsCredentials: true) } catch {
             throw MailboxError(.tlsFailed, step: .tls, message: "cannot create a TLS context: \(error)")
         }
         let handler = self.handler
         let channel = self.channel
         let facts = self.facts
-        return try await channel.eventLoop.submit { () -> EventLoopFuture<Int> in
+        return try await channel.eventLoop.submit { () -> Result<EventLoopFuture<Int>, MailboxError> in
             let promise = channel.eventLoop.makePromise(of: Int.self)
-            handler.value.armTLSUpgrade(.init(
-                context: sslContext, serverHostname: SMTPClientConnection.sniName(serverName), facts: facts, decide: decide, handshake: promise
-            ))
-            return promise.futureResult
-        }.get()
+            if let violation = handler.value.armTLSUpgrade(.init(
+                context: sslContext, serverHostname: ClientTLS.sniName(serverName), facts: facts, decide: decide, handshake: promise
+            )) {
+                promise.succeed(0)
+                return .failure(MailboxError(.protocolViolation, step: .tls, message: violation))
+            }
+            return .success(promise.futureResult)
+        }.get().get()
     }
 
     /// Waits for `future` at most `timeout`.

@@ -306,7 +306,7 @@ public final class SMTPCheck {
             do {
                 connection = try await SMTPClientConnection.connect(
                     to: sa, implicitTLSName: options.host, useImplicitTLS: options.tls.transport == .implicit,
-                    timeout: options.timeouts.connect
+                    sendsCredentials: options.auth != nil, timeout: options.timeouts.connect
                 )
                 report.address = sa.displayString
                 addStep(.connect, command: nil, reply: nil, since: t0, status: .pass, note: "connected to \(sa.displayString)")
@@ -427,7 +427,8 @@ public final class SMTPCheck {
         }
         note(.client, command.redactedLine)
         let (reply, discarded) = try await connection.startTLS(
-            command: bytes, serverName: options.host, timeout: options.timeouts.command, handshakeTimeout: options.timeouts.tlsHandshake
+            command: bytes, serverName: options.host, sendsCredentials: options.auth != nil, timeout: options.timeouts.command,
+            handshakeTimeout: options.timeouts.tlsHandshake
         )
         record(reply)
         _ = try session.receive(reply)

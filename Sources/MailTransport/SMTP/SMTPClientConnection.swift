@@ -23,32 +23,19 @@ public final class SMTPClientConnection: Sendable {
         self.remoteAddress = remoteAddress
     }
 
-    static func makeTLSContext() throws -> NIOSSLContext {
-        var config = TLSConfiguration.makeClientConfiguration()
-        // The custom callback replaces BoringSSL's chain check; it only runs
-        // when verification is not `.none`. Host names are checked by us.
-        config.certificateVerification = .noHostnameVerification
-        config.minimumTLSVersion = .tlsv1
-        return try NIOSSLContext(configuration: config)
-    }
-
-    static func sniName(_ host: String) -> String? {
-        let isIP = host.contains(":") || host.split(separator: ".").allSatisfy { UInt8($0) != nil }
-        return isIP || host.isEmpty ? nil : host
-    }
-
     /// Connects to `address` (already resolved) and, for implicit TLS, runs
     /// the handshake with `tlsName` as SNI.
     public static func connect(
         to address: SocketAddress,
         implicitTLSName: String?,
         useImplicitTLS: Bool,
+        sendsCredentials: Bool = false,
         timeout: TimeAmount,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SMTPClientConnection {
         let facts = TLSFacts()
         let handlerBox = NIOLockedValueBox<NIOLoopBound<SMTPClientHandler>?>(nil)
-        let sslContext: NIOSSLContext? = useImplicitTLS ? try makeTLSContext() : nil
+        let sslContext: NIOSSLContext? = useImplicitTLS ? try ClientTLS.makeContext(sendsCredentials: sendsCredentials) : nil
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -58,7 +45,7 @@ public final class SMTPClientConnection: Sendable {
                     if let sslContext {
                         let ssl = try NIOSSLClientHandler(
                             context: sslContext,
-                            serverHostname: implicitTLSName.flatMap(sniName),
+                            serverHostname: implicitTLSName.flatMap(ClientTLS.sniName),
                             customVerificationCallback: facts.verificationCallback
                         )
                         try ops.addHandler(ServerHelloSniffer(onCipher: { suite in facts.cipher.withLockedValue { $0 = suite } }))
@@ -137,25 +124,30 @@ public final class SMTPClientConnection: Sendable {
 
     /// Sends STARTTLS, switches to TLS on `220` and waits for the handshake.
     /// Returns the reply and the plaintext octets discarded after it.
-    public func startTLS(command: [UInt8], serverName: String, timeout: TimeAmount, handshakeTimeout: TimeAmount) async throws -> (SMTPReply, discarded: Int) {
+    public func startTLS(command: [UInt8], serverName: String, sendsCredentials: Bool = false, timeout: TimeAmount,
+                         handshakeTimeout: TimeAmount) async throws -> (SMTPReply, discarded: Int) {
         let sslContext: NIOSSLContext
-        do { sslContext = try Self.makeTLSContext() } catch {
+        do { sslContext = try ClientTLS.makeContext(sendsCredentials: sendsCredentials) } catch {
             throw TransportError(.tlsFailed, step: .tls, message: "cannot create a TLS context: \(error)")
         }
         let handler = self.handler
         let channel = self.channel
         let facts = tlsFacts
-        let handshake = try await channel.eventLoop.submit { () -> EventLoopFuture<Int> in
+        let armed = try await channel.eventLoop.submit { () -> Result<EventLoopFuture<Int>, TransportError> in
             let promise = channel.eventLoop.makePromise(of: Int.self)
-            handler.value.armTLSUpgrade(.init(
+            if let violation = handler.value.armTLSUpgrade(.init(
                 context: sslContext,
-                serverHostname: Self.sniName(serverName),
+                serverHostname: ClientTLS.sniName(serverName),
                 verificationCallback: facts.verificationCallback,
                 onCipher: { suite in facts.cipher.withLockedValue { $0 = suite } },
                 handshake: promise
-            ))
-            return promise.futureResult
+            )) {
+                promise.succeed(0)
+                return .failure(TransportError(.tlsFailed, step: .tls, message: violation))
+            }
+            return .success(promise.futureResult)
         }.get()
+        let handshake = try armed.get()
         let reply = try await send(command, replies: 1, timeout: timeout, step: .tls)[0]
         guard reply.code == 220 else {
             handshake.whenFailure { _ in }

@@ -26,6 +26,9 @@ final class SMTPClientHandler: ChannelInboundHandler {
     private var pendingUpgrade: TLSUpgrade?
     private var handshakePromise: EventLoopPromise<Int>?
     private var discardedOctets = 0
+    /// Replies are awaited before the command goes out, so unprompted replies
+    /// queue only when a server misbehaves: a few are tolerated, no more.
+    static let maxUnclaimed = 16
 
     /// Registers a waiter for the next reply. Called on the event loop.
     func expectReply(_ promise: EventLoopPromise<SMTPReply>) {
@@ -40,8 +43,15 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     /// Arms the TLS switch for the reply to STARTTLS, which must be the next
     /// reply. The handshake promise yields the discarded plaintext count.
-    func armTLSUpgrade(_ upgrade: TLSUpgrade) {
+    /// Returns why the switch is refused when replies or octets are already
+    /// waiting (`STARTTLSGuard`); then nothing is armed and the queue is emptied.
+    func armTLSUpgrade(_ upgrade: TLSUpgrade) -> String? {
+        if let violation = STARTTLSGuard.violation(queuedResponses: unclaimed.count, bufferedOctets: parser.drainUnprocessed().count) {
+            unclaimed.removeAll()
+            return violation
+        }
         pendingUpgrade = upgrade
+        return nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -58,6 +68,10 @@ final class SMTPClientHandler: ChannelInboundHandler {
                         return
                     }
                     upgrade.handshake.fail(TransportError(.tlsFailed, step: .tls, message: "STARTTLS refused", reply: reply))
+                }
+                guard waiters.count > 0 || unclaimed.count < Self.maxUnclaimed else {
+                    throw TransportError(.protocolViolation, step: .banner,
+                                         message: "the server sent more than \(Self.maxUnclaimed) replies nobody asked for")
                 }
                 deliver(reply)
             }

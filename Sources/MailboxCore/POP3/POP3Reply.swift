@@ -67,6 +67,9 @@ public struct POP3ReplyParser: Sendable {
     public let limits: Limits
     private var buffer: [UInt8] = []
     private var position = 0
+    /// Where the search for the next LF goes on: bytes before it were looked
+    /// at already, so a line that arrives in many pieces is scanned once.
+    private var scanned = 0
     private var expectations: [Expectation] = []
     /// A multi-line reply whose status line is read.
     private var partial: POP3Reply?
@@ -123,9 +126,10 @@ public struct POP3ReplyParser: Sendable {
     }
 
     private mutating func nextLine(limit: Int) throws(POP3ParseError) -> [UInt8]? {
-        var i = position
+        var i = max(position, scanned)
         while i < buffer.count, buffer[i] != 0x0A { i += 1 }
         guard i < buffer.count else {
+            scanned = i
             if buffer.count - position > limit { throw .lineTooLong(limit: limit) }
             return nil
         }
@@ -133,12 +137,15 @@ public struct POP3ReplyParser: Sendable {
         guard i - 1 - position <= limit else { throw .lineTooLong(limit: limit) }
         let line = Array(buffer[position..<(i - 1)])
         position = i + 1
+        scanned = position
         if position == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.count < 1 << 20)
             position = 0
+            scanned = 0
         } else if position > 1 << 16, position * 2 > buffer.count {
             buffer.removeSubrange(0..<position)
             position = 0
+            scanned = 0
         }
         return line
     }
