@@ -88,8 +88,11 @@ let package = Package(
         .executableTarget(name: "ParseBench", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         // libFuzzer driver declaration (toolchain-notes.md §3); header only.
         .target(name: "CFuzzer"),
-        // libFuzzer entry points for the MIME and report parsers (scripts/fuzz.sh).
-        .executableTarget(name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore"], swiftSettings: strict),
+        // libFuzzer entry points for every parser that faces the network (scripts/fuzz.sh):
+        // reports/MIME, SMTP server commands and session, SMTP replies, IMAP, POP3.
+        .executableTarget(
+            name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore", "SMTPCore", "MailboxCore"], swiftSettings: strict
+        ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),

@@ -12,6 +12,7 @@ enum Secrets {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw TransportError(.configuration, step: .auth, message: "cannot read the password file \(file)")
             }
+            warnIfShared(path, shown: file)
             var text = String(decoding: data, as: UTF8.self)
             // One trailing line end is the editor's, not the password's.
             if text.hasSuffix("\r\n") { text.removeLast(2) } else if text.hasSuffix("\n") { text.removeLast() }
@@ -22,5 +23,19 @@ enum Secrets {
             return env
         }
         throw TransportError(.configuration, step: .auth, message: "a password is needed: --password-file FILE or \(environmentVariable)")
+    }
+
+    /// A password file others can read is a leak waiting to happen: say so
+    /// (as ssh does for keys), but go on, the operator may have reasons.
+    static func warnIfShared(_ path: String, shown: String) {
+        if let message = sharedFileWarning(path, shown: shown) {
+            FileHandle.standardError.write(Data("roundtrip: warning: \(message)\n".utf8))
+        }
+    }
+
+    static func sharedFileWarning(_ path: String, shown: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & 0o044 != 0 else { return nil }
+        return "the password file \(shown) is readable by group or others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it"
     }
 }

@@ -52,6 +52,14 @@ public struct ProbeBuilder: Sendable {
     }
 
     /// Validates a user-supplied header (`--header "Name: value"`).
+    /// A subject must stay one header line: CR, LF and NUL would let it add
+    /// header fields (or end the header section) of the probe.
+    public static func checkSubject(_ text: String) throws {
+        guard !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
+            throw BuildError(description: "--subject: control characters (CR, LF, NUL) are not allowed")
+        }
+    }
+
     public static func parseHeader(_ text: String) throws -> (name: String, value: String) {
         guard !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
             throw BuildError(description: "--header: control characters (CR, LF, NUL) are not allowed")
@@ -71,6 +79,8 @@ public struct ProbeBuilder: Sendable {
 
     public func build(token: ProbeToken, date: String) throws -> Probe {
         guard !recipients.isEmpty else { throw BuildError(description: "no recipient") }
+        if let subject { try Self.checkSubject(subject) }
+        for h in headers { _ = try Self.parseHeader("\(h.name): \(h.value)") }
         let local = from.unquotedLocalPart + "+" + token.value
         let returnPath: SMTPMailbox
         do {

@@ -43,6 +43,13 @@ public struct ProbeToken: Hashable, Sendable, CustomStringConvertible, Comparabl
         case malformed
     }
 
+    /// Whether `text` has a token's shape (length and alphabet); says nothing
+    /// of its HMAC.
+    public static func isWellFormed(_ text: some StringProtocol) -> Bool {
+        let bytes = Array(text.lowercased().utf8)
+        return bytes.count == length && bytes.allSatisfy { alphabet.contains($0) }
+    }
+
     /// Checks a candidate (case-insensitively: some MTAs upper-case local parts).
     public static func validate(_ text: some StringProtocol, key: SymmetricKey) -> Validation {
         let bytes = Array(text.lowercased().utf8)

@@ -52,6 +52,7 @@ struct ProbeOptions: ParsableArguments {
         guard ["hdrs", "full"].contains(ret.lowercased()) else { throw ValidationError("--ret must be hdrs or full") }
         guard DurationParser.parse(deadline) != nil else { throw ValidationError("--deadline must look like 90s, 10m or 1h") }
         for h in headers { do { _ = try ProbeBuilder.parseHeader(h) } catch { throw ValidationError("\(error)") } }
+        if let subject { do { try ProbeBuilder.checkSubject(subject) } catch { throw ValidationError("\(error)") } }
         if let size, size < 0 || size > 100_000_000 { throw ValidationError("--size must be 0 to 100000000") }
         if let server, HostPort.parse(server, defaultPort: 25) == nil { throw ValidationError("--server must be HOST[:PORT]") }
         if !(1...65535).contains(mxPort) { throw ValidationError("--mx-port must be 1-65535") }

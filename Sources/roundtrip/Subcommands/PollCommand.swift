@@ -3,6 +3,7 @@ import Foundation
 import MailTransport
 import MailboxCore
 import NIOCore
+import RoundtripCore
 
 struct PollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,7 +108,9 @@ struct PollCommand: AsyncParsableCommand {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if (duration != nil || count != nil) && !watch { throw ValidationError("--duration and --count need --watch") }
         if cleanup && search == nil { throw ValidationError("--cleanup needs --search TOKEN, so that only our own messages are removed") }
-        if let search, search.isEmpty || search.contains(where: { $0.isNewline }) { throw ValidationError("--search needs a token") }
+        if let search, !ProbeToken.isWellFormed(search) {
+            throw ValidationError("--search takes a probe token (\(ProbeToken.length) characters a-z, 2-7), not \(search.debugDescription)")
+        }
         if maildir != nil && passwordFile != nil { throw ValidationError("--password-file is for --imap and --pop3") }
         if maildir == nil && includeCur { throw ValidationError("--include-cur is for --maildir") }
     }
