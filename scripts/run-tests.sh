@@ -9,7 +9,7 @@
 #      integration tests treat an unreachable service as a failure, not a skip
 #   3. swift build --build-tests -Xswiftc -warnings-as-errors
 #   4. swift test (same flags, so nothing is rebuilt) "$@"
-#   5. FUZZ=1: scripts/fuzz.sh 30, when that script exists
+#   5. FUZZ=1: scripts/fuzz.sh 20 (20 s for each of the five fuzz targets)
 #   6. scripts/test-env.sh stop, always (trap); the exit code is the first
 #      failing step's.
 set -uo pipefail
@@ -39,8 +39,8 @@ fi
 
 if ((rc == 0)) && [[ ${FUZZ:-0} == 1 ]]; then
     if [[ -f scripts/fuzz.sh ]]; then
-        echo "run-tests: FUZZ=1, scripts/fuzz.sh 30"
-        bash scripts/fuzz.sh 30 || rc=$?
+        echo "run-tests: FUZZ=1, scripts/fuzz.sh 20"
+        bash scripts/fuzz.sh 20 || rc=$?
     else
         echo "run-tests: FUZZ=1 but scripts/fuzz.sh does not exist; skipping fuzzing"
     fi
