@@ -84,7 +84,8 @@ run() {
 echo "listener-bench: smtp-source -s $SESSIONS -m $MESSAGES -l $SIZE $EXTRA_ARGS; store $STORE ($(df -T "$(dirname "$STORE")" | awk 'NR==2 { print $2 }'))"
 
 PORT=$(free_port)
-"$BIN" listen --bind "127.0.0.1:$PORT" --domain bench.test --store "$STORE" --hostname bench.rt.test --no-tls \
+# smtp-source's recipient (bench@) is no probe address: --accept lets it in.
+XDG_DATA_HOME="$WORK/data" "$BIN" listen --bind "127.0.0.1:$PORT" --domain bench.test --store "$STORE" --hostname bench.rt.test --no-tls --accept bench \
     --max-connections 1000 --max-per-client 1000 --sync "${SYNC:-file}" 2>"$WORK/listen.log" &
 SERVER_PID=$!
 run roundtrip

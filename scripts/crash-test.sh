@@ -27,7 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" listen --bind 127.0.0.1:0 --domain return.rt.test --store "$STORE" --hostname crash.rt.test --no-tls 2>"$LOG" &
+# The senders' addresses (roundtrip+cN) carry no probe token: --accept lets them in.
+# The log exists before the listener starts (the port is read from it at once);
+# the probe-token key goes to the work folder, not the user's data folder.
+: > "$LOG"
+XDG_DATA_HOME="$WORK/data" "$BIN" listen --bind 127.0.0.1:0 --domain return.rt.test --store "$STORE" --hostname crash.rt.test --no-tls --accept roundtrip 2>"$LOG" &
 LISTENER_PID=$!
 
 PORT=
