@@ -66,7 +66,7 @@ struct SMTPClientSessionTests {
         #expect(sessionErrorCode { try s.send(.quit) }?.isOutOfOrder == true)
     }
 
-    /// protocol-notes §1.2: after 554 the server waits for QUIT; the client sends QUIT only.
+    /// RFC 5321 §3.1: after 554 the server waits for QUIT; the client sends QUIT only.
     @Test(arguments: [554, 550, 521, 450])
     func refusedGreetingAllowsOnlyQUIT(_ code: Int) throws {
         var s = Session()

@@ -61,7 +61,7 @@ struct SMTPCommandTests {
         #expect(try f.command.encode() == Array((f.line + "\r\n").utf8))
     }
 
-    /// protocol-notes §2.4: the probe envelope, byte for byte.
+    /// RFC 3461 §4: the probe envelope, byte for byte.
     @Test func probeEnvelopeWireLines() throws {
         let mail = SMTPCommand.mail(
             .mailbox(try SMTPMailbox(Self.probeSender)),

@@ -90,7 +90,7 @@ struct SMTPMailboxTests {
         #expect(try SMTPMailbox("john@example.com") != SMTPMailbox("John@example.com"))
     }
 
-    /// protocol-notes §1.3: the local part is case-sensitive, the domain is not.
+    /// RFC 5321 §2.4: the local part is case-sensitive, the domain is not.
     @Test func domainsCompareCaseInsensitively() throws {
         let lower = try SMTPMailbox("Alice@dest.example")
         let upper = try SMTPMailbox("Alice@DEST.Example")

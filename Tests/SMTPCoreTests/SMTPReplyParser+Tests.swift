@@ -272,7 +272,7 @@ struct SMTPReplyParserTests {
         #expect(l.maxReplyLength == 65536)
     }
 
-    // MARK: STARTTLS (protocol-notes §5.2)
+    // MARK: STARTTLS (RFC 3207 §4.2)
 
     @Test func drainUnprocessedHandsBackBytesInjectedAfterThe220() throws {
         var parser = SMTPReplyParser()

@@ -29,7 +29,7 @@ public struct MIMELimitError: Error, Sendable, Hashable, CustomStringConvertible
 /// The line break before a delimiter belongs to it. Outer delimiters end inner parts at any depth
 /// (the outer split happens first, so an inner part can never run past it). A missing close
 /// delimiter closes at the end of the data with a flag.
-/// - SeeAlso: RFC 2046 §5.1.1, RFC 2045 §6, protocol-notes §7.4.
+/// - SeeAlso: RFC 2046 §5.1.1, RFC 2045 §6.
 public enum MIMEParser {
     /// - Parameter encapsulatedBodies: when false, encapsulated messages (`message/rfc822`,
     ///   `message/global`) get their header parsed but their body kept as one leaf, which is all

@@ -351,7 +351,7 @@ public actor IMAPClient {
         let sorted = Array(Set(uids)).sorted()
         var i = 0
         while i < sorted.count {
-            // Keep command lines short (protocol-notes §8.1).
+            // Keep command lines short (RFC 7162 §4 recommends at most 8192 octets).
             let chunk = Array(sorted[i..<min(i + 200, sorted.count)])
             i += chunk.count
             let (_, untagged) = try await run(.uidFetch(IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), step: .fetch)

@@ -72,7 +72,7 @@ public struct FetchedMessage: Sendable, Hashable {
 
 /// What to look for. Server-side searches may match words or lag behind,
 /// so IMAP also lists every UID above the high-water mark and the caller
-/// correlates locally (protocol-notes §8.4).
+/// correlates locally (RFC 1939 has no search).
 public struct MailboxQuery: Sendable, Hashable {
     /// A probe token: IMAP `HEADER X-Roundtrip-Probe` or `TEXT`; POP3 and
     /// Maildir filter locally on the raw bytes.

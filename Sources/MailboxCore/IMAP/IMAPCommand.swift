@@ -1,6 +1,6 @@
 /// The IMAP commands this client sends. There is deliberately no plain
 /// `EXPUNGE` and no `CLOSE`: they remove every `\Deleted` message in the
-/// mailbox, other clients' too (protocol-notes §8.6).
+/// mailbox, other clients' too (RFC 9051 §6.4.3).
 public enum IMAPCommand: Hashable, Sendable {
     case capability
     case noop

@@ -1,7 +1,7 @@
 /// Cuts the server's byte stream into whole IMAP responses. A response is
 /// not a line: a line that ends in `{n}` CRLF is followed by exactly n raw
 /// octets (a literal), after which the *same* response continues, possibly
-/// with more literals (RFC 9051 §4.3, protocol-notes §8.1).
+/// with more literals (RFC 9051 §4.3).
 ///
 /// Limits (each its own error): a line segment is at most
 /// `Limits.lineLength` octets (64 KiB), a literal at most

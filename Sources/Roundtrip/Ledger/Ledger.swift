@@ -5,7 +5,7 @@ import RoundtripCore
 import SMTPCore
 
 /// The ledger: probes, their recipients, received reports and an audit
-/// trail, in SQLite through GRDB (design.md §6).
+/// trail, in SQLite through GRDB (docs/architecture.md §6).
 ///
 /// A file ledger is a `DatabasePool` in WAL mode with a busy timeout, so a
 /// `roundtrip send`, a standing `roundtrip listen` and a `roundtrip status`

@@ -47,7 +47,7 @@ public struct VerifyProgress: Sendable {
 }
 
 /// The round trip: build the probe, submit it, wait for reports on the
-/// feeds, correlate, and judge each recipient (design.md §3–4).
+/// feeds, correlate, and judge each recipient (docs/architecture.md §4).
 public enum VerifyRun {
     enum Event: Sendable {
         case message(ReceivedMessage)

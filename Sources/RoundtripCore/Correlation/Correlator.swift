@@ -1,7 +1,7 @@
 import Crypto
 import DeliveryReports
 
-/// Which key tied a report to a probe, strongest first (design.md §3).
+/// Which key tied a report to a probe, strongest first (docs/architecture.md §3, §4).
 public enum CorrelationKey: String, Sendable, Hashable, Codable, CaseIterable {
     /// The report's envelope recipient (our listener) carried the VERP token.
     case envelopeRecipient = "envelope-rcpt"

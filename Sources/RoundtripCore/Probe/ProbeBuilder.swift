@@ -20,7 +20,7 @@ public struct ProbeRecipient: Sendable, Hashable {
     public let parameters: RcptParameters
 }
 
-/// Builds probes. design.md §3: the token goes into the VERP return path,
+/// Builds probes (docs/architecture.md §3): the token goes into the VERP return path,
 /// ENVID, ORCPT on every recipient, Message-ID, X-Roundtrip-Probe, Subject
 /// and body.
 public struct ProbeBuilder: Sendable {

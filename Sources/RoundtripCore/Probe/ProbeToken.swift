@@ -9,7 +9,7 @@ import Crypto
 ///     tttttttrrrrrrrrrrrrrrrrrrrrmmmmmmmm
 ///     time(7) random(20)          mac(8)
 ///
-/// - SeeAlso: design.md §3, protocol-notes.md §11
+/// - SeeAlso: docs/architecture.md §3
 public struct ProbeToken: Hashable, Sendable, CustomStringConvertible, Comparable {
     public static let length = 35
     static let alphabet: [UInt8] = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)

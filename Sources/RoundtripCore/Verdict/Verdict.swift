@@ -1,4 +1,4 @@
-/// What the round trip proved for one recipient (design.md §4).
+/// What the round trip proved for one recipient (docs/architecture.md §4).
 public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable {
     /// `Action: delivered`: both directions proven.
     case delivered
@@ -42,7 +42,7 @@ public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable {
     }
 }
 
-/// The run's exit status: the worst verdict (design.md §4).
+/// The run's exit status: the worst verdict (docs/architecture.md §4).
 public enum RunExitStatus: Int32, Sendable, Hashable, Codable {
     /// All proven.
     case proven = 0

@@ -12,7 +12,7 @@
 ///   is tracked; past `sizeLimit` the bytes are no longer kept but the
 ///   decoder keeps looking for the terminator.
 ///
-/// - SeeAlso: RFC 5321 §4.1.1.4, §4.5.2; protocol-notes §1.4, §5.4
+/// - SeeAlso: RFC 5321 §4.1.1.4, §4.5.2
 public struct EndOfDataDecoder: Sendable {
     private enum State: Sendable {
         /// After CRLF (or at the start of the data).

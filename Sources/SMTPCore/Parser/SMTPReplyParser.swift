@@ -2,7 +2,7 @@
 /// it hands back complete replies and keeps partial ones.
 ///
 /// Only CRLF ends a line. Limits: 4 KiB per line, 256 lines and 64 KiB per
-/// reply (protocol-notes §1.1): a server past them is a protocol error.
+/// reply (RFC 5321 §4.5.3.1): a server past them is a protocol error.
 public struct SMTPReplyParser: Sendable {
     public struct Limits: Hashable, Sendable {
         public var maxLineLength: Int

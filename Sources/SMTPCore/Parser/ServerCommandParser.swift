@@ -65,7 +65,7 @@ public struct ServerCommandError: Error, Hashable, Sendable, CustomStringConvert
 /// Parses one command line (without its CRLF) received by the listener.
 ///
 /// - Verbs and `FROM:`/`TO:` are case-insensitive; one stray SP after the
-///   colon is tolerated (protocol-notes §1.3).
+///   colon is tolerated (as Postfix does; RFC 5321 §4.1.2 has none).
 /// - Source routes are accepted and dropped; `<>` is the null sender;
 ///   `<Postmaster>` is accepted for RCPT.
 /// - ESMTP parameters: SIZE, BODY, SMTPUTF8, RET, ENVID on MAIL; NOTIFY and

@@ -43,7 +43,7 @@ public struct SMTPEnvelope: Hashable, Sendable {
 /// smuggling-safe end of data, and the STARTTLS plaintext-injection rule
 /// (buffered input is discarded when STARTTLS is accepted).
 ///
-/// - SeeAlso: RFC 5321 §3, §4.1, §4.3.2; RFC 3207; RFC 2920; protocol-notes §1, §5
+/// - SeeAlso: RFC 5321 §3, §4.1, §4.3.2; RFC 3207; RFC 2920
 public struct SMTPServerSession: Sendable {
     /// What the session does with one recipient in an accepted domain
     /// (the recipient policy; the default accepts everyone).
