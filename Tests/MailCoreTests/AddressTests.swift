@@ -16,13 +16,6 @@ struct AddressTests {
         #expect(AddressParser.addrSpec(in: input) == expected)
     }
 
-    @Test("quoted local parts compare unquoted, domains case-insensitively")
-    func sameMailbox() throws {
-        let a = try #require(EmailAddress(addrSpec: "\"john\"@Dest.Example"))
-        let b = try #require(EmailAddress(addrSpec: "john@dest.example"))
-        #expect(a.sameMailbox(as: b))
-    }
-
     @Test("addresses found in free text")
     func findInText() {
         let text = Array("Delivery to <a.b@x.example> failed; see postmaster@y.example. Version 1.2@3".utf8)[...]

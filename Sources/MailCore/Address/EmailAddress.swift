@@ -1,50 +1,11 @@
-/// An addr-spec split at its last `@`. The local part keeps its case and quoting as written.
+/// Address extraction from header values and free text. The one address
+/// type with validation and wire form is `SMTPMailbox` (SMTPCore); this
+/// finds the addr-spec strings it is made from.
 ///
 ///     addr-spec  = local-part "@" domain
 ///     name-addr  = [display-name] "<" [route ":"] addr-spec ">"
 ///
 /// - SeeAlso: RFC 5322 §3.4, RFC 5321 §4.1.2 (source routes).
-public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
-    public var localPart: String
-    public var domain: String
-
-    public init(localPart: String, domain: String) {
-        self.localPart = localPart
-        self.domain = domain
-    }
-
-    /// Splits an addr-spec at its last `@`; nil if either side is empty.
-    public init?(addrSpec: String) {
-        guard let at = addrSpec.lastIndex(of: "@") else { return nil }
-        let l = String(addrSpec[..<at])
-        let d = String(addrSpec[addrSpec.index(after: at)...])
-        guard !l.isEmpty, !d.isEmpty else { return nil }
-        localPart = l
-        domain = d
-    }
-
-    public var description: String { localPart + "@" + domain }
-
-    /// The local part without quoting (`"john q"` → `john q`), for comparisons.
-    public var unquotedLocalPart: String {
-        let b = Array(localPart.utf8)
-        guard b.count >= 2, b.first == ASCII.quote, b.last == ASCII.quote else { return localPart }
-        var out: [UInt8] = []
-        var i = 1
-        while i < b.count - 1 {
-            if b[i] == ASCII.backslash && i + 1 < b.count - 1 { i += 1 }
-            out.append(b[i])
-            i += 1
-        }
-        return decodeUTF8OrLatin1(out)
-    }
-
-    /// Case-insensitive comparison of the domain, exact comparison of the unquoted local part.
-    public func sameMailbox(as other: EmailAddress) -> Bool {
-        unquotedLocalPart == other.unquotedLocalPart && domain.asciiLowercased == other.domain.asciiLowercased
-    }
-}
-
 public enum AddressParser {
     /// Extracts the addr-spec from a header-style address: `Name <a@b>`, `<a@b>`, `a@b (comment)`,
     /// `"quoted local"@b`, `<@route:a@b>`. Returns the trimmed input when there is no better guess,
@@ -112,11 +73,6 @@ public enum AddressParser {
         while let last = candidate.last, last == 0x2E || last == 0x2C || last == ASCII.semicolon { candidate = candidate.dropLast() }
         if candidate.isEmpty { return nil }
         return decodeUTF8OrLatin1(candidate)
-    }
-
-    /// Parses an address from a header-style value.
-    public static func address(in value: String) -> EmailAddress? {
-        addrSpec(in: value).flatMap { EmailAddress(addrSpec: $0) }
     }
 
     @inlinable

@@ -6,10 +6,10 @@
 ///     EmbeddedUnicodeChar = "\x{" HEXPOINT "}"
 public enum XText {
     /// Encodes: octets 0x21–0x7E other than `+` and `=` pass, everything else becomes `+HH` (upper case).
-    public static func encode(_ text: String) -> String {
+    public static func encode<S: Sequence>(_ octets: S) -> String where S.Element == UInt8 {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
-        for b in text.utf8 {
+        for b in octets {
             if b >= 0x21 && b <= 0x7E && b != ASCII.plus && b != ASCII.equals {
                 out.append(b)
             } else {
@@ -19,6 +19,30 @@ public enum XText {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func encode(_ text: String) -> String { encode(text.utf8) }
+
+    /// Decodes strictly, for what a peer sends us (ESMTP `ENVID`/`ORCPT`): nil for a `+` not
+    /// followed by two hex digits (either case) or a raw octet outside xchar (SP, `=`, CTL, 8-bit).
+    public static func decodeStrict(_ text: String) -> [UInt8]? {
+        let b = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            if b[i] == ASCII.plus {
+                guard i + 2 < b.count, let h = b[i + 1].hexValue, let l = b[i + 2].hexValue else { return nil }
+                out.append(h << 4 | l)
+                i += 3
+            } else if b[i] >= 0x21 && b[i] <= 0x7E && b[i] != ASCII.equals {
+                out.append(b[i])
+                i += 1
+            } else {
+                return nil
+            }
+        }
+        return out
     }
 
     /// Decodes leniently: `+HH` (either case) becomes the octet; a `+` not followed by two hex

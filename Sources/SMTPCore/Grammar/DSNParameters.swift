@@ -1,3 +1,4 @@
+import MailCore
 /// `RET=FULL` or `RET=HDRS`: what a failure report returns. RFC 3461 §4.3.
 public enum DSNReturn: String, Hashable, Sendable, CaseIterable {
     case full = "FULL"

@@ -1,3 +1,4 @@
+import MailCore
 /// A command as the listener receives it (the server-side view of
 /// `SMTPCommand`): paths already validated, ESMTP parameters checked.
 ///

@@ -1,9 +1,9 @@
 import Testing
 
-@testable import SMTPCore
+import MailCore
 
 @Suite("XText (RFC 3461 §4)")
-struct XTextTests {
+struct XTextStrictTests {
     @Test(arguments: [
         ("Bob+tag@example.com", "Bob+2Btag@example.com"),
         ("a=b c", "a+3Db+20c"),
@@ -63,5 +63,18 @@ struct XTextTests {
     ])
     func decodeRejectsMalformedXText(_ input: String) {
         #expect(XText.decodeStrict(input) == nil)
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator, so random tests replay exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
