@@ -93,9 +93,11 @@ let package = Package(
         .executableTarget(
             name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore", "SMTPCore", "MailboxCore"], swiftSettings: strict
         ),
-        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"], swiftSettings: strict),
-        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"], swiftSettings: strict),
-        .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore"], swiftSettings: strict),
+        // A seeded random generator for the test targets; no dependencies.
+        .target(name: "TestRandom", path: "Tests/TestRandom", swiftSettings: strict),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestRandom"], swiftSettings: strict),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "TestRandom"], swiftSettings: strict),
+        .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore", "TestRandom"], swiftSettings: strict),
         .testTarget(name: "MailboxCoreTests", dependencies: ["MailboxCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         // Shared by the test targets: a scripted SMTP server, a fake DNS server, test certificates.
@@ -132,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "RoundtripTests",
             dependencies: [
-                "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
+                "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport", "TestRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

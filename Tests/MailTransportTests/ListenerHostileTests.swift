@@ -25,7 +25,7 @@ import TestSupport
     @Test("a client that pipelines EHLO without reading is no longer read; another client is served meanwhile")
     func pipelinedEHLOWithoutReading() async throws {
         try await ListenerHarness.with({ $0.maxJunkCommands = .max }) { h in
-            let sent = try await Self.floodWithoutReading(port: h.port, seconds: 4, limit: 45 * 1024 * 1024)
+            let sent = try await floodWithoutReading(port: h.port, seconds: 4, limit: 45 * 1024 * 1024)
             // Reading stops once the replies back up: what the attacker got in is
             // bounded by the socket buffers (a few MB), far from the 45 MB offered.
             #expect(sent < 24 * 1024 * 1024, "the listener kept reading: \(sent) octets taken")
@@ -84,37 +84,4 @@ import TestSupport
         #expect(ConnectionRegistry.clientKey(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 4)) == "192.0.2.7")
         #expect(ConnectionRegistry.clientKey(try SocketAddress(ipAddress: "192.0.2.7", port: 4)) == "192.0.2.7")
     }
-
-    /// Writes `EHLO a` lines to 127.0.0.1:`port` without ever reading, for at
-    /// most `seconds` or `limit` octets; returns how many octets the kernel took.
-    static func floodWithoutReading(port: Int, seconds: Double, limit: Int) async throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ListenerFloodError.socket }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0 else { throw ListenerFloodError.connect }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        let chunk = Array(String(repeating: "EHLO a\r\n", count: 8192).utf8)
-        var sent = 0
-        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while sent < limit && ContinuousClock.now < end {
-            let n = chunk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n > 0 {
-                sent += n
-            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                try await Task.sleep(for: .milliseconds(10))
-            } else {
-                break
-            }
-        }
-        return sent
-    }
 }
-
-enum ListenerFloodError: Error { case socket, connect }

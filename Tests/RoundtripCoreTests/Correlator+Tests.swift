@@ -1,3 +1,4 @@
+import TestRandom
 import Crypto
 import DeliveryReports
 import Foundation
@@ -12,7 +13,7 @@ import Testing
     let foreignKey = SymmetricKey(data: Array(repeating: UInt8(4), count: 32))
 
     func token(_ seed: UInt64, key: SymmetricKey? = nil, at: UInt32 = 1_800_000_000) -> ProbeToken {
-        var rng = SeededRNG(state: seed)
+        var rng = SeededGenerator(seed: seed)
         return ProbeToken.make(createdAt: at, key: key ?? self.key, using: &rng)
     }
 

@@ -1,3 +1,4 @@
+import TestRandom
 import Foundation
 import Crypto
 import SMTPCore
@@ -8,7 +9,7 @@ import Testing
     let key = SymmetricKey(data: Array(repeating: UInt8(1), count: 32))
 
     func token() -> ProbeToken {
-        var rng = SeededRNG(state: 42)
+        var rng = SeededGenerator(seed: 42)
         return ProbeToken.make(createdAt: 1_800_000_000, key: key, using: &rng)
     }
 

@@ -1,24 +1,15 @@
+import TestRandom
 import Crypto
 import Testing
 @testable import RoundtripCore
 
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct ProbeTokenTests {
     let key = SymmetricKey(data: Array(repeating: UInt8(7), count: 32))
     let otherKey = SymmetricKey(data: Array(repeating: UInt8(8), count: 32))
 
     @Test func shapeAndRoundTrip() {
-        var rng = SeededRNG(state: 1)
+        var rng = SeededGenerator(seed: 1)
         for i in 0..<500 {
             let t = ProbeToken.make(createdAt: UInt32(1_700_000_000 + i * 9973), key: key, using: &rng)
             #expect(t.value.count == 35)
@@ -31,7 +22,7 @@ struct SeededRNG: RandomNumberGenerator {
     }
 
     @Test func otherKeyOrTamperingIsForged() {
-        var rng = SeededRNG(state: 2)
+        var rng = SeededGenerator(seed: 2)
         let t = ProbeToken.make(createdAt: 1_800_000_000, key: key, using: &rng)
         #expect(ProbeToken.validate(t.value, key: otherKey) == .forged)
         var chars = Array(t.value)
@@ -49,14 +40,14 @@ struct SeededRNG: RandomNumberGenerator {
     }
 
     @Test func candidatesInText() {
-        var rng = SeededRNG(state: 3)
+        var rng = SeededGenerator(seed: 3)
         let t = ProbeToken.make(createdAt: 1_800_000_000, key: key, using: &rng)
         let text = "Subject: roundtrip probe \(t.value)\nMessage-ID: <\(t.value.uppercased())@return.example>\nnot\(t.value)x"
         #expect(ProbeToken.candidates(in: text) == [t.value, t.value])
     }
 
     @Test func fitsTheVERPBudget() {
-        var rng = SeededRNG(state: 4)
+        var rng = SeededGenerator(seed: 4)
         let t = ProbeToken.make(createdAt: .max, key: key, using: &rng)
         #expect(("roundtrip+" + t.value).utf8.count <= 64)
     }

@@ -1,3 +1,4 @@
+import TestRandom
 import Crypto
 import DeliveryReports
 import Foundation
@@ -7,17 +8,6 @@ import RoundtripCore
 import SMTPCore
 import Testing
 
-/// SplitMix64, so a failing sequence replays from its seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// One verdict engine: the in-memory run (`verify`) and the ledger (`status`,
 /// `listen --ledger`) give the same verdict and the same words for the same
@@ -28,7 +18,7 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test(arguments: 0..<40)
     func memoryAndLedgerAgree(seed: UInt64) async throws {
-        var rng = SplitMix(state: seed)
+        var rng = SeededGenerator(seed: seed)
         let addresses = (0..<Int.random(in: 1...3, using: &rng)).map { "user\($0)@example.net" }
         let ledger = try Ledger.inMemory()
         let probe = newProbe(Int(seed) + 1, recipients: addresses)
@@ -118,7 +108,7 @@ struct SplitMix: RandomNumberGenerator {
     let key = SymmetricKey(data: Array(repeating: UInt8(9), count: 32))
 
     func makeToken(_ seed: UInt64, key: SymmetricKey? = nil) -> ProbeToken {
-        var rng = SplitMix(state: seed)
+        var rng = SeededGenerator(seed: seed)
         return ProbeToken.make(createdAt: UInt32(Date().timeIntervalSince1970), key: key ?? self.key, using: &rng)
     }
 
