@@ -86,6 +86,7 @@ struct CheckAgainstPostfixTests {
                                   "--starttls", "require", "--ca-file", TestEnv.ca, "-v"])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("AUTH PLAIN <redacted>"))
+        #expect(!good.stderr.contains("warning: the password file"))
         let password = try String(contentsOfFile: TestEnv.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
         #expect(!good.stdout.contains(password) && !good.stderr.contains(password))
         #expect(!good.stdout.contains(Data("\0\(TestEnv.user)\0\(password)".utf8).base64EncodedString()))
@@ -94,6 +95,16 @@ struct CheckAgainstPostfixTests {
                                 environment: ["ROUNDTRIP_PASSWORD": "wrong-password-Canary"])
         #expect(bad.status == 24, "\(bad.stdout)\(bad.stderr)")
         #expect(!bad.stdout.contains("wrong-password-Canary"))
+
+        // A password file others can read is used, with a warning.
+        let shared = NSTemporaryDirectory() + "roundtrip-shared-pw-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: TestEnv.passwordFile, toPath: shared)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: shared)
+        let warned = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", shared,
+                                          "--starttls", "require", "--ca-file", TestEnv.ca])
+        #expect(warned.status == 0, "\(warned.stdout)\(warned.stderr)")
+        #expect(warned.stderr.contains("warning: the password file \(shared) is readable by group or others (mode 644); chmod 600 it"))
 
         // Submission with AUTH: an untrusted certificate is fatal in auto mode.
         let untrusted = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile])

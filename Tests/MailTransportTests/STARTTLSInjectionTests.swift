@@ -89,6 +89,32 @@ import TestSupport
         await server.stop()
     }
 
+    @Test("credentials never cross TLS older than 1.2; a check without them still reports the old version", arguments: [true, false])
+    func tlsFloorWithCredentials(withAuth: Bool) async throws {
+        let cert = try TestCertificate.make()
+        let server = try await ScriptedSMTPServer.start(tls: cert, maximumTLSVersion: .tlsv11) { line, tls in
+            let u = line.uppercased()
+            if u.hasPrefix("EHLO") { return .send(tls ? "250-test.example\r\n250 AUTH PLAIN\r\n" : "250-test.example\r\n250 STARTTLS\r\n") }
+            if u == "STARTTLS" { return .sendThenStartTLS("220 2.0.0 Ready to start TLS\r\n") }
+            if u.hasPrefix("AUTH") { return .send("235 2.7.0 ok\r\n") }
+            if u == "QUIT" { return .sendThenClose("221 2.0.0 Bye\r\n") }
+            return .send("250 2.0.0 Ok\r\n")
+        }
+        var o = SMTPCheckOptions(host: "localhost", port: server.port, heloName: "client.test")
+        o.tls = TLSPolicy(starttls: .require, verify: .off)
+        o.timeouts = SMTPTimeouts(all: .seconds(5))
+        if withAuth { o.auth = AuthCredentials(user: "u", password: "canary-password") }
+        let report = await SMTPCheck.run(o)
+        if withAuth {
+            #expect(report.failedStep == .tls, "\(report.error ?? "")")
+            #expect(!server.commands.contains { $0.hasPrefix("AUTH") })
+        } else {
+            #expect(report.failedStep == nil, "\(report.error ?? "")")
+            #expect(report.tls?.protocolVersion == "TLSv1.1")
+        }
+        await server.stop()
+    }
+
     @Test("the guard itself: empty queue and buffer pass; anything waiting is named")
     func guardRule() {
         #expect(STARTTLSGuard.violation(queuedResponses: 0, bufferedOctets: 0) == nil)

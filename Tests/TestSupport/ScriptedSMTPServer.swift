@@ -32,14 +32,20 @@ public final class ScriptedSMTPServer: Sendable {
         try await start(tls: cert, implicitTLS: true, script: script)
     }
 
+    /// `maximumTLSVersion` plays an old server (e.g. `.tlsv11`).
     public static func start(greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-                             host: String = "127.0.0.1", port: Int = 0, script: @escaping Script) async throws -> ScriptedSMTPServer {
+                             maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0,
+                             script: @escaping Script) async throws -> ScriptedSMTPServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
-            let config = TLSConfiguration.makeServerConfiguration(
+            var config = TLSConfiguration.makeServerConfiguration(
                 certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(cert.certificatePEM.utf8), format: .pem))],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(cert.privateKeyPEM.utf8), format: .pem))
             )
+            if let maximumTLSVersion {
+                config.maximumTLSVersion = maximumTLSVersion
+                config.minimumTLSVersion = .tlsv1
+            }
             return try NIOSSLContext(configuration: config)
         }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
