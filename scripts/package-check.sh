@@ -18,6 +18,7 @@
 #              with exit 0. By hand, a second start proves the capability binds a port below 1024
 #   remove     dpkg -r keeps the user, the state folder and the conffile; dpkg -P removes the
 #              state and config folders and keeps the user (Debian does not delete system users)
+# ROUNDTRIP_PACKAGE_DEB=FILE checks that package instead of building one.
 # Prints one line per check and "package-check: N passed, N failed"; exits 1 on any failure.
 set -uo pipefail
 
@@ -44,7 +45,7 @@ LISTENER_PID=
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
     [[ -n $LISTENER_PID ]] && kill "$LISTENER_PID" 2>/dev/null
-    rm -rf "$WORK"
+    rm -rf "$WORK" /run/roundtrip-package-check
 }
 trap cleanup EXIT
 
@@ -74,15 +75,22 @@ fi
 
 # --- build -----------------------------------------------------------------------------------
 start=$SECONDS
-if ! bash scripts/package.sh > >(tee "$WORK/package.log") 2>&1; then
-    fail "build: scripts/package.sh failed"
-    finish
-fi
-sleep 0.2 # let tee finish
-DEB=$(tail -n 1 "$WORK/package.log")
-if [[ ! -f $DEB ]]; then
-    fail "build: scripts/package.sh named no package ($DEB)"
-    finish
+if [[ -n ${ROUNDTRIP_PACKAGE_DEB:-} ]]; then
+    # A package built before (on another machine, say): checked as it is, nothing is built.
+    DEB=$(realpath "$ROUNDTRIP_PACKAGE_DEB")
+    [[ -f $DEB ]] || { fail "build: ROUNDTRIP_PACKAGE_DEB=$ROUNDTRIP_PACKAGE_DEB does not exist"; finish; }
+    note "checking $DEB (ROUNDTRIP_PACKAGE_DEB), not building"
+else
+    if ! bash scripts/package.sh > >(tee "$WORK/package.log") 2>&1; then
+        fail "build: scripts/package.sh failed"
+        finish
+    fi
+    sleep 0.2 # let tee finish
+    DEB=$(tail -n 1 "$WORK/package.log")
+    if [[ ! -f $DEB ]]; then
+        fail "build: scripts/package.sh named no package ($DEB)"
+        finish
+    fi
 fi
 pass "build: $(basename "$DEB"), $(du -k "$DEB" | cut -f1) KiB, in $((SECONDS - start)) s"
 
@@ -224,7 +232,10 @@ fi
 # --- the listener, as the unit runs it ----------------------------------------------------------
 EXEC_START=$(sed -n 's/^ExecStart=//p' "$UNIT_FILE")
 read -r -a exec_argv <<< "$EXEC_START"
-CONFIG=$WORK/config.toml
+# Not below /tmp: the unit's PrivateTmp= would hide it from a listener that systemd starts.
+CONFIG_DIR=/run/roundtrip-package-check
+CONFIG=$CONFIG_DIR/config.toml
+install -d -m 0755 "$CONFIG_DIR"
 CHECK_STATE=/var/lib/roundtrip/package-check # the test store, ledger and key: removed afterwards
 STORE=$CHECK_STATE/store
 # The unit's command line, but for the config file.
@@ -312,7 +323,16 @@ elif [[ -d /run/systemd/system ]] && [[ $(ps -p 1 -o comm=) == systemd ]]; then
     printf '[Service]\nExecStart=\nExecStart=%s\n' "${listener_argv[*]}" > /run/systemd/system/$UNIT.d/package-check.conf
     systemctl daemon-reload
     since=$(date '+%F %T')
-    if systemctl start "$UNIT" && sleep 1 && [[ $(journalctl -u "$UNIT" --since "$since" -o cat | grep -c listening) -ge 1 ]] \
+    listening() {
+        local deadline=$((SECONDS + 30))
+        while ((SECONDS < deadline)); do
+            journalctl -u "$UNIT" --since "$since" -o cat | grep -q listening && return 0
+            systemctl -q is-active "$UNIT" || return 1
+            sleep 0.5
+        done
+        return 1
+    }
+    if systemctl start "$UNIT" && listening \
         && send_report "$PORT" && (($(stored_reports) == 1)) \
         && [[ $(stat -c %U "$(find "$STORE/new" -type f | head -n 1)") == roundtrip ]] \
         && systemctl stop "$UNIT" && [[ $(systemctl show -p ExecMainStatus --value "$UNIT") == 0 ]]; then
