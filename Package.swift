@@ -5,6 +5,16 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The commit `roundtrip --version` names: scripts/package.sh sets ROUNDTRIP_COMMIT from
+// `git rev-parse --short HEAD` (with "-dirty" when tracked files differ from it); anything
+// else, or nothing (a plain `swift build`), builds as "unknown".
+let buildCommit: String = {
+    guard let value = Context.environment["ROUNDTRIP_COMMIT"] else { return "unknown" }
+    let hash = value.hasSuffix("-dirty") ? value.dropLast("-dirty".count) : Substring(value)
+    guard (4...40).contains(hash.count), hash.allSatisfy(\.isHexDigit) else { return "unknown" }
+    return value
+}()
+
 let package = Package(
     name: "roundtrip",
     platforms: [.macOS(.v14)],
@@ -40,6 +50,8 @@ let package = Package(
         ),
         // glibc libresolv shim for MX lookups with a per-call resolver state.
         .target(name: "CResolv", linkerSettings: [.linkedLibrary("resolv")]),
+        // Build facts for `roundtrip --version` (the commit, from the environment at build time).
+        .target(name: "CBuildInfo", cSettings: [.define("ROUNDTRIP_COMMIT", to: "\"\(buildCommit)\"")]),
         // I/O: SMTP client on SwiftNIO + NIOSSL, TLS reports, MX resolution.
         .target(
             name: "MailTransport",
@@ -74,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "roundtrip",
             dependencies: [
-                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore",
+                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -10,7 +10,10 @@
 #   3. swift build --build-tests -Xswiftc -warnings-as-errors
 #   4. swift test (same flags, so nothing is rebuilt) "$@"
 #   5. FUZZ=1: scripts/fuzz.sh 20 (20 s for each of the five fuzz targets)
-#   6. scripts/test-env.sh stop, always (trap); the exit code is the first
+#   6. scripts/package-check.sh: builds the Debian package once and checks it
+#      (lintian, man pages, unit, install/remove, the listener as the unit runs
+#      it); ROUNDTRIP_SKIP_PACKAGE=1 skips it
+#   7. scripts/test-env.sh stop, always (trap); the exit code is the first
 #      failing step's.
 set -uo pipefail
 
@@ -43,6 +46,15 @@ if ((rc == 0)) && [[ ${FUZZ:-0} == 1 ]]; then
         bash scripts/fuzz.sh 20 || rc=$?
     else
         echo "run-tests: FUZZ=1 but scripts/fuzz.sh does not exist; skipping fuzzing"
+    fi
+fi
+
+if ((rc == 0)); then
+    if [[ ${ROUNDTRIP_SKIP_PACKAGE:-0} == 1 ]]; then
+        echo "run-tests: ROUNDTRIP_SKIP_PACKAGE=1, skipping scripts/package-check.sh"
+    else
+        echo "run-tests: scripts/package-check.sh"
+        bash scripts/package-check.sh || rc=$?
     fi
 fi
 

@@ -9,7 +9,7 @@ struct RoundtripCommand: AsyncParsableCommand {
         discussion: """
         Exit codes are documented in README.md ("Exit codes").
         """,
-        version: RoundtripVersion.current,
+        version: RoundtripVersion.versionLine,
         subcommands: [CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self, PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self]
     )
 
