@@ -46,7 +46,7 @@ public struct Ledger: Sendable {
     /// The blocking work runs off the cooperative thread pool.
     public static func open(path: String, busyTimeout: TimeInterval = defaultBusyTimeout) async throws -> Ledger {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Ledger, any Error>) in
-            DispatchQueue.global(qos: .userInitiated).async {
+            DispatchQueue.global().async {
                 continuation.resume(with: Result { try openSynchronously(path: path, busyTimeout: busyTimeout) })
             }
         }
