@@ -8,7 +8,6 @@ extension LegacyRecognizer {
               .subject("returned mail"), .subject("failure notice"), .subject("delivery failure"),
               .subject("mail delivery failed"), .subject("non remis"), .subject("nondeliverable"),
               .subject("could not be delivered"), .subject("delivery notification"), .subject("undelivered")],
-        delayed: ["delayed", "will retry", "will keep trying", "still being retried", "temporary failure",
-                  "has not yet been delivered"]
+        delayed: []
     )
 }

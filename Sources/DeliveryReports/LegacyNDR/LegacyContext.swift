@@ -94,6 +94,8 @@ public struct LegacyContext: Sendable {
             }
             return
         }
+        // The returned message's headers are not the report's text.
+        if ct.type == "text" && ct.subtype.hasSubstring("rfc822-header") { return }
         if ct.type == "text" || (ct.type == "multipart" && part.children.isEmpty) || part.contentTypeDefaulted {
             if !out.isEmpty { out.append(0x0A) }
             let body = part.decodedBody

@@ -3,6 +3,7 @@ extension LegacyNDR {
     /// that finds a recipient wins. Add new families here (one file each in this folder).
     public static let registry: [LegacyRecognizer] = [
         .amazonSES,
+        .mailingList,
         .gmail,
         .dragonfly,
         .qmail,
@@ -26,5 +27,6 @@ extension LegacyNDR {
         .postfix,
         .exim,
         .generic,
+        .failureText,
     ]
 }

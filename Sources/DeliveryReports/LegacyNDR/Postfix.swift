@@ -6,6 +6,6 @@ extension LegacyRecognizer {
               .subject("undelivered mail returned to sender"), .subject("delayed mail (still being retried)")],
         start: ["the mail system", "could not be delivered to one or more destinations"],
         end: ["reporting-mta:", "-- original message", "undelivered message attached"],
-        delayed: ["delayed mail (still being retried)", "message could not be delivered for", "will keep trying"]
+        delayed: ["could not be delivered for more than"]
     )
 }
