@@ -481,3 +481,85 @@ struct NoticeShapeRuleTests {
         #expect(r.recipients.first?.action == .delivered)
     }
 }
+
+@Suite("Report rules: original recipients")
+struct OriginalRecipientRuleTests {
+    @Test("an x400 Final-Recipient yields to an rfc822 Original-Recipient (RFC 3464 §2.3.2)")
+    func x400() throws {
+        let r = try parse(dsn("""
+            Original-Recipient: rfc822; zed@dest.example
+            Final-Recipient: x400; /S=zed/OU=dest/PRMD=EX/ADMD= /C=GB/
+            Action: failed
+            Status: 5.1.1
+            """))
+        #expect(r.recipients.map(\.address) == ["zed@dest.example"])
+        #expect(r.recipients.first?.finalRecipient?.type == "x400")
+    }
+
+    @Test("an rfc822 Final-Recipient stays the address even when the original differs")
+    func finalWins() throws {
+        let r = try parse(dsn("""
+            Original-Recipient: rfc822; alias@dest.example
+            Final-Recipient: rfc822; user@store.dest.example
+            Action: failed
+            Status: 5.2.2
+            """))
+        #expect(r.recipients.map(\.address) == ["user@store.dest.example"])
+        #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
+    }
+
+    @Test("Sendmail's \"(expanded from: …)\" gives the original recipient")
+    func sendmailExpanded() throws {
+        let r = try parse(notice(subject: "Returned mail: see transcript for details", body: """
+               ----- The following addresses had permanent fatal errors -----
+            user@store.dest.example
+                (expanded from: alias@dest.example)
+
+               ----- Transcript of session follows -----
+            554 5.4.6 Too many hops
+            """))
+        #expect(r.recipients.map(\.address) == ["user@store.dest.example"])
+        #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
+        #expect(r.recipients.first?.action == .failed)
+    }
+
+    @Test("PMDF \"Original address:\" gives the original recipient")
+    func pmdfOriginal() throws {
+        let r = try parse(notice(subject: "Delivery Notification: Delivery has failed", body: """
+            This report relates to a message you sent.
+
+              Recipient address: user@store.dest.example
+              Original address: alias@dest.example
+              Reason: recipient reached disk quota
+            """))
+        #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
+    }
+}
+
+@Suite("Report rules: more families as data")
+struct MoreFamilyRuleTests {
+    @Test("MDaemon: a \"Warning:\" Subject over a no-such-user text is a final failure")
+    func mdaemon() throws {
+        let r = try parse(notice(subject: "Warning: a@dest.example - User unknown!", body: """
+            a@dest.example - no such user here.
+
+            There is no user by that name at this server.
+
+            : Message contains [1] file attachments
+            """, from: "MDaemon@mx.dest.example"))
+        #expect(r.kind == .legacy(family: "mdaemon"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == .failed)
+    }
+
+    @Test("a \"Non-Delivery\" notice from a non-daemon address is recognised by its Subject")
+    func nonDelivery() throws {
+        let r = try parse(notice(subject: "Non-Delivery: hello", body: """
+            --- Non-Delivery Report ---
+            The email below could not be delivered to the following user:
+            "a" <a@dest.example>
+            """, from: "<admin@dest.example>"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == .failed)
+    }
+}

@@ -7,7 +7,8 @@ extension LegacyRecognizer {
               .subject("undeliver"), .subject("delivery fail"), .subject("delivery status notification"),
               .subject("returned mail"), .subject("failure notice"), .subject("delivery failure"),
               .subject("mail delivery failed"), .subject("non remis"), .subject("nondeliverable"),
-              .subject("could not be delivered"), .subject("delivery notification"), .subject("undelivered")],
+              .subject("could not be delivered"), .subject("delivery notification"), .subject("undelivered"),
+              .subject("non-delivery"), .body("--- non-delivery report ---")],
         delayed: []
     )
 }

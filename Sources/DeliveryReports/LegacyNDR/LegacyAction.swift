@@ -7,23 +7,22 @@ import MailCore
 /// 4.4.7, RFC 3463 "delivery time expired", when the report writes no other code).
 ///
 /// The rule, first match wins; only the report's text before the returned message is read:
-/// 1. The text says the MTA gave up for good (`giveUp`): "giving up", "I'm not going to try
-///    again", "retry timeout exceeded", "could not be delivered for 5 days", "permanent error"
-///    → `failed` (4.4.7 when the report has no status, for the expiry words).
-/// 2. The text says delivery is still being tried (`stillTrying`, plus the family's own
-///    `delayed` phrases): "Warning:" notices ("THIS IS A WARNING MESSAGE ONLY"), "has been
-///    delayed", "will retry", "will be retried", "has not yet been delivered", "temporary failure
-///    report", "message is kept in the queue" → `delayed`.
-/// 3. The text says the message was returned undelivered (`returned`): "Undeliverable",
+/// 1. The text says the MTA gave up after retrying (`expired`): "giving up", "I'm not going to
+///    try again", "retry timeout exceeded", "could not be delivered for 5 days", "message
+///    expired" → `failed`, with 4.4.7 when the report writes no status.
+/// 2. The text says the failure is permanent (`permanent`, plus the family's own `failed`
+///    phrases): "permanent error", "failed permanently" → `failed`.
+/// 3. The text says delivery is still being tried (`stillTrying`, plus the family's own
+///    `delayed` phrases): "THIS IS A WARNING MESSAGE ONLY", "has been delayed", "will retry",
+///    "will be retried", "has not yet been delivered", "temporary failure report", "message is
+///    kept in the queue", "No action is required on your part" → `delayed`.
+/// 4. The text says the message was returned undelivered (`returned`): "Undeliverable",
 ///    "returned mail", "could not be delivered", "delivery has failed" → `failed`.
-/// 4. The text says the message was delivered (`deliveredWords`, plus the family's own
-///    `delivered` phrases): Sendmail's "successful delivery notifications", Exchange's "Delivery
-///    to these recipients or groups is complete", Amazon SES `"notificationType":"Delivery"`
-///    → `delivered`.
-/// 5. The Subject, by the same lists in the same order (plus "Warning:" and "Delay" at the
-///    Subject's head for delay notices such as Exim's "Warning: message … delayed", and
-///    "(Success)"/"Delivered:" for success notices).
-/// 6. Otherwise `failed`: a non-delivery report that does not say it will try again is final.
+/// 5. The text says the message was delivered (`deliveredWords`, plus the family's own
+///    `delivered` phrases) → `delivered`.
+/// 6. The Subject, by the same lists in the same order, plus "Warning:"/"Delay…" at its head
+///    (Exim's "Warning: message … delayed") → `delayed`, "(Success)"/"Delivered:" → `delivered`.
+/// 7. Otherwise `failed`: a non-delivery report that does not say it will try again is final.
 ///
 /// Sources: the notice templates of Exim 4.96 (`exim4-config` `warn_message_file` text, "has not
 /// yet been delivered … No action is required on your part", "retry timeout exceeded"), Sendmail
@@ -83,12 +82,12 @@ public enum LegacyAction {
 
     /// Decides the action from the text `c.lower[0..<end]` and the Subject.
     public static func decide(_ c: LegacyContext, textEnd end: Int, familyDelayed: [String] = [],
-                              familyDelivered: [String] = []) -> Decision {
+                              familyDelivered: [String] = [], familyFailed: [String] = []) -> Decision {
         let end = min(end, c.lower.count)
         func inText(_ words: [String]) -> Bool { words.contains { c.index(of: $0, from: 0, to: end) != nil } }
         func inSubject(_ words: [String]) -> Bool { words.contains { c.subject.hasSubstring($0) } }
         if inText(expired) || gaveUpAfterDays(c, end) { return .failed(expired: true) }
-        if inText(permanent) { return .failed(expired: false) }
+        if inText(permanent) || inText(familyFailed) { return .failed(expired: false) }
         if inText(stillTrying) || inText(familyDelayed) { return .delayed }
         if inText(returned) { return .failed(expired: false) }
         if inText(deliveredWords) || inText(familyDelivered) { return .delivered }

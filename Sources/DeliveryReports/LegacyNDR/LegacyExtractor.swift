@@ -51,13 +51,19 @@ enum LegacyExtractor {
         if found.isEmpty && r.recipients != .anywhere {
             found = findRecipients(.anywhere, c, start: start, end: end, excluded: excluded)
         }
+        // An address after an original-recipient label is that recipient's original address.
+        if found.count > 1 {
+            let kept = found.filter { !afterLabel(c.lower, $0.position, labels: originalLabels, floor: start) }
+            if !kept.isEmpty { found = kept }
+        }
         // X-Failed-Recipients (Exim, Google and others) names failed recipients: each is one,
         // whether or not the text names it (the text's own list is kept).
         let failedHeader = failedRecipientsHeader(c.message.header)
         if !failedHeader.isEmpty { found = honour(failedHeader, found, c, start: start, end: end) }
         if found.isEmpty { return nil }
 
-        let decision = LegacyAction.decide(c, textEnd: end, familyDelayed: r.delayed, familyDelivered: r.delivered)
+        let decision = LegacyAction.decide(c, textEnd: end, familyDelayed: r.delayed, familyDelivered: r.delivered,
+                                           familyFailed: r.failed)
         let delayed = decision == .delayed
         let delivered = decision == .delivered
 
@@ -109,6 +115,10 @@ enum LegacyExtractor {
             }
             if let code = reply { rr.extraFields["x-reply-code"] = String(code) }
             if hit.position < 0 { rr.extraFields["x-recipient-source"] = "x-failed-recipients" }
+            if let original = originalRecipient(in: c, block: block) {
+                rr.originalRecipient = TypedValue(type: "rfc822", value: original)
+                rr.originalRecipientDecoded = original
+            }
             if r.requiresCode {
                 let written = (status != nil && status?.statusClass != 2) || (reply.map { $0 >= 400 && $0 < 600 } ?? false)
                 if !written { return nil }
@@ -116,6 +126,25 @@ enum LegacyExtractor {
             recipients.append(rr)
         }
         return DeliveryReport(kind: .legacy(family: r.family), recipients: RecipientMerge.onePerRecipient(recipients))
+    }
+
+    /// Labels after which a legacy text gives the address the sender used for this recipient:
+    /// Sendmail's `(expanded from: %s)`, PMDF/Sun Messaging Server's "Original address:".
+    static let originalLabels: [String] = ["(expanded from:", "original address:"]
+
+    /// The original recipient named in the block after one of `originalLabels`.
+    static func originalRecipient(in c: LegacyContext, block: ArraySlice<UInt8>) -> String? {
+        let lower = c.lower[block.startIndex..<block.endIndex]
+        for label in originalLabels {
+            guard let i = ByteScan.firstIndex(of: Array(label.utf8), in: lower) else { continue }
+            let after = i + label.utf8.count
+            let line = c.text[after..<min(block.endIndex, after + 300)]
+            let stop = line.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) ?? line.endIndex
+            if let range = AddressParser.findAddresses(in: c.text[after..<stop]).first {
+                return ReportAddress.mailbox(decodeUTF8OrLatin1(c.text[range]))
+            }
+        }
+        return nil
     }
 
     /// The addresses of an `X-Failed-Recipients` header (comma-separated, possibly repeated).

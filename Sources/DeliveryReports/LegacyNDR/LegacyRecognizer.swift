@@ -51,6 +51,8 @@ public struct LegacyRecognizer: Sendable {
     public var delayed: [String]
     /// This family's own phrases of a success notice, added to `LegacyAction.deliveredWords`.
     public var delivered: [String]
+    /// This family's own phrases of a final failure, added to `LegacyAction.permanent`.
+    public var failed: [String]
     public var recipients: RecipientStyle
     /// When true the report is accepted only if every recipient's text carries a written enhanced
     /// status code or a 4xx/5xx reply code (for shapes whose markers alone are weak evidence, such
@@ -58,7 +60,8 @@ public struct LegacyRecognizer: Sendable {
     public var requiresCode: Bool
 
     public init(family: String, all: [Marker] = [], any: [Marker] = [], start: [String] = [], end: [String] = [],
-                delayed: [String] = [], delivered: [String] = [], recipients: RecipientStyle = .lineStart,
+                delayed: [String] = [], delivered: [String] = [], failed: [String] = [],
+                recipients: RecipientStyle = .lineStart,
                 requiresCode: Bool = false) {
         self.family = family
         self.all = all
@@ -67,6 +70,7 @@ public struct LegacyRecognizer: Sendable {
         self.end = end
         self.delayed = delayed
         self.delivered = delivered
+        self.failed = failed
         self.recipients = recipients
         self.requiresCode = requiresCode
     }

@@ -20,6 +20,7 @@ extension LegacyNDR {
         .mailMarshal,
         .zoho,
         .courier,
+        .mDaemon,
         .outlook,
         .exchange,
         .groupWise,
