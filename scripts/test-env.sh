@@ -57,7 +57,7 @@ LOGS="$STATE/logs"
 MAILROOT="$STATE/mail"
 
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
-          swaks libsisimai-perl libsqlite3-dev ca-certificates python3)
+          swaks libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce)
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
