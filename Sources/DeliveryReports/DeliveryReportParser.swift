@@ -55,7 +55,7 @@ public enum DeliveryReportParser {
             // The machine-readable part wins; the text may only fill a missing diagnostic or a
             // status that was only guessed.
             if content.recipients.contains(where: { $0.diagnostic == nil || $0.statusIsPseudo }),
-               let text = LegacyNDR.recognise(context()) {
+               let text = LegacyNDR.recognise(context(), humanTextOnly: true) {
                 for i in content.recipients.indices {
                     let k = RecipientMerge.key(content.recipients[i])
                     if let t = text.recipients.first(where: { RecipientMerge.key($0) == k }) {

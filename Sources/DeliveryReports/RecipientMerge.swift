@@ -31,11 +31,18 @@ enum RecipientMerge {
 
     /// Fills only a missing diagnostic and a guessed status of a machine-readable record from the
     /// human-readable text's record of the same recipient, when the text writes a status code of
-    /// the same class as the record's action implies.
+    /// the same class as the record's action implies. A diagnostic taken from the text is read
+    /// like a Diagnostic-Code: a generic `x.0.0` Status yields to its more specific code of the
+    /// same class (`RFC3464Parser`'s Status rule).
     static func fillFromText(_ base: inout RecipientReport, from text: RecipientReport) {
         if base.diagnostic == nil, let d = text.diagnostic {
             base.diagnostic = d
             base.diagnosticType = text.diagnosticType
+            if let s = text.status, !text.statusIsPseudo, let b = base.status, !base.statusIsPseudo,
+               b.statusClass == s.statusClass, b.subject == 0, b.detail == 0, s.subject != 0 || s.detail != 0 {
+                base.diagnosticStatus = s
+                base.status = s
+            }
         }
         if base.statusIsPseudo, let s = text.status, !text.statusIsPseudo, s.statusClass == base.status?.statusClass {
             base.status = s

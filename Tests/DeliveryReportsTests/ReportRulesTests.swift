@@ -152,7 +152,8 @@ struct RFC3464GroupRuleTests {
         #expect(r.recipients.count == 1)
         let rr = try #require(r.recipients.first)
         #expect(rr.action == .failed)
-        #expect(rr.status?.description == "5.0.0")
+        // The filled diagnostic is read like a Diagnostic-Code: 5.0.0 yields to its 5.1.1.
+        #expect(rr.status?.description == "5.1.1")
         #expect(rr.diagnostic?.hasSubstring("550 5.1.1 unknown user") == true)
     }
 
@@ -561,5 +562,97 @@ struct MoreFamilyRuleTests {
             """, from: "<admin@dest.example>"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .failed)
+    }
+}
+
+@Suite("Report rules: OpenSMTPD")
+struct OpenSMTPDRuleTests {
+    static func report(subject: String, text: String, action: String, status: String) -> String {
+        """
+        From: Mailer Daemon <MAILER-DAEMON@smtpd.example.org>
+        To: sender@return.example
+        Subject: Delivery status notification: \(subject)
+        MIME-Version: 1.0
+        Content-Type: multipart/mixed;boundary="42/smtpd.example.org"
+
+        This is a MIME-encapsulated message.
+
+        --42/smtpd.example.org
+        Content-Description: Notification
+        Content-Type: text/plain; charset=us-ascii
+
+            Hi!
+
+            This is the MAILER-DAEMON, please DO NOT REPLY to this email.
+
+        \(text)
+            Below is a copy of the original message:
+
+        --42/smtpd.example.org
+        Content-Description: Delivery Report
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; smtpd.example.org
+
+        Final-Recipient: rfc822; a@dest.example
+        Action: \(action)
+        Status: \(status)
+
+        --42/smtpd.example.org--
+        """
+    }
+
+    @Test("the text fills the diagnostic the delivery-status part lacks, and the specific code")
+    func failed() throws {
+        let r = try parse(Self.report(subject: "failed", text: """
+                An error has occurred while attempting to deliver a message for
+                the following list of recipients:
+
+            a@dest.example: 550 5.1.1 <a@dest.example>: user unknown here
+
+            """, action: "failed", status: "5.0.0"))
+        #expect(r.kind == .dsnPartWithoutReport)
+        #expect(r.recipients.count == 1)
+        let rr = try #require(r.recipients.first)
+        #expect(rr.action == .failed)
+        #expect(rr.diagnostic == "550 5.1.1 <a@dest.example>: user unknown here")
+        #expect(rr.status?.description == "5.1.1")
+    }
+
+    @Test("a delay notice keeps the DSN's action; the text gives the diagnostic")
+    func delayed() throws {
+        let r = try parse(Self.report(subject: "delayed", text: """
+                A message is delayed for more than 20 seconds for the following
+                list of recipients:
+
+            a@dest.example: 451 4.3.0 try again later
+
+                Please note that this is only a temporary failure report.
+            """, action: "delayed", status: "4.0.0"))
+        #expect(r.recipients.map(\.action) == [.delayed])
+        #expect(r.recipients.first?.diagnostic == "451 4.3.0 try again later")
+        #expect(r.recipients.first?.status?.description == "4.3.0")
+    }
+
+    @Test("the text-only notice is read by the same rules")
+    func legacyOnly() throws {
+        let r = try parse("""
+            From: Mailer Daemon <MAILER-DAEMON@smtpd.example.org>
+            Subject: Delivery status notification: delayed
+
+                Hi!
+
+                This is the MAILER-DAEMON, please DO NOT REPLY to this email.
+
+                A message is delayed for more than 4 hours for the following
+                list of recipients:
+
+            a@dest.example: 421 4.4.2 connection dropped
+
+                Please note that this is only a temporary failure report.
+            """)
+        #expect(r.kind == .legacy(family: "opensmtpd"))
+        #expect(r.recipients.map(\.action) == [.delayed])
+        #expect(r.recipients.first?.status?.description == "4.4.2")
     }
 }

@@ -31,7 +31,7 @@ enum LegacyExtractor {
     static let ignoredLocalParts: Set<String> = ["postmaster", "mailer-daemon", "mail-daemon", "mailerdaemon",
                                                  "abuse", "hostmaster", "noreply", "no-reply", "root"]
 
-    static func extract(_ r: LegacyRecognizer, _ c: LegacyContext) -> DeliveryReport? {
+    static func extract(_ r: LegacyRecognizer, _ c: LegacyContext, humanTextOnly: Bool = false) -> DeliveryReport? {
         let n = c.lower.count
         var start = 0
         for m in r.start {
@@ -40,7 +40,7 @@ enum LegacyExtractor {
                 break
             }
         }
-        var end = n
+        var end = humanTextOnly ? min(n, c.humanTextEnd) : n
         for m in r.end + commonEnd {
             if let i = c.index(of: m, from: start, to: end) { end = i }
         }

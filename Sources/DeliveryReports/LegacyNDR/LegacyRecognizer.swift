@@ -95,9 +95,9 @@ public struct LegacyRecognizer: Sendable {
     }
 
     /// Recognises the report, or nil when the fingerprint does not match or no recipient is found.
-    public func recognise(_ c: LegacyContext) -> DeliveryReport? {
+    public func recognise(_ c: LegacyContext, humanTextOnly: Bool = false) -> DeliveryReport? {
         guard matches(c) else { return nil }
-        return LegacyExtractor.extract(self, c)
+        return LegacyExtractor.extract(self, c, humanTextOnly: humanTextOnly)
     }
 }
 
@@ -106,10 +106,12 @@ public enum LegacyNDR {
     /// - Parameter requireCode: accept a report only when every recipient's text carries a written
     ///   4.x.x/5.x.x code or 4xx/5xx reply (used for RFC 3834 auto-replies, which are reports only
     ///   when they carry a delivery failure).
-    public static func recognise(_ c: LegacyContext, requireCode: Bool = false) -> DeliveryReport? {
+    /// - Parameter humanTextOnly: read only the human-readable text, not the delivery-status
+    ///   part's body (when the text only fills fields of a parsed delivery-status part).
+    public static func recognise(_ c: LegacyContext, requireCode: Bool = false, humanTextOnly: Bool = false) -> DeliveryReport? {
         for var r in registry {
             if requireCode { r.requiresCode = true }
-            if let report = r.recognise(c) { return report }
+            if let report = r.recognise(c, humanTextOnly: humanTextOnly) { return report }
         }
         return nil
     }

@@ -21,6 +21,7 @@ extension LegacyNDR {
         .zoho,
         .courier,
         .mDaemon,
+        .openSMTPD,
         .outlook,
         .exchange,
         .groupWise,
