@@ -706,6 +706,7 @@ cmd_start() {
     start_dnsmasq "$dns_changed"
     verify_all
     write_env_file
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -720,6 +721,7 @@ cmd_stop() {
     fi
     if pid_alive "$(dovecot_pid)"; then stop_dovecot; log "dovecot stopped"; else log "dovecot not running"; fi
     if pid_alive "$(dnsmasq_pid)"; then stop_dnsmasq; log "dnsmasq stopped"; else log "dnsmasq not running"; fi
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
 }
 
 cmd_status() {
