@@ -476,7 +476,7 @@ struct NoticeShapeRuleTests {
     func sendmailSuccess() throws {
         let r = try parse(notice(subject: "Return receipt", body: """
                ----- The following addresses had successful delivery notifications -----
-            <a@dest.example>  (relayed to non-DSN-aware mailer)
+            <a@dest.example>  (delivered to mailbox)
             """))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .delivered)
@@ -654,5 +654,91 @@ struct OpenSMTPDRuleTests {
         #expect(r.kind == .legacy(family: "opensmtpd"))
         #expect(r.recipients.map(\.action) == [.delayed])
         #expect(r.recipients.first?.status?.description == "4.4.2")
+    }
+}
+
+@Suite("Report rules: Courier templates and relayed entries")
+struct CourierRuleTests {
+    static func courier(_ section: String, subject: String = "NOTICE: mail delivery status.") -> String {
+        """
+        From: Courier mail server at mx.dest.example <@>
+        Subject: \(subject)
+
+        This is a delivery status notification from mx.dest.example,
+        running the Courier mail server, version 1.0.16.
+
+        The original message was received on Fri, 04 Dec 2026 08:00:00 +0000
+        from localhost [127.0.0.1]
+
+        ---------------------------------------------------------------------------
+        \(section)
+        ---------------------------------------------------------------------------
+
+        If your message was also sent to additional recipients, their delivery
+        status is not included in this report.
+        """
+    }
+
+    @Test("Courier's four templates give failed, delayed, relayed and delivered", arguments: [
+        ("""
+                                   UNDELIVERABLE MAIL
+
+         Your message to the following recipients cannot be delivered:
+
+         <a@dest.example>:
+             mx.dest.example [192.0.2.1]:
+         >>> RCPT TO:<a@dest.example>
+         <<< 550 5.1.1 unknown user
+         """, DeliveryAction.failed, "5.1.1"),
+        ("""
+                             DELAYS IN DELIVERING YOUR MESSAGE
+
+         The delivery of the following E-mail message has been delayed.  This is an
+         advisory notice only; it is sent only to notify you about a temporary delay
+         in delivering your message.  You DO NOT need to do anything at this time.
+         Additional attempts to deliver your message will be made.
+
+         <a@dest.example>:
+         <<< 451 4.4.1 no answer
+         """, .delayed, "4.4.1"),
+        ("""
+                           MESSAGE DELIVERED TO A MAIL GATEWAY
+
+         Unfortunately, your message
+         has been transferred to an intermediate mail gateway that is not capable
+         of generating delivery acknowledgements.
+
+         Unless your message is eventually returned as undeliverable, you may not
+         receive any further delivery notices for the following addresses:
+
+         <a@dest.example>:
+         """, .relayed, "2.0.0"),
+        ("""
+                            MESSAGE DELIVERED SUCCESSFULLY
+
+         Your E-mail requested a delivery notice/return receipt for the following
+         addresses:
+
+         <a@dest.example>:
+         <<< 250 2.6.0 ok
+         """, .delivered, "2.6.0"),
+    ])
+    func templates(_ section: String, _ action: DeliveryAction, _ status: String) throws {
+        let r = try parse(Self.courier(section))
+        #expect(r.kind == .legacy(family: "courier"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == action)
+        #expect(r.recipients.first?.status?.description == status)
+    }
+
+    @Test("a success notice entry \"relayed to non-DSN-aware mailer\" is relayed, the others delivered")
+    func relayedEntry() throws {
+        let r = try parse(notice(subject: "Return receipt", body: """
+               ----- The following addresses had successful delivery notifications -----
+            <a@dest.example>  (relayed via non "Remote SMTP" router)
+            <b@hop.example>  (relayed to non-DSN-aware mailer)
+            """))
+        #expect(r.recipients.map(\.address) == ["a@dest.example", "b@hop.example"])
+        #expect(r.recipients.map(\.action) == [.delivered, .relayed])
     }
 }

@@ -16,10 +16,12 @@ import MailCore
 ///    `delayed` phrases): "THIS IS A WARNING MESSAGE ONLY", "has been delayed", "will retry",
 ///    "will be retried", "has not yet been delivered", "temporary failure report", "message is
 ///    kept in the queue", "No action is required on your part" → `delayed`.
-/// 4. The text says the message was returned undelivered (`returned`): "Undeliverable",
+/// 4. The text says the message was delivered (`deliveredWords`, plus the family's own
+///    `delivered` phrases) → `delivered`, or `relayed` for a recipient whose entry says "relayed
+///    to non-DSN-aware mailer" and for relay notices (`successAction`). Before rule 5 because
+///    Courier's relay notice says "Unless your message is eventually returned as undeliverable".
+/// 5. The text says the message was returned undelivered (`returned`): "Undeliverable",
 ///    "returned mail", "could not be delivered", "delivery has failed" → `failed`.
-/// 5. The text says the message was delivered (`deliveredWords`, plus the family's own
-///    `delivered` phrases) → `delivered`.
 /// 6. The Subject, by the same lists in the same order, plus "Warning:"/"Delay…" at its head
 ///    (Exim's "Warning: message … delayed") → `delayed`, "(Success)"/"Delivered:" → `delivered`.
 /// 7. Otherwise `failed`: a non-delivery report that does not say it will try again is final.
@@ -77,6 +79,27 @@ public enum LegacyAction {
         "your message has been delivered", "was successfully delivered", "has been successfully delivered",
         "\"notificationtype\":\"delivery\"",
     ]
+    /// Phrases, in one recipient's entry of a success notice, of a relay into an environment that
+    /// sends no further notices (RFC 3464 §2.3.3 `relayed`): Sendmail's and Exim's "(relayed to
+    /// non-DSN-aware mailer)".
+    static let relayedEntryWords: [String] = ["relayed to non-dsn-aware mailer"]
+    /// Headings of whole relay notices: Courier's "MESSAGE DELIVERED TO A MAIL GATEWAY",
+    /// OpenSMTPD's "Your message was relayed to these recipients".
+    static let relayedNoticeWords: [String] = ["delivered to a mail gateway", "your message was relayed to these recipients"]
+
+    /// `delivered` or `relayed` for one recipient of a success notice: relayed when its own entry
+    /// (`block`) says so, or when the notice is a relay notice and names no successful delivery.
+    static func successAction(_ c: LegacyContext, block: Range<Int>, textEnd: Int) -> DeliveryAction {
+        let end = min(textEnd, c.lower.count)
+        for w in relayedEntryWords where c.index(of: w, from: block.lowerBound, to: min(block.upperBound, c.lower.count)) != nil {
+            return .relayed
+        }
+        let relayNotice = relayedNoticeWords.contains { c.index(of: $0, from: 0, to: end) != nil }
+        let deliveredNotice = ["message delivered successfully", "successfully delivered to these recipients"]
+            .contains { c.index(of: $0, from: 0, to: end) != nil }
+        return relayNotice && !deliveredNotice ? .relayed : .delivered
+    }
+
     /// Subject heads of delay notices (Exim "Warning: message … delayed", "Delivery delayed").
     static let subjectDelayHeads: [String] = ["warning:", "delay", "delivery delayed", "(delay)", "delayed"]
 
@@ -89,8 +112,8 @@ public enum LegacyAction {
         if inText(expired) || gaveUpAfterDays(c, end) { return .failed(expired: true) }
         if inText(permanent) || inText(familyFailed) { return .failed(expired: false) }
         if inText(stillTrying) || inText(familyDelayed) { return .delayed }
+        if inText(deliveredWords) || inText(familyDelivered) || inText(relayedNoticeWords) { return .delivered }
         if inText(returned) { return .failed(expired: false) }
-        if inText(deliveredWords) || inText(familyDelivered) { return .delivered }
         if inSubject(expired) { return .failed(expired: true) }
         if inSubject(permanent) { return .failed(expired: false) }
         if inSubject(stillTrying) || inSubject(familyDelayed) { return .delayed }

@@ -86,7 +86,9 @@ enum LegacyExtractor {
             var reply = ReplyCode.find(in: block)
             if reply == nil && found.count == 1 { reply = ReplyCode.find(in: whole) }
             let diagnostic = diagnosticText(block, skip: skip)
-            let action: DeliveryAction = delivered ? .delivered : delayed ? .delayed : .failed
+            let action: DeliveryAction = delivered
+                ? LegacyAction.successAction(c, block: block.startIndex..<block.endIndex, textEnd: end)
+                : delayed ? .delayed : .failed
             var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: ReportAddress.mailbox(hit.address)),
                                      action: action)
             if let s = status {
