@@ -742,3 +742,43 @@ struct CourierRuleTests {
         #expect(r.recipients.map(\.action) == [.delivered, .relayed])
     }
 }
+
+@Suite("Report rules: Postfix and Exchange success texts")
+struct SuccessTextRuleTests {
+    @Test("Postfix's success template without a delivery-status part is delivered")
+    func postfixSuccess() throws {
+        let r = try parse(notice(subject: "Successful Mail Delivery Report", body: """
+            This is the mail system at host mx.example.org.
+
+            Your message was successfully delivered to the destination(s)
+            listed below. If the message was delivered to mailbox you will
+            receive no further notifications. Otherwise you may still receive
+            notifications of mail delivery errors from other systems.
+
+                               The mail system
+
+            <a@dest.example>: delivery via local: delivered to mailbox
+            """))
+        #expect(r.kind == .legacy(family: "postfix"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == .delivered)
+        #expect(r.recipients.first?.status?.description == "2.0.0")
+    }
+
+    @Test("Exchange's relay text is relayed, its plain success text delivered", arguments: [
+        ("Delivery to these recipients or groups is complete, but no delivery notification was sent by the destination server:", DeliveryAction.relayed),
+        ("Your message has been delivered to the following recipients:", .delivered),
+        ("Delivery to these recipients or groups is complete:", .delivered),
+    ])
+    func exchange(_ line: String, _ action: DeliveryAction) throws {
+        let r = try parse(notice(subject: "Relayed: hello", body: """
+            \(line)
+
+            a@dest.example
+
+            Subject: hello
+            """, from: "postmaster@ex.example.org", extraHeaders: "X-MS-Exchange-Message-Is-Ndr:\n"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == action)
+    }
+}

@@ -84,8 +84,11 @@ public enum LegacyAction {
     /// non-DSN-aware mailer)".
     static let relayedEntryWords: [String] = ["relayed to non-dsn-aware mailer"]
     /// Headings of whole relay notices: Courier's "MESSAGE DELIVERED TO A MAIL GATEWAY",
-    /// OpenSMTPD's "Your message was relayed to these recipients".
-    static let relayedNoticeWords: [String] = ["delivered to a mail gateway", "your message was relayed to these recipients"]
+    /// OpenSMTPD's "Your message was relayed to these recipients", Exchange's "Delivery to these
+    /// recipients or groups is complete, but no delivery notification was sent by the destination
+    /// server".
+    static let relayedNoticeWords: [String] = ["delivered to a mail gateway", "your message was relayed to these recipients",
+                                               "but no delivery notification was sent by the destination server"]
 
     /// `delivered` or `relayed` for one recipient of a success notice: relayed when its own entry
     /// (`block`) says so, or when the notice is a relay notice and names no successful delivery.
