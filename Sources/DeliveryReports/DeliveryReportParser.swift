@@ -124,6 +124,11 @@ public enum DeliveryReportParser {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
         }
         if scan.sawDisposition {
+            if let part = scan.dispositionPart, var r = SieveReject.report(part, text: context().text) {
+                r.envelope = envelope
+                r.returnedHeaders = scan.returnedHeaders(after: -1)
+                return r
+            }
             return notAReport(.dispositionNotification, message: message, envelope: envelope, scan: scan)
         }
 
@@ -198,6 +203,8 @@ struct TreeScan {
     var headerCandidates: [HeaderCandidate] = []
     var sawFeedbackReport = false
     var sawDisposition = false
+    /// The first disposition-notification part (RFC 8098), outside returned messages.
+    var dispositionPart: MIMEPart?
     var order = 0
 
     mutating func walk(_ part: MIMEPart, parentIsReport: Bool, parentReportType: String?, insideEmbedded: Bool) {
@@ -214,7 +221,10 @@ struct TreeScan {
                 statusParts.append(StatusCandidate(part: part, parentIsReport: parentIsReport, order: order))
             }
             if sub == "feedback-report" { sawFeedbackReport = true }
-            if sub == "disposition-notification" || sub == "global-disposition-notification" { sawDisposition = true }
+            if sub == "disposition-notification" || sub == "global-disposition-notification" {
+                sawDisposition = true
+                if dispositionPart == nil { dispositionPart = part }
+            }
         }
         if sub.hasSubstring("rfc822-header") || sub == "global-headers" {
             let (h, _) = HeaderSection.parse(part.decodedBody)

@@ -118,5 +118,5 @@ struct FluflBounceTests {
     }
 
     // Ratchet: raise when the parser improves; never lower.
-    static let agreementThreshold = 0.965
+    static let agreementThreshold = 0.975
 }

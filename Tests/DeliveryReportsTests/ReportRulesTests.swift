@@ -782,3 +782,54 @@ struct SuccessTextRuleTests {
         #expect(r.recipients.first?.action == action)
     }
 }
+
+@Suite("Report rules: Sieve reject (RFC 5429)")
+struct SieveRejectRuleTests {
+    static func mdn(_ disposition: String) -> String {
+        """
+        From: Mail Delivery Subsystem <postmaster@dest.example>
+        To: <sender@return.example>
+        Subject: Automatically rejected mail
+        Auto-Submitted: auto-replied (rejected)
+        MIME-Version: 1.0
+        Content-Type: multipart/report; report-type=disposition-notification; boundary="r"
+
+        --r
+        Content-Type: text/plain; charset=utf-8
+
+        Your message to <a@dest.example> was automatically rejected:
+        Quota exceeded
+
+        --r
+        Content-Type: message/disposition-notification
+
+        Reporting-UA: mail.dest.example; Dovecot Mail Delivery Agent
+        Final-Recipient: rfc822; a@dest.example
+        Original-Message-ID: <m1@return.example>
+        Disposition: \(disposition)
+
+        --r--
+        """
+    }
+
+    @Test("automatic-action …; deleted is a refusal: failed, with the reason")
+    func reject() throws {
+        let r = try parse(Self.mdn("automatic-action/MDN-sent-automatically; deleted"))
+        #expect(r.kind == .legacy(family: "sieve-reject"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == .failed)
+        #expect(r.recipients.first?.statusIsPseudo == true)
+        #expect(r.recipients.first?.diagnostic == "Quota exceeded")
+    }
+
+    @Test("other dispositions stay not-a-report", arguments: [
+        "manual-action/MDN-sent-manually; displayed",
+        "manual-action/MDN-sent-manually; deleted",
+        "automatic-action/MDN-sent-automatically; displayed",
+        "automatic-action/MDN-sent-automatically; dispatched",
+    ])
+    func others(_ disposition: String) throws {
+        let r = try parse(Self.mdn(disposition))
+        #expect(r.kind == .notAReport(reason: .dispositionNotification))
+    }
+}
