@@ -833,3 +833,19 @@ struct SieveRejectRuleTests {
         #expect(r.kind == .notAReport(reason: .dispositionNotification))
     }
 }
+
+@Suite("Report rules: generic Subject markers")
+struct GenericSubjectRuleTests {
+    @Test("\"Delivery Status\" in the Subject from a non-daemon sender is a report")
+    func deliveryStatus() throws {
+        let r = try parse(notice(subject: "Delivery Status", body: """
+            --- The following addresses had delivery problems ---
+
+            <a@dest.example>   (User unknown: 550 5.1.1 no mailbox here)
+            """, from: "Gateway <gateway@mx.dest.example>"))
+        #expect(r.kind == .legacy(family: "generic"))
+        #expect(r.recipients.map(\.address) == ["a@dest.example"])
+        #expect(r.recipients.first?.action == .failed)
+        #expect(r.recipients.first?.status?.description == "5.1.1")
+    }
+}

@@ -4,7 +4,7 @@ extension LegacyRecognizer {
         family: "generic",
         any: [.from("mailer-daemon"), .from("postmaster"), .from("mail delivery"), .from("mail.delivery"),
               .from("mail administrator"), .from("post_master"), .from("mail system"),
-              .subject("undeliver"), .subject("delivery fail"), .subject("delivery status notification"),
+              .subject("undeliver"), .subject("delivery fail"), .subject("delivery status"),
               .subject("returned mail"), .subject("failure notice"), .subject("delivery failure"),
               .subject("mail delivery failed"), .subject("non remis"), .subject("nondeliverable"),
               .subject("could not be delivered"), .subject("delivery notification"), .subject("undelivered"),
