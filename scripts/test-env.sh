@@ -61,7 +61,7 @@ MAILROOT="$STATE/mail"
 # STARTTLS/implicit TLS and libio-socket-inet6-perl for ::1.
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-          libsisimai-perl libsqlite3-dev ca-certificates python3)
+          libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce)
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -710,6 +710,7 @@ cmd_start() {
     start_dnsmasq "$dns_changed"
     verify_all
     write_env_file
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -724,6 +725,7 @@ cmd_stop() {
     fi
     if pid_alive "$(dovecot_pid)"; then stop_dovecot; log "dovecot stopped"; else log "dovecot not running"; fi
     if pid_alive "$(dnsmasq_pid)"; then stop_dnsmasq; log "dnsmasq stopped"; else log "dnsmasq not running"; fi
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
 }
 
 cmd_status() {

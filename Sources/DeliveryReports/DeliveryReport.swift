@@ -162,9 +162,22 @@ public struct RecipientReport: Sendable, Hashable {
     }
 
     /// The best address for this recipient: Final-Recipient, else the decoded Original-Recipient.
+    /// A Final-Recipient that is not a mailbox (an `x400;` O/R address, RFC 3464 §2.3.2) yields to
+    /// an Original-Recipient that is one.
     public var address: String {
-        if let f = finalRecipient?.value, !f.isEmpty { return f }
-        return originalRecipientDecoded ?? originalRecipient?.value ?? ""
+        let original = originalRecipientDecoded ?? originalRecipient?.value ?? ""
+        if let f = finalRecipient?.value, !f.isEmpty {
+            if !RecipientReport.isMailbox(f) && RecipientReport.isMailbox(original) { return original }
+            return f
+        }
+        return original
+    }
+
+    /// `local@domain` with both sides non-empty and no blanks or `/` in the domain.
+    static func isMailbox(_ a: String) -> Bool {
+        let u = a.utf8
+        guard let at = u.lastIndex(of: 0x40), at != u.startIndex, u.index(after: at) != u.endIndex else { return false }
+        return !u[u.index(after: at)...].contains { $0 == 0x20 || $0 == 0x2F }
     }
 }
 

@@ -51,6 +51,18 @@ public enum DeliveryReportParser {
             for i in content.recipients.indices.prefix(100) where !isMailbox(content.recipients[i].address) {
                 repairAddress(&content.recipients[i], context())
             }
+            content.recipients = RecipientMerge.onePerRecipient(content.recipients)
+            // The machine-readable part wins; the text may only fill a missing diagnostic or a
+            // status that was only guessed.
+            if content.recipients.contains(where: { $0.diagnostic == nil || $0.statusIsPseudo }),
+               let text = LegacyNDR.recognise(context(), humanTextOnly: true) {
+                for i in content.recipients.indices {
+                    let k = RecipientMerge.key(content.recipients[i])
+                    if let t = text.recipients.first(where: { RecipientMerge.key($0) == k }) {
+                        RecipientMerge.fillFromText(&content.recipients[i], from: t)
+                    }
+                }
+            }
             let kind: DeliveryReport.Kind
             if candidate.part.contentType.subtype.hasPrefix("global") {
                 kind = .rfc6533
@@ -72,14 +84,24 @@ public enum DeliveryReportParser {
         //     message's To (flagged in extraFields["x-recipient-source"]).
         if let empty = scan.statusParts.first, !scan.sawFeedbackReport {
             let returned = scan.returnedHeaders(after: empty.order) ?? scan.inlineReturnedHeaders(message)
-            if var r = LegacyNDR.recognise(context()) {
+            // The text's recipients, unless the text names none (only X-Failed-Recipients did).
+            if var r = LegacyNDR.recognise(context()),
+               r.recipients.contains(where: { $0.extraFields["x-recipient-source"] == nil }) {
                 r.kind = empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport
                 r.envelope = envelope
                 r.returnedHeaders = returned
                 return r
             }
-            let to = (returned?.header.all("to") ?? []).flatMap { f in
-                f.value.splitASCII(0x2C).compactMap { AddressParser.addrSpec(in: String($0)) }
+            // X-Failed-Recipients names failed recipients; the returned message's To are the
+            // recipients of a message the report says was not delivered.
+            let failedHeader = LegacyExtractor.failedRecipientsHeader(message.header)
+            var to = failedHeader
+            for f in returned?.header.all("to") ?? [] {
+                for part in f.value.splitASCII(0x2C) {
+                    guard let a = AddressParser.addrSpec(in: String(part)) else { continue }
+                    let m = ReportAddress.mailbox(a)
+                    if !to.contains(where: { $0.asciiLowercased == m.asciiLowercased }) { to.append(m) }
+                }
             }
             if !to.isEmpty {
                 let text = context().text
@@ -88,7 +110,8 @@ public enum DeliveryReportParser {
                     var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: address), action: .failed,
                                              actionInferred: true, status: status ?? StatusCode(statusClass: 5, subject: 0, detail: 0),
                                              statusIsPseudo: status == nil)
-                    rr.extraFields["x-recipient-source"] = "returned-to"
+                    let fromHeader = failedHeader.contains { $0.asciiLowercased == address.asciiLowercased }
+                    rr.extraFields["x-recipient-source"] = fromHeader ? "x-failed-recipients" : "returned-to"
                     return rr
                 }
                 return DeliveryReport(kind: empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport, recipients: recipients,
@@ -101,6 +124,11 @@ public enum DeliveryReportParser {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
         }
         if scan.sawDisposition {
+            if let part = scan.dispositionPart, var r = SieveReject.report(part, text: context().text) {
+                r.envelope = envelope
+                r.returnedHeaders = scan.returnedHeaders(after: -1)
+                return r
+            }
             return notAReport(.dispositionNotification, message: message, envelope: envelope, scan: scan)
         }
 
@@ -112,13 +140,14 @@ public enum DeliveryReportParser {
             r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
             return r
         }
-        if !legacy.looksLikeAutoReply || legacy.looksLikeBounceSender {
-            if let report = LegacyNDR.recognise(legacy) {
-                var r = report
-                r.envelope = envelope
-                r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
-                return r
-            }
+        // RFC 3834 auto-replies are reports only when they carry a delivery failure: a recipient
+        // with a written 4xx/5xx reply or x.y.z status.
+        let autoReply = legacy.looksLikeAutoReply && !legacy.looksLikeBounceSender
+        if let report = LegacyNDR.recognise(legacy, requireCode: autoReply) {
+            var r = report
+            r.envelope = envelope
+            r.returnedHeaders = scan.returnedHeaders(after: -1) ?? scan.inlineReturnedHeaders(message)
+            return r
         }
         if legacy.looksLikeComplaint {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
@@ -174,6 +203,8 @@ struct TreeScan {
     var headerCandidates: [HeaderCandidate] = []
     var sawFeedbackReport = false
     var sawDisposition = false
+    /// The first disposition-notification part (RFC 8098), outside returned messages.
+    var dispositionPart: MIMEPart?
     var order = 0
 
     mutating func walk(_ part: MIMEPart, parentIsReport: Bool, parentReportType: String?, insideEmbedded: Bool) {
@@ -190,7 +221,10 @@ struct TreeScan {
                 statusParts.append(StatusCandidate(part: part, parentIsReport: parentIsReport, order: order))
             }
             if sub == "feedback-report" { sawFeedbackReport = true }
-            if sub == "disposition-notification" || sub == "global-disposition-notification" { sawDisposition = true }
+            if sub == "disposition-notification" || sub == "global-disposition-notification" {
+                sawDisposition = true
+                if dispositionPart == nil { dispositionPart = part }
+            }
         }
         if sub.hasSubstring("rfc822-header") || sub == "global-headers" {
             let (h, _) = HeaderSection.parse(part.decodedBody)

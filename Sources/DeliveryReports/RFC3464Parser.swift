@@ -4,11 +4,16 @@ import MailCore
 ///
 ///     delivery-status-content = per-message-fields 1*( CRLF per-recipient-fields )
 ///
-/// Field groups are separated by blank lines; continuation lines are unfolded; names are
-/// case-insensitive. A new recipient also starts when a second `Final-Recipient` (or `Original-Recipient`)
-/// appears in the same group, which repairs DSNs
-/// that forgot the blank line; so does an address field after an Action or Status. Comments are stripped from Status and Action; Diagnostic-Code is
-/// kept raw. Unknown Actions are mapped by the status class and flagged.
+/// Field groups are delimited by blank lines only (RFC 3464 §2.1); the order of fields inside a
+/// group is free (Exim 4.96 writes `Original-Recipient`, `Action`, `Final-Recipient`, `Status`,
+/// `Remote-MTA`, `Diagnostic-Code`), and one group is one recipient (§2.3). The one repair: a
+/// per-recipient field that appears a second time in the same group cannot belong to the same
+/// recipient (each is at most once per recipient, §2.3), so it starts the next recipient of a
+/// group that lost its blank line. Two groups naming the same recipient are merged into one
+/// record (the first group's fields win; the later one only fills what is missing).
+/// Continuation lines are unfolded; names are case-insensitive. Comments are stripped from
+/// Status and Action; Diagnostic-Code is kept raw. Unknown Actions are mapped by the status class
+/// and flagged.
 /// - SeeAlso: RFC 3464 §2, RFC 6533 §6, protocol-notes §3.
 public enum RFC3464Parser {
     struct Fields {
@@ -207,33 +212,13 @@ public enum RFC3464Parser {
                     }
                     continue
                 }
-                if f.id.isAddress {
-                    if let c = current {
-                        // A repeated address field, or an address field after Action/Status, starts
-                        // the next recipient of a group that lost its blank line.
-                        let hasSame = c.contains { $0.id == f.id }
-                        var verdictAfterAddress = false
-                        if let firstAddress = c.firstIndex(where: { $0.id.isAddress }) {
-                            verdictAfterAddress = c[firstAddress...].contains { $0.id == .action || $0.id == .status }
-                        }
-                        if hasSame || verdictAfterAddress {
-                            recipients.append(c)
-                            current = []
-                        }
-                    } else {
-                        current = []
-                    }
-                    current?.append(f)
-                    continue
-                }
                 if f.id.isPerRecipient {
-                    if current == nil { current = [] }
-                    if let c = current, c.contains(where: { $0.id == f.id }),
-                       f.id == .action || f.id == .status {
-                        // A second Action/Status: a new recipient whose address line is missing.
+                    // One group is one recipient; only a repeated field starts another (see above).
+                    if let c = current, c.contains(where: { $0.id == f.id }) {
                         recipients.append(c)
                         current = []
                     }
+                    if current == nil { current = [] }
                     current?.append(f)
                     continue
                 }
@@ -272,6 +257,7 @@ public enum RFC3464Parser {
         for group in f.recipients {
             if let r = recipient(group) { out.recipients.append(r) }
         }
+        out.recipients = RecipientMerge.onePerRecipient(out.recipients)
         return out
     }
 
@@ -285,10 +271,11 @@ public enum RFC3464Parser {
             case .finalRecipient: if r.finalRecipient == nil { r.finalRecipient = addressTyped(p.value) }
             case .originalRecipient:
                 if r.originalRecipient == nil {
-                    let t = typed(p.value, mta: false)
+                    var t = ReportAddress.typed(p.value)
+                    if t.type == "utf8" { t.type = "utf-8" }
                     r.originalRecipient = t
                     let v = stripAngles(t.value)
-                    r.originalRecipientDecoded = t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v)
+                    r.originalRecipientDecoded = ReportAddress.mailbox(t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v))
                 }
             case .action: if actionText == nil { actionText = p.value }
             case .status: if statusText == nil { statusText = p.value }
@@ -425,13 +412,14 @@ public enum RFC3464Parser {
         return String(decoding: UnsafeBufferPointer(rebasing: b[s..<end]), as: UTF8.self)
     }
 
+    /// An address field reduced to the plain mailbox (`ReportAddress`); the `utf-8` type keeps its
+    /// name (RFC 6533) and its value is `\x{…}`-decoded.
     static func addressTyped(_ raw: String) -> TypedValue {
-        var t = typed(raw, mta: false)
+        var t = ReportAddress.typed(raw)
+        if t.type == "utf8" { t.type = "utf-8" }
         var v = t.value
         if t.type == "utf-8" { v = XText.decodeUnitext(v) }
-        v = AddressParser.addrSpec(in: v) ?? stripAngles(v)
-        if v.utf8.last == 0x3E && !v.hasSubstring("<") { v.removeLast() }
-        t.value = v
+        t.value = ReportAddress.mailbox(v)
         return t
     }
 

@@ -10,8 +10,7 @@ extension LegacyRecognizer {
         start: ["the following address(es) failed", "the following address failed", "following address",
                 "could not be delivered to one or more of its", "has not yet been delivered to one or more"],
         end: ["------ this is a copy of the message", "--- the header of the original message is following",
-              "------ this is a copy of your message"],
-        delayed: ["has not yet been delivered", "retry time not reached", "warning: message", "delay",
-                  "no action is required on your part"]
+              "------ this is a copy of your message", "no action is required on your part"],
+        delayed: ["delivery attempts will continue"]
     )
 }

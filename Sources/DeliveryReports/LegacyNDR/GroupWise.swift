@@ -6,6 +6,6 @@ extension LegacyRecognizer {
               .headerValue("x-mailer", "groupwise")],
         start: ["was not delivered to the following", "undeliverable"],
         end: ["content-type: message/rfc822", "--- original message"],
-        delayed: ["has not yet been delivered", "delayed"]
+        delayed: []
     )
 }

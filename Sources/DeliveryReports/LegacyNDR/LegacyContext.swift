@@ -12,6 +12,9 @@ public struct LegacyContext: Sendable {
     public let text: [UInt8]
     /// `text` with ASCII letters lower-cased (same indices).
     public let lower: [UInt8]
+    /// Where the human-readable text ends: the offset in `text` of the first delivery-status
+    /// part's body appended after it (`text.count` when there is none).
+    public let humanTextEnd: Int
     /// Which adjacent byte pairs occur in `lower`, hashed into 4096 bits. A marker with a pair that
     /// never occurs cannot be in the text, so most marker searches end without scanning it.
     let pairBits: [UInt64]
@@ -21,8 +24,10 @@ public struct LegacyContext: Sendable {
         from = (message.header["from"]?.decodedValue ?? "").asciiLowercased
         subject = (message.header["subject"]?.decodedValue ?? "").asciiLowercased
         var text: [UInt8] = []
-        LegacyContext.collectText(message, into: &text)
+        var statusAt: Int? = nil
+        LegacyContext.collectText(message, into: &text, statusAt: &statusAt)
         self.text = text
+        humanTextEnd = statusAt ?? text.count
         var lower = [UInt8](repeating: 0, count: text.count)
         var bits = [UInt64](repeating: 0, count: 64)
         text.withUnsafeBufferPointer { t in
@@ -77,23 +82,25 @@ public struct LegacyContext: Sendable {
         }
     }
 
-    static func collectText(_ part: MIMEPart, into out: inout [UInt8]) {
+    static func collectText(_ part: MIMEPart, into out: inout [UInt8], statusAt: inout Int?) {
         let ct = part.contentType
         if !part.children.isEmpty {
             var sawPlain = false
             if ct.subtype == "alternative" {
                 // Prefer the plain alternative.
                 for c in part.children where c.contentType.type == "text" && c.contentType.subtype == "plain" {
-                    collectText(c, into: &out)
+                    collectText(c, into: &out, statusAt: &statusAt)
                     sawPlain = true
                     break
                 }
             }
             if !sawPlain {
-                for c in part.children { collectText(c, into: &out) }
+                for c in part.children { collectText(c, into: &out, statusAt: &statusAt) }
             }
             return
         }
+        // The returned message's headers are not the report's text.
+        if ct.type == "text" && ct.subtype.hasSubstring("rfc822-header") { return }
         if ct.type == "text" || (ct.type == "multipart" && part.children.isEmpty) || part.contentTypeDefaulted {
             if !out.isEmpty { out.append(0x0A) }
             let body = part.decodedBody
@@ -118,6 +125,7 @@ public struct LegacyContext: Sendable {
             out.append(0x0A)
         } else if ct.type == "message" && ct.subtype.hasSubstring("delivery-status") {
             // A delivery-status part that did not parse: still useful text.
+            if statusAt == nil { statusAt = out.count }
             out.append(contentsOf: part.decodedBody)
             out.append(0x0A)
         }

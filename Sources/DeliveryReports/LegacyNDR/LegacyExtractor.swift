@@ -31,7 +31,7 @@ enum LegacyExtractor {
     static let ignoredLocalParts: Set<String> = ["postmaster", "mailer-daemon", "mail-daemon", "mailerdaemon",
                                                  "abuse", "hostmaster", "noreply", "no-reply", "root"]
 
-    static func extract(_ r: LegacyRecognizer, _ c: LegacyContext) -> DeliveryReport? {
+    static func extract(_ r: LegacyRecognizer, _ c: LegacyContext, humanTextOnly: Bool = false) -> DeliveryReport? {
         let n = c.lower.count
         var start = 0
         for m in r.start {
@@ -40,68 +40,174 @@ enum LegacyExtractor {
                 break
             }
         }
-        var end = n
+        var end = humanTextOnly ? min(n, c.humanTextEnd) : n
         for m in r.end + commonEnd {
             if let i = c.index(of: m, from: start, to: end) { end = i }
         }
         if start >= end { return nil }
 
-        let excluded = excludedAddresses(c)
+        let excluded = excludedAddresses(c, textEnd: end)
         var found = findRecipients(r.recipients, c, start: start, end: end, excluded: excluded)
         if found.isEmpty && r.recipients != .anywhere {
             found = findRecipients(.anywhere, c, start: start, end: end, excluded: excluded)
         }
+        // An address after an original-recipient label is that recipient's original address.
+        if found.count > 1 {
+            let kept = found.filter { !afterLabel(c.lower, $0.position, labels: originalLabels, floor: start) }
+            if !kept.isEmpty { found = kept }
+        }
+        // X-Failed-Recipients (Exim, Google and others) names failed recipients: each is one,
+        // whether or not the text names it (the text's own list is kept).
+        let failedHeader = failedRecipientsHeader(c.message.header)
+        if !failedHeader.isEmpty { found = honour(failedHeader, found, c, start: start, end: end) }
         if found.isEmpty { return nil }
 
-        var delayed = false
-        for m in r.delayed where c.subject.hasSubstring(m) || c.index(of: m, from: 0, to: end) != nil {
-            delayed = true
-            break
-        }
+        let decision = LegacyAction.decide(c, textEnd: end, familyDelayed: r.delayed, familyDelivered: r.delivered,
+                                           familyFailed: r.failed)
+        let delayed = decision == .delayed
+        let delivered = decision == .delivered
 
+        let placed = found.filter { $0.position >= 0 }
+        let whole = c.text[start..<end]
+        let lowerWhole = c.lower[start..<end]
         var recipients: [RecipientReport] = []
-        for (k, hit) in found.enumerated() {
-            let blockEnd = k + 1 < found.count ? found[k + 1].position : end
-            let block = c.text[hit.position..<max(hit.position, blockEnd)]
-            let whole = c.text[start..<end]
+        for hit in found {
+            let block: ArraySlice<UInt8>
+            var skip = 0
+            if hit.position >= 0 {
+                let next = placed.lazy.map(\.position).filter { $0 > hit.position }.min() ?? end
+                block = c.text[hit.position..<max(hit.position, next)]
+                skip = hit.length
+            } else {
+                block = found.count == 1 ? whole : c.text[start..<start]
+            }
             var status = StatusCode.find(in: block)
             if status == nil && found.count == 1 { status = StatusCode.find(in: whole) }
             var reply = ReplyCode.find(in: block)
             if reply == nil && found.count == 1 { reply = ReplyCode.find(in: whole) }
-            let diagnostic = diagnosticText(block, address: hit.address)
-            var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: hit.address),
-                                     action: delayed ? .delayed : .failed)
+            let diagnostic = diagnosticText(block, skip: skip)
+            let action: DeliveryAction = delivered
+                ? LegacyAction.successAction(c, block: block.startIndex..<block.endIndex, textEnd: end)
+                : delayed ? .delayed : .failed
+            var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: ReportAddress.mailbox(hit.address)),
+                                     action: action)
             if let s = status {
                 rr.status = s
             } else if let code = reply {
                 rr.status = StatusCode.pseudo(replyCode: code, text: diagnostic)
                 rr.statusIsPseudo = true
+            } else if decision == .failed(expired: true) {
+                rr.status = StatusCode(statusClass: 4, subject: 4, detail: 7)
+                rr.statusIsPseudo = true
             } else {
-                rr.status = StatusCode(statusClass: delayed ? 4 : 5, subject: 0, detail: 0)
+                rr.status = StatusCode(statusClass: delivered ? 2 : delayed ? 4 : 5, subject: 0, detail: 0)
                 rr.statusIsPseudo = true
             }
-            if !delayed, let s = rr.status, s.statusClass == 2 { rr.status = StatusCode(statusClass: 5, subject: 0, detail: 0); rr.statusIsPseudo = true }
+            // A success code in a failure or delay notice is not this recipient's outcome, and the
+            // reverse: the action decides the class.
+            if let s = rr.status, (s.statusClass == 2) != delivered {
+                rr.status = StatusCode(statusClass: delivered ? 2 : delayed ? 4 : 5, subject: 0, detail: 0)
+                rr.statusIsPseudo = true
+            }
             rr.diagnosticType = reply != nil || status != nil ? "smtp" : "unknown"
             rr.diagnostic = diagnostic.isEmpty ? nil : diagnostic
             let lowerBlock = c.lower[block.startIndex..<block.endIndex]
-            let lowerWhole = c.lower[start..<end]
             if let host = remoteHost(block, lower: lowerBlock) ?? (found.count == 1 ? remoteHost(whole, lower: lowerWhole) : nil) {
                 rr.remoteMTA = TypedValue(type: "dns", value: host)
             }
             if let code = reply { rr.extraFields["x-reply-code"] = String(code) }
+            if hit.position < 0 { rr.extraFields["x-recipient-source"] = "x-failed-recipients" }
+            if let original = originalRecipient(in: c, block: block) {
+                rr.originalRecipient = TypedValue(type: "rfc822", value: original)
+                rr.originalRecipientDecoded = original
+            }
+            if r.requiresCode {
+                let written = (status != nil && status?.statusClass != 2) || (reply.map { $0 >= 400 && $0 < 600 } ?? false)
+                if !written { return nil }
+            }
             recipients.append(rr)
         }
-        return DeliveryReport(kind: .legacy(family: r.family), recipients: recipients)
+        return DeliveryReport(kind: .legacy(family: r.family), recipients: RecipientMerge.onePerRecipient(recipients))
+    }
+
+    /// Labels after which a legacy text gives the address the sender used for this recipient:
+    /// Sendmail's `(expanded from: %s)`, PMDF/Sun Messaging Server's "Original address:".
+    static let originalLabels: [String] = ["(expanded from:", "original address:"]
+
+    /// The original recipient named in the block after one of `originalLabels`.
+    static func originalRecipient(in c: LegacyContext, block: ArraySlice<UInt8>) -> String? {
+        let lower = c.lower[block.startIndex..<block.endIndex]
+        for label in originalLabels {
+            guard let i = ByteScan.firstIndex(of: Array(label.utf8), in: lower) else { continue }
+            let after = i + label.utf8.count
+            let line = c.text[after..<min(block.endIndex, after + 300)]
+            let stop = line.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) ?? line.endIndex
+            if let range = AddressParser.findAddresses(in: c.text[after..<stop]).first {
+                return ReportAddress.mailbox(decodeUTF8OrLatin1(c.text[range]))
+            }
+        }
+        return nil
+    }
+
+    /// The addresses of an `X-Failed-Recipients` header (comma-separated, possibly repeated).
+    static func failedRecipientsHeader(_ h: HeaderSection) -> [String] {
+        var out: [String] = []
+        for f in h.all("x-failed-recipients") {
+            for part in f.value.splitASCII(0x2C) {
+                if let a = AddressParser.addrSpec(in: String(part)), DeliveryReportParser.isMailbox(a) {
+                    out.append(ReportAddress.mailbox(a))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The text's recipients, then the header's recipients the text's list lacks, each placed where
+    /// the text names it (for its diagnostic); a recipient the text does not name still counts.
+    static func honour(_ header: [String], _ found: [Hit], _ c: LegacyContext, start: Int, end: Int) -> [Hit] {
+        var out = found
+        var seen = Set(found.map { ReportAddress.mailbox($0.address).asciiLowercased })
+        for a in header {
+            let l = a.asciiLowercased
+            guard seen.insert(l).inserted else { continue }
+            if let i = c.index(of: l, from: start, to: end) {
+                out.append(Hit(address: a, position: i, length: l.utf8.count))
+            } else {
+                out.append(Hit(address: a, position: -1, length: 0))
+            }
+        }
+        return out
     }
 
     struct Hit {
         var address: String
+        /// Where the address starts in the text; -1 when only a header names it.
         var position: Int
+        /// Its length in the text.
+        var length: Int
     }
 
-    static func excludedAddresses(_ c: LegacyContext) -> Set<String> {
+    /// Addresses that are not failed recipients when the report names another address: the
+    /// report's own From/To/Return-Path/Reply-To/Sender, and the returned message's From, Sender
+    /// and Return-Path (the original sender: group and list services quote it in their text).
+    static func excludedAddresses(_ c: LegacyContext, textEnd: Int) -> Set<String> {
         var s = Set<String>(minimumCapacity: 8)
         if let f = c.fromAddress { s.insert(f) }
+        func addSenders(_ h: HeaderSection) {
+            for f in h.fields where f.hasName("from") || f.hasName("sender") || f.hasName("return-path") {
+                for part in f.value.splitASCII(0x2C) {
+                    if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
+                }
+            }
+        }
+        c.message.visit { p in
+            if let inner = p.encapsulatedMessage { addSenders(inner.header) }
+            if p.contentType.subtype.hasSubstring("rfc822-header") || p.contentType.subtype == "global-headers" {
+                addSenders(HeaderSection.parse(p.decodedBody).0)
+            }
+            return true
+        }
+        if textEnd < c.text.count, let quoted = InlineHeaders.find(in: c.text[textEnd...]) { addSenders(quoted) }
         // One pass over the header for the four fields (the set does not care about order).
         for f in c.message.header.fields
             where f.hasName("to") || f.hasName("return-path") || f.hasName("reply-to") || f.hasName("sender") {
@@ -127,7 +233,7 @@ enum LegacyExtractor {
             if ok {
                 var a = decodeUTF8OrLatin1(c.text[range])
                 if a.hasPrefix("mailto:") { a = String(a.dropFirst(7)) }
-                candidates.append(Hit(address: a, position: range.lowerBound))
+                candidates.append(Hit(address: a, position: range.lowerBound, length: range.count))
             }
         }
         // Drop the report's own addresses and daemon addresses when better candidates exist.
@@ -179,9 +285,10 @@ enum LegacyExtractor {
         return false
     }
 
-    /// The block text with whitespace collapsed, starting after the address, capped at 1000 bytes.
-    static func diagnosticText(_ block: ArraySlice<UInt8>, address: String) -> String {
-        var skip = block.startIndex + address.utf8.count
+    /// The block text with whitespace collapsed, starting `skip` bytes in (after the address),
+    /// capped at 1000 bytes.
+    static func diagnosticText(_ block: ArraySlice<UInt8>, skip: Int) -> String {
+        var skip = block.startIndex + skip
         if skip > block.endIndex { skip = block.endIndex }
         let out = block[skip...].withUnsafeBufferPointer { src in
             [UInt8](unsafeUninitializedCapacity: min(src.count, 1000) + 1) { dst, count in

@@ -47,19 +47,32 @@ public struct LegacyRecognizer: Sendable {
     /// The section ends at the first of these markers after the start (lower-case), or at a
     /// common "copy of the message follows" marker.
     public var end: [String]
-    /// Markers (in the text or the subject) that make the action `delayed` instead of `failed`.
+    /// This family's own phrases of a delay notice, added to `LegacyAction.stillTrying`.
     public var delayed: [String]
+    /// This family's own phrases of a success notice, added to `LegacyAction.deliveredWords`.
+    public var delivered: [String]
+    /// This family's own phrases of a final failure, added to `LegacyAction.permanent`.
+    public var failed: [String]
     public var recipients: RecipientStyle
+    /// When true the report is accepted only if every recipient's text carries a written enhanced
+    /// status code or a 4xx/5xx reply code (for shapes whose markers alone are weak evidence, such
+    /// as auto-replies that carry a delivery failure).
+    public var requiresCode: Bool
 
     public init(family: String, all: [Marker] = [], any: [Marker] = [], start: [String] = [], end: [String] = [],
-                delayed: [String] = [], recipients: RecipientStyle = .lineStart) {
+                delayed: [String] = [], delivered: [String] = [], failed: [String] = [],
+                recipients: RecipientStyle = .lineStart,
+                requiresCode: Bool = false) {
         self.family = family
         self.all = all
         self.any = any
         self.start = start
         self.end = end
         self.delayed = delayed
+        self.delivered = delivered
+        self.failed = failed
         self.recipients = recipients
+        self.requiresCode = requiresCode
     }
 
     func matches(_ c: LegacyContext) -> Bool {
@@ -82,17 +95,23 @@ public struct LegacyRecognizer: Sendable {
     }
 
     /// Recognises the report, or nil when the fingerprint does not match or no recipient is found.
-    public func recognise(_ c: LegacyContext) -> DeliveryReport? {
+    public func recognise(_ c: LegacyContext, humanTextOnly: Bool = false) -> DeliveryReport? {
         guard matches(c) else { return nil }
-        return LegacyExtractor.extract(self, c)
+        return LegacyExtractor.extract(self, c, humanTextOnly: humanTextOnly)
     }
 }
 
 public enum LegacyNDR {
     /// Tries every registered recogniser in order (see `LegacyRegistry.swift`).
-    public static func recognise(_ c: LegacyContext) -> DeliveryReport? {
-        for r in registry {
-            if let report = r.recognise(c) { return report }
+    /// - Parameter requireCode: accept a report only when every recipient's text carries a written
+    ///   4.x.x/5.x.x code or 4xx/5xx reply (used for RFC 3834 auto-replies, which are reports only
+    ///   when they carry a delivery failure).
+    /// - Parameter humanTextOnly: read only the human-readable text, not the delivery-status
+    ///   part's body (when the text only fills fields of a parsed delivery-status part).
+    public static func recognise(_ c: LegacyContext, requireCode: Bool = false, humanTextOnly: Bool = false) -> DeliveryReport? {
+        for var r in registry {
+            if requireCode { r.requiresCode = true }
+            if let report = r.recognise(c, humanTextOnly: humanTextOnly) { return report }
         }
         return nil
     }

@@ -3,6 +3,7 @@ extension LegacyNDR {
     /// that finds a recipient wins. Add new families here (one file each in this folder).
     public static let registry: [LegacyRecognizer] = [
         .amazonSES,
+        .mailingList,
         .gmail,
         .dragonfly,
         .qmail,
@@ -19,6 +20,8 @@ extension LegacyNDR {
         .mailMarshal,
         .zoho,
         .courier,
+        .mDaemon,
+        .openSMTPD,
         .outlook,
         .exchange,
         .groupWise,
@@ -26,5 +29,6 @@ extension LegacyNDR {
         .postfix,
         .exim,
         .generic,
+        .failureText,
     ]
 }

@@ -6,7 +6,7 @@ extension LegacyRecognizer {
               .subject("returned mail:"), .subject("warning: could not send message")],
         start: ["----- the following addresses had", "----- transcript of session follows"],
         end: ["----- original message follows", "----- message header follows", "----- returned message follows"],
-        delayed: ["warning: could not send message for past", "will keep trying", "still undelivered",
-                  "message could not be delivered for"]
+        delayed: ["transient non-fatal errors", "still undelivered"],
+        delivered: ["had successful delivery notifications"]
     )
 }

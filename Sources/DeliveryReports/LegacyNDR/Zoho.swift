@@ -5,6 +5,6 @@ extension LegacyRecognizer {
         all: [.from("zoho")],
         start: ["could not be delivered to one or more of its recipients", "this is a permanent error.", "this is a temporary error"],
         end: ["received:from", "from:"],
-        delayed: ["temporary error", "will retry", "will be retried", "warning message only", "(delay)", "has not yet been delivered"]
+        delayed: ["temporary error"]
     )
 }

@@ -110,10 +110,13 @@ enum MessageSource {
         }
     }
 
-    /// An mbox file becomes one item per message (`file#N`, 1-based); anything else is one message.
+    /// An mbox file becomes one item per message; it is named `file#N` (1-based) only when the file
+    /// holds several messages, by its path alone when it holds one. Anything else is one message.
     static func split(file: String, bytes: [UInt8]) -> [Item] {
         if Mbox.looksLikeMbox(bytes[...]) {
-            return Mbox.split(bytes).enumerated().map { .success(file: "\(file)#\($0.offset + 1)", bytes: $0.element) }
+            let messages = Mbox.split(bytes)
+            if messages.count == 1 { return [.success(file: file, bytes: messages[0])] }
+            return messages.enumerated().map { .success(file: "\(file)#\($0.offset + 1)", bytes: $0.element) }
         }
         if bytes.count <= 3 && bytes.allSatisfy({ $0 == 0x0A || $0 == 0x0D || $0 == 0x20 }) { return [] }
         return [.success(file: file, bytes: bytes)]

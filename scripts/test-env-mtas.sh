@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# scripts/test-env-mtas.sh start|stop|status
+#
+# Real Exim 4.96 and OpenSMTPD 6.8 (Debian bookworm packages) for the live
+# delivery-report tests, on 127.0.0.1 only. Both conflict with Postfix as
+# packages, so they are fetched with `apt-get download`, unpacked with
+# `dpkg-deb -x` under the state directory, and only their library dependencies
+# are installed. Each runs with its own configuration, spool, logs and ports:
+#
+#   Exim       127.0.0.1:2725  SMTP in, DSN advertised
+#   OpenSMTPD  127.0.0.1:2745  SMTP in, DSN advertised
+#
+# Mail domains (the same for both MTAs; nothing is ever looked up in DNS,
+# every route is a fixed 127.0.0.1 port):
+#   local.rt.test     local mailboxes: `alice` is delivered (into a Maildir
+#                     under the state directory), `nouser` fails in delivery
+#                     (after the message was accepted).
+#   hop.rt.test       relayed to a next hop at 127.0.0.1:NEXTHOP (a scripted
+#                     SMTP server the test starts: it answers 550, 4xx or
+#                     takes the message without DSN, by recipient)
+#   return.rt.test    delivery reports go here: 127.0.0.1:REPORTS (the
+#                     roundtrip listener the test starts)
+#   Exim:      NEXTHOP 2731, REPORTS 2732
+#   OpenSMTPD: NEXTHOP 2751, REPORTS 2752
+# Every other domain is refused at RCPT.
+#
+# Delays: Exim retries every 5 s and sends its delay warning after 20 s
+# (delay_warning); OpenSMTPD sends its delay notice at the first temporary
+# failure older than 20 s (bounce warn-interval) and the test may force a
+# retry with `smtpctl schedule all`; both give up after 10 minutes. Both queues
+# are emptied at every start, so nothing from an earlier run comes back.
+#
+# State: $ROUNDTRIP_TEST_DIR/exim and $ROUNDTRIP_TEST_DIR/opensmtpd (default
+# /tmp/roundtrip-test-env). `start` appends the ROUNDTRIP_TEST_EXIM_* and
+# ROUNDTRIP_TEST_OPENSMTPD_* variables to $ROUNDTRIP_TEST_DIR/env-mtas.sh
+# (rewritten on every start). Runs as root on Debian 12 without systemd.
+# ROUNDTRIP_TEST_NO_INSTALL=1: never call apt-get (fail if something is missing).
+
+set -euo pipefail
+
+STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
+case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
+STATE=${STATE%/}
+
+EXIM_DIR="$STATE/exim"
+SMTPD_DIR="$STATE/opensmtpd"
+ENV_FILE="$STATE/env-mtas.sh"
+LOGS="$STATE/logs"
+
+EXIM_PORT=2725 EXIM_NEXTHOP=2731 EXIM_REPORTS=2732
+SMTPD_PORT=2745 SMTPD_NEXTHOP=2751 SMTPD_REPORTS=2752
+
+# Library dependencies of exim4-daemon-light and opensmtpd (bookworm), not the packages themselves.
+LIB_PACKAGES=(libidn12 libidn2-0 libgnutls30 libgnutls-dane0 libpcre2-8-0 libnsl2 libdb5.3 libcrypt1
+              libevent-2.1-7 libssl3 zlib1g libpam0g)
+
+log() { printf '[test-env-mtas] %s\n' "$*"; }
+die() { printf '[test-env-mtas] ERROR: %s\n' "$*" >&2; exit 1; }
+pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+need_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }
+
+install_libs() {
+    local missing=() p
+    for p in "${LIB_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} (ROUNDTRIP_TEST_NO_INSTALL=1)"
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; } \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+# unpack PACKAGE... into DIR/root (apt-get download + dpkg-deb -x), once.
+unpack() {
+    local dir=$1; shift
+    local stamp="$dir/root/.unpacked" p
+    [[ -f $stamp && $(cat "$stamp") == "$*" ]] && return 0
+    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "$* not unpacked in $dir (ROUNDTRIP_TEST_NO_INSTALL=1)"
+    mkdir -p "$dir/debs" "$dir/root"
+    ( cd "$dir/debs" && chown _apt "$dir/debs" 2>/dev/null; apt-get download -q "$@" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get download -q "$@" >/dev/null; } ) || die "apt-get download $* failed"
+    for p in "$@"; do
+        dpkg-deb -x "$(ls "$dir/debs/${p}"_*.deb | head -n1)" "$dir/root"
+    done
+    echo "$*" >"$stamp"
+}
+
+ensure_user() { # name
+    id "$1" >/dev/null 2>&1 && return 0
+    useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin "$1"
+}
+
+# ---------------------------------------------------------------- Exim
+
+exim_bin() { echo "$EXIM_DIR/root/usr/sbin/exim4"; }
+
+write_exim_config() {
+    rm -rf "$EXIM_DIR/spool"
+    mkdir -p "$EXIM_DIR/spool" "$EXIM_DIR/log" "$EXIM_DIR/mail"
+    chown -R Debian-exim:Debian-exim "$EXIM_DIR/spool" "$EXIM_DIR/log" "$EXIM_DIR/mail"
+    cat >"$EXIM_DIR/exim.conf" <<CONF
+# Generated by scripts/test-env-mtas.sh -- roundtrip live-report test MTA. Loopback only.
+exim_path = $(exim_bin)
+spool_directory = $EXIM_DIR/spool
+log_file_path = $EXIM_DIR/log/%slog
+pid_file_path = $EXIM_DIR/exim.pid
+primary_hostname = exim.rt.test
+qualify_domain = local.rt.test
+daemon_smtp_ports = $EXIM_PORT
+local_interfaces = <; 127.0.0.1
+dsn_advertise_hosts = *
+dsn_from = Mail Delivery System <Mailer-Daemon@exim.rt.test>
+host_lookup = !*
+rfc1413_hosts = !*
+prdr_enable = false
+tls_advertise_hosts =
+delay_warning = 20s:1h
+delay_warning_condition = true
+timeout_frozen_after = 10m
+ignore_bounce_errors_after = 0s
+never_users = root
+exim_user = Debian-exim
+exim_group = Debian-exim
+trusted_users = root
+keep_environment =
+domainlist local_domains = local.rt.test
+domainlist relay_to_domains = hop.rt.test : return.rt.test
+hostlist relay_from_hosts = <; 127.0.0.1 ; ::1
+acl_smtp_rcpt = acl_check_rcpt
+acl_smtp_data = acl_check_data
+
+begin acl
+acl_check_rcpt:
+  accept domains = +local_domains : +relay_to_domains
+  deny message = relay not permitted
+acl_check_data:
+  accept
+
+begin routers
+fail_nouser:
+  driver = redirect
+  domains = +local_domains
+  local_parts = nouser
+  allow_fail
+  data = :fail: mailbox unavailable for this test user
+local_user:
+  driver = accept
+  domains = +local_domains
+  local_parts = alice
+  transport = local_maildir
+next_hop:
+  driver = manualroute
+  domains = hop.rt.test
+  transport = remote_smtp
+  route_list = * 127.0.0.1::$EXIM_NEXTHOP byname
+  self = send
+reports:
+  driver = manualroute
+  domains = return.rt.test
+  transport = remote_smtp
+  route_list = * 127.0.0.1::$EXIM_REPORTS byname
+  self = send
+nowhere:
+  driver = redirect
+  allow_fail
+  data = :fail: no route in this test MTA
+
+begin transports
+remote_smtp:
+  driver = smtp
+  hosts_try_prdr =
+  hosts_avoid_tls = *
+  hosts_try_chunking =
+  hosts_try_fastopen =
+local_maildir:
+  driver = appendfile
+  directory = $EXIM_DIR/mail/alice/Maildir
+  maildir_format
+  create_directory
+  user = Debian-exim
+  group = Debian-exim
+  mode = 0600
+
+begin retry
+# Retry every 5 s, give up after 10 minutes.
+*  *  F,10m,5s
+
+begin rewrite
+CONF
+}
+
+exim_pid() { cat "$EXIM_DIR/exim.pid" 2>/dev/null || true; }
+
+start_exim() {
+    ensure_user Debian-exim
+    unpack "$EXIM_DIR" exim4-daemon-light exim4-base
+    write_exim_config
+    "$(exim_bin)" -C "$EXIM_DIR/exim.conf" -bV >"$EXIM_DIR/log/version.out" 2>&1 \
+        || { cat "$EXIM_DIR/log/version.out" >&2; die "exim -bV failed"; }
+    if pid_alive "$(exim_pid)"; then stop_exim; fi
+    "$(exim_bin)" -C "$EXIM_DIR/exim.conf" -bd -q5s || die "exim did not start (see $EXIM_DIR/log/mainlog, paniclog)"
+    local i; for i in $(seq 50); do port_open "$EXIM_PORT" && break; sleep 0.1; done
+    port_open "$EXIM_PORT" || die "exim is not listening on 127.0.0.1:$EXIM_PORT (see $EXIM_DIR/log/)"
+    log "exim      $(head -n1 "$EXIM_DIR/log/version.out" | cut -d' ' -f1-3)  127.0.0.1:$EXIM_PORT ok (next hop :$EXIM_NEXTHOP, reports :$EXIM_REPORTS)"
+}
+
+stop_exim() {
+    local p; p=$(exim_pid)
+    if pid_alive "$p"; then
+        kill "$p"
+        local i; for i in $(seq 50); do pid_alive "$p" || break; sleep 0.1; done
+        log "exim stopped"
+    else
+        log "exim not running"
+    fi
+}
+
+# ---------------------------------------------------------------- OpenSMTPD
+
+smtpd_bin() { echo "$SMTPD_DIR/root/usr/sbin/smtpd"; }
+SMTPD_SPOOL=/var/spool/smtpd        # built into smtpd (PATH_SPOOL): a symlink to our spool
+SMTPD_EMPTY=/var/lib/opensmtpd/empty # built-in chroot of the unprivileged processes
+SMTPD_LIBEXEC=/usr/libexec/opensmtpd  # built-in path of the delivery helpers: a symlink to ours
+MTA_USER=rtmta                       # owns the delivered test mail of both MTAs
+
+write_smtpd_config() {
+    rm -rf "$SMTPD_DIR/spool"
+    mkdir -p "$SMTPD_DIR/spool" "$SMTPD_DIR/mail/alice/Maildir"/{new,cur,tmp} "$SMTPD_DIR/log"
+    chown root:root "$SMTPD_DIR/spool"; chmod 0711 "$SMTPD_DIR/spool"
+    chown -R "$MTA_USER" "$SMTPD_DIR/mail"
+    cat >"$SMTPD_DIR/virtuals" <<TAB
+alice@local.rt.test $MTA_USER
+nouser@local.rt.test $MTA_USER
+TAB
+    cat >"$SMTPD_DIR/smtpd.conf" <<CONF
+# Generated by scripts/test-env-mtas.sh -- roundtrip live-report test MTA. Loopback only.
+queue ttl 10m
+bounce warn-interval 20s
+table virtuals file:$SMTPD_DIR/virtuals
+listen on 127.0.0.1 port $SMTPD_PORT hostname smtpd.rt.test
+action "alice" maildir "$SMTPD_DIR/mail/alice/Maildir" virtual <virtuals>
+action "nouser" mda "exit 67" virtual <virtuals>
+action "hop" relay host smtp://127.0.0.1:$SMTPD_NEXTHOP
+action "reports" relay host smtp://127.0.0.1:$SMTPD_REPORTS
+match from any for rcpt-to "alice@local.rt.test" action "alice"
+match from any for rcpt-to "nouser@local.rt.test" action "nouser"
+match from any for domain "hop.rt.test" action "hop"
+match from any for domain "return.rt.test" action "reports"
+CONF
+}
+
+smtpd_pid() { cat "$SMTPD_DIR/smtpd.pid" 2>/dev/null || true; }
+
+# our_symlink LINK TARGET: point LINK at TARGET unless LINK is something else (an installed package).
+our_symlink() {
+    if [[ -e $1 && ! -L $1 ]]; then die "$1 exists and is not our symlink (an installed OpenSMTPD?); not touching it"; fi
+    mkdir -p "$(dirname "$1")"
+    ln -sfn "$2" "$1"
+}
+
+start_smtpd() {
+    ensure_user opensmtpd
+    ensure_user opensmtpq
+    ensure_user "$MTA_USER"
+    unpack "$SMTPD_DIR" opensmtpd
+    mkdir -p "$SMTPD_EMPTY"
+    our_symlink "$SMTPD_SPOOL" "$SMTPD_DIR/spool"
+    our_symlink "$SMTPD_LIBEXEC" "$SMTPD_DIR/root/usr/libexec/opensmtpd"
+    write_smtpd_config
+    "$(smtpd_bin)" -n -f "$SMTPD_DIR/smtpd.conf" >"$SMTPD_DIR/log/check.out" 2>&1 \
+        || { cat "$SMTPD_DIR/log/check.out" >&2; die "smtpd -n: configuration rejected"; }
+    if pid_alive "$(smtpd_pid)"; then stop_smtpd; fi
+    mkdir -p "$LOGS"
+    "$(smtpd_bin)" -d -f "$SMTPD_DIR/smtpd.conf" >>"$LOGS/opensmtpd.log" 2>&1 </dev/null &
+    echo $! >"$SMTPD_DIR/smtpd.pid"
+    local i; for i in $(seq 50); do port_open "$SMTPD_PORT" && break; sleep 0.1; done
+    port_open "$SMTPD_PORT" || { tail -n 30 "$LOGS/opensmtpd.log" >&2; die "opensmtpd is not listening on 127.0.0.1:$SMTPD_PORT"; }
+    log "opensmtpd 6.8  127.0.0.1:$SMTPD_PORT ok (next hop :$SMTPD_NEXTHOP, reports :$SMTPD_REPORTS)"
+}
+
+stop_smtpd() {
+    local p; p=$(smtpd_pid)
+    if pid_alive "$p"; then
+        kill "$p"
+        local i; for i in $(seq 50); do pid_alive "$p" || break; sleep 0.1; done
+        log "opensmtpd stopped"
+    else
+        log "opensmtpd not running"
+    fi
+}
+
+# ---------------------------------------------------------------- commands
+
+write_env_file() {
+    : >"$ENV_FILE"
+    cat >>"$ENV_FILE" <<ENV
+# Generated by scripts/test-env-mtas.sh start -- source me.
+export ROUNDTRIP_TEST_MTA_LOCAL_DOMAIN=local.rt.test
+export ROUNDTRIP_TEST_MTA_HOP_DOMAIN=hop.rt.test
+export ROUNDTRIP_TEST_MTA_RETURN_DOMAIN=return.rt.test
+export ROUNDTRIP_TEST_EXIM=127.0.0.1:$EXIM_PORT
+export ROUNDTRIP_TEST_EXIM_NEXTHOP_PORT=$EXIM_NEXTHOP
+export ROUNDTRIP_TEST_EXIM_REPORTS_PORT=$EXIM_REPORTS
+export ROUNDTRIP_TEST_EXIM_LOG='$EXIM_DIR/log/mainlog'
+export ROUNDTRIP_TEST_EXIM_MAILDIR='$EXIM_DIR/mail/alice/Maildir'
+export ROUNDTRIP_TEST_OPENSMTPD=127.0.0.1:$SMTPD_PORT
+export ROUNDTRIP_TEST_OPENSMTPD_NEXTHOP_PORT=$SMTPD_NEXTHOP
+export ROUNDTRIP_TEST_OPENSMTPD_REPORTS_PORT=$SMTPD_REPORTS
+export ROUNDTRIP_TEST_OPENSMTPD_LOG='$LOGS/opensmtpd.log'
+export ROUNDTRIP_TEST_OPENSMTPD_SMTPCTL='$SMTPD_DIR/root/usr/sbin/smtpctl'
+export ROUNDTRIP_TEST_OPENSMTPD_MAILDIR='$SMTPD_DIR/mail/alice/Maildir'
+ENV
+}
+
+cmd_start() {
+    need_root
+    mkdir -p "$STATE" "$LOGS"
+    install_libs
+    start_exim
+    start_smtpd
+    write_env_file
+    log "ready: source $ENV_FILE"
+}
+
+cmd_stop() {
+    need_root
+    stop_exim
+    stop_smtpd
+}
+
+cmd_status() {
+    local rc=0
+    if pid_alive "$(exim_pid)" && port_open "$EXIM_PORT"; then log "exim      running (pid $(exim_pid)) 127.0.0.1:$EXIM_PORT"
+    else log "exim      NOT running"; rc=1; fi
+    if pid_alive "$(smtpd_pid)" && port_open "$SMTPD_PORT"; then log "opensmtpd running (pid $(smtpd_pid)) 127.0.0.1:$SMTPD_PORT"
+    else log "opensmtpd NOT running"; rc=1; fi
+    return $rc
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    case "${1:-}" in
+        start)  cmd_start ;;
+        stop)   cmd_stop ;;
+        status) cmd_status ;;
+        *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    esac
+fi
