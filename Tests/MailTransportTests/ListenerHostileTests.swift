@@ -73,6 +73,30 @@ import TestSupport
         }
     }
 
+    @Test("a client that pipelines `.` and QUIT and shuts its side down (as Exim does) still gets 250 and 221; the message is stored once")
+    func halfClosedAfterData() async throws {
+        try await ListenerHarness.with { h in
+            let c = try await h.client()
+            try await c.send("EHLO exim.example\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            try await c.send("Subject: report\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+            try await c.channel.close(mode: .output).get()
+            #expect(try await c.replies(2) == [250, 221])
+            #expect(try await c.waitForClose())
+            #expect(h.newFiles.count == 1)
+        }
+        try await ListenerHarness.with { h in
+            // FIN right after the dot, without QUIT: the 250 still goes out, then the close.
+            let c = try await h.client()
+            try await c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster@return.example>\r\nDATA\r\n")
+            #expect(try await c.replies(4) == [250, 250, 250, 354])
+            try await c.send("Subject: report\r\n\r\nbody\r\n.\r\n")
+            try await c.channel.close(mode: .output).get()
+            #expect(try await c.reply()?.code == 250)
+            #expect(try await c.waitForClose())
+        }
+    }
+
     @Test("IPv6 clients are counted per /64; IPv4-mapped as IPv4")
     func clientKeys() throws {
         let a = try SocketAddress(ipAddress: "2001:db8:1:2:aaaa::1", port: 1)

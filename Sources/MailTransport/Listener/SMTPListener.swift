@@ -176,6 +176,9 @@ public final class SMTPListener: Service, Sendable {
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                // Exim sends `.` and QUIT, then shuts its side down at once: the
+                // session must still answer what it read (see SMTPListenerHandler).
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { [self] child in
                     child.eventLoop.makeCompletedFuture { try self.initialize(child) }
                 }

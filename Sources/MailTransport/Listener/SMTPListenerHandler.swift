@@ -59,6 +59,9 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     private let maxLifetime: TimeAmount
     private var lifetimeTimer: Scheduled<Void>?
     private var storageCheckedAt: NIODeadline?
+    /// The client shut its sending side down (TCP FIN after `.` or QUIT):
+    /// what it sent is still answered, then the connection is closed.
+    private var inputClosed = false
 
     init(
         configuration: SMTPServerSession.Configuration, recipientGate: RecipientGate? = nil, store: MessageStore,
@@ -146,6 +149,11 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            inputClosed = true
+            closeWhenAnswered(context)
+            return
+        }
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             session.tlsHandshakeCompleted()
             if let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
@@ -168,6 +176,15 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// After the client's FIN: once nothing is being stored or delayed and
+    /// every reply is written, close (unless the session already did).
+    private func closeWhenAnswered(_ context: ChannelHandlerContext) {
+        guard inputClosed, context.channel.isActive, session.phase != .storing, !delayedReplyPending, session.phase != .closed else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     // MARK: driving the session
@@ -201,6 +218,7 @@ final class SMTPListenerHandler: ChannelInboundHandler {
             }
             context.flush()
             rearmTimer(context)
+            closeWhenAnswered(context)
         }
     }
 
@@ -282,6 +300,7 @@ final class SMTPListenerHandler: ChannelInboundHandler {
                     drive(context)
                 }
                 context.flush()
+                closeWhenAnswered(context)
             }
             return false
         }
