@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Roundtrip",
             dependencies: [
-                "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore",
+                "RoundtripCore", "MailTransport", "MailboxCore", "DeliveryReports", "SMTPCore", "MailCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
