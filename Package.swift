@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "RoundtripCore", "MailTransport", "MailboxCore", "DeliveryReports", "SMTPCore", "MailCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
