@@ -141,6 +141,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The command line: option parsing (parseAsRoot), exit codes and their documentation.
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "roundtrip", "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
