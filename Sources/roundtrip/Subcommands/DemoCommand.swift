@@ -32,8 +32,10 @@ struct DemoCommand: RoundtripSubcommand {
         if format == .json {
             FileHandle.standardOutput.write(Data(("[" + RunRenderer.json(outcome.report) + "," + RunRenderer.json(outcome.noDSNReport) + "]\n").utf8))
         } else {
-            var out = "\n" + RunRenderer.text(outcome.report, colour: CheckRenderer.useColour)
-            out += RunRenderer.text(outcome.noDSNReport, colour: CheckRenderer.useColour)
+            let mainExpected = outcome.expectations.allSatisfy { outcome.actual[$0.recipient] == $0.expected }
+            let noDSNExpected = outcome.noDSNReport.recipients.first?.verdict == DemoRun.noDSNExpectation.expected
+            var out = "\n" + RunRenderer.text(outcome.report, colour: CheckRenderer.useColour, expected: mainExpected)
+            out += RunRenderer.text(outcome.noDSNReport, colour: CheckRenderer.useColour, expected: noDSNExpected)
             out += "\nverdicts, expected and actual:\n"
             for e in outcome.expectations + [DemoRun.noDSNExpectation] {
                 let actual = e.expected == .dsnUnavailable ? outcome.noDSNReport.recipients.first?.verdict : outcome.actual[e.recipient]
