@@ -4,7 +4,7 @@ import MailTransport
 /// How to use and judge TLS: shared by `check`, `verify`, `send` (through `ConnectionOptions`)
 /// and `poll`.
 struct TLSOptions: ParsableArguments {
-    @Option(help: "STARTTLS (POP3: STLS) use: auto (upgrade when offered), require, never. imaps:// and pop3s:// use TLS from the first byte.")
+    @Option(help: "STARTTLS (POP3: STLS) use: auto (upgrade when offered), require, never.")
     var starttls: STARTTLSMode = .auto
 
     @Option(name: .customLong("tls-verify"), help: "Certificate verification: auto (a warning on port-25 relay checks, a failure for submission and whenever a password is sent), strict, off (the certificate is only reported).")
