@@ -73,8 +73,9 @@ let package = Package(
         .target(
             name: "Roundtrip",
             dependencies: [
-                "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore",
+                "RoundtripCore", "MailTransport", "MailboxCore", "DeliveryReports", "SMTPCore", "MailCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -151,6 +152,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The command line: option parsing (parseAsRoot), exit codes and their documentation.
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "roundtrip", "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),

@@ -47,6 +47,9 @@ public enum DemoRun {
         quiet.logLevel = .warning
         let fm = FileManager.default
         try fm.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        // The simulator's certificate comes from a CA the demo's client trusts: its STARTTLS
+        // verifies like a well-run server's, with no warning.
+        let certificates = try DemoCertificates.make(in: workDirectory, serverName: "mx.sim.test")
 
         // 1. Our report listener for the return domain, on a port it picks.
         let reports = PushFeed(name: "demo listener")
@@ -83,7 +86,8 @@ public enum DemoRun {
                 configuration: SimulatorConfiguration(
                     host: "127.0.0.1", port: 0, noDSNHost: "127.0.0.1", noDSNPort: 0, hostname: "mx.sim.test", domains: [simDomain],
                     storeDirectory: workDirectory + "/simulator-store",
-                    routes: [returnDomain: HostPort(host: "127.0.0.1", port: lport)], delay: delay, tls: .selfSigned
+                    routes: [returnDomain: HostPort(host: "127.0.0.1", port: lport)], delay: delay,
+                    tls: .files(certificate: certificates.certificateFile, key: certificates.keyFile)
                 ),
                 logger: quiet,
                 onServerRunning: { a in simPorts.continuation.yield(("dsn", a.port ?? 0)) },
@@ -106,7 +110,7 @@ public enum DemoRun {
             // 3. verify, with a throwaway ledger and key.
             let ledger = try await Ledger.open(path: workDirectory + "/ledger.sqlite")
             var dialog = SMTPCheckOptions(host: "", port: 0, heloName: "client.demo.test")
-            dialog.tls = TLSPolicy(starttls: .auto, verify: .auto)
+            dialog.tls = TLSPolicy(starttls: .auto, verify: .auto, caFile: certificates.caFile)
             dialog.timeouts = SMTPTimeouts(all: .seconds(20))
             let from = try SMTPMailbox("roundtrip@\(returnDomain)")
             let config = VerifyConfiguration(

@@ -2,7 +2,9 @@ import Foundation
 
 /// Renders a run: values in, text out (text, JSON, JUnit XML, Nagios).
 public enum RunRenderer {
-    public static func text(_ r: RunReport, colour: Bool = false) -> String {
+    /// `expected`: the verdicts are the ones the caller meant to provoke (the demo's failing
+    /// recipients); the last line then says so instead of "NOT PROVEN".
+    public static func text(_ r: RunReport, colour: Bool = false, expected: Bool = false) -> String {
         func paint(_ s: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
         var out = "probe \(r.token)\n"
         out += "  return path \(r.returnPath)\n"
@@ -37,8 +39,12 @@ public enum RunRenderer {
         }
         for w in r.warnings { out += "  " + paint("warning:", "33") + " \(w)\n" }
         if r.forgedReports > 0 { out += "  " + paint("warning:", "33") + " \(r.forgedReports) report(s) carried a forged token and were ignored\n" }
-        let status = r.exitCode == 0 ? paint("PROVEN", "32") : paint("NOT PROVEN", "31")
-        out += String(format: "%@ (exit %d, %.1f s)\n", status, r.exitCode, r.elapsedSeconds)
+        if r.exitCode != 0 && expected {
+            out += String(format: "%@ (verify exits %d for these verdicts, %.1f s)\n", paint("AS EXPECTED", "32"), r.exitCode, r.elapsedSeconds)
+        } else {
+            let status = r.exitCode == 0 ? paint("PROVEN", "32") : paint("NOT PROVEN", "31")
+            out += String(format: "%@ (exit %d, %.1f s)\n", status, r.exitCode, r.elapsedSeconds)
+        }
         return out
     }
 

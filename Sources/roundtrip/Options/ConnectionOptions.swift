@@ -9,17 +9,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Our EHLO name (default: this machine's host name).")
     var helo: String?
 
-    @Option(help: "STARTTLS use: auto (upgrade when offered), require, never.")
-    var starttls: STARTTLSMode = .auto
-
     @Option(help: "TLS transport: starttls, or implicit (TLS from the first byte, port 465).")
     var tls: TLSTransport = .starttls
 
-    @Option(name: .customLong("tls-verify"), help: "Certificate verification: auto (warning on port 25, failure for submission or AUTH), strict, off.")
-    var tlsVerify: TLSVerifyMode = .auto
-
-    @Option(name: .customLong("ca-file"), help: "PEM file with the CA certificates to trust instead of the system store.")
-    var caFile: String?
+    @OptionGroup var tlsOptions: TLSOptions
 
     @Option(help: "Authenticate as this user (AUTH PLAIN or LOGIN).")
     var auth: String?
@@ -29,9 +22,6 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(name: .customLong("password-file"), help: "File holding the AUTH password (else ROUNDTRIP_PASSWORD).")
     var passwordFile: String?
-
-    @Flag(name: .customLong("allow-plaintext-auth"), help: "Allow AUTH without TLS (test servers on loopback only).")
-    var allowPlaintextAuth = false
 
     @Option(help: "Seconds to wait for each step (default: RFC 5321's per-command minimums).")
     var timeout: Double?
@@ -57,7 +47,7 @@ struct ConnectionOptions: ParsableArguments {
         return t
     }
 
-    var tlsPolicy: TLSPolicy { TLSPolicy(transport: tls, starttls: starttls, verify: tlsVerify, caFile: caFile) }
+    var tlsPolicy: TLSPolicy { tlsOptions.policy(transport: tls) }
 
     func credentials() throws -> AuthCredentials? {
         guard let auth else { return nil }
@@ -71,7 +61,7 @@ struct ConnectionOptions: ParsableArguments {
     /// The dialog settings; host and port are filled in per server.
     func dialogOptions(host: String = "", port: Int = 25) throws -> SMTPCheckOptions {
         SMTPCheckOptions(host: host, port: port, heloName: heloName, tls: tlsPolicy, auth: try credentials(),
-                         allowPlaintextAuth: allowPlaintextAuth, timeouts: timeouts, resolver: try resolver())
+                         allowPlaintextAuth: tlsOptions.allowPlaintextAuth, timeouts: timeouts, resolver: try resolver())
     }
 
     static func localHostName() -> String {
@@ -81,7 +71,3 @@ struct ConnectionOptions: ParsableArguments {
         return name.isEmpty ? "localhost" : name
     }
 }
-
-extension STARTTLSMode: ExpressibleByArgument {}
-extension TLSTransport: ExpressibleByArgument {}
-extension TLSVerifyMode: ExpressibleByArgument {}

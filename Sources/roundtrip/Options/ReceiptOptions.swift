@@ -10,17 +10,18 @@ import RoundtripCore
 
 /// Where reports come back to, for verify.
 struct ReceiptOptions: ParsableArguments {
-    @Option(help: "Run our own report listener for the run on HOST:PORT (the return domain's MX must point here), for --from's domain.")
-    var listen: String?
+    @Option(help: ArgumentHelp("Run our own report listener for the run on HOST:PORT (the return domain's MX must point here), for --from's domain.", valueName: "host:port"))
+    var listen: ServerArgument?
 
     @Option(name: .customLong("listen-store"), help: "Where the listener stores what it receives (default: a folder beside the ledger).")
     var listenStore: String?
 
-    @Option(help: "Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.")
-    var imap: String?
+    @Option(help: ArgumentHelp("Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.", valueName: "url"),
+            transform: MailboxURLArgument.argument)
+    var imap: MailboxURLArgument?
 
-    @Option(help: "Read reports from this POP3 mailbox: pop3[s]://USER@HOST[:PORT].")
-    var pop3: String?
+    @Option(help: ArgumentHelp("Read reports from this POP3 mailbox: pop3[s]://USER@HOST[:PORT].", valueName: "url"), transform: MailboxURLArgument.argument)
+    var pop3: MailboxURLArgument?
 
     @Option(help: "Read reports from this Maildir (new/ and cur/).")
     var maildir: String?
@@ -31,23 +32,12 @@ struct ReceiptOptions: ParsableArguments {
     @Flag(help: "Remove the reports that matched this probe from the mailbox afterwards (IMAP UID MOVE or UIDPLUS expunge, POP3 DELE); Maildir reports are always marked seen.")
     var cleanup = false
 
-    func validate() throws {
-        if let listen, HostPort.parse(listen, defaultPort: 25) == nil { throw ValidationError("--listen must be HOST:PORT") }
-        for url in [imap, pop3].compactMap({ $0 }) {
-            do { _ = try MailboxURL(parsing: url) } catch { throw ValidationError("\(error)") }
-        }
-    }
-
-    func mailboxOptions(_ text: String, connection: ConnectionOptions) throws -> MailboxServerOptions {
-        let url: MailboxURL
-        do { url = try MailboxURL(parsing: text) } catch { throw TransportError(.configuration, step: .auth, message: "\(error)") }
+    func mailboxOptions(_ url: MailboxURL, connection: ConnectionOptions) throws -> MailboxServerOptions {
         let password = try Secrets.password(file: mailboxPasswordFile ?? connection.passwordFile)
         let t = TimeAmount.nanoseconds(Int64((connection.timeout ?? 30) * 1e9))
         return MailboxServerOptions(
-            url: url, password: password,
-            tls: TLSPolicy(transport: url.scheme.implicitTLS ? .implicit : .starttls, starttls: connection.starttls,
-                           verify: connection.tlsVerify, caFile: connection.caFile),
-            allowPlaintextAuth: connection.allowPlaintextAuth, timeout: t, connectTimeout: t
+            url: url, password: password, tls: connection.tlsOptions.policy(transport: url.scheme.implicitTLS ? .implicit : .starttls),
+            allowPlaintextAuth: connection.tlsOptions.allowPlaintextAuth, timeout: t, connectTimeout: t
         )
     }
 
@@ -55,7 +45,8 @@ struct ReceiptOptions: ParsableArguments {
     func feeds(connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
                log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
-        if let listen, let hp = HostPort.parse(listen, defaultPort: 25) {
+        if let listen {
+            let hp = listen.hostPort(defaultPort: 25)
             let store = listenStore ?? ((ledgerPath as NSString).deletingLastPathComponent + "/listener-store")
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
@@ -66,8 +57,8 @@ struct ReceiptOptions: ParsableArguments {
             feeds.append(ListenerFeed(configuration: configuration, logger: logger))
         }
         if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
-        if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap, connection: connection), cleanup: cleanup, log: log)) }
-        if let pop3 { feeds.append(POP3Feed(options: try mailboxOptions(pop3, connection: connection), cleanup: cleanup, log: log)) }
+        if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap.url, connection: connection), cleanup: cleanup, log: log)) }
+        if let pop3 { feeds.append(POP3Feed(options: try mailboxOptions(pop3.url, connection: connection), cleanup: cleanup, log: log)) }
         return feeds
     }
 }

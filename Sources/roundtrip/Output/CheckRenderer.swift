@@ -36,7 +36,7 @@ enum CheckRenderer {
         case .text:
             print("\(mx.domain): null MX (RFC 7505): the domain accepts no mail; nothing to check")
         case .json:
-            printJSON([], mx: mx, exitCode: CheckExitCode.code(for: .dns))
+            printJSON([], mx: mx, exitCode: .dns)
         }
     }
 
@@ -85,7 +85,7 @@ enum CheckRenderer {
         }
         for w in r.warnings { out += "  \(paint("warning:", "33")) \(w)\n" }
         if let step = r.failedStep {
-            out += paint("FAIL", "31") + " at \(step.rawValue): \(r.error ?? "") (exit \(CheckExitCode.code(for: step)))\n"
+            out += paint("FAIL", "31") + " at \(step.rawValue): \(r.error ?? "") (exit \(ExitStatus(step: step).rawValue))\n"
         } else {
             out += paint("PASS", "32") + (r.warnings.isEmpty ? "" : " with \(r.warnings.count) warning\(r.warnings.count == 1 ? "" : "s")") + "\n"
         }
@@ -106,9 +106,9 @@ enum CheckRenderer {
         var exitCode: Int32
     }
 
-    static func printJSON(_ reports: [SMTPCheckReport], mx: MXSummary?, exitCode: Int32) {
+    static func printJSON(_ reports: [SMTPCheckReport], mx: MXSummary?, exitCode: ExitStatus) {
         let doc = Document(schemaVersion: schemaVersion, tool: "roundtrip \(RoundtripVersion.current)", mx: mx, results: reports,
-                           passed: exitCode == 0, exitCode: exitCode)
+                           passed: exitCode == .ok, exitCode: exitCode.rawValue)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         enc.dateEncodingStrategy = .iso8601

@@ -1,47 +1,14 @@
 import Foundation
 import MailTransport
-import MailboxCore
+import Roundtrip
 
-/// One listed message, as printed (docs/poll.md, "JSON fields").
-struct PollMessage: Codable {
-    var source: String
-    var size: Int
-    var from: String?
-    var subject: String?
-    var messageId: String?
-    var probeToken: String?
-    /// Content-Type is multipart/report (a plain header scan).
-    var multipartReport: Bool
-
-    init(_ m: FetchedMessage) {
-        let s = MessageSummary(m.bytes)
-        source = m.source
-        size = m.bytes.count
-        from = s.from
-        subject = s.subject
-        messageId = s.messageID
-        probeToken = s.probeToken
-        multipartReport = s.isMultipartReport
-    }
-}
-
-struct PollDocument: Codable {
-    var mailbox: String
-    var kind: String
-    var messages: [PollMessage]
-    var tls: TLSReport?
-    var alerts: [String]
-    var cleanup: CleanupReport?
-    var error: String?
-    var exitCode: Int32
-}
-
-/// Prints messages as they come (text, jsonl) or one document at the end
-/// (json). Shared with the watcher's @Sendable consumer, hence the lock.
-final class PollOutput: @unchecked Sendable {
+/// Prints messages as they come (text, jsonl) or one document at the end (json); the
+/// transcript on stderr with -v. Told by the run's tasks, hence the lock.
+final class PollOutput: PollObserver, @unchecked Sendable {
     let format: PollFormat
     let mailbox: String
     let kind: String
+    let verbose: Bool
     private let lock = NSLock()
     private var messages: [PollMessage] = []
     private var _tls: TLSReport?
@@ -49,10 +16,11 @@ final class PollOutput: @unchecked Sendable {
     private var _cleanup: CleanupReport?
     private var _error: String?
 
-    init(format: PollFormat, mailbox: String, kind: String) {
+    init(format: PollFormat, mailbox: String, kind: String, verbose: Bool) {
         self.format = format
         self.mailbox = mailbox
         self.kind = kind
+        self.verbose = verbose
     }
 
     private func locked<T>(_ body: () -> T) -> T {
@@ -61,23 +29,29 @@ final class PollOutput: @unchecked Sendable {
         return body()
     }
 
-    var tls: TLSReport? {
-        get { locked { _tls } }
-        set { locked { _tls = newValue } }
-    }
-    var alerts: [String] {
-        get { locked { _alerts } }
-        set { locked { _alerts = newValue } }
-    }
-    var cleanup: CleanupReport? {
-        get { locked { _cleanup } }
-        set { locked { _cleanup = newValue } }
-    }
     var error: String? {
         get { locked { _error } }
         set { locked { _error = newValue } }
     }
-    var sources: [String] { locked { messages.map(\.source) } }
+    func connected(tls: TLSReport?) { locked { _tls = tls } }
+
+    func reconnecting(after error: MailboxError) {
+        FileHandle.standardError.write(Data("roundtrip poll: \(error); reconnecting\n".utf8))
+    }
+
+    func alerts(_ alerts: [String]) { locked { _alerts = alerts } }
+
+    func cleanedUp(_ report: CleanupReport) { locked { _cleanup = report } }
+
+    func transcript(_ entries: [TranscriptEntry]) {
+        guard verbose else { return }
+        var s = ""
+        for e in entries {
+            let dir = e.direction == .client ? "C:" : e.direction == .server ? "S:" : "--"
+            s += String(format: "%8.3f ", e.at) + "\(dir) \(e.text)\n"
+        }
+        FileHandle.standardError.write(Data(s.utf8))
+    }
 
     static func encoder(pretty: Bool) -> JSONEncoder {
         let e = JSONEncoder()
@@ -90,8 +64,7 @@ final class PollOutput: @unchecked Sendable {
         FileHandle.standardOutput.write(Data(s.utf8))
     }
 
-    func emit(_ m: FetchedMessage) {
-        let p = PollMessage(m)
+    func received(_ p: PollMessage) {
         locked { messages.append(p) }
         switch format {
         case .text:

@@ -4,33 +4,30 @@ import MailTransport
 import NIOCore
 import SMTPCore
 
-struct CheckCommand: AsyncParsableCommand {
+struct CheckCommand: RoundtripSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Run the basic SMTP dialog check against a server or every MX of a domain.",
         discussion: """
-        Connects, reads the 220 banner, sends EHLO (HELO on 500/502), lists the extensions,
-        upgrades with STARTTLS when offered and sends EHLO again, optionally authenticates,
-        optionally tests MAIL FROM / RCPT TO acceptance, then RSET and QUIT. Every step is
-        timed and judged.
+        Connects, reads the 220 banner, sends EHLO (HELO on 500/502), lists the extensions, upgrades with STARTTLS when offered and sends EHLO again, optionally authenticates, optionally tests MAIL FROM / RCPT TO acceptance, then RSET and QUIT. Every step is timed and judged.
 
         Examples:
           roundtrip check 127.0.0.1:2525
           roundtrip check --domain example.org
-          roundtrip check mx.example.org --from probe@a.example --rcpt alice@example.org --format json
-          roundtrip check smtp.example.org:587 --auth user@example.org --password-file ~/.pw --starttls require
+          roundtrip check mx.example.org --from probe@a.example \\
+            --rcpt alice@example.org --format json
+          roundtrip check smtp.example.org:587 --auth user@example.org \\
+            --password-file ~/.pw --starttls require
           roundtrip check smtp.example.org:465 --tls implicit
 
-        The password comes from --password-file or the ROUNDTRIP_PASSWORD environment
-        variable, never from the command line.
+        The password comes from --password-file or the ROUNDTRIP_PASSWORD environment variable, never from the command line.
 
-        Exit codes: 0 passed, 10 DNS, 20 connect, 21 banner, 22 EHLO/HELO, 23 STARTTLS/TLS,
-        24 AUTH, 25 MAIL, 26 RCPT, 27 DATA, 28 QUIT/RSET, 64 usage, 78 configuration.
+        With --domain, every MX is checked and the exit code is that of the first failing MX in preference order. \(ExitStatus.help(for: .check))
         """
     )
 
-    @Argument(help: "The server, HOST[:PORT] or [IPv6]:PORT. Omit with --domain.")
-    var server: String?
+    @Argument(help: ArgumentHelp("The server, HOST[:PORT] or [IPv6]:PORT. Omit with --domain.", valueName: "server"))
+    var server: ServerArgument?
 
     @Option(help: "Check every MX of this domain, in preference order.")
     var domain: String?
@@ -38,10 +35,11 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "The port when HOST has none (default 25; 465 with --tls implicit).")
     var port: Int?
 
-    @Option(help: "Envelope sender for the MAIL FROM test (\"<>\" for the null sender).")
+    @Option(help: ArgumentHelp("Envelope sender for the MAIL FROM test (\"<>\" for the null sender).", valueName: "address"),
+            transform: CheckCommand.sender)
     var from: String?
 
-    @Option(help: "Recipient for the RCPT TO test; repeat for several.")
+    @Option(help: ArgumentHelp("Recipient for the RCPT TO test; repeat for several.", valueName: "address"), transform: CheckCommand.recipient)
     var rcpt: [String] = []
 
     @Flag(help: "Also send a small test message after RCPT (it will be delivered).")
@@ -55,33 +53,30 @@ struct CheckCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Show every line sent and received (AUTH secrets redacted).")
     var verbose = false
 
+    /// `<>` or a mailbox, kept as written: the dialog sends it as given.
+    static func sender(_ text: String) throws -> String {
+        if text != "<>" { _ = try SMTPMailbox(text) }
+        return text
+    }
+
+    /// A mailbox, kept as written.
+    static func recipient(_ text: String) throws -> String {
+        _ = try SMTPMailbox(text)
+        return text
+    }
+
     func validate() throws {
         if server == nil && domain == nil { throw ValidationError("name a server (HOST[:PORT]) or use --domain") }
         if server != nil && domain != nil { throw ValidationError("give either a server or --domain, not both") }
-        if let server, HostPort.parse(server, defaultPort: 25) == nil { throw ValidationError("\(server.debugDescription) is not HOST[:PORT]") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535") }
-        if let from, from != "<>" {
-            do { _ = try SMTPMailbox(from, context: "--from") } catch { throw ValidationError("\(error)") }
-        }
-        for r in rcpt {
-            do { _ = try SMTPMailbox(r, context: "--rcpt") } catch { throw ValidationError("\(error)") }
-        }
-        try connection.validate()
         if connection.auth == nil && connection.passwordFile != nil { throw ValidationError("--password-file needs --auth") }
     }
 
-    func run() async throws {
-        let exitCode: Int32
-        do {
-            exitCode = try await perform()
-        } catch let e as TransportError {
-            FileHandle.standardError.write(Data("roundtrip check: \(e)\n".utf8))
-            exitCode = CheckExitCode.code(for: e)
-        }
-        if exitCode != 0 { throw ExitCode(exitCode) }
+    static func status(for error: any Error) -> ExitStatus? {
+        (error as? TransportError).map { ExitStatus(check: $0) }
     }
 
-    private func perform() async throws -> Int32 {
+    func execute() async throws -> ExitStatus {
         let resolver = try connection.resolver()
         let base = try connection.dialogOptions()
         let defaultPort = port ?? (connection.tls == .implicit ? 465 : 25)
@@ -95,7 +90,7 @@ struct CheckCommand: AsyncParsableCommand {
             case .nullMX:
                 let summary = MXSummary(domain: domain, nullMX: true, exchangers: [])
                 CheckRenderer.printNullMX(summary, format: format)
-                return CheckExitCode.code(for: .dns)
+                return .dns
             case .implicit(let host):
                 mxNote = MXSummary(domain: domain, nullMX: false, exchangers: [], implicitHost: host)
                 targets = [HostPort(host: host, port: defaultPort)]
@@ -103,8 +98,8 @@ struct CheckCommand: AsyncParsableCommand {
                 mxNote = MXSummary(domain: domain, nullMX: false, exchangers: list)
                 targets = list.map { HostPort(host: $0.host.hasSuffix(".") ? String($0.host.dropLast()) : $0.host, port: defaultPort) }
             }
-        } else if let server, let hp = HostPort.parse(server, defaultPort: defaultPort) {
-            targets = [hp]
+        } else if let server {
+            targets = [server.hostPort(defaultPort: defaultPort)]
         }
 
         var reports: [SMTPCheckReport] = []
@@ -124,23 +119,23 @@ struct CheckCommand: AsyncParsableCommand {
         return code
     }
 
-    static func exitCode(_ reports: [SMTPCheckReport]) -> Int32 {
+    /// The first failing report decides (MX preference order).
+    static func exitCode(_ reports: [SMTPCheckReport]) -> ExitStatus {
         for r in reports {
             guard let step = r.failedStep else { continue }
             switch r.failureKind {
-            case .configuration: return CheckExitCode.configuration
-            case .invalidInput: return CheckExitCode.usage
-            default: return CheckExitCode.code(for: step)
+            case .configuration: return .configuration
+            case .invalidInput: return .usage
+            default: return ExitStatus(step: step)
             }
         }
-        return CheckExitCode.ok
+        return .ok
     }
 }
 
 enum CheckFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
-
 
 struct MXSummary: Codable {
     var domain: String

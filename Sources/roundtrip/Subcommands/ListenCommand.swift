@@ -10,7 +10,7 @@ import SMTPCore
 import ServiceLifecycle
 
 /// `roundtrip listen`: the report listener as a daemon.
-struct ListenCommand: AsyncParsableCommand {
+struct ListenCommand: RoundtripSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "listen",
         abstract: "Run the report listener: an SMTP server that stores delivery reports durably.",
@@ -20,17 +20,19 @@ struct ListenCommand: AsyncParsableCommand {
         Limits per client: --max-per-client connections (an IPv6 client is counted by its /64), 100 commands that move no mail (EHLO, NOOP, RSET, ...) between messages, --max-session seconds per session; replies are written only while the client reads them.
 
         Examples:
-          roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org --store /var/lib/roundtrip
-          roundtrip listen --bind 127.0.0.1:2627 --domain return.rt.test --store /tmp/store -v
-          roundtrip listen --bind [::]:25 --domain b.example.org --store /srv/rt --tls-cert c.pem --tls-key k.pem
+          roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org \\
+            --store /var/lib/roundtrip
+          roundtrip listen --bind 127.0.0.1:2627 --domain return.rt.test \\
+            --store /tmp/store -v
+          roundtrip listen --bind [::]:25 --domain b.example.org --store /srv/rt \\
+            --tls-cert c.pem --tls-key k.pem
 
-        Exit codes: 0 clean shutdown, 64 usage, 69 the address cannot be bound,
-        78 configuration (bad certificate or key, unwritable store).
+        \(ExitStatus.help(for: .listen)) Configuration problems: a bad certificate or key, a store that cannot be written, a probe-token key or ledger that cannot be read.
         """
     )
 
-    @Option(help: "Address and port to listen on: HOST:PORT or [IPv6]:PORT.")
-    var bind: String = "0.0.0.0:25"
+    @Option(help: ArgumentHelp("Address and port to listen on: HOST:PORT or [IPv6]:PORT.", valueName: "host:port"))
+    var bind: BindArgument = BindArgument(host: "0.0.0.0", port: 25)
 
     @Option(help: "A domain to accept reports for; repeat for several.")
     var domain: [String] = []
@@ -53,34 +55,34 @@ struct ListenCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-tls"), help: "Do not offer STARTTLS.")
     var noTLS = false
 
-    @Option(name: .customLong("max-size"), help: "Largest message in octets (default 10485760).")
+    @Option(name: .customLong("max-size"), help: "Largest message in octets.")
     var maxSize: Int = 10 * 1024 * 1024
 
-    @Option(name: .customLong("max-recipients"), help: "Recipients per message (default 100).")
+    @Option(name: .customLong("max-recipients"), help: "Recipients per message.")
     var maxRecipients: Int = 100
 
-    @Option(name: .customLong("max-connections"), help: "Open connections in total (default 100).")
+    @Option(name: .customLong("max-connections"), help: "Open connections in total.")
     var maxConnections: Int = 100
 
-    @Option(name: .customLong("max-per-client"), help: "Open connections per client IP address (default 10).")
+    @Option(name: .customLong("max-per-client"), help: "Open connections per client IP address.")
     var maxPerClient: Int = 10
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds allowed for each command and for the TLS handshake (default 300).")
+    @Option(name: .customLong("idle-timeout"), help: "Seconds allowed for each command and for the TLS handshake.")
     var idleTimeout: Double = 300
 
-    @Option(name: .customLong("data-timeout"), help: "Seconds allowed for a whole message after 354 (default 600).")
+    @Option(name: .customLong("data-timeout"), help: "Seconds allowed for a whole message after 354.")
     var dataTimeout: Double = 600
 
-    @Option(help: "Seconds open sessions get to finish after SIGTERM (default 30).")
+    @Option(help: "Seconds open sessions get to finish after SIGTERM.")
     var grace: Double = 30
 
     @Option(help: ArgumentHelp("Also accept mail for this local part (any +tag) in the --domain names; repeat for several. postmaster is always accepted.", valueName: "LOCALPART"))
     var accept: [String] = []
 
-    @Option(name: .customLong("min-free"), help: "Free bytes the store's filesystem must keep; below it DATA is answered 452 4.3.1 (default 104857600).")
+    @Option(name: .customLong("min-free"), help: "Free bytes the store's filesystem must keep; below it DATA is answered 452 4.3.1.")
     var minFree: UInt64 = 100 * 1024 * 1024
 
-    @Option(name: .customLong("max-session"), help: "Seconds a session may last in all (default 600).")
+    @Option(name: .customLong("max-session"), help: "Seconds a session may last in all.")
     var maxSession: Double = 600
 
     @Option(help: "Correlate every stored report with the probes in this ledger (as `send` and `verify` record them), so `roundtrip status TOKEN --wait` sees the verdicts. The probe-token key lives beside it.")
@@ -91,7 +93,6 @@ struct ListenCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !domain.isEmpty else { throw ValidationError("name at least one --domain") }
-        guard Self.parseBind(bind) != nil else { throw ValidationError("--bind must be HOST:PORT or [IPv6]:PORT, not \(bind.debugDescription)") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if noTLS && tlsCert != nil { throw ValidationError("--no-tls contradicts --tls-cert") }
         if maxSize < 65536 { throw ValidationError("--max-size must be at least 65536 (RFC 5321 §4.5.3.1.7)") }
@@ -103,26 +104,11 @@ struct ListenCommand: AsyncParsableCommand {
         }
     }
 
-    static func parseBind(_ s: String) -> (host: String, port: Int)? {
-        let host: Substring
-        let portText: Substring
-        if s.hasPrefix("[") {
-            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
-            host = s[s.index(after: s.startIndex)..<close]
-            portText = s[s.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = s.lastIndex(of: ":") else { return nil }
-            host = s[..<colon]
-            portText = s[s.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
-        return (String(host), port)
-    }
+    static func status(for error: any Error) -> ExitStatus? { Daemon.status(for: error) }
 
-    func run() async throws {
+    func execute() async throws -> ExitStatus {
         Daemon.bootstrapLogging(verbose: verbose)
         let logger = Logger(label: "roundtrip.listen")
-        guard let (host, port) = Self.parseBind(bind) else { throw ExitCode(64) }
         let tls: ListenerTLSSource
         if noTLS {
             tls = .disabled
@@ -133,7 +119,7 @@ struct ListenCommand: AsyncParsableCommand {
         }
         let seconds = { (s: Double) in TimeAmount.nanoseconds(Int64(s * 1e9)) }
         var configuration = SMTPListenerConfiguration(
-            host: host, port: port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
+            host: bind.host, port: bind.port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
             maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections, maxConnectionsPerClient: maxPerClient,
             timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
             shutdownGracePeriod: seconds(grace)
@@ -153,29 +139,18 @@ struct ListenCommand: AsyncParsableCommand {
             }
             configuration.recipientGate = ProbeToken.recipientGate(key: key, accepting: accept)
         } catch {
-            FileHandle.standardError.write(Data("roundtrip listen: \(error)\n".utf8))
-            throw ExitCode(ListenExitCode.configuration)
+            Self.report(error)
+            return .configuration
         }
         let onMessage: @Sendable (StoredMessage) async -> Void = { [ingest] m in
             guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }
             await ingest.ingest(ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
         }
-        try await Daemon.run("listen", logger: logger) {
+        try await Daemon.run(logger: logger) {
             try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)
         }
+        return .ok
     }
 }
 
 extension MessageStore.SyncMode: ExpressibleByArgument {}
-
-/// The exit codes of `roundtrip listen` (sysexits.h), README "Exit codes".
-enum ListenExitCode {
-    static let ok: Int32 = 0
-    static let usage: Int32 = 64
-    /// EX_UNAVAILABLE: the address cannot be bound (in use, no permission).
-    static let cannotBind: Int32 = 69
-    /// EX_SOFTWARE: an unexpected internal failure.
-    static let software: Int32 = 70
-    /// EX_CONFIG: bad certificate or key, unwritable store, bad domain.
-    static let configuration: Int32 = 78
-}

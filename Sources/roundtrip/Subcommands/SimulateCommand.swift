@@ -7,7 +7,7 @@ import Roundtrip
 import ServiceLifecycle
 
 /// `roundtrip simulate`: an embedded test MTA that sends real RFC 3464 reports.
-struct SimulateCommand: AsyncParsableCommand {
+struct SimulateCommand: RoundtripSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Run a test MTA that answers like a real one and sends RFC 3464 delivery reports back.",
@@ -40,30 +40,30 @@ struct SimulateCommand: AsyncParsableCommand {
           roundtrip simulate --bind 127.0.0.1:2626 --domain relay.rt.test \\
               --route rt.test=127.0.0.1:2525 -v
 
-        Exit codes: 0 clean shutdown, 64 usage, 69 an address cannot be bound, 78 configuration (unwritable store, bad domain, bad --dns-server).
+        \(ExitStatus.help(for: .simulate)) Configuration problems: a store that cannot be written, a bad domain, a bad --dns-server.
         """
     )
 
-    @Option(help: "Address and port to listen on: HOST:PORT or [IPv6]:PORT.")
-    var bind: String = "127.0.0.1:2525"
+    @Option(help: ArgumentHelp("Address and port to listen on: HOST:PORT or [IPv6]:PORT.", valueName: "host:port"))
+    var bind: BindArgument = BindArgument(host: "127.0.0.1", port: 2525)
 
     @Option(help: "A domain to accept mail for; repeat for several (default sim.test).")
     var domain: [String] = []
 
-    @Option(help: "Send reports for DOMAIN to HOST:PORT instead of its MX (repeatable): DOMAIN=HOST:PORT.")
-    var route: [String] = []
+    @Option(help: ArgumentHelp("Send reports for DOMAIN to HOST:PORT instead of its MX (repeatable): DOMAIN=HOST:PORT.", valueName: "domain=host:port"))
+    var route: [RouteArgument] = []
 
-    @Option(help: "Seconds to wait before sending each report (default 0).")
+    @Option(help: "Seconds to wait before sending each report.")
     var latency: Double = 0
 
-    @Option(name: .customLong("delay-seconds"), help: "Seconds between the delayed and the final report of `delay` (default 5).")
+    @Option(name: .customLong("delay-seconds"), help: "Seconds between the delayed and the final report of `delay`.")
     var delaySeconds: Double = 5
 
-    @Option(name: .customLong("slow-seconds"), help: "Seconds each reply of a `slow` session waits (default 2).")
+    @Option(name: .customLong("slow-seconds"), help: "Seconds each reply of a `slow` session waits.")
     var slowSeconds: Double = 2
 
-    @Option(name: .customLong("nodsn-bind"), help: "Also listen on ADDR:PORT without advertising DSN.")
-    var nodsnBind: String?
+    @Option(name: .customLong("nodsn-bind"), help: ArgumentHelp("Also listen on HOST:PORT without advertising DSN.", valueName: "host:port"))
+    var nodsnBind: BindArgument?
 
     @Option(help: "The store directory (default: a new temporary directory).")
     var store: String?
@@ -81,41 +81,21 @@ struct SimulateCommand: AsyncParsableCommand {
     var verbose: Int
 
     func validate() throws {
-        guard ListenCommand.parseBind(bind) != nil else { throw ValidationError("--bind must be HOST:PORT or [IPv6]:PORT, not \(bind.debugDescription)") }
-        if let nodsnBind, ListenCommand.parseBind(nodsnBind) == nil {
-            throw ValidationError("--nodsn-bind must be HOST:PORT or [IPv6]:PORT, not \(nodsnBind.debugDescription)")
-        }
-        for r in route where Self.parseRoute(r) == nil { throw ValidationError("--route must be DOMAIN=HOST:PORT, not \(r.debugDescription)") }
         if !(latency >= 0) || !(delaySeconds >= 0) || !(slowSeconds >= 0) { throw ValidationError("--latency, --delay-seconds and --slow-seconds must not be negative") }
         if latency > 86400 || delaySeconds > 86400 || slowSeconds > 3600 { throw ValidationError("--latency, --delay-seconds or --slow-seconds too large") }
     }
 
-    static func parseRoute(_ s: String) -> (String, HostPort)? {
-        guard let eq = s.firstIndex(of: "=") else { return nil }
-        let domain = s[..<eq].lowercased()
-        guard !domain.isEmpty, let bind = ListenCommand.parseBind(String(s[s.index(after: eq)...])) else { return nil }
-        return (domain, HostPort(host: bind.host, port: bind.port))
+    static func status(for error: any Error) -> ExitStatus? {
+        Daemon.status(for: error) ?? ((error as? TransportError)?.kind == .configuration ? .configuration : nil)
     }
 
-    func run() async throws {
+    func execute() async throws -> ExitStatus {
         Daemon.bootstrapLogging(verbose: verbose)
         let logger = Logger(label: "roundtrip.simulate")
-        guard let (host, port) = ListenCommand.parseBind(bind) else { throw ExitCode(64) }
-        let noDSN = nodsnBind.flatMap(ListenCommand.parseBind)
         var routes: [String: HostPort] = [:]
-        for r in route {
-            guard let (d, target) = Self.parseRoute(r) else { throw ExitCode(64) }
-            routes[d] = target
-        }
-        var resolver = LibresolvResolver()
-        if let dnsServer {
-            do {
-                resolver = LibresolvResolver(server: try LibresolvResolver.parseServer(dnsServer))
-            } catch {
-                FileHandle.standardError.write(Data("roundtrip simulate: --dns-server: \(error)\n".utf8))
-                throw ExitCode(ListenExitCode.configuration)
-            }
-        }
+        for r in route { routes[r.domain] = r.target }
+        // A bad --dns-server is configuration (78), as for check.
+        let resolver = try dnsServer.map { LibresolvResolver(server: try LibresolvResolver.parseServer($0)) } ?? LibresolvResolver()
         let storeDirectory: String
         if let store {
             storeDirectory = store
@@ -124,14 +104,15 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         let seconds = { (s: Double) in Duration.milliseconds(Int64((s * 1000).rounded())) }
         let configuration = SimulatorConfiguration(
-            host: host, port: port, noDSNHost: noDSN?.host, noDSNPort: noDSN?.port, hostname: hostname ?? ConnectionOptions.localHostName(),
+            host: bind.host, port: bind.port, noDSNHost: nodsnBind?.host, noDSNPort: nodsnBind?.port, hostname: hostname ?? ConnectionOptions.localHostName(),
             domains: domain.isEmpty ? ["sim.test"] : domain, storeDirectory: storeDirectory, routes: routes, resolver: resolver,
             latency: seconds(latency), delay: seconds(delaySeconds), slowReplyDelay: seconds(slowSeconds), tls: noTLS ? .disabled : .selfSigned
         )
-        try await Daemon.run("simulate", logger: logger) {
+        try await Daemon.run(logger: logger) {
             let simulator = try Simulator(configuration: configuration, logger: logger)
             logger.info("store", metadata: ["sim.store": "\(storeDirectory)"])
             return simulator
         }
+        return .ok
     }
 }

@@ -5,30 +5,30 @@ import Roundtrip
 import RoundtripCore
 import SMTPCore
 
-struct VerifyCommand: AsyncParsableCommand {
+struct VerifyCommand: RoundtripSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Send a tagged probe with DSN parameters and wait for the delivery report: both directions, one verdict.",
         discussion: """
-        The probe's token goes into the VERP return path (FROM-LOCAL+TOKEN@FROM-DOMAIN), ENVID,
-        ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports come back to our own listener
-        for the run (--listen, when the return domain's MX points here), or are read from the
-        mailbox the return address is delivered to: --imap (IDLE), --pop3 or --maildir. With none
-        of these, verify waits for the ledger, which a standing `roundtrip listen --ledger` fills.
-        The run is recorded in the ledger (--ledger), where `roundtrip status` finds it.
+        The probe's token goes into the VERP return path (FROM-LOCAL+TOKEN@FROM-DOMAIN), ENVID, ORCPT, Message-ID, X-Roundtrip-Probe, Subject and body. Reports come back to our own listener for the run (--listen, when the return domain's MX points here), or are read from the mailbox the return address is delivered to: --imap (IDLE), --pop3 or --maildir. With none of these, verify waits for the ledger, which a standing `roundtrip listen --ledger` fills. The run is recorded in the ledger (--ledger), where `roundtrip status` finds it.
 
         Examples:
-          roundtrip verify --to alice@example.org --from roundtrip@bounce.example.net --listen 0.0.0.0:25
-          roundtrip verify --to alice@example.org --from reports@example.net --maildir /var/mail/reports
-          roundtrip verify --to alice@example.org --to bob@example.com --from monitor@example.net \\
-            --imap imaps://monitor%40example.net@imap.example.net/INBOX --password-file pw --deadline 10m
-          roundtrip verify --to alice@example.org --server smtp.example.net:587 --auth monitor@example.net \\
-            --password-file pw --from monitor@example.net --maildir ~/Maildir --deadline 10m --format junit
+          roundtrip verify --to alice@example.org \\
+            --from roundtrip@bounce.example.net --listen 0.0.0.0:25
+          roundtrip verify --to alice@example.org \\
+            --from reports@example.net --maildir /var/mail/reports
+          roundtrip verify --to alice@example.org --to bob@example.com \\
+            --from monitor@example.net \\
+            --imap imaps://monitor%40example.net@imap.example.net/INBOX \\
+            --password-file pw --deadline 10m
+          roundtrip verify --to alice@example.org \\
+            --server smtp.example.net:587 --auth monitor@example.net \\
+            --password-file pw --from monitor@example.net \\
+            --maildir ~/Maildir --deadline 10m --format junit
 
         Verdicts: delivered, relayed, expanded, delayed, failed, rejected, dsn-unavailable, timeout.
-        Exit codes: 0 all proven; 1 failed or rejected; 2 timeout; 3 partial (relayed, delayed,
-        dsn-unavailable; 1 with --strict); 4 could not submit; 64 usage; 78 configuration.
-        With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+        \(ExitStatus.help(for: .verify)) With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
         """
     )
 
@@ -49,97 +49,23 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Show the submission transcript and every report as it arrives.")
     var verbose = false
 
-    func validate() throws {
-        try receipt.validate()
-        try connection.validate()
-    }
+    static func status(for error: any Error) -> ExitStatus? { RunCommand.status(for: error) }
 
-    func run() async throws {
-        let format = self.format
-        try await RunCommand.execute("verify") {
-            let (ledger, key) = try await ledgerOptions.open()
-            let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
-            let from = try SMTPMailbox(probe.from)
-            let feeds = try receipt.feeds(connection: connection, returnDomain: from.domain, ledgerPath: try ledgerOptions.path(), key: key,
-                                          verbose: verbose, log: RunCommand.logger(verbose: verbose))
-            let interactive = format == .text && isatty(STDERR_FILENO) == 1
-            let (report, _, groups) = try await VerifyRun.run(
-                config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil, log: RunCommand.logger(verbose: verbose)
-            )
-            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            if verbose { RunCommand.printTranscripts(groups) }
-            return RunCommand.output(report, format: format)
-        }
+    func execute() async throws -> ExitStatus {
+        let (ledger, key) = try await ledgerOptions.open()
+        let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
+        let feeds = try receipt.feeds(connection: connection, returnDomain: probe.from.domain, ledgerPath: try ledgerOptions.path(), key: key,
+                                      verbose: verbose, log: RunCommand.logger(verbose: verbose))
+        let interactive = format == .text && isatty(STDERR_FILENO) == 1
+        let (report, _, groups) = try await VerifyRun.run(
+            config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil, log: RunCommand.logger(verbose: verbose)
+        )
+        if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if verbose { RunCommand.printTranscripts(groups) }
+        return try RunCommand.output(report, format: format)
     }
 }
 
 enum VerifyFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json, junit, nagios
-}
-
-/// What verify, send and status share: error → exit code, output, logging.
-enum RunCommand {
-    static func execute(_ name: String, _ body: () async throws -> Int32) async throws {
-        let status: Int32
-        do {
-            status = try await body()
-        } catch let e as TransportError {
-            status = fail(name, e, e.kind == .configuration ? .configuration : .submissionFailed)
-        } catch let e as ProbeBuilder.BuildError {
-            status = fail(name, e, .usage)
-        } catch let e as FeedError {
-            status = fail(name, e, .configuration)
-        } catch let e as LedgerError {
-            status = fail(name, e, .configuration)
-        } catch let e as ExitCode {
-            throw e
-        } catch let e as CleanExit {
-            throw e
-        } catch is CancellationError {
-            status = fail(name, CancellationError(), .internalError)
-        } catch {
-            // Anything else is our bug, not a verdict: 70, never ArgumentParser's 1 ("failed").
-            status = fail(name, error, .internalError)
-        }
-        if status != 0 { throw ExitCode(status) }
-    }
-
-    static func fail(_ name: String, _ error: any Error, _ status: RunExitStatus) -> Int32 {
-        FileHandle.standardError.write(Data("roundtrip \(name): \(error)\n".utf8))
-        return status.rawValue
-    }
-
-    static let showProgress: @Sendable (VerifyProgress) -> Void = { p in
-        let line = "\rwaiting for \(p.waitingFor) of \(p.total) report(s), \(Int(p.secondsLeft)) s left "
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    static func logger(verbose: Bool) -> @Sendable (String) -> Void {
-        { line in if verbose { FileHandle.standardError.write(Data("* \(line)\n".utf8)) } }
-    }
-
-    static func printTranscripts(_ groups: [SubmissionGroup]) {
-        for g in groups {
-            for a in g.attempts {
-                FileHandle.standardError.write(Data("--- \(a.route.target.display)\n".utf8))
-                for e in a.report.transcript {
-                    FileHandle.standardError.write(Data("\(CheckRenderer.prefix(e.direction)) \(e.text)\n".utf8))
-                }
-            }
-        }
-    }
-
-    /// Prints the report; returns the exit code (the Nagios convention for nagios).
-    static func output(_ report: RunReport, format: VerifyFormat) -> Int32 {
-        let text: String
-        switch format {
-        case .text: text = RunRenderer.text(report, colour: CheckRenderer.useColour)
-        case .json: text = RunRenderer.json(report)
-        case .junit: text = RunRenderer.junit(report)
-        case .nagios: text = RunRenderer.nagios(report)
-        }
-        FileHandle.standardOutput.write(Data(text.utf8))
-        if format == .nagios { return RunExitStatus(rawValue: report.exitCode)?.nagios ?? 3 }
-        return report.exitCode
-    }
 }
