@@ -53,8 +53,8 @@ public enum DeliveryReportParser {
             }
             content.recipients = RecipientMerge.onePerRecipient(content.recipients)
             // The machine-readable part wins; the text may only fill a missing diagnostic or a
-            // status that was only guessed.
-            if content.recipients.contains(where: { $0.diagnostic == nil || $0.statusIsPseudo }),
+            // status that was only guessed, and say that a `delivered` was a relay (below).
+            if content.recipients.contains(where: { $0.diagnostic == nil || $0.statusIsPseudo || $0.action == .delivered }),
                let text = LegacyNDR.recognise(context(), humanTextOnly: true) {
                 for i in content.recipients.indices {
                     let k = RecipientMerge.key(content.recipients[i])

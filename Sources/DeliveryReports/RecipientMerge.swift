@@ -34,7 +34,17 @@ enum RecipientMerge {
     /// the same class as the record's action implies. A diagnostic taken from the text is read
     /// like a Diagnostic-Code: a generic `x.0.0` Status yields to its more specific code of the
     /// same class (`RFC3464Parser`'s Status rule).
+    ///
+    /// One exception to "the machine part wins": a `delivered` record whose own entry in the text
+    /// says it was relayed to an MTA without DSN ("(relayed to non-DSN-aware mailer)", Exim's
+    /// success template, deliver.c) is `relayed`. RFC 3461 §6.2.3 asks for `Action: relayed` there;
+    /// Exim 4.96 writes `delivered` and says the truth only in the text. `actionRaw` keeps what the
+    /// Action field said.
     static func fillFromText(_ base: inout RecipientReport, from text: RecipientReport) {
+        if base.action == .delivered, text.action == .relayed {
+            base.action = .relayed
+            if base.actionRaw == nil { base.actionRaw = DeliveryAction.delivered.rawValue }
+        }
         if base.diagnostic == nil, let d = text.diagnostic {
             base.diagnostic = d
             base.diagnosticType = text.diagnosticType
