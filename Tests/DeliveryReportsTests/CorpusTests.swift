@@ -214,7 +214,8 @@ struct CorpusTests {
     @Test("every corpus file parses without crashing, mbox files split")
     func everyFile() throws {
         let fm = FileManager.default
-        guard let e = fm.enumerator(at: Self.corpusRoot, includingPropertiesForKeys: [.isRegularFileKey]) else { return }
+        let e = try #require(fm.enumerator(at: Self.corpusRoot, includingPropertiesForKeys: [.isRegularFileKey]),
+                             "corpus missing at \(Self.corpusRoot.path)")
         var count = 0
         var mboxMessages = 0
         for case let url as URL in e {
