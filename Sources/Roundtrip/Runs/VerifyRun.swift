@@ -22,6 +22,8 @@ public struct VerifyConfiguration: Sendable {
     public var ledger: Ledger?
     /// false for `send`: submit, record, and return without waiting.
     public var waitForReports = true
+    /// The clock the deadline runs on (tests inject one that they control).
+    public var clock: any Clock<Duration> = ContinuousClock()
 
     public init(builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
                 requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey,
@@ -160,9 +162,12 @@ public enum VerifyRun {
 
             // Wait for reports until every recipient has a final verdict or the deadline passes.
             let deadlineAt = ContinuousClock.now + config.deadline
+            let clock = config.clock
             group.addTask {
-                try? await Task.sleep(until: deadlineAt, clock: .continuous)
-                continuation.yield(.deadline)
+                do {
+                    try await clock.sleep(for: config.deadline)
+                    continuation.yield(.deadline)
+                } catch {}
             }
             if progress != nil {
                 group.addTask {
