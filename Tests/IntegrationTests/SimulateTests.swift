@@ -83,53 +83,53 @@ struct SimulateTests {
         let relayPort = TestEnv.value("ROUNDTRIP_TEST_RELAY_PORT")
         let relayDomain = TestEnv.value("ROUNDTRIP_TEST_RELAY_DOMAIN")
         // Port 2626 is shared with other suites' next-hop tests (FixedPortLock).
-        await FixedPortLock.shared.acquire()
-        defer { Task { await FixedPortLock.shared.release() } }
-        // The previous user of the port may still be closing it: retry briefly.
-        var started: SimulatorProcess?
-        for attempt in 0..<25 where started == nil {
-            do {
-                started = try await SimulatorProcess.start(["--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route", "rt.test=\(TestEnv.smtp)"])
-            } catch {
-                if attempt == 24 { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
-        let sim = try #require(started)
-        defer {
-            sim.terminate()
-            sim.removeFiles()
-        }
-        let tag = "sim\(UUID().uuidString.prefix(8).lowercased())"
-        let recipient = "\(localPart)+\(tag)@\(relayDomain)"
-        let script = """
-        import smtplib, sys
-        s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
-        s.ehlo('client.rt.test')
-        tag, rcpt, notify = sys.argv[2], sys.argv[3], sys.argv[4]
-        msg = ('From: <reports+%s@rt.test>\\r\\nTo: <%s>\\r\\nSubject: simulate %s\\r\\nMessage-ID: <%s@rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (tag, rcpt, tag, tag)).encode()
-        s.sendmail('reports+%s@rt.test' % tag, [rcpt], msg, mail_options=['RET=HDRS', 'ENVID=' + tag], rcpt_options=['NOTIFY=' + notify, 'ORCPT=rfc822;' + rcpt.replace('+', '+2B')])
-        s.quit()
-        print('sent')
-        """
-        let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), tag, recipient, notify])
-        #expect(status == 0, "\(output)")
-        let deadline = Date().addingTimeInterval(30)
-        var flushed = false
-        var found: [UInt8]?
-        while Date() < deadline && found == nil {
-            found = reportsMaildir(containing: "Original-Envelope-Id: \(tag)").first
-            if found == nil {
-                if !flushed, Date() > deadline.addingTimeInterval(-20) {
-                    _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
-                    flushed = true
+        return try await withFixedPorts {
+            // The previous user of the port may still be closing it: retry briefly.
+            var started: SimulatorProcess?
+            for attempt in 0..<25 where started == nil {
+                do {
+                    started = try await SimulatorProcess.start(["--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route", "rt.test=\(TestEnv.smtp)"])
+                } catch {
+                    if attempt == 24 { throw error }
+                    try await Task.sleep(for: .milliseconds(200))
                 }
-                try await Task.sleep(for: .milliseconds(100))
             }
+            let sim = try #require(started)
+            defer {
+                sim.terminate()
+                sim.removeFiles()
+            }
+            let tag = "sim\(UUID().uuidString.prefix(8).lowercased())"
+            let recipient = "\(localPart)+\(tag)@\(relayDomain)"
+            let script = """
+            import smtplib, sys
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+            s.ehlo('client.rt.test')
+            tag, rcpt, notify = sys.argv[2], sys.argv[3], sys.argv[4]
+            msg = ('From: <reports+%s@rt.test>\\r\\nTo: <%s>\\r\\nSubject: simulate %s\\r\\nMessage-ID: <%s@rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (tag, rcpt, tag, tag)).encode()
+            s.sendmail('reports+%s@rt.test' % tag, [rcpt], msg, mail_options=['RET=HDRS', 'ENVID=' + tag], rcpt_options=['NOTIFY=' + notify, 'ORCPT=rfc822;' + rcpt.replace('+', '+2B')])
+            s.quit()
+            print('sent')
+            """
+            let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), tag, recipient, notify])
+            #expect(status == 0, "\(output)")
+            let deadline = Date().addingTimeInterval(30)
+            var flushed = false
+            var found: [UInt8]?
+            while Date() < deadline && found == nil {
+                found = reportsMaildir(containing: "Original-Envelope-Id: \(tag)").first
+                if found == nil {
+                    if !flushed, Date() > deadline.addingTimeInterval(-20) {
+                        _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
+                        flushed = true
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let bytes = try #require(found, "no report in the reports Maildir; simulator log:\n\(sim.log)")
+            #expect(await sim.stop() == 0)
+            return (try DeliveryReportParser.parse(bytes), recipient)
         }
-        let bytes = try #require(found, "no report in the reports Maildir; simulator log:\n\(sim.log)")
-        #expect(await sim.stop() == 0)
-        return (try DeliveryReportParser.parse(bytes), recipient)
     }
 
     @Test func postfixRelaysToTheSimulatorAndGetsAFailedReportBack() async throws {

@@ -139,29 +139,29 @@ struct VerifyAgainstPostfixTests {
     @Test(arguments: Receipt.allCases)
     func failedRelayedAndDelayedAtTheNextHop(receipt: Receipt) async throws {
         try await withFixedPorts {
-            let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop)
-            defer { Task { await hop.stop() } }
-            let tag = UUID().uuidString.prefix(8).lowercased()
+            try await ScriptedSMTPServer.with(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop) { hop in
+                let tag = UUID().uuidString.prefix(8).lowercased()
 
-            let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"], receipt: receipt)
-            #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
-            let f = recipients(fdoc).first
-            #expect(f?["verdict"] as? String == "failed")
-            #expect(f?["matchedKey"] as? String == receipt.expectedKey)
-            #expect(f?["status"] as? String == "5.1.1")
-            #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
+                let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"], receipt: receipt)
+                #expect(failed.status == 1, "\(failed.stdout)\(failed.stderr)")
+                let f = recipients(fdoc).first
+                #expect(f?["verdict"] as? String == "failed")
+                #expect(f?["matchedKey"] as? String == receipt.expectedKey)
+                #expect(f?["status"] as? String == "5.1.1")
+                #expect((f?["diagnostic"] as? String)?.contains("no such user") == true)
 
-            let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"], receipt: receipt)
-            #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
-            #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
+                let (relayed, rdoc) = try await verify(["--to", "accept-\(tag)@relay.rt.test"], receipt: receipt)
+                #expect(relayed.status == 3, "\(relayed.stdout)\(relayed.stderr)")
+                #expect(recipients(rdoc).first?["verdict"] as? String == "relayed")
 
-            // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
-            // run keeps waiting for a final report until the deadline.
-            let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s", receipt: receipt)
-            #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
-            let d = recipients(ddoc).first
-            #expect(d?["verdict"] as? String == "delayed")
-            #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
+                // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
+                // run keeps waiting for a final report until the deadline.
+                let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s", receipt: receipt)
+                #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
+                let d = recipients(ddoc).first
+                #expect(d?["verdict"] as? String == "delayed")
+                #expect((d?["status"] as? String)?.hasPrefix("4.") == true)
+            }
         }
     }
 

@@ -64,58 +64,58 @@ final class ManualFeed: ReportFeed {
     }
 
     @Test func deliveredRejectedAndForged() async throws {
-        let server = try await ScriptedSMTPServer.start(script: Self.server)
-        defer { Task { await server.stop() } }
-        let feed = ManualFeed()
-        let token = VerifyRun.makeToken(key: key)
-        let forger = VerifyRun.makeToken(key: SymmetricKey(data: Array(repeating: UInt8(1), count: 32)))
-        // The reports are waiting before the run starts: a fast DSN can beat QUIT.
-        feed.push(ReceivedMessage(source: "forged", bytes: dsn(token: forger, recipient: "a@dest.example", action: .failed, status: "5.1.1")))
-        feed.push(ReceivedMessage(source: "m1", bytes: dsn(token: token, recipient: "a@dest.example", action: .delivered, status: "2.0.0"),
-                                  envelopeRecipients: ["rt+\(token.value)@return.example"]))
-        let (report, probe, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example", "nobody@dest.example"], deadline: .seconds(5)),
-                                                         feeds: [feed], token: token)
-        #expect(probe.token == token)
-        #expect(report.recipients.map(\.verdict) == [.delivered, .rejected])
-        #expect(report.recipients[0].matchedKey == .envelopeRecipient)
-        #expect(report.recipients[1].smtpEnhancedCode == "5.1.1")
-        #expect(report.forgedReports == 1)
-        #expect(report.exitCode == RunExitStatus.failed.rawValue)
-        #expect(feed.handled.withLockedValue { $0 } == ["m1"])
+        try await ScriptedSMTPServer.with(script: Self.server) { server in
+            let feed = ManualFeed()
+            let token = VerifyRun.makeToken(key: key)
+            let forger = VerifyRun.makeToken(key: SymmetricKey(data: Array(repeating: UInt8(1), count: 32)))
+            // The reports are waiting before the run starts: a fast DSN can beat QUIT.
+            feed.push(ReceivedMessage(source: "forged", bytes: dsn(token: forger, recipient: "a@dest.example", action: .failed, status: "5.1.1")))
+            feed.push(ReceivedMessage(source: "m1", bytes: dsn(token: token, recipient: "a@dest.example", action: .delivered, status: "2.0.0"),
+                                      envelopeRecipients: ["rt+\(token.value)@return.example"]))
+            let (report, probe, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example", "nobody@dest.example"], deadline: .seconds(5)),
+                                                             feeds: [feed], token: token)
+            #expect(probe.token == token)
+            #expect(report.recipients.map(\.verdict) == [.delivered, .rejected])
+            #expect(report.recipients[0].matchedKey == .envelopeRecipient)
+            #expect(report.recipients[1].smtpEnhancedCode == "5.1.1")
+            #expect(report.forgedReports == 1)
+            #expect(report.exitCode == RunExitStatus.failed.rawValue)
+            #expect(feed.handled.withLockedValue { $0 } == ["m1"])
+        }
     }
 
     @Test func delayedKeepsWaitingThenFinalReportEndsTheRun() async throws {
-        let server = try await ScriptedSMTPServer.start(script: Self.server)
-        defer { Task { await server.stop() } }
-        let feed = ManualFeed()
-        let token = VerifyRun.makeToken(key: key)
-        feed.push(ReceivedMessage(source: "d", bytes: dsn(token: token, recipient: "a@dest.example", action: .delayed, status: "4.4.1")))
-        let pusher = Task {
-            try await Task.sleep(for: .milliseconds(400))
-            feed.push(ReceivedMessage(source: "f", bytes: dsn(token: token, recipient: "a@dest.example", action: .failed, status: "5.4.7", to: "other@x.example", envid: true)))
+        try await ScriptedSMTPServer.with(script: Self.server) { server in
+            let feed = ManualFeed()
+            let token = VerifyRun.makeToken(key: key)
+            feed.push(ReceivedMessage(source: "d", bytes: dsn(token: token, recipient: "a@dest.example", action: .delayed, status: "4.4.1")))
+            let pusher = Task {
+                try await Task.sleep(for: .milliseconds(400))
+                feed.push(ReceivedMessage(source: "f", bytes: dsn(token: token, recipient: "a@dest.example", action: .failed, status: "5.4.7", to: "other@x.example", envid: true)))
+            }
+            // The deadline never passes on this clock: the run can only end on the final report.
+            let (report, _, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example"], deadline: .seconds(10),
+                                                                    clock: StoppedClock()),
+                                                         feeds: [feed], token: token)
+            _ = try await pusher.value
+            #expect(report.recipients[0].verdict == .failed)
+            #expect(report.recipients[0].reportsReceived == 2)
+            #expect(report.recipients[0].matchedKey == .envelopeID)
         }
-        // The deadline never passes on this clock: the run can only end on the final report.
-        let (report, _, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example"], deadline: .seconds(10),
-                                                                clock: StoppedClock()),
-                                                     feeds: [feed], token: token)
-        _ = try await pusher.value
-        #expect(report.recipients[0].verdict == .failed)
-        #expect(report.recipients[0].reportsReceived == 2)
-        #expect(report.recipients[0].matchedKey == .envelopeID)
     }
 
     @Test func nothingByTheDeadlineIsTimeoutAndDelayedStaysDelayed() async throws {
-        let server = try await ScriptedSMTPServer.start(script: Self.server)
-        defer { Task { await server.stop() } }
-        let feed = ManualFeed()
-        let token = VerifyRun.makeToken(key: key)
-        feed.push(ReceivedMessage(source: "d", bytes: dsn(token: token, recipient: "b@dest.example", action: .delayed, status: "4.4.1")))
-        // The deadline passes as soon as the run waits for it.
-        let (report, _, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example", "b@dest.example"], deadline: .seconds(600),
-                                                                clock: ExpiredClock()),
-                                                     feeds: [feed], token: token)
-        #expect(report.recipients.map(\.verdict) == [.timeout, .delayed])
-        #expect(report.exitCode == RunExitStatus.timeout.rawValue)
+        try await ScriptedSMTPServer.with(script: Self.server) { server in
+            let feed = ManualFeed()
+            let token = VerifyRun.makeToken(key: key)
+            feed.push(ReceivedMessage(source: "d", bytes: dsn(token: token, recipient: "b@dest.example", action: .delayed, status: "4.4.1")))
+            // The deadline passes as soon as the run waits for it.
+            let (report, _, _) = try await VerifyRun.run(try config(port: server.port, recipients: ["a@dest.example", "b@dest.example"], deadline: .seconds(600),
+                                                                    clock: ExpiredClock()),
+                                                         feeds: [feed], token: token)
+            #expect(report.recipients.map(\.verdict) == [.timeout, .delayed])
+            #expect(report.exitCode == RunExitStatus.timeout.rawValue)
+        }
     }
 
     @Test func unreachableServerIsExit4() async throws {
