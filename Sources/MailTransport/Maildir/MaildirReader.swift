@@ -29,21 +29,32 @@ public struct MaildirReader: Sendable {
         }
     }
 
+    /// The message files of one folder: names sorted, dot-files skipped. The one
+    /// listing every Maildir reader uses (poll, the verify feed, parse).
+    public static func listFolder(_ dir: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// The folders read: `new/`, and `cur/` when asked; never `tmp/`.
+    public var folders: [String] {
+        (includeCur ? ["new", "cur"] : ["new"]).map { (root as NSString).appendingPathComponent($0) }
+    }
+
     /// The messages in new/ (and cur/ when asked), oldest first, whose bytes
     /// contain the query's token (all without one) and whose file time is
     /// not before `since`.
     public func scan(_ query: MailboxQuery = MailboxQuery()) throws -> [FetchedMessage] {
         try validate()
         var out: [(Date, FetchedMessage)] = []
-        for sub in includeCur ? ["new", "cur"] : ["new"] {
-            let dir = (root as NSString).appendingPathComponent(sub)
+        let curDir = (root as NSString).appendingPathComponent("cur")
+        for dir in folders {
             let names: [String]
-            do { names = try FileManager.default.contentsOfDirectory(atPath: dir) } catch {
+            do { names = try Self.listFolder(dir) } catch {
                 throw MailboxError(.mailboxUnavailable, step: .search, message: "cannot read \(dir): \(error.localizedDescription)")
             }
-            for name in names where !name.hasPrefix(".") {
+            for name in names {
                 let path = (dir as NSString).appendingPathComponent(name)
-                guard let (bytes, mtime) = Self.read(path, limit: maxMessageSize, fallbackCurDir: sub == "new" ? (root as NSString).appendingPathComponent("cur") : nil, name: name) else { continue }
+                guard let (bytes, mtime) = Self.read(path, limit: maxMessageSize, fallbackCurDir: dir == curDir ? nil : curDir, name: name) else { continue }
                 if let since = query.since, mtime < since { continue }
                 if let token = query.token, !IMAPClient.contains(bytes.bytes, token) { continue }
                 out.append((mtime, FetchedMessage(source: bytes.path, bytes: bytes.bytes)))
@@ -57,13 +68,16 @@ public struct MaildirReader: Sendable {
     /// regular file, or too large.
     static func read(_ path: String, limit: Int, fallbackCurDir: String?, name: String) -> ((path: String, bytes: [UInt8]), Date)? {
         if let r = readFile(path, limit: limit) { return ((path, r.0), r.1) }
-        guard let cur = fallbackCurDir, let names = try? FileManager.default.contentsOfDirectory(atPath: cur) else { return nil }
+        guard let cur = fallbackCurDir, let names = try? Self.listFolder(cur) else { return nil }
         guard let moved = names.first(where: { $0 == name || $0.hasPrefix(name + ":") }) else { return nil }
         let p = (cur as NSString).appendingPathComponent(moved)
         return readFile(p, limit: limit).map { ((p, $0.0), $0.1) }
     }
 
-    static func readFile(_ path: String, limit: Int) -> ([UInt8], Date)? {
+    /// A message file's bytes and modification time: never through a symbolic link
+    /// (O_NOFOLLOW), only a regular file, at most `limit` octets; nil otherwise or
+    /// when it vanished (another reader took it).
+    public static func readFile(_ path: String, limit: Int) -> ([UInt8], Date)? {
         // open(2) first, then fstat: the file may vanish at any moment.
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -25,27 +25,24 @@ public struct MaildirFeed: ReportFeed {
         let reader = MaildirReader(root: path, includeCur: true)
         do { try reader.validate() } catch { throw FeedError(description: "\(error)") }
         var seen = Set<String>()
-        let fm = FileManager.default
         while !Task.isCancelled {
-            for sub in ["new", "cur"] {
-                let dir = path + "/" + sub
-                let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
-                for name in names {
+            for dir in reader.folders {
+                for name in (try? MaildirReader.listFolder(dir)) ?? [] {
                     // The identity is the part before ":2," (the flags change when it moves).
                     let unique = name.components(separatedBy: ":2,").first ?? name
                     guard !seen.contains(unique) else { continue }
                     let file = dir + "/" + name
                     var st = stat()
-                    guard stat(file, &st) == 0 else { continue }
-                    let mtime = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
-                    if mtime < since {
+                    guard lstat(file, &st) == 0 else { continue }
+                    if Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec)) < since {
                         seen.insert(unique)
                         continue
                     }
-                    // The file may have been taken by another reader meanwhile.
-                    guard let data = fm.contents(atPath: file) else { continue }
+                    // The file may have been taken by another reader meanwhile; links and
+                    // oversized files are never read.
+                    guard let (bytes, _) = MaildirReader.readFile(file, limit: reader.maxMessageSize) else { continue }
                     seen.insert(unique)
-                    await deliver(ReceivedMessage(source: file, bytes: Array(data)))
+                    await deliver(ReceivedMessage(source: file, bytes: bytes))
                 }
             }
             try await Task.sleep(for: interval)

@@ -1,6 +1,7 @@
 import DeliveryReports
 import Foundation
 import MailCore
+import MailTransport
 
 /// `roundtrip parse`: delivery reports from message files, Maildir folders, mbox files and
 /// standard input (`-`), one record per message, read one file at a time as the records are
@@ -51,7 +52,12 @@ public struct ParseRun: Sequence, Sendable {
                     // Vanished between listing and reading (another reader moved it), or a
                     // folder inside the folder: skipped quietly.
                     guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                    ready = Self.readFile(file)[...]
+                    // A folder's files are read as a Maildir's: never through a link, size capped.
+                    if let (bytes, _) = MaildirReader.readFile(file, limit: Self.maxMessageSize) {
+                        ready = Self.split(name: file, bytes: bytes)[...]
+                    } else {
+                        ready = [.failure(name: file, error: "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets")]
+                    }
                     continue
                 }
                 guard let input = inputs.popFirst() else { return nil }
@@ -73,6 +79,8 @@ public struct ParseRun: Sequence, Sendable {
                 }
             }
         }
+
+        static let maxMessageSize = 50 * 1024 * 1024
 
         static func readFile(_ path: String) -> [Item] {
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -115,11 +123,11 @@ public struct ParseRun: Sequence, Sendable {
             var files: [String] = []
             var failures: [Item] = []
             for dir in dirs {
-                guard let names = try? fm.contentsOfDirectory(atPath: dir.path) else {
+                guard let names = try? MaildirReader.listFolder(dir.path) else {
                     failures.append(.failure(name: dir.path, error: "cannot list directory"))
                     continue
                 }
-                files += names.sorted().filter { !$0.hasPrefix(".") }.map { dir.appendingPathComponent($0).path }
+                files += names.map { dir.appendingPathComponent($0).path }
             }
             return (files, failures)
         }
