@@ -50,9 +50,9 @@ public actor IMAPClient {
     /// Connects, reads the greeting, applies the TLS policy and logs in.
     public static func connect(_ options: MailboxServerOptions) async throws -> IMAPClient {
         guard options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not an IMAP URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(
+        let channel = try await MailboxChannel.connectMailbox(
             host: options.url.host, port: options.url.port, implicitTLS: options.url.scheme.implicitTLS,
-            framer: IMAPFramingParser(), errorStep: .greeting, connectTimeout: options.connectTimeout
+            framer: IMAPFramingParser(), connectTimeout: options.connectTimeout
         )
         let client = IMAPClient(options: options, channel: channel)
         do {
@@ -244,7 +244,7 @@ public actor IMAPClient {
     private func readResponse(step: MailboxStep) async throws -> IMAPResponse {
         guard let frame = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no response within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(.timeout, step: step, message: "no response within \(seconds(options.timeout)) (see --timeout)")
         }
         note(.server, Self.describe(frame))
         do {

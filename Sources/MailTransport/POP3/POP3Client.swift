@@ -25,9 +25,9 @@ public actor POP3Client {
 
     public static func connect(_ options: MailboxServerOptions) async throws -> POP3Client {
         guard !options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not a POP3 URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(
+        let channel = try await MailboxChannel.connectMailbox(
             host: options.url.host, port: options.url.port, implicitTLS: options.url.scheme.implicitTLS,
-            framer: POP3ReplyParser(), errorStep: .greeting, connectTimeout: options.connectTimeout
+            framer: POP3ReplyParser(), connectTimeout: options.connectTimeout
         )
         let client = POP3Client(options: options, channel: channel)
         do {
@@ -158,7 +158,7 @@ public actor POP3Client {
     private func readReply(step: MailboxStep) async throws -> POP3Reply {
         guard let reply = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no reply within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(.timeout, step: step, message: "no reply within \(seconds(options.timeout)) (see --timeout)")
         }
         var line = reply.statusLine
         if let body = reply.body { line += " …(\(body.count) octets)" }
