@@ -29,19 +29,28 @@ extension POP3ReplyParser: ClientFramer {
 typealias MailboxChannel<Framer: ClientFramer> = FramedClientChannel<Framer>
 
 extension FramedClientChannel {
-    /// Connects with implicit TLS or in plaintext; credentials will cross, so
-    /// implicit TLS is 1.2 at least.
-    static func connectMailbox(
-        host: String, port: Int, implicitTLS: Bool, framer: Framer, connectTimeout: TimeAmount
-    ) async throws -> FramedClientChannel {
+    /// Connects to the server of `options.url`, with implicit TLS or in
+    /// plaintext; credentials will cross, so implicit TLS is 1.2 at least.
+    static func connect(_ options: MailboxServerOptions, framer: Framer) async throws -> FramedClientChannel {
+        let host = options.url.host
         do {
             return try await connect(
-                to: .host(host, port: port), implicitTLS: implicitTLS ? .init(serverName: host, sendsCredentials: true) : nil,
-                framer: framer, connectTimeout: connectTimeout
+                to: .host(host, port: options.url.port),
+                implicitTLS: options.url.scheme.implicitTLS ? .init(serverName: host, sendsCredentials: true) : nil,
+                framer: framer, connectTimeout: options.connectTimeout
             )
         } catch {
             throw mailboxError(error, step: .connect)
         }
+    }
+
+    /// The TLS of this connection (implicit, or after the switch), held to
+    /// the policy: credentials follow, so a fatal problem ends the session.
+    func verifiedTLS(_ options: MailboxServerOptions, discarded: Int) async throws -> TLSReport {
+        let policy = options.tlsPolicy
+        let report = try await tlsReport(serverName: options.url.host, policy: policy, discarded: discarded)
+        try enforce(report, policy: policy, port: options.url.port)
+        return report
     }
 
     /// A channel failure as a `MailboxError`: TLS failures belong to the TLS
@@ -83,5 +92,12 @@ extension FramedClientChannel {
         } catch let e as FramedChannelError {
             throw Self.mailboxError(e, step: e.kind == .timeout ? step : .greeting)
         }
+    }
+}
+
+extension TLSReport {
+    /// The transcript line once TLS is up.
+    var establishedNote: String {
+        "TLS established: \(protocolVersion ?? "?") \(cipher ?? ""), certificate \(verification.rawValue)"
     }
 }
