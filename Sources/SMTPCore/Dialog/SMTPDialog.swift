@@ -268,7 +268,7 @@ public struct SMTPDialog: Sendable {
         }
         phase = .startTLS
         tlsStart = now
-        switch exchange([.startTLS], step: .tls, at: now) {
+        switch exchange([.startTLS], step: .tls) {
         case .success(let e): return .startTLS(e)
         case .failure(let f): return fail(f)
         }
@@ -566,8 +566,8 @@ public struct SMTPDialog: Sendable {
         }
     }
 
-    private mutating func exchange(_ commands: [SMTPCommand], step: Step, timeout: Timeout = .command, tolerant: Bool = false,
-                                   at now: Double) -> Result<Exchange, Failure> {
+    private mutating func exchange(_ commands: [SMTPCommand], step: Step, timeout: Timeout = .command,
+                                   tolerant: Bool = false) -> Result<Exchange, Failure> {
         if let closedBy {
             return .failure(Failure(.rejected, step: closedBy.step, message: "the server is closing the session", reply: closedBy.reply))
         }
@@ -582,7 +582,7 @@ public struct SMTPDialog: Sendable {
     private mutating func send(_ commands: [SMTPCommand], step: Step, timeout: Timeout = .command, at now: Double,
                                restartsStep: Bool = true, tolerant: Bool = false) -> Action {
         if restartsStep { stepStart = now }
-        switch exchange(commands, step: step, timeout: timeout, tolerant: tolerant, at: now) {
+        switch exchange(commands, step: step, timeout: timeout, tolerant: tolerant) {
         case .success(let e): return .send(e)
         case .failure(let f): return fail(f)
         }
