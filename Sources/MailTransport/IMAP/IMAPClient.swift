@@ -50,15 +50,7 @@ public actor IMAPClient {
     /// Connects, reads the greeting, applies the TLS policy and logs in.
     public static func connect(_ options: MailboxServerOptions) async throws -> IMAPClient {
         guard options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not an IMAP URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(options, framer: IMAPFramingParser())
-        let client = IMAPClient(options: options, channel: channel)
-        do {
-            try await client.open()
-        } catch {
-            await client.closeChannel()
-            throw error
-        }
-        return client
+        return try await MailboxChannel.open(options, framer: IMAPFramingParser(), client: { IMAPClient(options: options, channel: $0) }) { try await $0.open() }
     }
 
     /// Connects, runs `body`, logs out and closes, whatever happens.

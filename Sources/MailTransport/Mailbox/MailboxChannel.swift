@@ -44,6 +44,22 @@ extension FramedClientChannel {
         }
     }
 
+    /// Connects, makes the client over the channel and opens it (greeting,
+    /// TLS, login); a client that cannot open is closed.
+    static func open<Client>(
+        _ options: MailboxServerOptions, framer: Framer, client make: (FramedClientChannel) -> Client, open: (Client) async throws -> Void
+    ) async throws -> Client {
+        let channel = try await connect(options, framer: framer)
+        let client = make(channel)
+        do {
+            try await open(client)
+        } catch {
+            await channel.close()
+            throw error
+        }
+        return client
+    }
+
     /// The TLS of this connection (implicit, or after the switch), held to
     /// the policy: credentials follow, so a fatal problem ends the session.
     func verifiedTLS(_ options: MailboxServerOptions, discarded: Int) async throws -> TLSReport {

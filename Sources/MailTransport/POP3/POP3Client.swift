@@ -25,15 +25,7 @@ public actor POP3Client {
 
     public static func connect(_ options: MailboxServerOptions) async throws -> POP3Client {
         guard !options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not a POP3 URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(options, framer: POP3ReplyParser())
-        let client = POP3Client(options: options, channel: channel)
-        do {
-            try await client.open()
-        } catch {
-            await client.closeChannel()
-            throw error
-        }
-        return client
+        return try await MailboxChannel.open(options, framer: POP3ReplyParser(), client: { POP3Client(options: options, channel: $0) }) { try await $0.open() }
     }
 
     /// Connects, runs `body`, then QUIT (committing the DELEs made) and closes.
