@@ -50,18 +50,7 @@ public actor IMAPClient {
     /// Connects, reads the greeting, applies the TLS policy and logs in.
     public static func connect(_ options: MailboxServerOptions) async throws -> IMAPClient {
         guard options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not an IMAP URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(
-            host: options.url.host, port: options.url.port, implicitTLS: options.url.scheme.implicitTLS,
-            framer: IMAPFramingParser(), errorStep: .greeting, connectTimeout: options.connectTimeout
-        )
-        let client = IMAPClient(options: options, channel: channel)
-        do {
-            try await client.open()
-        } catch {
-            await client.closeChannel()
-            throw error
-        }
-        return client
+        return try await MailboxChannel.open(options, framer: IMAPFramingParser(), client: { IMAPClient(options: options, channel: $0) }) { try await $0.open() }
     }
 
     /// Connects, runs `body`, logs out and closes, whatever happens.
@@ -93,10 +82,9 @@ public actor IMAPClient {
         }
         let policy = options.tlsPolicy
         if options.url.scheme.implicitTLS {
-            let report = try await channel.tlsReport(serverName: options.url.host, policy: policy, discarded: 0)
+            let report = try await channel.verifiedTLS(options, discarded: 0)
             tlsReport = report
-            note(.info, "TLS established: \(report.protocolVersion ?? "?") \(report.cipher ?? ""), certificate \(report.verification.rawValue)")
-            try enforce(report, policy: policy, port: options.url.port)
+            note(.info, report.establishedNote)
         } else if kind == .preauth {
             if policy.starttls == .require {
                 throw MailboxError(.tlsFailed, step: .tls, message: "the server pre-authenticated the session in plaintext (PREAUTH), so STARTTLS is impossible")
@@ -141,11 +129,9 @@ public actor IMAPClient {
         let discarded = try await channel.wait(handshake, timeout: options.timeout, step: .tls, what: "TLS handshake")
         machine.tlsEstablished()
         if discarded > 0 { note(.info, "discarded \(discarded) plaintext octets that followed the STARTTLS OK (injection guard)") }
-        let policy = options.tlsPolicy
-        let report = try await channel.tlsReport(serverName: options.url.host, policy: policy, discarded: discarded)
+        let report = try await channel.verifiedTLS(options, discarded: discarded)
         tlsReport = report
-        note(.info, "TLS established: \(report.protocolVersion ?? "?") \(report.cipher ?? ""), certificate \(report.verification.rawValue)")
-        try enforce(report, policy: policy, port: options.url.port)
+        note(.info, report.establishedNote)
         try await refreshCapabilities(step: .tls)
     }
 
@@ -244,7 +230,7 @@ public actor IMAPClient {
     private func readResponse(step: MailboxStep) async throws -> IMAPResponse {
         guard let frame = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no response within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(.timeout, step: step, message: "no response within \(seconds(options.timeout)) (see --timeout)")
         }
         note(.server, Self.describe(frame))
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 import NIOConcurrencyHelpers
 import NIOCore
 import SMTPCore
@@ -425,14 +426,7 @@ public final class MessageStore: Sendable {
     }
 
     static func rfc5322Date(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970)
-        var tmValue = tm()
-        gmtime_r(&t, &tmValue)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(days[Int(tmValue.tm_wday) % 7]), \(tmValue.tm_mday) \(months[Int(tmValue.tm_mon) % 12]) \(tmValue.tm_year + 1900) "
-            + "\(two(tmValue.tm_hour)):\(two(tmValue.tm_min)):\(two(tmValue.tm_sec)) +0000"
+        MessageDate(date).rfc5322
     }
 
     static func writeFile(_ path: String, bytes: [UInt8]...) throws -> Int32 {

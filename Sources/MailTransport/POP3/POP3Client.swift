@@ -25,18 +25,7 @@ public actor POP3Client {
 
     public static func connect(_ options: MailboxServerOptions) async throws -> POP3Client {
         guard !options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not a POP3 URL: \(options.url)") }
-        let channel = try await MailboxChannel.connect(
-            host: options.url.host, port: options.url.port, implicitTLS: options.url.scheme.implicitTLS,
-            framer: POP3ReplyParser(), errorStep: .greeting, connectTimeout: options.connectTimeout
-        )
-        let client = POP3Client(options: options, channel: channel)
-        do {
-            try await client.open()
-        } catch {
-            await client.closeChannel()
-            throw error
-        }
-        return client
+        return try await MailboxChannel.open(options, framer: POP3ReplyParser(), client: { POP3Client(options: options, channel: $0) }) { try await $0.open() }
     }
 
     /// Connects, runs `body`, then QUIT (committing the DELEs made) and closes.
@@ -63,10 +52,9 @@ public actor POP3Client {
         guard greeting.isOK else { throw MailboxError(.greetingFailed, step: .greeting, message: "the server refused the session", serverText: greeting.statusLine) }
         let policy = options.tlsPolicy
         if options.url.scheme.implicitTLS {
-            let report = try await channel.tlsReport(serverName: options.url.host, policy: policy, discarded: 0)
+            let report = try await channel.verifiedTLS(options, discarded: 0)
             tlsReport = report
-            note(.info, "TLS established: \(report.protocolVersion ?? "?") \(report.cipher ?? ""), certificate \(report.verification.rawValue)")
-            try enforce(report, policy: policy, port: options.url.port)
+            note(.info, report.establishedNote)
         }
         _ = try await run(.capa, step: .greeting, allowFailure: true)
         if !options.url.scheme.implicitTLS, policy.starttls != .never {
@@ -99,11 +87,9 @@ public actor POP3Client {
         let discarded = try await channel.wait(handshake, timeout: options.timeout, step: .tls, what: "TLS handshake")
         machine.tlsEstablished()
         if discarded > 0 { note(.info, "discarded \(discarded) plaintext octets that followed the STLS +OK (injection guard)") }
-        let policy = options.tlsPolicy
-        let report = try await channel.tlsReport(serverName: options.url.host, policy: policy, discarded: discarded)
+        let report = try await channel.verifiedTLS(options, discarded: discarded)
         tlsReport = report
-        note(.info, "TLS established: \(report.protocolVersion ?? "?") \(report.cipher ?? ""), certificate \(report.verification.rawValue)")
-        try enforce(report, policy: policy, port: options.url.port)
+        note(.info, report.establishedNote)
         _ = try await run(.capa, step: .tls, allowFailure: true)
     }
 
@@ -158,7 +144,7 @@ public actor POP3Client {
     private func readReply(step: MailboxStep) async throws -> POP3Reply {
         guard let reply = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no reply within \(SMTPClientConnection.seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(.timeout, step: step, message: "no reply within \(seconds(options.timeout)) (see --timeout)")
         }
         var line = reply.statusLine
         if let body = reply.body { line += " …(\(body.count) octets)" }

@@ -1,30 +1,33 @@
-import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOSSL
 import SMTPCore
-import X509
 
-/// One TCP connection to an SMTP server, with async request/response calls.
-/// It knows framing, timeouts and the TLS switch; what may be sent when is
-/// the business of `SMTPClientSession`.
+extension SMTPReplyParser: ClientFramer {
+    mutating func nextFrame() throws -> SMTPReply? { try next() }
+    mutating func restartAfterTLSSwitch() { self = SMTPReplyParser(limits: limits) }
+    var hasPartialFrame: Bool { hasPartialReply }
+    static func size(of frame: SMTPReply) -> Int { frame.lines.reduce(6) { $0 + $1.utf8.count + 6 } }
+    /// Replies are awaited before the command goes out, so unprompted replies
+    /// queue only when a server misbehaves: a few are tolerated, no more.
+    static var maxUnclaimed: Int? { 16 }
+    static var frameNoun: (one: String, many: String) { ("reply", "replies") }
+    static func invalidFrameMessage(_ error: any Error) -> String { "the server's reply is not valid SMTP: \(error)" }
+}
+
+/// One connection to an SMTP server: the framed client channel with SMTP's
+/// replies, steps and `TransportError`s. What may be sent when is the
+/// business of `SMTPClientSession` and `SMTPDialog`.
 public final class SMTPClientConnection: Sendable {
-    let channel: any Channel
-    private let handler: NIOLoopBound<SMTPClientHandler>
-    private let tlsFacts: TLSFacts
+    private let channel: FramedClientChannel<SMTPReplyParser>
     /// The address we are connected to, e.g. "127.0.0.1:25".
-    public let remoteAddress: String
+    public var remoteAddress: String { channel.remoteAddress }
 
-    private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, tlsFacts: TLSFacts, remoteAddress: String) {
+    private init(channel: FramedClientChannel<SMTPReplyParser>) {
         self.channel = channel
-        self.handler = handler
-        self.tlsFacts = tlsFacts
-        self.remoteAddress = remoteAddress
     }
 
-    /// Connects to `address` (already resolved) and, for implicit TLS, runs
-    /// the handshake with `tlsName` as SNI.
+    /// Connects to `address` (already resolved) and, for implicit TLS, starts
+    /// the handshake with `implicitTLSName` as SNI.
     public static func connect(
         to address: SocketAddress,
         implicitTLSName: String?,
@@ -33,50 +36,34 @@ public final class SMTPClientConnection: Sendable {
         timeout: TimeAmount,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SMTPClientConnection {
-        let facts = TLSFacts()
-        let handlerBox = NIOLockedValueBox<NIOLoopBound<SMTPClientHandler>?>(nil)
-        let sslContext: NIOSSLContext? = useImplicitTLS ? try ClientTLS.makeContext(sendsCredentials: sendsCredentials) : nil
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let ops = channel.pipeline.syncOperations
-                    if let sslContext {
-                        let ssl = try NIOSSLClientHandler(
-                            context: sslContext,
-                            serverHostname: implicitTLSName.flatMap(ClientTLS.sniName),
-                            customVerificationCallback: facts.verificationCallback
-                        )
-                        try ops.addHandler(ServerHelloSniffer(onCipher: { suite in facts.cipher.withLockedValue { $0 = suite } }))
-                        try ops.addHandler(ssl)
-                    }
-                    let handler = SMTPClientHandler()
-                    try ops.addHandler(handler)
-                    handlerBox.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
-                }
-            }
-        let channel: any Channel
         do {
-            channel = try await bootstrap.connect(to: address).get()
+            return SMTPClientConnection(channel: try await .connect(
+                to: .address(address),
+                implicitTLS: useImplicitTLS ? .init(serverName: implicitTLSName, sendsCredentials: sendsCredentials) : nil,
+                framer: SMTPReplyParser(), connectTimeout: timeout, group: group
+            ))
         } catch {
-            throw TransportError(.connectFailed, step: .connect, message: "cannot connect to \(address.displayString): \(describe(error))")
+            throw transportError(error, step: .connect)
         }
-        guard let handler = handlerBox.withLockedValue({ $0 }) else {
-            throw TransportError(.connectFailed, step: .connect, message: "the connection was not set up")
-        }
-        return SMTPClientConnection(channel: channel, handler: handler, tlsFacts: facts, remoteAddress: address.displayString)
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let e = error as? NIOConnectionError {
-            return e.connectionErrors.first.map { describe($0.error) } ?? "\(e)"
+    /// A channel failure as a `TransportError` of `step`.
+    static func transportError(_ error: FramedChannelError, step: SMTPStep) -> TransportError {
+        switch error.kind {
+        case .connectFailed: return TransportError(.connectFailed, step: step, message: error.message)
+        case .connectionClosed: return TransportError(.connectionClosed, step: step, message: error.message)
+        case .timeout: return TransportError(.timeout, step: step, message: error.message)
+        case .tlsFailed, .startTLSInjection: return TransportError(.tlsFailed, step: step, message: error.message)
+        case .protocolViolation: return TransportError(.protocolViolation, step: step, message: error.message)
         }
-        if let e = error as? IOError {
-            return String(cString: strerror(e.errnoCode)).lowercased()
+    }
+
+    private func mapped<T>(step: SMTPStep, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as FramedChannelError {
+            throw Self.transportError(e, step: step)
         }
-        if error is ChannelError, case .connectTimeout = error as? ChannelError { return "connect timed out" }
-        return "\(error)"
     }
 
     /// Waits for the next reply (the greeting, or an unprompted one).
@@ -85,109 +72,39 @@ public final class SMTPClientConnection: Sendable {
     }
 
     /// Writes `bytes` and waits for `replies` replies, each within `timeout`.
+    /// A timeout closes the connection: a late reply would be paired with the
+    /// wrong command.
     public func send(_ bytes: [UInt8], replies: Int, timeout: TimeAmount, step: SMTPStep) async throws -> [SMTPReply] {
-        let handler = self.handler
-        let channel = self.channel
-        let futures = try await channel.eventLoop.submit { () -> [EventLoopFuture<SMTPReply>] in
-            var futures: [EventLoopFuture<SMTPReply>] = []
-            for _ in 0..<replies {
-                let promise = channel.eventLoop.makePromise(of: SMTPReply.self)
-                let deadline = channel.eventLoop.scheduleTask(in: timeout) {
-                    promise.fail(TransportError(.timeout, step: step, message: "no reply within \(Self.seconds(timeout)) (tool limit; see --timeout)"))
-                }
-                promise.futureResult.whenComplete { _ in deadline.cancel() }
-                handler.value.expectReply(promise)
-                futures.append(promise.futureResult)
-            }
-            if !bytes.isEmpty {
-                channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
-            }
-            return futures
-        }.get()
-        var out: [SMTPReply] = []
-        for f in futures {
-            do {
-                out.append(try await f.get())
-            } catch var e as TransportError {
-                e.step = step
-                if e.kind == .timeout { channel.close(promise: nil) }
-                throw e
-            }
+        let got = try await mapped(step: step) { try await channel.exchange(bytes, expecting: replies, timeout: timeout) }
+        guard got.count == replies else {
+            await channel.close()
+            throw TransportError(.timeout, step: step, message: "no reply within \(seconds(timeout)) (tool limit; see --timeout)")
         }
-        return out
-    }
-
-    static func seconds(_ t: TimeAmount) -> String {
-        let ms = t.nanoseconds / 1_000_000
-        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+        return got
     }
 
     /// Sends STARTTLS, switches to TLS on `220` and waits for the handshake.
     /// Returns the reply and the plaintext octets discarded after it.
     public func startTLS(command: [UInt8], serverName: String, sendsCredentials: Bool = false, timeout: TimeAmount,
                          handshakeTimeout: TimeAmount) async throws -> (SMTPReply, discarded: Int) {
-        let sslContext: NIOSSLContext
-        do { sslContext = try ClientTLS.makeContext(sendsCredentials: sendsCredentials) } catch {
-            throw TransportError(.tlsFailed, step: .tls, message: "cannot create a TLS context: \(error)")
+        let handshake = try await mapped(step: .tls) {
+            try await channel.armTLS(serverName: serverName, sendsCredentials: sendsCredentials) { $0.code == 220 ? .upgrade : .refuse }
         }
-        let handler = self.handler
-        let channel = self.channel
-        let facts = tlsFacts
-        let armed = try await channel.eventLoop.submit { () -> Result<EventLoopFuture<Int>, TransportError> in
-            let promise = channel.eventLoop.makePromise(of: Int.self)
-            if let violation = handler.value.armTLSUpgrade(.init(
-                context: sslContext,
-                serverHostname: ClientTLS.sniName(serverName),
-                verificationCallback: facts.verificationCallback,
-                onCipher: { suite in facts.cipher.withLockedValue { $0 = suite } },
-                handshake: promise
-            )) {
-                promise.succeed(0)
-                return .failure(TransportError(.tlsFailed, step: .tls, message: violation))
-            }
-            return .success(promise.futureResult)
-        }.get()
-        let handshake = try armed.get()
         let reply = try await send(command, replies: 1, timeout: timeout, step: .tls)[0]
         guard reply.code == 220 else {
             handshake.whenFailure { _ in }
             return (reply, 0)
         }
-        let discarded = try await withTimeout(handshake, handshakeTimeout, step: .tls, what: "TLS handshake")
+        let discarded = try await mapped(step: .tls) { try await channel.wait(handshake, timeout: handshakeTimeout, what: "TLS handshake") }
         return (reply, discarded)
-    }
-
-    /// Waits for the implicit-TLS handshake (done before the greeting).
-    func withTimeout<T: Sendable>(_ future: EventLoopFuture<T>, _ timeout: TimeAmount, step: SMTPStep, what: String) async throws -> T {
-        let promise = channel.eventLoop.makePromise(of: T.self)
-        let task = channel.eventLoop.scheduleTask(in: timeout) {
-            promise.fail(TransportError(.timeout, step: step, message: "\(what) did not finish within \(Self.seconds(timeout))"))
-        }
-        future.cascade(to: promise)
-        promise.futureResult.whenComplete { _ in task.cancel() }
-        do {
-            return try await promise.futureResult.get()
-        } catch var e as TransportError {
-            e.step = step
-            throw e
-        }
     }
 
     /// The TLS facts and verification result for this connection.
     public func tlsReport(serverName: String, policy: TLSPolicy, discarded: Int) async throws -> TLSReport {
-        try await tlsFacts.report(channel: channel, serverName: serverName, policy: policy, discarded: discarded)
+        try await channel.tlsReport(serverName: serverName, policy: policy, discarded: discarded)
     }
 
     public func close() async {
-        try? await channel.close().get()
-    }
-}
-
-extension SocketAddress {
-    var displayString: String {
-        switch self {
-        case .v6: return "[\(ipAddress ?? "?")]:\(port ?? 0)"
-        default: return "\(ipAddress ?? description):\(port ?? 0)"
-        }
+        await channel.close()
     }
 }

@@ -103,11 +103,9 @@ public enum Submitter {
                 var options = base
                 options.host = route.target.host
                 options.port = route.target.port
-                options.envelope = env
-                options.refusedRecipientIsFailure = false
                 // MX host names resolve through the same resolver as the MX records.
                 if options.resolver == nil && server == nil { options.resolver = resolver }
-                let report = await SMTPCheck.run(options)
+                let report = await ProbeSubmission.submit(env, options: options)
                 group.attempts.append(SubmissionAttempt(route: route, report: report))
                 if !tryNext(report) { break }
             }

@@ -1,20 +1,5 @@
 import SMTPCore
 
-/// The steps of an SMTP dialog, in order. `check` names the step that failed
-/// and maps it to an exit code.
-public enum SMTPStep: String, Sendable, Hashable, Codable, CaseIterable {
-    case dns
-    case connect
-    case banner
-    case ehlo
-    case tls
-    case auth
-    case mail
-    case rcpt
-    case data
-    case quit
-}
-
 /// One error type for the transport layer (postgres-nio style): what kind,
 /// at which step, and the server's reply if there was one. Its description
 /// never contains secrets: AUTH payloads never reach it.

@@ -1,6 +1,7 @@
 import Crypto
 import DeliveryReports
 import Foundation
+import MailCore
 import MailTransport
 import RoundtripCore
 import SMTPCore
@@ -275,10 +276,6 @@ public enum VerifyRun {
     }
 
     static func rfc5322Date(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "EEE, d MMM yyyy HH:mm:ss '+0000'"
-        return f.string(from: date)
+        MessageDate(secondsSince1970: Int64(date.timeIntervalSince1970.rounded(.down)), zoneOffsetMinutes: 0).rfc5322
     }
 }
