@@ -35,7 +35,8 @@ let package = Package(
     targets: [
         // Pure: addresses, xtext, RFC 5322 headers, MIME. No I/O, no dependencies.
         .target(name: "MailCore", swiftSettings: strict),
-        // Pure: SMTP grammar, replies, capabilities, DATA coding, client session state machine.
+        // Pure: SMTP grammar, replies, capabilities, DATA coding, the client dialog and session machines,
+        // the server session machine.
         .target(name: "SMTPCore", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: IMAP framing (literals), responses, commands, client state machine incl. IDLE;
         // POP3 replies and client state machine; mailbox URLs. No NIO.
@@ -56,7 +57,7 @@ let package = Package(
         .target(
             name: "MailTransport",
             dependencies: [
-                "SMTPCore", "MailboxCore", "CResolv",
+                "SMTPCore", "MailboxCore", "MailCore", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -109,7 +110,7 @@ let package = Package(
         // A seeded random generator for the test targets; no dependencies.
         .target(name: "TestRandom", path: "Tests/TestRandom", swiftSettings: strict),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestRandom"], swiftSettings: strict),
-        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "TestRandom"], swiftSettings: strict),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore", "TestRandom"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore", "TestRandom"], swiftSettings: strict),
         .testTarget(name: "MailboxCoreTests", dependencies: ["MailboxCore"], swiftSettings: strict),
         .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),

@@ -15,9 +15,9 @@ import TestSupport
     }
 
     func withResolver(_ body: (LibresolvResolver) async throws -> Void) async throws {
-        let dns = try await FakeDNSServer.start(Self.zone())
-        defer { Task { await dns.stop() } }
-        try await body(LibresolvResolver(server: ("127.0.0.1", dns.port), timeoutSeconds: 1, attempts: 1))
+        try await FakeDNSServer.with(Self.zone()) { dns in
+            try await body(LibresolvResolver(server: ("127.0.0.1", dns.port), timeoutSeconds: 3, attempts: 2))
+        }
     }
 
     @Test func severalMXInPreferenceOrderTiesKeepServerOrder() async throws {

@@ -30,6 +30,19 @@ public final class FakeDNSServer: Sendable {
 
     public func stop() async { try? await channel.close().get() }
 
+    /// Starts a server for `body` and stops it (awaited) afterwards, also when `body` throws.
+    public static func with<T>(_ zone: Zone, _ body: (FakeDNSServer) async throws -> T) async throws -> T {
+        let server = try await start(zone)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
     final class Handler: ChannelInboundHandler {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         typealias OutboundOut = AddressedEnvelope<ByteBuffer>

@@ -190,11 +190,11 @@ extension ScriptedSMTPServer {
     /// `body` throws: no test leaves a server behind for the next one.
     public static func with<T>(
         greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-        maximumTLSVersion: TLSVersion? = nil, port: Int = 0, script: @escaping Script,
+        maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0, script: @escaping Script,
         _ body: (ScriptedSMTPServer) async throws -> T
     ) async throws -> T {
         let server = try await start(greeting: greeting, tls: tls, implicitTLS: implicitTLS, maximumTLSVersion: maximumTLSVersion,
-                                     port: port, script: script)
+                                     host: host, port: port, script: script)
         do {
             let result = try await body(server)
             await server.stop()
