@@ -2,7 +2,7 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 // The commit `roundtrip --version` names: scripts/package.sh sets ROUNDTRIP_COMMIT from
@@ -19,7 +19,7 @@ let package = Package(
     name: "roundtrip",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "roundtrip", targets: ["roundtrip"]),
+        .executable(name: "roundtrip", targets: ["roundtrip"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -46,7 +46,9 @@ let package = Package(
         // Pure: probe tokens (HMAC), probe builder, correlator, verdicts, renderers.
         .target(
             name: "RoundtripCore",
-            dependencies: ["SMTPCore", "DeliveryReports", "MailCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "SMTPCore", "DeliveryReports", "MailCore", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         // glibc libresolv shim for MX lookups with a per-call resolver state.
@@ -88,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "roundtrip",
             dependencies: [
-                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore", "CBuildInfo",
+                "Roundtrip", "RoundtripCore", "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "MailCore",
+                "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -105,15 +108,18 @@ let package = Package(
         // libFuzzer entry points for every parser that faces the network (scripts/fuzz.sh):
         // reports/MIME, SMTP server commands and session, SMTP replies, IMAP, POP3.
         .executableTarget(
-            name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore", "SMTPCore", "MailboxCore"], swiftSettings: strict
+            name: "RoundtripFuzz", dependencies: ["CFuzzer", "DeliveryReports", "MailCore", "SMTPCore", "MailboxCore"],
+            swiftSettings: strict
         ),
         // A seeded random generator for the test targets; no dependencies.
         .target(name: "TestRandom", path: "Tests/TestRandom", swiftSettings: strict),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore", "TestRandom"], swiftSettings: strict),
-        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore", "TestRandom"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore", "TestRandom"], swiftSettings: strict),
         .testTarget(name: "RoundtripCoreTests", dependencies: ["RoundtripCore", "TestRandom"], swiftSettings: strict),
         .testTarget(name: "MailboxCoreTests", dependencies: ["MailboxCore"], swiftSettings: strict),
-        .testTarget(name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
+        .testTarget(
+            name: "DeliveryReportsTests", dependencies: ["DeliveryReports", "MailCore"], swiftSettings: strict),
         // Shared by the test targets: a scripted SMTP server, a fake DNS server, test certificates.
         .target(
             name: "TestSupport",
@@ -148,7 +154,8 @@ let package = Package(
         .testTarget(
             name: "RoundtripTests",
             dependencies: [
-                "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport", "TestRandom",
+                "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
+                "TestRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

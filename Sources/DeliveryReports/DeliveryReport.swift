@@ -85,10 +85,12 @@ public struct DeliveryReport: Sendable, Hashable {
     /// The report's own header fields that carry the return path (correlation hints).
     public var envelope: ReportEnvelope
 
-    public init(kind: Kind, originalEnvelopeID: String? = nil, reportingMTA: TypedValue? = nil,
-                dsnGateway: TypedValue? = nil, receivedFromMTA: TypedValue? = nil, arrivalDateText: String? = nil,
-                extraFields: [String: String] = [:], recipients: [RecipientReport] = [],
-                returnedHeaders: ReturnedHeaders? = nil, envelope: ReportEnvelope = ReportEnvelope()) {
+    public init(
+        kind: Kind, originalEnvelopeID: String? = nil, reportingMTA: TypedValue? = nil,
+        dsnGateway: TypedValue? = nil, receivedFromMTA: TypedValue? = nil, arrivalDateText: String? = nil,
+        extraFields: [String: String] = [:], recipients: [RecipientReport] = [],
+        returnedHeaders: ReturnedHeaders? = nil, envelope: ReportEnvelope = ReportEnvelope()
+    ) {
         self.kind = kind
         self.originalEnvelopeID = originalEnvelopeID
         self.reportingMTA = reportingMTA
@@ -138,12 +140,14 @@ public struct RecipientReport: Sendable, Hashable {
     /// Per-recipient fields we do not model, by lower-cased name.
     public var extraFields: [String: String]
 
-    public init(finalRecipient: TypedValue? = nil, originalRecipient: TypedValue? = nil,
-                originalRecipientDecoded: String? = nil, action: DeliveryAction, actionRaw: String? = nil,
-                actionInferred: Bool = false, status: StatusCode? = nil, statusIsPseudo: Bool = false,
-                remoteMTA: TypedValue? = nil, diagnosticType: String? = nil, diagnostic: String? = nil,
-                lastAttemptDateText: String? = nil, willRetryUntilText: String? = nil, finalLogID: String? = nil,
-                extraFields: [String: String] = [:]) {
+    public init(
+        finalRecipient: TypedValue? = nil, originalRecipient: TypedValue? = nil,
+        originalRecipientDecoded: String? = nil, action: DeliveryAction, actionRaw: String? = nil,
+        actionInferred: Bool = false, status: StatusCode? = nil, statusIsPseudo: Bool = false,
+        remoteMTA: TypedValue? = nil, diagnosticType: String? = nil, diagnostic: String? = nil,
+        lastAttemptDateText: String? = nil, willRetryUntilText: String? = nil, finalLogID: String? = nil,
+        extraFields: [String: String] = [:]
+    ) {
         self.finalRecipient = finalRecipient
         self.originalRecipient = originalRecipient
         self.originalRecipientDecoded = originalRecipientDecoded

@@ -5,13 +5,17 @@ import MailCore
 public enum DeliveryReportParser {
     /// Parses raw message bytes (CRLF, LF or CR line ends).
     /// - Throws: `MIMELimitError` when the message exceeds `limits.maxMessageSize`.
-    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
+    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits()) throws(MIMELimitError)
+        -> DeliveryReport
+    {
         try parse(bytes[...], limits: limits)
     }
 
     /// Returned originals are parsed header-only first; only when no report is found and an
     /// encapsulated message could hold one (a forwarded report) is the message parsed in full.
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError) -> DeliveryReport {
+    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits()) throws(MIMELimitError)
+        -> DeliveryReport
+    {
         let shallow = try MIMEParser.parse(bytes, limits: limits, encapsulatedBodies: false)
         let report = parse(message: shallow)
         if report.kind.isReport || !hasStructuredEncapsulation(shallow) { return report }
@@ -54,8 +58,11 @@ public enum DeliveryReportParser {
             content.recipients = RecipientMerge.onePerRecipient(content.recipients)
             // The machine-readable part wins; the text may only fill a missing diagnostic or a
             // status that was only guessed, and say that a `delivered` was a relay (below).
-            if content.recipients.contains(where: { $0.diagnostic == nil || $0.statusIsPseudo || $0.action == .delivered }),
-               let text = LegacyNDR.recognise(context(), humanTextOnly: true) {
+            if content.recipients.contains(where: {
+                $0.diagnostic == nil || $0.statusIsPseudo || $0.action == .delivered
+            }),
+                let text = LegacyNDR.recognise(context(), humanTextOnly: true)
+            {
                 for i in content.recipients.indices {
                     let k = RecipientMerge.key(content.recipients[i])
                     if let t = text.recipients.first(where: { RecipientMerge.key($0) == k }) {
@@ -71,11 +78,12 @@ public enum DeliveryReportParser {
             } else {
                 kind = .dsnPartWithoutReport
             }
-            var report = DeliveryReport(kind: kind, originalEnvelopeID: content.originalEnvelopeID,
-                                        reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                                        receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
-                                        extraFields: content.extraFields, recipients: content.recipients,
-                                        envelope: envelope)
+            var report = DeliveryReport(
+                kind: kind, originalEnvelopeID: content.originalEnvelopeID,
+                reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
+                receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
+                extraFields: content.extraFields, recipients: content.recipients,
+                envelope: envelope)
             report.returnedHeaders = scan.returnedHeaders(after: candidate.order) ?? scan.inlineReturnedHeaders(message)
             return report
         }
@@ -86,7 +94,8 @@ public enum DeliveryReportParser {
             let returned = scan.returnedHeaders(after: empty.order) ?? scan.inlineReturnedHeaders(message)
             // The text's recipients, unless the text names none (only X-Failed-Recipients did).
             if var r = LegacyNDR.recognise(context()),
-               r.recipients.contains(where: { $0.extraFields["x-recipient-source"] == nil }) {
+                r.recipients.contains(where: { $0.extraFields["x-recipient-source"] == nil })
+            {
                 r.kind = empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport
                 r.envelope = envelope
                 r.returnedHeaders = returned
@@ -107,15 +116,17 @@ public enum DeliveryReportParser {
                 let text = context().text
                 let status = StatusCode.find(in: text[...])
                 let recipients = to.map { address -> RecipientReport in
-                    var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: address), action: .failed,
-                                             actionInferred: true, status: status ?? StatusCode(statusClass: 5, subject: 0, detail: 0),
-                                             statusIsPseudo: status == nil)
+                    var rr = RecipientReport(
+                        finalRecipient: TypedValue(type: "rfc822", value: address), action: .failed,
+                        actionInferred: true, status: status ?? StatusCode(statusClass: 5, subject: 0, detail: 0),
+                        statusIsPseudo: status == nil)
                     let fromHeader = failedHeader.contains { $0.asciiLowercased == address.asciiLowercased }
                     rr.extraFields["x-recipient-source"] = fromHeader ? "x-failed-recipients" : "returned-to"
                     return rr
                 }
-                return DeliveryReport(kind: empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport, recipients: recipients,
-                                      returnedHeaders: returned, envelope: envelope)
+                return DeliveryReport(
+                    kind: empty.parentIsReport ? .rfc3464 : .dsnPartWithoutReport, recipients: recipients,
+                    returnedHeaders: returned, envelope: envelope)
             }
         }
 
@@ -152,7 +163,8 @@ public enum DeliveryReportParser {
         if legacy.looksLikeComplaint {
             return notAReport(.feedbackReport, message: message, envelope: envelope, scan: scan)
         }
-        return notAReport(legacy.looksLikeAutoReply ? .autoReply : .plainMail, message: message, envelope: envelope, scan: scan)
+        return notAReport(
+            legacy.looksLikeAutoReply ? .autoReply : .plainMail, message: message, envelope: envelope, scan: scan)
     }
 
     static func isMailbox(_ a: String) -> Bool {
@@ -178,10 +190,13 @@ public enum DeliveryReportParser {
         }
     }
 
-    static func notAReport(_ reason: DeliveryReport.NotAReportReason, message: MIMEPart, envelope: ReportEnvelope,
-                           scan: TreeScan) -> DeliveryReport {
-        DeliveryReport(kind: .notAReport(reason: reason),
-                       returnedHeaders: scan.returnedHeaders(after: -1), envelope: envelope)
+    static func notAReport(
+        _ reason: DeliveryReport.NotAReportReason, message: MIMEPart, envelope: ReportEnvelope,
+        scan: TreeScan
+    ) -> DeliveryReport {
+        DeliveryReport(
+            kind: .notAReport(reason: reason),
+            returnedHeaders: scan.returnedHeaders(after: -1), envelope: envelope)
     }
 
     static func reportEnvelope(_ h: HeaderSection) -> ReportEnvelope { ReportEnvelope(header: h) }
@@ -229,15 +244,19 @@ struct TreeScan {
         if sub.hasSubstring("rfc822-header") || sub == "global-headers" {
             let (h, _) = HeaderSection.parse(part.decodedBody)
             if !h.isEmpty {
-                headerCandidates.append(HeaderCandidate(
-                    headers: ReturnedHeaders(source: sub == "global-headers" ? .globalHeaders : .rfc822Headers, header: h),
-                    order: order))
+                headerCandidates.append(
+                    HeaderCandidate(
+                        headers: ReturnedHeaders(
+                            source: sub == "global-headers" ? .globalHeaders : .rfc822Headers, header: h),
+                        order: order))
             }
         }
         if let inner = part.encapsulatedMessage, !inner.header.isEmpty {
-            headerCandidates.append(HeaderCandidate(
-                headers: ReturnedHeaders(source: sub == "global" ? .globalMessage : .rfc822Message, header: inner.header),
-                order: order))
+            headerCandidates.append(
+                HeaderCandidate(
+                    headers: ReturnedHeaders(
+                        source: sub == "global" ? .globalMessage : .rfc822Message, header: inner.header),
+                    order: order))
         }
         let isReport = ct.type == "multipart" && ct.subtype == "report"
         for c in part.children {
@@ -245,7 +264,8 @@ struct TreeScan {
         }
         for e in part.embedded {
             // Reports forwarded as an attachment still count; the original inside a report does not.
-            walk(e, parentIsReport: false, parentReportType: nil, insideEmbedded: insideEmbedded || !statusParts.isEmpty)
+            walk(
+                e, parentIsReport: false, parentReportType: nil, insideEmbedded: insideEmbedded || !statusParts.isEmpty)
         }
     }
 
@@ -257,7 +277,8 @@ struct TreeScan {
     func inlineReturnedHeaders(_ message: MIMEPart) -> ReturnedHeaders? {
         var found: ReturnedHeaders?
         message.visit { p in
-            guard p.contentType.type == "text" && p.contentType.subtype == "plain" || p.depth == 0 && p.children.isEmpty else {
+            guard p.contentType.type == "text" && p.contentType.subtype == "plain" || p.depth == 0 && p.children.isEmpty
+            else {
                 return true
             }
             if let h = InlineHeaders.find(in: p.decodedBody) {
@@ -272,8 +293,10 @@ struct TreeScan {
 
 /// Finds an original message's header block quoted inside a text body.
 enum InlineHeaders {
-    static let starters: [[UInt8]] = ["return-path:", "received:", "message-id:", "from:", "date:", "subject:", "to:",
-                                      "x-roundtrip-probe:", "mime-version:", "delivered-to:"].map { Array($0.utf8) }
+    static let starters: [[UInt8]] = [
+        "return-path:", "received:", "message-id:", "from:", "date:", "subject:", "to:",
+        "x-roundtrip-probe:", "mime-version:", "delivered-to:",
+    ].map { Array($0.utf8) }
 
     static func find(in body: ArraySlice<UInt8>) -> HeaderSection? {
         var result: HeaderSection?
@@ -293,7 +316,9 @@ enum InlineHeaders {
                         if k == st.count {
                             let slice = body[(body.startIndex + s)...]
                             let (h, bodyStart) = HeaderSection.parse(slice)
-                            let keys = h.fields.filter { $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe") }
+                            let keys = h.fields.filter {
+                                $0.hasName("message-id") || $0.hasName("subject") || $0.hasName("x-roundtrip-probe")
+                            }
                             if h.fields.count >= 2 && !keys.isEmpty {
                                 result = h
                                 return
@@ -327,7 +352,8 @@ enum InlineDSN {
         var start = first
         let windowStart = max(0, first - 2000)
         if let rm = ByteScan.firstIndex(of: reportingMTA, in: c.lower[windowStart..<first]),
-           rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D {
+            rm == 0 || c.lower[rm - 1] == 0x0A || c.lower[rm - 1] == 0x0D
+        {
             start = rm
         }
         let content = RFC3464Parser.parse(c.text[start...])
@@ -335,10 +361,11 @@ enum InlineDSN {
             DeliveryReportParser.isMailbox(r.address) && !r.actionInferred
         }
         guard !recipients.isEmpty else { return nil }
-        return DeliveryReport(kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
-                              reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
-                              receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
-                              extraFields: content.extraFields, recipients: recipients)
+        return DeliveryReport(
+            kind: .legacy(family: "inline-dsn"), originalEnvelopeID: content.originalEnvelopeID,
+            reportingMTA: content.reportingMTA, dsnGateway: content.dsnGateway,
+            receivedFromMTA: content.receivedFromMTA, arrivalDateText: content.arrivalDateText,
+            extraFields: content.extraFields, recipients: recipients)
     }
 
     /// The index of the first line that starts with one of the (lower-case) prefixes.

@@ -21,9 +21,11 @@ public struct RFC3464Builder: Sendable {
         public var lastAttemptDate: MessageDate?
         public var willRetryUntil: MessageDate?
 
-        public init(finalRecipient: String, originalRecipient: String? = nil, action: DeliveryAction, status: StatusCode,
-                    remoteMTA: String? = nil, diagnostic: String? = nil, lastAttemptDate: MessageDate? = nil,
-                    willRetryUntil: MessageDate? = nil) {
+        public init(
+            finalRecipient: String, originalRecipient: String? = nil, action: DeliveryAction, status: StatusCode,
+            remoteMTA: String? = nil, diagnostic: String? = nil, lastAttemptDate: MessageDate? = nil,
+            willRetryUntil: MessageDate? = nil
+        ) {
             self.finalRecipient = finalRecipient
             self.originalRecipient = originalRecipient
             self.action = action
@@ -55,10 +57,12 @@ public struct RFC3464Builder: Sendable {
     /// Use the RFC 6533 global types (UTF-8 addresses).
     public var global: Bool
 
-    public init(reportingMTA: String, from: String, to: String, subject: String = "Delivery Status Notification",
-                messageID: String, date: MessageDate, boundary: String, originalEnvelopeID: String? = nil,
-                arrivalDate: MessageDate? = nil, recipients: [Recipient], returnedHeader: [UInt8]? = nil,
-                humanText: String? = nil, global: Bool = false) {
+    public init(
+        reportingMTA: String, from: String, to: String, subject: String = "Delivery Status Notification",
+        messageID: String, date: MessageDate, boundary: String, originalEnvelopeID: String? = nil,
+        arrivalDate: MessageDate? = nil, recipients: [Recipient], returnedHeader: [UInt8]? = nil,
+        humanText: String? = nil, global: Bool = false
+    ) {
         self.reportingMTA = reportingMTA
         self.from = from
         self.to = to
@@ -151,7 +155,12 @@ public struct RFC3464Builder: Sendable {
                     out.append(b)
                     previousCR = b == 0x0D
                 }
-                if previousCR { out.append(0x0A) } else { out.append(0x0D); out.append(0x0A) }
+                if previousCR {
+                    out.append(0x0A)
+                } else {
+                    out.append(0x0D)
+                    out.append(0x0A)
+                }
             }
             line("")
         }

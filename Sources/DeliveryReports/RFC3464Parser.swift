@@ -40,9 +40,11 @@ public enum RFC3464Parser {
         case originalEnvelopeID, reportingMTA, dsnGateway, receivedFromMTA, arrivalDate
         // Per-recipient fields (RFC 3464 §2.3) and X-Actual-Recipient.
         case originalRecipient, finalRecipient, action, status, remoteMTA, diagnosticCode,
-             lastAttemptDate, finalLogID, willRetryUntil, xActualRecipient
+            lastAttemptDate, finalLogID, willRetryUntil, xActualRecipient
 
-        var isPerMessage: Bool { rawValue >= FieldID.originalEnvelopeID.rawValue && rawValue <= FieldID.arrivalDate.rawValue }
+        var isPerMessage: Bool {
+            rawValue >= FieldID.originalEnvelopeID.rawValue && rawValue <= FieldID.arrivalDate.rawValue
+        }
         var isPerRecipient: Bool { rawValue >= FieldID.originalRecipient.rawValue }
         var isAddress: Bool { self == .originalRecipient || self == .finalRecipient }
 
@@ -141,8 +143,17 @@ public enum RFC3464Parser {
                 i = line.next
                 var blank = true
                 var k = line.start
-                while k < line.end { if !buf[k].isBlankByte { blank = false; break }; k += 1 }
-                if blank { flushGroup(buf); continue }
+                while k < line.end {
+                    if !buf[k].isBlankByte {
+                        blank = false
+                        break
+                    }
+                    k += 1
+                }
+                if blank {
+                    flushGroup(buf)
+                    continue
+                }
                 let first = buf[line.start]
                 if first == 0x20 || first == 0x09 {
                     if name != nil {
@@ -158,7 +169,10 @@ public enum RFC3464Parser {
                 while nameEnd > line.start && buf[nameEnd - 1].isBlankByte { nameEnd -= 1 }
                 var validName = colon < line.end && nameEnd > line.start
                 if validName {
-                    for j in line.start..<nameEnd where buf[j] <= 0x20 || buf[j] > 0x7E { validName = false; break }
+                    for j in line.start..<nameEnd where buf[j] <= 0x20 || buf[j] > 0x7E {
+                        validName = false
+                        break
+                    }
                 }
                 if !validName {
                     // A colon-less line: continue a Diagnostic-Code that lost its indentation.
@@ -205,8 +219,9 @@ public enum RFC3464Parser {
                 if budget < 0 { break }
                 if f.id.isPerMessage {
                     if current != nil && current?.contains(where: { $0.id == f.id }) == false
-                        && perMessage.contains(where: { $0.id == f.id }) {
-                        current?.append(f)   // repeated per-message field inside a recipient: keep as extra
+                        && perMessage.contains(where: { $0.id == f.id })
+                    {
+                        current?.append(f)  // repeated per-message field inside a recipient: keep as extra
                     } else {
                         perMessage.append(f)
                     }
@@ -224,7 +239,10 @@ public enum RFC3464Parser {
                 }
                 if current != nil { current?.append(f) } else { perMessage.append(f) }
             }
-            if let c = current { recipients.append(c); current = nil }
+            if let c = current {
+                recipients.append(c)
+                current = nil
+            }
         }
         if let c = current { recipients.append(c) }
         return Fields(perMessagePairs: perMessage, recipients: recipients)
@@ -246,7 +264,8 @@ public enum RFC3464Parser {
         var out = Content(extraFields: [:], recipients: [])
         for p in f.perMessagePairs {
             switch p.id {
-            case .originalEnvelopeID: if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
+            case .originalEnvelopeID:
+                if out.originalEnvelopeID == nil { out.originalEnvelopeID = stripComments(p.value) }
             case .reportingMTA: if out.reportingMTA == nil { out.reportingMTA = typed(p.value, mta: true) }
             case .dsnGateway: if out.dsnGateway == nil { out.dsnGateway = typed(p.value, mta: true) }
             case .receivedFromMTA: if out.receivedFromMTA == nil { out.receivedFromMTA = typed(p.value, mta: true) }
@@ -275,7 +294,8 @@ public enum RFC3464Parser {
                     if t.type == "utf8" { t.type = "utf-8" }
                     r.originalRecipient = t
                     let v = stripAngles(t.value)
-                    r.originalRecipientDecoded = ReportAddress.mailbox(t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v))
+                    r.originalRecipientDecoded = ReportAddress.mailbox(
+                        t.type == "utf-8" ? XText.decodeUnitext(v) : XText.decode(v))
                 }
             case .action: if actionText == nil { actionText = p.value }
             case .status: if statusText == nil { statusText = p.value }
@@ -308,7 +328,8 @@ public enum RFC3464Parser {
         if let s = statusText, let code = StatusCode.find(in: stripComments(s)) {
             r.status = code
             if code.subject == 0 && code.detail == 0, let d = diagnosticCode, d.statusClass == code.statusClass,
-               d.subject != 0 || d.detail != 0 {
+                d.subject != 0 || d.detail != 0
+            {
                 r.status = d
             }
         } else if let code = diagnosticCode {
@@ -390,10 +411,14 @@ public enum RFC3464Parser {
             while s < e && b[s].isWhitespaceByte { s += 1 }
             while e > s && b[e - 1].isWhitespaceByte { e -= 1 }
             if !mta {
-                return TypedValue(type: type, value: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
+                return TypedValue(
+                    type: type, value: String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
             }
             var hasComment = false
-            for i in s..<e where b[i] == 0x28 { hasComment = true; break }
+            for i in s..<e where b[i] == 0x28 {
+                hasComment = true
+                break
+            }
             if hasComment {
                 var v = stripComments(String(decoding: UnsafeBufferPointer(rebasing: b[s..<e]), as: UTF8.self))
                 return v.withUTF8 { vb in
@@ -436,10 +461,26 @@ public enum RFC3464Parser {
         var depth = 0
         var escaped = false
         for c in s.utf8 {
-            if escaped { escaped = false; if depth == 0 { out.append(c) }; continue }
-            if c == 0x5C { escaped = true; if depth == 0 { out.append(c) }; continue }
-            if c == 0x28 { depth += 1; continue }
-            if c == 0x29 { if depth > 0 { depth -= 1; continue } }
+            if escaped {
+                escaped = false
+                if depth == 0 { out.append(c) }
+                continue
+            }
+            if c == 0x5C {
+                escaped = true
+                if depth == 0 { out.append(c) }
+                continue
+            }
+            if c == 0x28 {
+                depth += 1
+                continue
+            }
+            if c == 0x29 {
+                if depth > 0 {
+                    depth -= 1
+                    continue
+                }
+            }
             if depth == 0 { out.append(c) }
         }
         return String(decoding: out, as: UTF8.self).trimmedBlanks
@@ -447,7 +488,9 @@ public enum RFC3464Parser {
 
     static func firstWord(_ s: String) -> String {
         let t = s.trimmedBlanks
-        if let end = t.utf8.firstIndex(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x3B || $0 == 0x2C }) { return String(t[..<end]) }
+        if let end = t.utf8.firstIndex(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x3B || $0 == 0x2C }) {
+            return String(t[..<end])
+        }
         return t
     }
 }

@@ -49,7 +49,8 @@ enum RecipientMerge {
             base.diagnostic = d
             base.diagnosticType = text.diagnosticType
             if let s = text.status, !text.statusIsPseudo, let b = base.status, !base.statusIsPseudo,
-               b.statusClass == s.statusClass, b.subject == 0, b.detail == 0, s.subject != 0 || s.detail != 0 {
+                b.statusClass == s.statusClass, b.subject == 0, b.detail == 0, s.subject != 0 || s.detail != 0
+            {
                 base.diagnosticStatus = s
                 base.status = s
             }

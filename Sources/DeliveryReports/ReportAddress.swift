@@ -13,7 +13,9 @@ import MailCore
 public enum ReportAddress {
     /// The address type of a `type; address` value: lower-case letters and digits only.
     public static func normaliseType(_ raw: Substring) -> String {
-        String(decoding: raw.utf8.filter { $0.isASCIILetter || $0.isASCIIDigit }.map { $0.lowercasedASCIIByte }, as: UTF8.self)
+        String(
+            decoding: raw.utf8.filter { $0.isASCIILetter || $0.isASCIIDigit }.map { $0.lowercasedASCIIByte },
+            as: UTF8.self)
     }
 
     /// True when `s` (before a `;`) reads as an address type: at most 32 letters, digits, and the
@@ -23,7 +25,10 @@ public enum ReportAddress {
         guard !t.isEmpty, t.count <= 32 else { return false }
         var letters = 0
         for c in t {
-            if c.isASCIILetter { letters += 1; continue }
+            if c.isASCIILetter {
+                letters += 1
+                continue
+            }
             if c.isASCIIDigit || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x2F || c == 0x20 || c == 0x09 { continue }
             return false
         }
@@ -55,7 +60,9 @@ public enum ReportAddress {
     static func dropSourceRoute(_ v: String) -> String {
         var t = Substring(v)
         if t.hasPrefix("<") { t = t.dropFirst() }
-        guard t.hasPrefix("@"), let colon = t.firstIndex(of: ":"), t[t.index(after: colon)...].contains("@") else { return v }
+        guard t.hasPrefix("@"), let colon = t.firstIndex(of: ":"), t[t.index(after: colon)...].contains("@") else {
+            return v
+        }
         var rest = String(t[t.index(after: colon)...])
         if rest.hasSuffix(">") { rest.removeLast() }
         return rest
@@ -76,7 +83,7 @@ public enum ReportAddress {
         guard !s.isEmpty, s.first != ".", s.last != ".", !s.contains("..") else { return false }
         for c in s.utf8 {
             if c.isASCIILetter || c.isASCIIDigit { continue }
-            if c >= 0x80 { continue }   // RFC 6531 UTF-8 local parts
+            if c >= 0x80 { continue }  // RFC 6531 UTF-8 local parts
             if "!#$%&'*+-/=?^_`{|}~.".utf8.contains(c) { continue }
             return false
         }

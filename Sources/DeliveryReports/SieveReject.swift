@@ -15,13 +15,15 @@ enum SieveReject {
         guard let disposition = fields.value("disposition")?.asciiLowercased else { return nil }
         let parts = disposition.splitASCII(0x3B)
         guard parts.count >= 2,
-              String(parts[0]).trimmedBlanks.hasPrefix("automatic-action"),
-              String(parts[1]).trimmedBlanks.hasPrefix("deleted") else { return nil }
+            String(parts[0]).trimmedBlanks.hasPrefix("automatic-action"),
+            String(parts[1]).trimmedBlanks.hasPrefix("deleted")
+        else { return nil }
         let raw = fields.value("final-recipient") ?? fields.value("original-recipient") ?? ""
         let typed = RFC3464Parser.addressTyped(raw)
         guard DeliveryReportParser.isMailbox(typed.value) else { return nil }
-        var r = RecipientReport(finalRecipient: typed, action: .failed,
-                                status: StatusCode(statusClass: 5, subject: 0, detail: 0), statusIsPseudo: true)
+        var r = RecipientReport(
+            finalRecipient: typed, action: .failed,
+            status: StatusCode(statusClass: 5, subject: 0, detail: 0), statusIsPseudo: true)
         r.extraFields["disposition"] = fields.value("disposition")
         // Pigeonhole's template: "Your message to <%s> was automatically rejected:%n%r".
         let lower = text.map { $0.lowercasedASCIIByte }
@@ -29,7 +31,9 @@ enum SieveReject {
         if let i = ByteScan.firstIndex(of: marker, in: lower[...]) {
             var reason = decodeUTF8OrLatin1(text[(i + marker.count)...]).trimmedBlanks
             if let nl = reason.firstIndex(where: { $0 == "\n" || $0 == "\r" }) { reason = String(reason[..<nl]) }
-            if reason.isEmpty, let line = decodeUTF8OrLatin1(text[(i + marker.count)...]).split(whereSeparator: \.isNewline).first {
+            if reason.isEmpty,
+                let line = decodeUTF8OrLatin1(text[(i + marker.count)...]).split(whereSeparator: \.isNewline).first
+            {
                 reason = String(line).trimmedBlanks
             }
             if !reason.isEmpty {

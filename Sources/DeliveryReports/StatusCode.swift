@@ -48,12 +48,20 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         i += 1
         var subject = 0
         var digits = 0
-        while i < b.endIndex, b[i].isASCIIDigit, digits < 4 { subject = subject * 10 + Int(b[i] - 0x30); i += 1; digits += 1 }
+        while i < b.endIndex, b[i].isASCIIDigit, digits < 4 {
+            subject = subject * 10 + Int(b[i] - 0x30)
+            i += 1
+            digits += 1
+        }
         guard digits >= 1, digits <= 3, i < b.endIndex, b[i] == 0x2E else { return nil }
         i += 1
         var detail = 0
         digits = 0
-        while i < b.endIndex, b[i].isASCIIDigit, digits < 4 { detail = detail * 10 + Int(b[i] - 0x30); i += 1; digits += 1 }
+        while i < b.endIndex, b[i].isASCIIDigit, digits < 4 {
+            detail = detail * 10 + Int(b[i] - 0x30)
+            i += 1
+            digits += 1
+        }
         guard digits >= 1, digits <= 3 else { return nil }
         return (StatusCode(statusClass: cls, subject: subject, detail: detail), i)
     }
@@ -71,8 +79,10 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         while i < b.endIndex {
             let c = b[i]
             if c == 0x32 || c == 0x34 || c == 0x35 {
-                let prevOK = i == b.startIndex || !(b[i - 1].isASCIIDigit || b[i - 1] == 0x2E || b[i - 1].isASCIILetter
-                                                   || b[i - 1] == 0x2D || b[i - 1] == 0x2F)
+                let prevOK =
+                    i == b.startIndex
+                    || !(b[i - 1].isASCIIDigit || b[i - 1] == 0x2E || b[i - 1].isASCIILetter
+                        || b[i - 1] == 0x2D || b[i - 1] == 0x2F)
                 if prevOK, let (code, end) = parse(b, at: i) {
                     var nextOK = true
                     if end < b.endIndex {
@@ -94,11 +104,14 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         let b = Array(text.utf8)[...]
         var i = b.startIndex
         while i + 3 < b.endIndex {
-            if (b[i] == 0x34 || b[i] == 0x35 || b[i] == 0x32), b[i + 1].isASCIIDigit, b[i + 2].isASCIIDigit,
-               i == b.startIndex || !b[i - 1].isASCIIDigit && b[i - 1] != 0x2E,
-               b[i + 3] == 0x20 || b[i + 3] == 0x2D {
+            if b[i] == 0x34 || b[i] == 0x35 || b[i] == 0x32, b[i + 1].isASCIIDigit, b[i + 2].isASCIIDigit,
+                i == b.startIndex || !b[i - 1].isASCIIDigit && b[i - 1] != 0x2E,
+                b[i + 3] == 0x20 || b[i + 3] == 0x2D
+            {
                 var j = i + 4
-                while j < b.endIndex && (b[j] == 0x20 || b[j] == 0x27 || b[j] == 0x22 || b[j] == 0x23 || b[j] == 0x28) { j += 1 }
+                while j < b.endIndex && (b[j] == 0x20 || b[j] == 0x27 || b[j] == 0x22 || b[j] == 0x23 || b[j] == 0x28) {
+                    j += 1
+                }
                 if let (code, end) = parse(b, at: j), end == b.endIndex || !b[end].isASCIIDigit {
                     return code
                 }
@@ -127,7 +140,8 @@ public struct StatusCode: Sendable, Hashable, CustomStringConvertible {
         case 534: return StatusCode(statusClass: 5, subject: 7, detail: 9)
         case 535: return StatusCode(statusClass: 5, subject: 7, detail: 8)
         case 552:
-            return lower.hasSubstring("quota") || lower.hasSubstring("mailbox full") || lower.hasSubstring("mailbox is full")
+            return lower.hasSubstring("quota") || lower.hasSubstring("mailbox full")
+                || lower.hasSubstring("mailbox is full")
                 ? StatusCode(statusClass: 5, subject: 2, detail: 2) : StatusCode(statusClass: 5, subject: 3, detail: 4)
         case 553: return StatusCode(statusClass: 5, subject: 1, detail: 3)
         default:
@@ -146,16 +160,20 @@ public enum ReplyCode {
         var i = b.startIndex
         while i + 2 < b.endIndex {
             let c = b[i]
-            if (c == 0x32 || c == 0x34 || c == 0x35), b[i + 1].isASCIIDigit, b[i + 2].isASCIIDigit,
-               b[i + 1] <= 0x35 {
-                let prevOK = i == b.startIndex || !(b[i - 1].isASCIIDigit || b[i - 1].isASCIILetter || b[i - 1] == 0x2E
-                                                   || b[i - 1] == 0x3A || b[i - 1] == 0x2D || b[i - 1] == 0x2F
-                                                   || b[i - 1] == 0x23 || b[i - 1] == 0x3D || b[i - 1] == 0x2B)
+            if c == 0x32 || c == 0x34 || c == 0x35, b[i + 1].isASCIIDigit, b[i + 2].isASCIIDigit,
+                b[i + 1] <= 0x35
+            {
+                let prevOK =
+                    i == b.startIndex
+                    || !(b[i - 1].isASCIIDigit || b[i - 1].isASCIILetter || b[i - 1] == 0x2E
+                        || b[i - 1] == 0x3A || b[i - 1] == 0x2D || b[i - 1] == 0x2F
+                        || b[i - 1] == 0x23 || b[i - 1] == 0x3D || b[i - 1] == 0x2B)
                 let end = i + 3
                 var nextOK = true
                 if end < b.endIndex {
                     let n = b[end]
-                    nextOK = n == 0x20 || n == 0x2D || n == 0x09 || n == 0x0A || n == 0x0D || n == 0x29 || n == 0x5D
+                    nextOK =
+                        n == 0x20 || n == 0x2D || n == 0x09 || n == 0x0A || n == 0x0D || n == 0x29 || n == 0x5D
                         || n == 0x2C || n == 0x3B || n == 0x22 || n == 0x27
                 }
                 if prevOK && nextOK {

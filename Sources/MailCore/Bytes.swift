@@ -59,7 +59,9 @@ public enum ByteScan {
     public static func line(in buffer: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineSpan {
         let i = nextLineBreak(in: buffer, from: start, limit: limit)
         if i >= limit { return LineSpan(start: start, end: limit, next: limit) }
-        if buffer[i] == 0x0D && i + 1 < limit && buffer[i + 1] == 0x0A { return LineSpan(start: start, end: i, next: i + 2) }
+        if buffer[i] == 0x0D && i + 1 < limit && buffer[i + 1] == 0x0A {
+            return LineSpan(start: start, end: i, next: i + 2)
+        }
         return LineSpan(start: start, end: i, next: i + 1)
     }
 
@@ -129,7 +131,9 @@ public enum ByteScan {
 
     /// Exact search of `needle` in `buf[from..<to]`; returns an index into `buf`.
     @inlinable
-    public static func find(_ nb: UnsafeBufferPointer<UInt8>, in buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
+    public static func find(_ nb: UnsafeBufferPointer<UInt8>, in buf: UnsafeBufferPointer<UInt8>, from: Int, to: Int)
+        -> Int?
+    {
         let n = nb.count
         guard n > 0, to - from >= n else { return n == 0 ? from : nil }
         let first = nb[0]
@@ -151,8 +155,9 @@ public enum ByteScan {
                 let m = (a .== f) .& (b .== l)
                 if any(m) {
                     // Visit only the matching lanes: one bit per lane in two 64-bit words.
-                    let lanes = unsafeBitCast(SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m),
-                                              to: (UInt64, UInt64).self)
+                    let lanes = unsafeBitCast(
+                        SIMD16<UInt8>(repeating: 0).replacing(with: 1, where: m),
+                        to: (UInt64, UInt64).self)
                     var w = lanes.0
                     while w != 0 {
                         let k = w.trailingZeroBitCount >> 3
@@ -202,7 +207,10 @@ public enum ByteScan {
 /// Makes a String from bytes: UTF-8 if valid, else Latin-1 so nothing is lost.
 public func decodeUTF8OrLatin1<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
     var ascii = true
-    for b in bytes where b >= 0x80 { ascii = false; break }
+    for b in bytes where b >= 0x80 {
+        ascii = false
+        break
+    }
     if ascii { return String(decoding: bytes, as: UTF8.self) }
     if let s = String(validating: bytes, as: UTF8.self) { return s }
     return Array(bytes).withUnsafeBufferPointer { latin1String($0) }
@@ -214,7 +222,10 @@ extension String {
         var copy = self
         return copy.withUTF8 { buf -> String in
             var needs = false
-            for b in buf where b >= 0x41 && b <= 0x5A { needs = true; break }
+            for b in buf where b >= 0x41 && b <= 0x5A {
+                needs = true
+                break
+            }
             if !needs { return self }
             return String(unsafeUninitializedCapacity: buf.count) { out in
                 for i in 0..<buf.count { out[i] = buf[i].lowercasedASCII }
@@ -306,7 +317,10 @@ func lowercasedString(_ bytes: ArraySlice<UInt8>) -> String {
 /// Fast path for bytes already in a buffer.
 public func decodeUTF8OrLatin1Buffer(_ buf: UnsafeBufferPointer<UInt8>) -> String {
     var ascii = true
-    for b in buf where b >= 0x80 { ascii = false; break }
+    for b in buf where b >= 0x80 {
+        ascii = false
+        break
+    }
     if ascii { return String(decoding: buf, as: UTF8.self) }
     if let s = String(validating: buf, as: UTF8.self) { return s }
     return latin1String(buf)

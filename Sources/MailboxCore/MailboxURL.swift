@@ -44,7 +44,8 @@ public struct MailboxURL: Hashable, Sendable, CustomStringConvertible {
             throw ParseError(message: "\(text.debugDescription) is not a URL like imaps://user@host/INBOX")
         }
         guard let scheme = Scheme(rawValue: text[..<colon].lowercased()) else {
-            throw ParseError(message: "unknown scheme \(String(text[..<colon]).debugDescription): use imap, imaps, pop3 or pop3s")
+            throw ParseError(
+                message: "unknown scheme \(String(text[..<colon]).debugDescription): use imap, imaps, pop3 or pop3s")
         }
         var rest = text[colon...].dropFirst(3)
         var path = ""
@@ -56,38 +57,52 @@ public struct MailboxURL: Hashable, Sendable, CustomStringConvertible {
         if let at = rest.lastIndex(of: "@") {
             let userInfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
-            if userInfo.contains(":") { throw ParseError(message: "put no password in the URL; use --password-file or ROUNDTRIP_PASSWORD") }
+            if userInfo.contains(":") {
+                throw ParseError(message: "put no password in the URL; use --password-file or ROUNDTRIP_PASSWORD")
+            }
             var name = userInfo
-            if let semi = name.firstIndex(of: ";") { name = name[..<semi] } // ;AUTH=...
-            guard let decoded = MailboxURL.percentDecode(String(name)), !decoded.isEmpty else { throw ParseError(message: "bad user name in \(text.debugDescription)") }
+            if let semi = name.firstIndex(of: ";") { name = name[..<semi] }  // ;AUTH=...
+            guard let decoded = MailboxURL.percentDecode(String(name)), !decoded.isEmpty else {
+                throw ParseError(message: "bad user name in \(text.debugDescription)")
+            }
             user = decoded
         }
         var host: String
         var port: Int?
         if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw ParseError(message: "unclosed [ in \(text.debugDescription)") }
+            guard let close = rest.firstIndex(of: "]") else {
+                throw ParseError(message: "unclosed [ in \(text.debugDescription)")
+            }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if after.hasPrefix(":") {
-                guard let p = Int(after.dropFirst()) else { throw ParseError(message: "bad port in \(text.debugDescription)") }
+                guard let p = Int(after.dropFirst()) else {
+                    throw ParseError(message: "bad port in \(text.debugDescription)")
+                }
                 port = p
             } else if !after.isEmpty {
                 throw ParseError(message: "bad host in \(text.debugDescription)")
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
-            guard let p = Int(rest[rest.index(after: colon)...]) else { throw ParseError(message: "bad port in \(text.debugDescription)") }
+            guard let p = Int(rest[rest.index(after: colon)...]) else {
+                throw ParseError(message: "bad port in \(text.debugDescription)")
+            }
             port = p
         } else {
             host = String(rest)
         }
         if let port, !(1...65535).contains(port) { throw ParseError(message: "the port must be 1-65535") }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) else { throw ParseError(message: "no host in \(text.debugDescription)") }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" || $0 == "@" }) else {
+            throw ParseError(message: "no host in \(text.debugDescription)")
+        }
         var mailbox = "INBOX"
         if scheme.isIMAP {
-            if let semi = path.firstIndex(of: ";") { path = String(path[..<semi]) } // ;UIDVALIDITY=...
+            if let semi = path.firstIndex(of: ";") { path = String(path[..<semi]) }  // ;UIDVALIDITY=...
             if !path.isEmpty {
-                guard let m = MailboxURL.percentDecode(path), !m.isEmpty else { throw ParseError(message: "bad mailbox name in \(text.debugDescription)") }
+                guard let m = MailboxURL.percentDecode(path), !m.isEmpty else {
+                    throw ParseError(message: "bad mailbox name in \(text.debugDescription)")
+                }
                 mailbox = m
             }
         } else if !path.isEmpty {
@@ -116,7 +131,8 @@ public struct MailboxURL: Hashable, Sendable, CustomStringConvertible {
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {
             if b == UInt8(ascii: "%") {
-                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16)
+                else { return nil }
                 out.append(v)
                 bytes = bytes.dropFirst(2)
             } else {

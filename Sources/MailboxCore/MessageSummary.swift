@@ -40,7 +40,10 @@ public struct MessageSummary: Hashable, Sendable, Codable {
             if let c = current { fields.append(c) }
             current = nil
             guard let colon = line.firstIndex(of: ":") else { continue }
-            current = (line[..<colon].trimmingCharacters(in: " \t").lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: " \t"))
+            current = (
+                line[..<colon].trimmingCharacters(in: " \t").lowercased(),
+                line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+            )
         }
         if let c = current { fields.append(c) }
         return fields

@@ -2,9 +2,9 @@ import DeliveryReports
 import MailCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Parses every message under the corpus (default ../shared/corpus relative to the working
@@ -58,9 +58,9 @@ func now() -> Double {
 func cpuSeconds() -> Double {
     var usage = rusage()
     #if canImport(Glibc)
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
     #else
-    getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF, &usage)
     #endif
     return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
@@ -69,9 +69,9 @@ func cpuSeconds() -> Double {
 func peakRSSKiB() -> Int {
     var usage = rusage()
     #if canImport(Glibc)
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
     #else
-    getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF, &usage)
     #endif
     return Int(usage.ru_maxrss)
 }
@@ -123,9 +123,13 @@ if dump {
             let r = try DeliveryReportParser.parse(m)
             print(String(reflecting: r))
             if let h = r.returnedHeaders {
-                print("  returned:", h.messageID ?? "-", h.subject ?? "-", h.roundtripProbe ?? "-", h.from ?? "-", h.to ?? "-")
+                print(
+                    "  returned:", h.messageID ?? "-", h.subject ?? "-", h.roundtripProbe ?? "-", h.from ?? "-",
+                    h.to ?? "-")
             }
-            print("  envelope:", r.envelope.to, r.envelope.returnPath ?? "-", r.envelope.from ?? "-", r.envelope.subject ?? "-")
+            print(
+                "  envelope:", r.envelope.to, r.envelope.returnPath ?? "-", r.envelope.from ?? "-",
+                r.envelope.subject ?? "-")
         } catch {
             print("error: \(error)")
         }
@@ -144,7 +148,8 @@ if top > 0 {
     }
     let total = costs.reduce(0) { $0 + $1.0 }
     for (t, k, kind) in costs.sorted(by: { $0.0 > $1.0 }).prefix(top) {
-        print(String(format: "%8.1f us %5.1f%%  #%d  %d bytes  %@", t * 1e6, t / total * 100, k, messages[k].count, kind))
+        print(
+            String(format: "%8.1f us %5.1f%%  #%d  %d bytes  %@", t * 1e6, t / total * 100, k, messages[k].count, kind))
     }
     exit(0)
 }

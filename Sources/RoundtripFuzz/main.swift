@@ -5,9 +5,9 @@ import MailboxCore
 import SMTPCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Which parser the process fuzzes: `ROUNDTRIP_FUZZ_TARGET` = reports (default),
@@ -30,7 +30,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 /// The MIME parser (with small limits, so limit paths get exercised), every part's
 /// decoders, the report parser, the mbox splitter and the field-level helpers.
 func fuzzReports(_ bytes: [UInt8]) {
-    if let message = try? MIMEParser.parse(bytes, limits: MIMELimits(maxMessageSize: 1 << 20, maxDepth: 8, maxParts: 64)) {
+    if let message = try? MIMEParser.parse(
+        bytes, limits: MIMELimits(maxMessageSize: 1 << 20, maxDepth: 8, maxParts: 64))
+    {
         message.visit { part in
             _ = part.decodedBody
             _ = part.text
@@ -62,9 +64,11 @@ func fuzzSMTPServer(_ bytes: [UInt8]) {
         _ = ServerCommandParser.parse(Array(bytes[start..<i]))
         start = i + 1
     }
-    var configuration = SMTPServerSession.Configuration(hostname: "mx.fuzz", domains: ["fuzz.test"], maxMessageSize: 65536, maxRecipients: 8)
+    var configuration = SMTPServerSession.Configuration(
+        hostname: "mx.fuzz", domains: ["fuzz.test"], maxMessageSize: 65536, maxRecipients: 8)
     configuration.maxJunkCommands = 50
-    var session = SMTPServerSession(configuration: configuration, recipientGate: RecipientGate(acceptedLocalParts: ["reports"]) { $0.count == 4 })
+    var session = SMTPServerSession(
+        configuration: configuration, recipientGate: RecipientGate(acceptedLocalParts: ["reports"]) { $0.count == 4 })
     session.storageAvailable = (bytes.first ?? 0) & 1 == 0
     let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
     for piece in [bytes[..<cut], bytes[cut...]] {
@@ -88,7 +92,12 @@ func fuzzSMTPReplies(_ bytes: [UInt8]) {
     while i < bytes.count {
         parser.append(bytes[i..<min(bytes.count, i + 7)])
         i += 7
-        do { while let reply = try parser.next() { _ = EHLOCapabilities(reply: reply); _ = reply.enhancedCode } } catch { return }
+        do {
+            while let reply = try parser.next() {
+                _ = EHLOCapabilities(reply: reply)
+                _ = reply.enhancedCode
+            }
+        } catch { return }
     }
 }
 
@@ -114,38 +123,46 @@ func fuzzPOP3(_ bytes: [UInt8]) {
     while i < bytes.count {
         parser.append(bytes[i..<min(bytes.count, i + 5)])
         i += 5
-        do { while let reply = try parser.next() { _ = reply.lines; _ = reply.statusLine } } catch { return }
+        do {
+            while let reply = try parser.next() {
+                _ = reply.lines
+                _ = reply.statusLine
+            }
+        } catch { return }
     }
 }
 
 #if FUZZING
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, { data, size in
-    guard let data else { return 0 }
-    return fuzzOne(data, size)
-}))
+    var argc = CommandLine.argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    exit(
+        LLVMFuzzerRunDriver(
+            &argc, &argv,
+            { data, size in
+                guard let data else { return 0 }
+                return fuzzOne(data, size)
+            }))
 #else
-// Plain build: replay the files given as arguments (regression check for crash inputs).
-var replayed = 0
-for path in CommandLine.arguments.dropFirst() {
-    guard let f = fopen(path, "rb") else {
-        print("cannot open \(path)")
-        continue
+    // Plain build: replay the files given as arguments (regression check for crash inputs).
+    var replayed = 0
+    for path in CommandLine.arguments.dropFirst() {
+        guard let f = fopen(path, "rb") else {
+            print("cannot open \(path)")
+            continue
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        fclose(f)
+        let padded = bytes + [0]  // never empty, so the base address exists; the pad is not passed on
+        _ = padded.withUnsafeBufferPointer { buf in
+            buf.baseAddress.map { fuzzOne($0, bytes.count) }
+        }
+        replayed += 1
     }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, f)
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    fclose(f)
-    let padded = bytes + [0]   // never empty, so the base address exists; the pad is not passed on
-    _ = padded.withUnsafeBufferPointer { buf in
-        buf.baseAddress.map { fuzzOne($0, bytes.count) }
-    }
-    replayed += 1
-}
-print("replayed \(replayed) input(s) without a crash")
+    print("replayed \(replayed) input(s) without a crash")
 #endif

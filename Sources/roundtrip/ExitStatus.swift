@@ -46,29 +46,38 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
 
     /// The codes `command` can exit with and what each means there, in ascending order.
     static func documented(for command: Command) -> [(status: ExitStatus, meaning: String)] {
-        let common: [(ExitStatus, String)] = [(.usage, "usage"), (.software, "internal error"), (.configuration, "configuration")]
+        let common: [(ExitStatus, String)] = [
+            (.usage, "usage"), (.software, "internal error"), (.configuration, "configuration"),
+        ]
         let specific: [(ExitStatus, String)]
         switch command {
         case .check:
             specific = [
                 (.ok, "passed"), (.dns, "DNS"), (.connect, "connect"), (.greeting, "banner"), (.ehlo, "EHLO/HELO"),
-                (.tls, "STARTTLS/TLS"), (.auth, "AUTH"), (.mail, "MAIL"), (.rcpt, "RCPT"), (.data, "DATA"), (.quit, "QUIT/RSET"),
+                (.tls, "STARTTLS/TLS"), (.auth, "AUTH"), (.mail, "MAIL"), (.rcpt, "RCPT"), (.data, "DATA"),
+                (.quit, "QUIT/RSET"),
             ]
         case .verify:
             specific = [
-                (.ok, "all proven"), (.failed, "failed or rejected (also partial verdicts with --strict)"), (.timeout, "timeout"),
+                (.ok, "all proven"), (.failed, "failed or rejected (also partial verdicts with --strict)"),
+                (.timeout, "timeout"),
                 (.partial, "partial (relayed, delayed, dsn-unavailable)"), (.notSubmitted, "could not submit"),
             ]
         case .send:
-            specific = [(.ok, "submitted"), (.failed, "a recipient was refused"), (.partial, "no DSN offered"), (.notSubmitted, "could not submit")]
+            specific = [
+                (.ok, "submitted"), (.failed, "a recipient was refused"), (.partial, "no DSN offered"),
+                (.notSubmitted, "could not submit"),
+            ]
         case .status:
             specific = [
-                (.ok, "all proven (always without a TOKEN)"), (.failed, "failed or rejected"), (.timeout, "timeout or still pending"),
+                (.ok, "all proven (always without a TOKEN)"), (.failed, "failed or rejected"),
+                (.timeout, "timeout or still pending"),
                 (.partial, "partial"),
             ]
         case .poll:
             specific = [
-                (.ok, "ok"), (.connect, "connect"), (.greeting, "greeting"), (.tls, "TLS/certificate"), (.auth, "login"),
+                (.ok, "ok"), (.connect, "connect"), (.greeting, "greeting"), (.tls, "TLS/certificate"),
+                (.auth, "login"),
                 (.mail, "mailbox not found"), (.rcpt, "search/fetch/watch failed"), (.data, "cleanup failed"),
             ]
         case .listen, .simulate:
@@ -78,14 +87,16 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
         case .demo:
             specific = [(.ok, "every verdict is the expected one"), (.failed, "a verdict differs")]
         }
-        return (specific + common.map { ($0.0, command == .demo && $0.0 == .software ? "the demo could not run" : $0.1) })
+        return
+            (specific + common.map { ($0.0, command == .demo && $0.0 == .software ? "the demo could not run" : $0.1) })
             .sorted { $0.0.rawValue < $1.0.rawValue }
             .map { (status: $0.0, meaning: $0.1) }
     }
 
     /// One paragraph for a `--help` discussion: "Exit codes: 0 passed, 10 DNS, ...".
     static func help(for command: Command) -> String {
-        "Exit codes: " + documented(for: command).map { "\($0.status.rawValue) \($0.meaning)" }.joined(separator: ", ") + "."
+        "Exit codes: " + documented(for: command).map { "\($0.status.rawValue) \($0.meaning)" }.joined(separator: ", ")
+            + "."
     }
 
     /// The verdict codes of verify, send and status.

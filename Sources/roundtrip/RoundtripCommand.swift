@@ -7,10 +7,13 @@ struct RoundtripCommand: AsyncParsableCommand {
         commandName: "roundtrip",
         abstract: "Prove that mail flows both ways: SMTP dialog checks and delivery-report round trips.",
         discussion: """
-        Every subcommand lists its exit codes in its --help; all of them are in README.md ("Exit codes"). 1 means "failed", 64 a usage error, 70 an internal error, 78 a configuration problem.
-        """,
+            Every subcommand lists its exit codes in its --help; all of them are in README.md ("Exit codes"). 1 means "failed", 64 a usage error, 70 an internal error, 78 a configuration problem.
+            """,
         version: RoundtripVersion.versionLine,
-        subcommands: [CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self, PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self]
+        subcommands: [
+            CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self,
+            PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self,
+        ]
     )
 
     /// Reads the config file (`--config FILE` or the default location) into
@@ -18,7 +21,8 @@ struct RoundtripCommand: AsyncParsableCommand {
     static func main() async {
         let arguments: [String]
         do {
-            arguments = try ConfigFile.apply(to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+            arguments = try ConfigFile.apply(
+                to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("roundtrip: \(error)\n".utf8))
             Foundation.exit(ExitStatus.configuration.rawValue)

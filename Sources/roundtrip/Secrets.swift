@@ -16,13 +16,17 @@ enum Secrets {
             var text = String(decoding: data, as: UTF8.self)
             // One trailing line end is the editor's, not the password's.
             if text.hasSuffix("\r\n") { text.removeLast(2) } else if text.hasSuffix("\n") { text.removeLast() }
-            guard !text.isEmpty else { throw TransportError(.configuration, step: .auth, message: "the password file \(file) is empty") }
+            guard !text.isEmpty else {
+                throw TransportError(.configuration, step: .auth, message: "the password file \(file) is empty")
+            }
             return text
         }
         if let env = ProcessInfo.processInfo.environment[environmentVariable], !env.isEmpty {
             return env
         }
-        throw TransportError(.configuration, step: .auth, message: "a password is needed: --password-file FILE or \(environmentVariable)")
+        throw TransportError(
+            .configuration, step: .auth, message: "a password is needed: --password-file FILE or \(environmentVariable)"
+        )
     }
 
     /// A password file others can read is a leak waiting to happen: say so
@@ -36,6 +40,7 @@ enum Secrets {
     static func sharedFileWarning(_ path: String, shown: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & 0o044 != 0 else { return nil }
-        return "the password file \(shown) is readable by group or others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it"
+        return
+            "the password file \(shown) is readable by group or others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it"
     }
 }

@@ -4,6 +4,7 @@ import MailTransport
 import MailboxCore
 import RoundtripCore
 import Testing
+
 @testable import roundtrip
 
 /// Swift Testing has an `ExitStatus` too.
@@ -12,11 +13,14 @@ typealias ExitStatus = roundtrip.ExitStatus
 /// One exit-code table: every subcommand maps its errors through it, and the documentation is
 /// written from it.
 @Suite struct ExitStatusTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     static let commands: [(ExitStatus.Command, any ParsableCommand.Type)] = [
-        (.check, CheckCommand.self), (.verify, VerifyCommand.self), (.send, SendCommand.self), (.status, StatusCommand.self),
-        (.listen, ListenCommand.self), (.poll, PollCommand.self), (.parse, ParseCommand.self), (.simulate, SimulateCommand.self),
+        (.check, CheckCommand.self), (.verify, VerifyCommand.self), (.send, SendCommand.self),
+        (.status, StatusCommand.self),
+        (.listen, ListenCommand.self), (.poll, PollCommand.self), (.parse, ParseCommand.self),
+        (.simulate, SimulateCommand.self),
         (.demo, DemoCommand.self),
     ]
 
@@ -28,7 +32,9 @@ typealias ExitStatus = roundtrip.ExitStatus
 
     /// The verdict codes are RunExitStatus's, which the renderers and the JSON use.
     @Test func verdictCodesAreRunExitStatus() {
-        let all: [RunExitStatus] = [.proven, .failed, .timeout, .partial, .submissionFailed, .usage, .internalError, .configuration]
+        let all: [RunExitStatus] = [
+            .proven, .failed, .timeout, .partial, .submissionFailed, .usage, .internalError, .configuration,
+        ]
         for r in all { #expect(ExitStatus(r).rawValue == r.rawValue, "\(r)") }
         #expect(ExitStatus(runCode: 99) == .software)
     }
@@ -44,7 +50,10 @@ typealias ExitStatus = roundtrip.ExitStatus
     }
 
     @Test func stepsAndMailboxErrorsMapLikeTheyAlwaysDid() {
-        let steps: [SMTPStep: Int32] = [.dns: 10, .connect: 20, .banner: 21, .ehlo: 22, .tls: 23, .auth: 24, .mail: 25, .rcpt: 26, .data: 27, .quit: 28]
+        let steps: [SMTPStep: Int32] = [
+            .dns: 10, .connect: 20, .banner: 21, .ehlo: 22, .tls: 23, .auth: 24, .mail: 25, .rcpt: 26, .data: 27,
+            .quit: 28,
+        ]
         for (step, code) in steps { #expect(ExitStatus(step: step).rawValue == code) }
         #expect(ExitStatus(check: TransportError(.configuration, step: .tls, message: "ca")) == .configuration)
         #expect(ExitStatus(check: TransportError(.invalidInput, step: .rcpt, message: "x")) == .usage)
@@ -110,7 +119,10 @@ typealias ExitStatus = roundtrip.ExitStatus
     @Test func readmeTableIsTheEnum() throws {
         let readme = try String(contentsOf: Self.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
         for c in ExitStatus.Command.allCases {
-            let row = "| `\(c.rawValue)` | " + ExitStatus.documented(for: c).map { "\($0.status.rawValue) \($0.meaning)" }.joined(separator: ", ") + " |"
+            let row =
+                "| `\(c.rawValue)` | "
+                + ExitStatus.documented(for: c).map { "\($0.status.rawValue) \($0.meaning)" }.joined(separator: ", ")
+                + " |"
             #expect(readme.contains(row), "README.md lacks the row: \(row)")
         }
     }
@@ -134,7 +146,9 @@ typealias ExitStatus = roundtrip.ExitStatus
                 let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
                 if line.hasPrefix("|"), let first = cells.first, let code = Int32(first) { codes.append(code) }
             }
-            #expect(codes == ExitStatus.documented(for: place.command).map(\.status.rawValue), "\(place.file) \(place.heading)")
+            #expect(
+                codes == ExitStatus.documented(for: place.command).map(\.status.rawValue),
+                "\(place.file) \(place.heading)")
         }
     }
 

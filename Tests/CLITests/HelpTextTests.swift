@@ -1,13 +1,15 @@
 import ArgumentParser
 import Foundation
 import Testing
+
 @testable import roundtrip
 
 /// Help texts: ArgumentParser wraps a discussion's paragraphs itself, so they are written
 /// without hard line breaks; examples and tables (indented blocks) keep theirs and fit in 80
 /// columns.
 @Suite struct HelpTextTests {
-    static let commands: [any ParsableCommand.Type] = [RoundtripCommand.self] + RoundtripCommand.configuration.subcommands
+    static let commands: [any ParsableCommand.Type] =
+        [RoundtripCommand.self] + RoundtripCommand.configuration.subcommands
 
     @Test(arguments: commands.map { ObjectIdentifier($0) })
     func paragraphsHaveNoHardLineBreaks(_ id: ObjectIdentifier) throws {
@@ -28,7 +30,9 @@ import Testing
     @Test(arguments: commands.map { ObjectIdentifier($0) })
     func helpFitsIn80Columns(_ id: ObjectIdentifier) throws {
         let type = try #require(Self.commands.first { ObjectIdentifier($0) == id })
-        let help = type == RoundtripCommand.self ? RoundtripCommand.helpMessage(columns: 80) : RoundtripCommand.helpMessage(for: type, columns: 80)
+        let help =
+            type == RoundtripCommand.self
+            ? RoundtripCommand.helpMessage(columns: 80) : RoundtripCommand.helpMessage(for: type, columns: 80)
         // ArgumentParser writes the usage line as it likes.
         for line in help.split(separator: "\n") where !line.hasPrefix("USAGE:") {
             #expect(line.count <= 80, "\(type.configuration.commandName ?? "?"): \(line)")

@@ -4,6 +4,7 @@ import MailTransport
 import MailboxCore
 import SMTPCore
 import Testing
+
 @testable import roundtrip
 
 /// Every subcommand's options, parsed as `main` parses them (`parseAsRoot`, which also runs
@@ -26,9 +27,13 @@ import Testing
     }
 
     @Test func checkTakesAServerOrADomain() throws {
-        let c = try parse(["check", "mx.example.org:2525", "--from", "<>", "--rcpt", "alice@example.org", "--rcpt", "bob@example.org",
-                           "--starttls", "require", "--tls-verify", "strict", "--ca-file", "/tmp/ca.pem", "--format", "json", "-v"],
-                          as: CheckCommand.self)
+        let c = try parse(
+            [
+                "check", "mx.example.org:2525", "--from", "<>", "--rcpt", "alice@example.org", "--rcpt",
+                "bob@example.org",
+                "--starttls", "require", "--tls-verify", "strict", "--ca-file", "/tmp/ca.pem", "--format", "json", "-v",
+            ],
+            as: CheckCommand.self)
         #expect(c.server == ServerArgument(argument: "mx.example.org:2525"))
         #expect(c.server?.hostPort(defaultPort: 25) == HostPort(host: "mx.example.org", port: 2525))
         #expect(c.from == "<>")
@@ -39,13 +44,16 @@ import Testing
         #expect(c.format == .json)
         #expect(c.verbose)
 
-        let implicit = try parse(["check", "[::1]", "--tls", "implicit", "--allow-plaintext-auth"], as: CheckCommand.self)
+        let implicit = try parse(
+            ["check", "[::1]", "--tls", "implicit", "--allow-plaintext-auth"], as: CheckCommand.self)
         #expect(implicit.server?.port == nil)
         #expect(implicit.server?.hostPort(defaultPort: 465) == HostPort(host: "::1", port: 465))
         #expect(implicit.connection.tlsPolicy.transport == .implicit)
         #expect(implicit.connection.tlsOptions.allowPlaintextAuth)
 
-        let domain = try parse(["check", "--domain", "example.org", "--dns-server", "127.0.0.1:5353", "--timeout", "5"], as: CheckCommand.self)
+        let domain = try parse(
+            ["check", "--domain", "example.org", "--dns-server", "127.0.0.1:5353", "--timeout", "5"],
+            as: CheckCommand.self)
         #expect(domain.domain == "example.org")
         #expect(domain.connection.timeout == 5)
     }
@@ -64,11 +72,14 @@ import Testing
     }
 
     @Test func verifyParsesProbeReceiptAndConnectionOptions() throws {
-        let v = try parse(["verify", "--to", "alice@example.org", "--to", "bob@example.com", "--from", "rt@bounce.example.net",
-                           "--server", "smtp.example.net:587", "--deadline", "90s", "--notify", "failure,delay", "--ret", "FULL",
-                           "--header", "X-Test: yes", "--imap", "imaps://rt%40example.net@imap.example.net/INBOX", "--strict",
-                           "--format", "nagios", "--ledger", "/tmp/l.sqlite", "--tls-verify", "off"],
-                          as: VerifyCommand.self)
+        let v = try parse(
+            [
+                "verify", "--to", "alice@example.org", "--to", "bob@example.com", "--from", "rt@bounce.example.net",
+                "--server", "smtp.example.net:587", "--deadline", "90s", "--notify", "failure,delay", "--ret", "FULL",
+                "--header", "X-Test: yes", "--imap", "imaps://rt%40example.net@imap.example.net/INBOX", "--strict",
+                "--format", "nagios", "--ledger", "/tmp/l.sqlite", "--tls-verify", "off",
+            ],
+            as: VerifyCommand.self)
         #expect(v.probe.recipients.map(\.description) == ["alice@example.org", "bob@example.com"])
         #expect(v.probe.from.domain == "bounce.example.net")
         #expect(v.probe.server?.hostPort(defaultPort: 25) == HostPort(host: "smtp.example.net", port: 587))
@@ -84,8 +95,9 @@ import Testing
         #expect(v.ledgerOptions.ledger == "/tmp/l.sqlite")
         #expect(v.connection.tlsOptions.tlsVerify == .off)
 
-        let defaults = try parse(["verify", "--to", "a@example.org", "--from", "b@example.net", "--listen", "127.0.0.1:2525"],
-                                 as: VerifyCommand.self)
+        let defaults = try parse(
+            ["verify", "--to", "a@example.org", "--from", "b@example.net", "--listen", "127.0.0.1:2525"],
+            as: VerifyCommand.self)
         #expect(defaults.probe.deadline.duration == .seconds(600))
         #expect(defaults.probe.notify == .all)
         #expect(defaults.probe.ret == .headers)
@@ -108,11 +120,15 @@ import Testing
     }
 
     @Test func sendAndStatus() throws {
-        let s = try parse(["send", "--to", "a@example.org", "--from", "b@example.net", "--deadline", "1h", "--format", "json"], as: SendCommand.self)
+        let s = try parse(
+            ["send", "--to", "a@example.org", "--from", "b@example.net", "--deadline", "1h", "--format", "json"],
+            as: SendCommand.self)
         #expect(s.probe.deadline.duration == .seconds(3600))
         #expect(s.format == .json)
 
-        let st = try parse(["status", "abcdefghijklmnopqrstuvwx", "--wait", "500ms", "--limit", "5", "--format", "junit"], as: StatusCommand.self)
+        let st = try parse(
+            ["status", "abcdefghijklmnopqrstuvwx", "--wait", "500ms", "--limit", "5", "--format", "junit"],
+            as: StatusCommand.self)
         #expect(st.token == "abcdefghijklmnopqrstuvwx")
         #expect(st.wait?.duration == .milliseconds(500))
         #expect(st.wait?.seconds == 0.5)
@@ -124,20 +140,28 @@ import Testing
     }
 
     @Test func listenAndSimulateTakeAddresses() throws {
-        let l = try parse(["listen", "--bind", "[::1]:2627", "--domain", "b.example.org", "--store", "/tmp/s", "--accept", "reports",
-                           "--sync", "batch", "-vv"], as: ListenCommand.self)
+        let l = try parse(
+            [
+                "listen", "--bind", "[::1]:2627", "--domain", "b.example.org", "--store", "/tmp/s", "--accept",
+                "reports",
+                "--sync", "batch", "-vv",
+            ], as: ListenCommand.self)
         #expect(l.bind == BindArgument(host: "::1", port: 2627))
         #expect(l.sync == .batch)
         #expect(l.verbose == 2)
-        #expect(try parse(["listen", "--domain", "b.example.org", "--store", "/tmp/s"], as: ListenCommand.self).bind
-            == BindArgument(host: "0.0.0.0", port: 25))
+        #expect(
+            try parse(["listen", "--domain", "b.example.org", "--store", "/tmp/s"], as: ListenCommand.self).bind
+                == BindArgument(host: "0.0.0.0", port: 25))
         #expect(usageCode(["listen", "--domain", "d", "--store", "s", "--bind", "0.0.0.0"]) == 64)
         #expect(usageCode(["listen", "--store", "s"]) == 64)
         #expect(usageCode(["listen", "--domain", "d", "--store", "s", "--accept", "a+b"]) == 64)
         #expect(usageCode(["listen", "--domain", "d", "--store", "s", "--tls-cert", "c.pem"]) == 64)
 
-        let s = try parse(["simulate", "--bind", "127.0.0.1:0", "--route", "RT.test=127.0.0.1:2527", "--route", "x.test=[::1]:25",
-                           "--nodsn-bind", "127.0.0.1:2526", "--latency", "0.5"], as: SimulateCommand.self)
+        let s = try parse(
+            [
+                "simulate", "--bind", "127.0.0.1:0", "--route", "RT.test=127.0.0.1:2527", "--route", "x.test=[::1]:25",
+                "--nodsn-bind", "127.0.0.1:2526", "--latency", "0.5",
+            ], as: SimulateCommand.self)
         #expect(s.bind.port == 0)
         #expect(s.route.map(\.domain) == ["rt.test", "x.test"])
         #expect(s.route.map(\.target) == [HostPort(host: "127.0.0.1", port: 2527), HostPort(host: "::1", port: 25)])
@@ -148,9 +172,12 @@ import Testing
     }
 
     @Test func pollTakesOneMailboxAndSharesTLSOptions() throws {
-        let p = try parse(["poll", "--imap", "imap://user@127.0.0.1:2143/INBOX", "--starttls", "require", "--ca-file", "ca.pem",
-                           "--allow-plaintext-auth", "--since", "2026-02-28", "--watch", "--count", "2", "--format", "jsonl"],
-                          as: PollCommand.self)
+        let p = try parse(
+            [
+                "poll", "--imap", "imap://user@127.0.0.1:2143/INBOX", "--starttls", "require", "--ca-file", "ca.pem",
+                "--allow-plaintext-auth", "--since", "2026-02-28", "--watch", "--count", "2", "--format", "jsonl",
+            ],
+            as: PollCommand.self)
         #expect(p.imap?.url.port == 2143)
         #expect(p.tlsOptions.starttls == .require)
         #expect(p.tlsOptions.policy(transport: .starttls).caFile == "ca.pem")
@@ -187,7 +214,9 @@ import Testing
         #expect(DurationArgument(argument: "250ms")?.duration == .milliseconds(250))
         #expect(DurationArgument(argument: "1.5")?.duration == .milliseconds(1500))
         #expect(DurationArgument(argument: "10m")?.defaultValueDescription == "10m")
-        for bad in ["", "m", "ten minutes", "-1s", "nan", "inf", "1e300"] { #expect(DurationArgument(argument: bad) == nil, "\(bad)") }
+        for bad in ["", "m", "ten minutes", "-1s", "nan", "inf", "1e300"] {
+            #expect(DurationArgument(argument: bad) == nil, "\(bad)")
+        }
     }
 
     /// The config file turns a table's keys into long options; the typed options still take them.
@@ -201,7 +230,8 @@ import Testing
             tls-verify = "strict"
             allow-plaintext-auth = true
             """
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cli-config-\(UUID().uuidString).toml").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cli-config-\(UUID().uuidString).toml")
+            .path
         try toml.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let arguments = try ConfigFile.apply(to: ["verify", "--config", file, "--deadline", "5m"], environment: [:])

@@ -25,28 +25,42 @@ struct CorpusTests {
         var note: String
     }
 
-    static let gaveUp = "the reference analyser maps its reason 'expired' to action delayed, but the message says delivery was abandoned for good, so the action is failed"
+    static let gaveUp =
+        "the reference analyser maps its reason 'expired' to action delayed, but the message says delivery was abandoned for good, so the action is failed"
     static let truthErrata: [String: Erratum] = [
         "lhost-domino-03.eml|kijitora@neko.example.com": Erratum(
             recipient: "kijitora@neko.example.org", note: "Final-Recipient says neko.example.org; .com appears nowhere"),
-        "lhost-postfix-64.eml|xxxx@wanadoo.fr": Erratum(skip: true, note: "the address appears nowhere in the (anonymised) message"),
+        "lhost-postfix-64.eml|xxxx@wanadoo.fr": Erratum(
+            skip: true, note: "the address appears nowhere in the (anonymised) message"),
         "issue-15-01.eml|xxxx@wanadoo.fr": Erratum(
             skip: true, note: "the address appears nowhere in the (anonymised) message"),
         "lhost-dragonfly-29.eml|expired@libsisimai.net": Erratum(action: "failed", note: "\"Giving up.\" — " + gaveUp),
-        "lhost-exim-06.eml|kijitora@example.com": Erratum(action: "failed", note: "\"This is a permanent error\", retry timeout exceeded — " + gaveUp),
-        "lhost-exim-08.eml|kijitora@example.org": Erratum(action: "failed", note: "listed under \"address(es) failed\" — " + gaveUp),
-        "lhost-gmail-10.eml|kijitora@6jo.example.co.jp": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "lhost-gmail-11.eml|kijitora@example.com": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "lhost-gmail-15.eml|mikeneko@libsisimai.org": Erratum(action: "failed", note: "\"failed permanently\" — " + gaveUp),
-        "lhost-mailru-10.eml|neko@sijo.example.jp": Erratum(action: "failed", note: "\"This is a permanent error\" — " + gaveUp),
-        "lhost-x2-03.eml|kijitora@example.org": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
-        "lhost-x2-05.eml|kijitora@y.example.com": Erratum(action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "lhost-exim-06.eml|kijitora@example.com": Erratum(
+            action: "failed", note: "\"This is a permanent error\", retry timeout exceeded — " + gaveUp),
+        "lhost-exim-08.eml|kijitora@example.org": Erratum(
+            action: "failed", note: "listed under \"address(es) failed\" — " + gaveUp),
+        "lhost-gmail-10.eml|kijitora@6jo.example.co.jp": Erratum(
+            action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-gmail-11.eml|kijitora@example.com": Erratum(
+            action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-gmail-15.eml|mikeneko@libsisimai.org": Erratum(
+            action: "failed", note: "\"failed permanently\" — " + gaveUp),
+        "lhost-mailru-10.eml|neko@sijo.example.jp": Erratum(
+            action: "failed", note: "\"This is a permanent error\" — " + gaveUp),
+        "lhost-x2-03.eml|kijitora@example.org": Erratum(
+            action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
+        "lhost-x2-05.eml|kijitora@y.example.com": Erratum(
+            action: "failed", note: "\"I'm not going to try again\" — " + gaveUp),
         "lhost-gmail-06.eml|kijitora@example.jp": Erratum(
-            action: "delayed", note: "\"THIS IS A WARNING MESSAGE ONLY\", \"has been delayed\", \"will be retried\": a delay, not a failure"),
+            action: "delayed",
+            note:
+                "\"THIS IS A WARNING MESSAGE ONLY\", \"has been delayed\", \"will be retried\": a delay, not a failure"),
         "lhost-amazonworkmail-05.eml|sabatora@example.libsisimai.org": Erratum(
-            status: "4.4.7", note: "the pasted Status field says 4.4.7; 4.4.2 is the remote's inner reply quoted in the diagnostic"),
+            status: "4.4.7",
+            note: "the pasted Status field says 4.4.7; 4.4.2 is the remote's inner reply quoted in the diagnostic"),
         "lhost-apachejames-01.eml|00000000000@vtext.example.com": Erratum(
-            recipient: "000000000000@vtext.example.com", note: "the message's RCPT TO has twelve zeros, truth.json eleven"),
+            recipient: "000000000000@vtext.example.com",
+            note: "the message's RCPT TO has twelve zeros, truth.json eleven"),
     ]
 
     struct Score {
@@ -104,7 +118,7 @@ struct CorpusTests {
             let dsnFields = entry["dsn_per_recipient"] as? [[String: Any]] ?? []
             for exp in expectedRecipients {
                 var action = exp["action"] as? String ?? ""
-                guard !action.isEmpty else { continue }   // complaints and auto-replies carry no action
+                guard !action.isEmpty else { continue }  // complaints and auto-replies carry no action
                 var address = (exp["recipient"] as? String ?? "").lowercased()
                 var statusOverride: String?
                 if let e = Self.truthErrata["\(URL(fileURLWithPath: path).lastPathComponent)|\(address)"] {
@@ -124,20 +138,25 @@ struct CorpusTests {
                 let fieldStatus = (field?["status"] as? String).flatMap { StatusCode.find(in: $0)?.description }
                 var s = isDSN ? dsn : legacy
                 s.expected += 1
-                let match = report.recipients.first { $0.address.lowercased() == address }
+                let match =
+                    report.recipients.first { $0.address.lowercased() == address }
                     ?? report.recipients.first { ($0.originalRecipientDecoded ?? "").lowercased() == address }
                 if let m = match {
                     s.found += 1
                     if m.action.rawValue == action {
                         s.actionRight += 1
-                    } else if let fa = field?["action"] as? String, fa.lowercased().trimmingCharacters(in: .whitespaces) == m.action.rawValue {
+                    } else if let fa = field?["action"] as? String,
+                        fa.lowercased().trimmingCharacters(in: .whitespaces) == m.action.rawValue
+                    {
                         s.actionRight += 1
                         errata.append("\(path) \(address): Action field says \(fa), truth.json \(action)")
                     } else {
                         s.failures.append("\(path) \(address): action \(m.action.rawValue) != \(action)")
                     }
                 } else {
-                    s.failures.append("\(path) \(address): not found (kind \(report.kind.name), got \(report.recipients.map(\.address)))")
+                    s.failures.append(
+                        "\(path) \(address): not found (kind \(report.kind.name), got \(report.recipients.map(\.address)))"
+                    )
                 }
                 let literal = exp["status_literal"] as? Bool ?? false
                 let pseudo = exp["status_pseudo"] as? Bool ?? false
@@ -149,7 +168,9 @@ struct CorpusTests {
                         s.statusRight += 1
                     } else if let fs = fieldStatus, fs != status, ours == fs {
                         s.statusRight += 1
-                        errata.append("\(path) \(address): Status field says \(fs), truth.json \(status) (taken from the diagnostic)")
+                        errata.append(
+                            "\(path) \(address): Status field says \(fs), truth.json \(status) (taken from the diagnostic)"
+                        )
                     } else {
                         s.failures.append("\(path) \(address): status \(ours ?? "-") != \(status)")
                     }
@@ -161,7 +182,8 @@ struct CorpusTests {
         let statusRight = dsn.statusRight + legacy.statusRight
         let statusRate = statusExpected == 0 ? 1 : Double(statusRight) / Double(statusExpected)
         func pct(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
-        print("""
+        print(
+            """
             corpus RFC 3464: \(dsn.actionRight)/\(dsn.expected) recipients found with the right action (\(pct(dsn.actionRate))), \
             found \(pct(dsn.foundRate)), literal status \(dsn.statusRight)/\(dsn.statusExpected) (\(pct(dsn.statusRate)))
             corpus legacy:   \(legacy.actionRight)/\(legacy.expected) recipients found with the right action (\(pct(legacy.actionRate))), \
@@ -185,7 +207,8 @@ struct CorpusTests {
 
     /// Files filed under "not a report" that are, by their own text, bounces.
     static let notReportExceptions: [String: String] = [
-        "rb-issue-368-bug.eml": "says \"an email you sent was rejected\", reject reason \"Mailbox full\", target address given: a legacy bounce (the message is the authority)",
+        "rb-issue-368-bug.eml":
+            "says \"an email you sent was rejected\", reject reason \"Mailbox full\", target address given: a legacy bounce (the message is the authority)"
     ]
 
     @Test("complaints, auto-replies and plain mail are not reports")
@@ -195,7 +218,8 @@ struct CorpusTests {
         var checked = 0
         for (path, entry) in truth {
             let family = entry["family"] as? String ?? ""
-            let isNot = path.hasPrefix("maildir/not/") || family == "arf" || family == "rfc3834"
+            let isNot =
+                path.hasPrefix("maildir/not/") || family == "arf" || family == "rfc3834"
                 || (entry["format"] as? String) == "arf"
             guard isNot else { continue }
             if let why = Self.notReportExceptions[(path as NSString).lastPathComponent] {
@@ -214,8 +238,9 @@ struct CorpusTests {
     @Test("every corpus file parses without crashing, mbox files split")
     func everyFile() throws {
         let fm = FileManager.default
-        let e = try #require(fm.enumerator(at: Self.corpusRoot, includingPropertiesForKeys: [.isRegularFileKey]),
-                             "corpus missing at \(Self.corpusRoot.path)")
+        let e = try #require(
+            fm.enumerator(at: Self.corpusRoot, includingPropertiesForKeys: [.isRegularFileKey]),
+            "corpus missing at \(Self.corpusRoot.path)")
         var count = 0
         var mboxMessages = 0
         for case let url as URL in e {
@@ -228,7 +253,10 @@ struct CorpusTests {
                 } else {
                     #expect(!messages.isEmpty, "\(url.lastPathComponent) should hold messages")
                 }
-                for m in messages { _ = try DeliveryReportParser.parse(m); mboxMessages += 1 }
+                for m in messages {
+                    _ = try DeliveryReportParser.parse(m)
+                    mboxMessages += 1
+                }
             } else {
                 _ = try DeliveryReportParser.parse(bytes)
             }

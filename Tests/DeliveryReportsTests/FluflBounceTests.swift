@@ -38,11 +38,13 @@ struct FluflBounceTests {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         if p.terminationStatus == 3 {
-            return .failure(SkipReason(text: "python3-flufl.bounce is not installed (scripts/test-env.sh start installs it)"))
+            return .failure(
+                SkipReason(text: "python3-flufl.bounce is not installed (scripts/test-env.sh start installs it)"))
         }
         guard p.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let dir = json["data_dir"] as? String, let samples = json["samples"] as? [String: [String: Any]] else {
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let dir = json["data_dir"] as? String, let samples = json["samples"] as? [String: [String: Any]]
+        else {
             return .failure(SkipReason(text: "flufl-bounce-scan.py failed (exit \(p.terminationStatus))"))
         }
         let list = samples.keys.sorted().map { name -> Sample in
@@ -96,17 +98,23 @@ struct FluflBounceTests {
                     continue
                 }
                 fluflMailboxes += 1
-                if ours.contains(a) { agreed += 1 } else {
-                    missed.append("\(sample.name): \(a) (we: \(records.map(\.address)), kind \(report?.kind.name ?? "-"))")
+                if ours.contains(a) {
+                    agreed += 1
+                } else {
+                    missed.append(
+                        "\(sample.name): \(a) (we: \(records.map(\.address)), kind \(report?.kind.name ?? "-"))")
                 }
             }
             if records.contains(where: { r in
                 !sample.addresses.contains(r.address.lowercased())
                     && !sample.addresses.contains((r.originalRecipientDecoded ?? "").lowercased())
-            }) { onlyOurs += 1 }
+            }) {
+                onlyOurs += 1
+            }
         }
         let rate = fluflMailboxes == 0 ? 1 : Double(agreed) / Double(fluflMailboxes)
-        print("""
+        print(
+            """
             flufl.bounce samples: \(findings.samples.count) parsed, slowest \(slowest)
             flufl.bounce agreement: \(agreed)/\(fluflMailboxes) of the mailboxes flufl.bounce finds are found \
             (\(String(format: "%.1f%%", rate * 100))); \(notMailboxes.count) flufl results are no mailbox; \

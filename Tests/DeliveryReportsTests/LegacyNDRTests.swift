@@ -10,7 +10,8 @@ private func parse(_ s: String) throws -> DeliveryReport {
 struct LegacyNDRTests {
     @Test("qmail: literal status in the text")
     func qmail() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: MAILER-DAEMON@mx.example.jp
             To: roundtrip+tok@return.example
             Subject: failure notice
@@ -40,7 +41,8 @@ struct LegacyNDRTests {
 
     @Test("Exim: two recipients, pseudo status from the reply code")
     func exim() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: Mail Delivery System <Mailer-Daemon@mx.example.org>
             Subject: Mail delivery failed: returning message to sender
 
@@ -68,7 +70,8 @@ struct LegacyNDRTests {
 
     @Test("Exim delay warning is delayed")
     func eximDelay() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: Mail Delivery System <Mailer-Daemon@mx.example.org>
             Subject: Warning: message 1abc delayed 24 hours
 
@@ -88,7 +91,8 @@ struct LegacyNDRTests {
 
     @Test("Postfix without a delivery-status part, CRLF line ends")
     func postfix() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: MAILER-DAEMON@smtp.example.ne.jp (Mail Delivery System)
             Subject: Undelivered Mail Returned to Sender
 
@@ -107,7 +111,8 @@ struct LegacyNDRTests {
 
     @Test("Exchange / Office 365 text NDR")
     func exchange() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: postmaster@contoso.example
             Subject: Undeliverable: probe
             Content-Type: text/plain; charset=utf-8
@@ -135,7 +140,8 @@ struct LegacyNDRTests {
 
     @Test("Courier text NDR")
     func courier() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: Courier mail server at mx.example.jp <@>
             Subject: NOTICE: mail delivery status.
 

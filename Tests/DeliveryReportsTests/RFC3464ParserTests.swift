@@ -84,7 +84,8 @@ struct RFC3464ParserTests {
 
     @Test("lenient fields: case, type prefixes, angle brackets, missing blank line, unknown actions")
     func lenient() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: multipart/report; report-type=delivery-status; boundary=x
 
             --x
@@ -114,13 +115,17 @@ struct RFC3464ParserTests {
         #expect(r.recipients[3].diagnostic == "no type here")
     }
 
-    @Test("status from the reply code is a flagged guess (protocol-notes §4 table)", arguments: [
-        ("550 mailbox unavailable", "5.0.0"), ("421 try later", "4.4.2"), ("452 too many recipients", "4.5.3"),
-        ("452 insufficient storage", "4.3.1"), ("552 quota exceeded", "5.2.2"), ("552 message too big", "5.3.4"),
-        ("553 bad address", "5.1.3"), ("535 auth failed", "5.7.8"), ("501 syntax", "5.5.4"), ("451 local error", "4.3.0"),
-    ])
+    @Test(
+        "status from the reply code is a flagged guess (protocol-notes §4 table)",
+        arguments: [
+            ("550 mailbox unavailable", "5.0.0"), ("421 try later", "4.4.2"), ("452 too many recipients", "4.5.3"),
+            ("452 insufficient storage", "4.3.1"), ("552 quota exceeded", "5.2.2"), ("552 message too big", "5.3.4"),
+            ("553 bad address", "5.1.3"), ("535 auth failed", "5.7.8"), ("501 syntax", "5.5.4"),
+            ("451 local error", "4.3.0"),
+        ])
     func pseudoStatus(_ diagnostic: String, _ expected: String) throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: message/delivery-status
 
             Reporting-MTA: dns; m.example
@@ -136,7 +141,8 @@ struct RFC3464ParserTests {
 
     @Test("a generic x.0.0 Status yields to the remote's specific code in the diagnostic")
     func genericStatus() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: message/delivery-status
 
             Reporting-MTA: dns; m.example
@@ -152,9 +158,11 @@ struct RFC3464ParserTests {
 
     @Test("report nested in multipart/mixed, QP and base64 encoded status parts, misspelled header part type")
     func nestedAndEncoded() throws {
-        let ds = "Reporting-MTA: dns; m.example\r\n\r\nFinal-Recipient: rfc822; a@x.example\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+        let ds =
+            "Reporting-MTA: dns; m.example\r\n\r\nFinal-Recipient: rfc822; a@x.example\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
         let b64 = Base64.encode(Array(ds.utf8))
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: multipart/mixed; boundary=outer
 
             --outer
@@ -181,7 +189,8 @@ struct RFC3464ParserTests {
         #expect(r.recipients.first?.status?.description == "4.4.1")
         #expect(r.returnedHeaders?.messageID == "probe@return.example")
 
-        let qp = try parse("""
+        let qp = try parse(
+            """
             Content-Type: multipart/report; report-type=delivery-status; boundary=b
 
             --b
@@ -203,7 +212,8 @@ struct RFC3464ParserTests {
 
     @Test("a report forwarded as message/rfc822 is found")
     func forwardedReport() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: admin@x.example
             Subject: Fwd: bounce
             Content-Type: multipart/mixed; boundary=o
@@ -235,7 +245,8 @@ struct RFC3464ParserTests {
 
     @Test("RFC 6533: global delivery status, utf-8 address type with \\x{} escapes, raw UTF-8, message/global-headers")
     func global() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: multipart/report; report-type=global-delivery-status; boundary=g
 
             --g
@@ -264,7 +275,8 @@ struct RFC3464ParserTests {
 
     @Test("a returned message/rfc822 gives the returned headers")
     func returnedMessage() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             Content-Type: multipart/report; report-type=delivery-status; boundary=b
 
             --b
@@ -292,7 +304,8 @@ struct RFC3464ParserTests {
 
     @Test("ARF complaints, MDNs, auto-replies and plain mail are not reports")
     func notReports() throws {
-        let arf = try parse("""
+        let arf = try parse(
+            """
             Content-Type: multipart/report; report-type=feedback-report; boundary=f
 
             --f
@@ -302,7 +315,8 @@ struct RFC3464ParserTests {
             --f--
             """)
         #expect(arf.kind == .notAReport(reason: .feedbackReport))
-        let mdn = try parse("""
+        let mdn = try parse(
+            """
             Content-Type: multipart/report; report-type=disposition-notification; boundary=m
 
             --m
@@ -312,18 +326,23 @@ struct RFC3464ParserTests {
             --m--
             """)
         #expect(mdn.kind == .notAReport(reason: .dispositionNotification))
-        let vacation = try parse("From: bob@x.example\nAuto-Submitted: auto-replied\nSubject: Out of office\n\nI am away, write to carol@x.example.\n")
+        let vacation = try parse(
+            "From: bob@x.example\nAuto-Submitted: auto-replied\nSubject: Out of office\n\nI am away, write to carol@x.example.\n"
+        )
         #expect(vacation.kind == .notAReport(reason: .autoReply))
         let plain = try parse("From: bob@x.example\nSubject: lunch?\n\nsee you at noon\n")
         #expect(plain.kind == .notAReport(reason: .plainMail))
         #expect(plain.recipients.isEmpty)
     }
 
-    @Test("empty, garbage and truncated reports never crash", arguments: [
-        "", "Content-Type: message/delivery-status\n\n", "Content-Type: message/delivery-status\n\nFinal-Recipient:\n",
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns;",
-        "Status: 5.1.1\n\n\n", "From: MAILER-DAEMON\n\n<@>:\n", "\u{FF}\u{FE}\u{0}",
-    ])
+    @Test(
+        "empty, garbage and truncated reports never crash",
+        arguments: [
+            "", "Content-Type: message/delivery-status\n\n",
+            "Content-Type: message/delivery-status\n\nFinal-Recipient:\n",
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns;",
+            "Status: 5.1.1\n\n\n", "From: MAILER-DAEMON\n\n<@>:\n", "\u{FF}\u{FE}\u{0}",
+        ])
     func garbage(_ s: String) throws {
         _ = try parse(s)
     }
@@ -345,13 +364,16 @@ struct RFC3464BuilderTests {
             to: "roundtrip+tok@return.example", messageID: "r1@sim.return.example", date: date, boundary: "=_b_1",
             originalEnvelopeID: "tok", arrivalDate: date,
             recipients: [
-                .init(finalRecipient: "alice@dest.example", originalRecipient: "alice@dest.example", action: .failed,
-                      status: StatusCode(statusClass: 5, subject: 1, detail: 1), remoteMTA: "mx.dest.example",
-                      diagnostic: "550 5.1.1 unknown user"),
-                .init(finalRecipient: global ? "jörg@dest.example" : "bob@dest.example", action: .delayed,
-                      status: StatusCode(statusClass: 4, subject: 2, detail: 2), willRetryUntil: date),
-                .init(finalRecipient: "carol@dest.example", action: .delivered,
-                      status: StatusCode(statusClass: 2, subject: 0, detail: 0)),
+                .init(
+                    finalRecipient: "alice@dest.example", originalRecipient: "alice@dest.example", action: .failed,
+                    status: StatusCode(statusClass: 5, subject: 1, detail: 1), remoteMTA: "mx.dest.example",
+                    diagnostic: "550 5.1.1 unknown user"),
+                .init(
+                    finalRecipient: global ? "jörg@dest.example" : "bob@dest.example", action: .delayed,
+                    status: StatusCode(statusClass: 4, subject: 2, detail: 2), willRetryUntil: date),
+                .init(
+                    finalRecipient: "carol@dest.example", action: .delivered,
+                    status: StatusCode(statusClass: 2, subject: 0, detail: 0)),
             ],
             returnedHeader: Array("Message-ID: <tok@return.example>\nX-Roundtrip-Probe: tok\nSubject: probe\n\n".utf8),
             global: global)
@@ -362,7 +384,10 @@ struct RFC3464BuilderTests {
         #expect(r.originalEnvelopeID == "tok")
         #expect(r.reportingMTA?.value == "sim.return.example")
         #expect(r.arrivalDate == date)
-        #expect(r.recipients.map(\.address) == ["alice@dest.example", global ? "jörg@dest.example" : "bob@dest.example", "carol@dest.example"])
+        #expect(
+            r.recipients.map(\.address) == [
+                "alice@dest.example", global ? "jörg@dest.example" : "bob@dest.example", "carol@dest.example",
+            ])
         #expect(r.recipients.map(\.action) == [.failed, .delayed, .delivered])
         #expect(r.recipients.map { $0.status?.description } == ["5.1.1", "4.2.2", "2.0.0"])
         #expect(r.recipients[0].remoteMTA?.value == "mx.dest.example")
@@ -377,8 +402,9 @@ struct RFC3464BuilderTests {
     @Test("header injection is neutralised")
     func injection() throws {
         let date = MessageDate(secondsSince1970: 0, zoneOffsetMinutes: 0)
-        let b = RFC3464Builder(reportingMTA: "m.example", from: "a@b", to: "c@d\r\nBcc: evil@x", messageID: "i@m",
-                               date: date, boundary: "b", recipients: [])
+        let b = RFC3464Builder(
+            reportingMTA: "m.example", from: "a@b", to: "c@d\r\nBcc: evil@x", messageID: "i@m",
+            date: date, boundary: "b", recipients: [])
         let (h, _) = HeaderSection.parse(b.build()[...])
         #expect(h["bcc"] == nil)
     }
@@ -407,13 +433,15 @@ struct HostileInputTests {
     @Test("a delivery-status part with a flood of fields")
     func fieldFlood() throws {
         let fields = String(repeating: "Reporting-MTA: dns; x\n", count: 60_000)
-        let s = "Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@x.example\nAction: failed\n" + fields
+        let s =
+            "Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@x.example\nAction: failed\n" + fields
         #expect(try Self.timed(s) < .seconds(10))
     }
 
     @Test("one long line full of addresses")
     func addressLine() throws {
         let line = String(repeating: "recipient: a@b.example ", count: 30_000)
-        #expect(try Self.timed("From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n\n" + line + "\n") < .seconds(10))
+        #expect(
+            try Self.timed("From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n\n" + line + "\n") < .seconds(10))
     }
 }

@@ -38,8 +38,10 @@ private func dsn(_ status: String, text: String = "Delivery report.", extraHeade
 }
 
 /// A text-only notice from a daemon with the given subject and body.
-private func notice(subject: String, body: String, from: String = "Mail Delivery System <MAILER-DAEMON@mx.example.org>",
-                    extraHeaders: String = "") -> String {
+private func notice(
+    subject: String, body: String, from: String = "Mail Delivery System <MAILER-DAEMON@mx.example.org>",
+    extraHeaders: String = ""
+) -> String {
     """
     From: \(from)
     To: sender@return.example
@@ -53,14 +55,16 @@ private func notice(subject: String, body: String, from: String = "Mail Delivery
 struct RFC3464GroupRuleTests {
     @Test("Exim 4.96 field order in one group is one recipient with all its fields")
     func eximOrder() throws {
-        let r = try parse(dsn("""
-            Original-Recipient: rfc822;alice@dest.example
-            Action: failed
-            Final-Recipient: rfc822;alice@dest.example
-            Status: 5.0.0
-            Remote-MTA: dns; mx.dest.example
-            Diagnostic-Code: smtp; 550 5.1.1 no such user
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Original-Recipient: rfc822;alice@dest.example
+                Action: failed
+                Final-Recipient: rfc822;alice@dest.example
+                Status: 5.0.0
+                Remote-MTA: dns; mx.dest.example
+                Diagnostic-Code: smtp; 550 5.1.1 no such user
+                """))
         #expect(r.recipients.count == 1)
         let rr = try #require(r.recipients.first)
         #expect(rr.address == "alice@dest.example")
@@ -72,12 +76,14 @@ struct RFC3464GroupRuleTests {
 
     @Test("field order is free: Status and Action before the address")
     func orderFree() throws {
-        let r = try parse(dsn("""
-            Status: 4.4.1
-            Action: delayed
-            Diagnostic-Code: smtp; 451 try later
-            Final-Recipient: rfc822; bob@dest.example
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Status: 4.4.1
+                Action: delayed
+                Diagnostic-Code: smtp; 451 try later
+                Final-Recipient: rfc822; bob@dest.example
+                """))
         #expect(r.recipients.count == 1)
         #expect(r.recipients.first?.action == .delayed)
         #expect(r.recipients.first?.address == "bob@dest.example")
@@ -86,31 +92,35 @@ struct RFC3464GroupRuleTests {
 
     @Test("groups separated by blank lines are separate recipients, Exim order")
     func twoGroups() throws {
-        let r = try parse(dsn("""
-            Original-Recipient: rfc822;a@dest.example
-            Action: failed
-            Final-Recipient: rfc822;a@dest.example
-            Status: 5.0.0
+        let r = try parse(
+            dsn(
+                """
+                Original-Recipient: rfc822;a@dest.example
+                Action: failed
+                Final-Recipient: rfc822;a@dest.example
+                Status: 5.0.0
 
-            Original-Recipient: rfc822;b@dest.example
-            Action: delivered
-            Final-Recipient: rfc822;b@dest.example
-            Status: 2.0.0
-            """))
+                Original-Recipient: rfc822;b@dest.example
+                Action: delivered
+                Final-Recipient: rfc822;b@dest.example
+                Status: 2.0.0
+                """))
         #expect(r.recipients.map(\.address) == ["a@dest.example", "b@dest.example"])
         #expect(r.recipients.map(\.action) == [.failed, .delivered])
     }
 
     @Test("a repeated field in one group starts the next recipient (lost blank line)")
     func repeatedField() throws {
-        let r = try parse(dsn("""
-            Final-Recipient: rfc822; a@dest.example
-            Action: failed
-            Status: 5.1.1
-            Final-Recipient: rfc822; b@dest.example
-            Action: delayed
-            Status: 4.2.2
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Final-Recipient: rfc822; a@dest.example
+                Action: failed
+                Status: 5.1.1
+                Final-Recipient: rfc822; b@dest.example
+                Action: delayed
+                Status: 4.2.2
+                """))
         #expect(r.recipients.map(\.address) == ["a@dest.example", "b@dest.example"])
         #expect(r.recipients.map(\.action) == [.failed, .delayed])
         #expect(r.recipients.map { $0.status?.description } == ["5.1.1", "4.2.2"])
@@ -118,17 +128,19 @@ struct RFC3464GroupRuleTests {
 
     @Test("two groups naming one recipient are one record; the first group's fields win")
     func duplicateGroups() throws {
-        let r = try parse(dsn("""
-            Final-Recipient: rfc822; a@dest.example
-            Action: failed
-            Status: 5.1.1
+        let r = try parse(
+            dsn(
+                """
+                Final-Recipient: rfc822; a@dest.example
+                Action: failed
+                Status: 5.1.1
 
-            Final-Recipient: rfc822; A@DEST.EXAMPLE
-            Action: delayed
-            Status: 4.0.0
-            Remote-MTA: dns; mx.dest.example
-            Diagnostic-Code: smtp; 550 5.1.1 unknown
-            """))
+                Final-Recipient: rfc822; A@DEST.EXAMPLE
+                Action: delayed
+                Status: 4.0.0
+                Remote-MTA: dns; mx.dest.example
+                Diagnostic-Code: smtp; 550 5.1.1 unknown
+                """))
         #expect(r.recipients.count == 1)
         let rr = try #require(r.recipients.first)
         #expect(rr.action == .failed)
@@ -139,15 +151,18 @@ struct RFC3464GroupRuleTests {
 
     @Test("the text naming the DSN's recipient adds no second record and may fill the diagnostic")
     func textFillsOnlyMissing() throws {
-        let r = try parse(dsn("""
-            Final-Recipient: rfc822; alice@dest.example
-            Action: failed
-            Status: 5.0.0
-            """, text: """
-            This is the mail system at host mx.example.org.
+        let r = try parse(
+            dsn(
+                """
+                Final-Recipient: rfc822; alice@dest.example
+                Action: failed
+                Status: 5.0.0
+                """,
+                text: """
+                    This is the mail system at host mx.example.org.
 
-            <alice@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
-            """))
+                    <alice@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
+                    """))
         #expect(r.kind == .rfc3464)
         #expect(r.recipients.count == 1)
         let rr = try #require(r.recipients.first)
@@ -159,14 +174,17 @@ struct RFC3464GroupRuleTests {
 
     @Test("the text never overrides a written diagnostic")
     func textDoesNotOverride() throws {
-        let r = try parse(dsn("""
-            Final-Recipient: rfc822; alice@dest.example
-            Action: failed
-            Status: 5.2.2
-            Diagnostic-Code: smtp; 552 mailbox full
-            """, text: """
-            <alice@dest.example>: 550 5.1.1 something else entirely
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Final-Recipient: rfc822; alice@dest.example
+                Action: failed
+                Status: 5.2.2
+                Diagnostic-Code: smtp; 552 mailbox full
+                """,
+                text: """
+                    <alice@dest.example>: 550 5.1.1 something else entirely
+                    """))
         #expect(r.recipients.count == 1)
         #expect(r.recipients.first?.diagnostic == "552 mailbox full")
         #expect(r.recipients.first?.status?.description == "5.2.2")
@@ -175,27 +193,31 @@ struct RFC3464GroupRuleTests {
 
 @Suite("Report rules: address forms")
 struct AddressFormRuleTests {
-    @Test("address forms reduce to the plain mailbox", arguments: [
-        ("rfc822; alice@dest.example", "alice@dest.example"),
-        ("RFC822;<alice@dest.example>", "alice@dest.example"),
-        ("rfc/822; alice@dest.example", "alice@dest.example"),
-        ("rfc/822;alice@dest.example", "alice@dest.example"),
-        ("RFC-822; alice@dest.example", "alice@dest.example"),
-        ("rfc 822 ; <alice@dest.example>", "alice@dest.example"),
-        ("rfc822; <@relay.example:alice@dest.example>", "alice@dest.example"),
-        ("rfc822; @relay.example:alice@dest.example", "alice@dest.example"),
-        ("rfc822; @r1.example,@r2.example:alice@dest.example", "alice@dest.example"),
-        ("rfc822; \"alice\"@dest.example", "alice@dest.example"),
-        ("rfc822; <\"alice.smith\"@dest.example>", "alice.smith@dest.example"),
-        ("rfc822; \"alice smith\"@dest.example", "\"alice smith\"@dest.example"),
-        ("alice@dest.example", "alice@dest.example"),
-    ])
+    @Test(
+        "address forms reduce to the plain mailbox",
+        arguments: [
+            ("rfc822; alice@dest.example", "alice@dest.example"),
+            ("RFC822;<alice@dest.example>", "alice@dest.example"),
+            ("rfc/822; alice@dest.example", "alice@dest.example"),
+            ("rfc/822;alice@dest.example", "alice@dest.example"),
+            ("RFC-822; alice@dest.example", "alice@dest.example"),
+            ("rfc 822 ; <alice@dest.example>", "alice@dest.example"),
+            ("rfc822; <@relay.example:alice@dest.example>", "alice@dest.example"),
+            ("rfc822; @relay.example:alice@dest.example", "alice@dest.example"),
+            ("rfc822; @r1.example,@r2.example:alice@dest.example", "alice@dest.example"),
+            ("rfc822; \"alice\"@dest.example", "alice@dest.example"),
+            ("rfc822; <\"alice.smith\"@dest.example>", "alice.smith@dest.example"),
+            ("rfc822; \"alice smith\"@dest.example", "\"alice smith\"@dest.example"),
+            ("alice@dest.example", "alice@dest.example"),
+        ])
     func forms(_ field: String, _ expected: String) throws {
-        let r = try parse(dsn("""
-            Final-Recipient: \(field)
-            Action: failed
-            Status: 5.1.1
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Final-Recipient: \(field)
+                Action: failed
+                Status: 5.1.1
+                """))
         #expect(r.recipients.count == 1)
         #expect(r.recipients.first?.address == expected)
     }
@@ -208,22 +230,27 @@ struct AddressFormRuleTests {
 
     @Test("Original-Recipient forms decode to the plain mailbox")
     func original() throws {
-        let r = try parse(dsn("""
-            Original-Recipient: rfc/822; <@relay.example:al+2Bice@dest.example>
-            Final-Recipient: rfc822; x@dest.example
-            Action: failed
-            Status: 5.1.1
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Original-Recipient: rfc/822; <@relay.example:al+2Bice@dest.example>
+                Final-Recipient: rfc822; x@dest.example
+                Action: failed
+                Status: 5.1.1
+                """))
         #expect(r.recipients.first?.originalRecipientDecoded == "al+ice@dest.example")
     }
 
     @Test("legacy text addresses in angle brackets and quotes reduce to the mailbox")
     func legacyForms() throws {
-        let r = try parse(notice(subject: "Undelivered Mail Returned to Sender", body: """
-            This is the mail system at host mx.example.org.
+        let r = try parse(
+            notice(
+                subject: "Undelivered Mail Returned to Sender",
+                body: """
+                    This is the mail system at host mx.example.org.
 
-            <bob@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
-            """))
+                    <bob@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
+                    """))
         #expect(r.recipients.map(\.address) == ["bob@dest.example"])
     }
 }
@@ -232,19 +259,22 @@ struct AddressFormRuleTests {
 struct FailedRecipientsRuleTests {
     @Test("X-Failed-Recipients names the failed recipient, not the sender greeted in the text")
     func groupNotice() throws {
-        let r = try parse(notice(subject: "Delivery Status Notification (Failure)", body: """
-            Hello sender@return.example,
+        let r = try parse(
+            notice(
+                subject: "Delivery Status Notification (Failure)",
+                body: """
+                    Hello sender@return.example,
 
-            We're writing to let you know that the group you tried to contact (team) may not exist,
-            or you may not have permission to post messages to the group.
+                    We're writing to let you know that the group you tried to contact (team) may not exist,
+                    or you may not have permission to post messages to the group.
 
-            ----- Original message -----
-            From: sender@return.example
-            To: team@groups.example
-            Subject: hello
-            Message-ID: <m2@return.example>
-            """, from: "Mail Delivery Subsystem <mailer-daemon@mail.example>",
-            extraHeaders: "X-Failed-Recipients: team@groups.example\n"))
+                    ----- Original message -----
+                    From: sender@return.example
+                    To: team@groups.example
+                    Subject: hello
+                    Message-ID: <m2@return.example>
+                    """, from: "Mail Delivery Subsystem <mailer-daemon@mail.example>",
+                extraHeaders: "X-Failed-Recipients: team@groups.example\n"))
         #expect(r.kind.isReport)
         #expect(r.recipients.map(\.address) == ["team@groups.example"])
         #expect(r.recipients.first?.action == .failed)
@@ -252,15 +282,18 @@ struct FailedRecipientsRuleTests {
 
     @Test("X-Failed-Recipients adds the recipients the text does not list; the text's list is kept")
     func addsToText() throws {
-        let r = try parse(notice(subject: "Mail delivery failed: returning message to sender", body: """
-            This message was created automatically by mail delivery software.
+        let r = try parse(
+            notice(
+                subject: "Mail delivery failed: returning message to sender",
+                body: """
+                    This message was created automatically by mail delivery software.
 
-            A message that you sent could not be delivered to one or more of its
-            recipients. This is a permanent error. The following address(es) failed:
+                    A message that you sent could not be delivered to one or more of its
+                    recipients. This is a permanent error. The following address(es) failed:
 
-              b@dest.example
-                host mx.dest.example [192.0.2.2]: 550 5.1.1 unknown
-            """, extraHeaders: "X-Failed-Recipients: a@dest.example,\n b@dest.example\n"))
+                      b@dest.example
+                        host mx.dest.example [192.0.2.2]: 550 5.1.1 unknown
+                    """, extraHeaders: "X-Failed-Recipients: a@dest.example,\n b@dest.example\n"))
         #expect(r.recipients.map(\.address) == ["b@dest.example", "a@dest.example"])
         #expect(r.recipients.first?.status?.description == "5.1.1")
         #expect(r.recipients.first?.diagnostic?.hasSubstring("550 5.1.1 unknown") == true)
@@ -269,24 +302,28 @@ struct FailedRecipientsRuleTests {
 
     @Test("the returned message's From is not the failed recipient when another address is named")
     func returnedSenderExcluded() throws {
-        let r = try parse(notice(subject: "Undeliverable: hello", body: """
-            Your message could not be delivered.
+        let r = try parse(
+            notice(
+                subject: "Undeliverable: hello",
+                body: """
+                    Your message could not be delivered.
 
-            owner@lists.example  (from author@return.example)
-            550 5.7.1 posting refused
+                    owner@lists.example  (from author@return.example)
+                    550 5.7.1 posting refused
 
-            ----- Original message -----
-            From: author@return.example
-            To: owner@lists.example
-            Message-ID: <m3@return.example>
-            Subject: hello
-            """))
+                    ----- Original message -----
+                    From: author@return.example
+                    To: owner@lists.example
+                    Message-ID: <m3@return.example>
+                    Subject: hello
+                    """))
         #expect(r.recipients.map(\.address) == ["owner@lists.example"])
     }
 
     @Test("a delivery-status part without fields takes X-Failed-Recipients before the returned To")
     func emptyStatusPart() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: MAILER-DAEMON@mx.example.org
             X-Failed-Recipients: real@dest.example
             Content-Type: multipart/report; report-type=delivery-status; boundary="b"
@@ -316,44 +353,70 @@ struct FailedRecipientsRuleTests {
 struct LegacyActionRuleTests {
     static let head = "This message was created automatically by mail delivery software.\n\n"
 
-    @Test("the report's own words decide", arguments: [
-        ("Warning: message 1abc delayed 24 hours",
-         "A message that you sent has not yet been delivered to one or more of its recipients.\n  a@dest.example\n    host mx.dest.example: 451 try later\nNo action is required on your part.",
-         DeliveryAction.delayed),
-        ("Mail delivery failed",
-         "could not be delivered to one or more of its recipients. This is a permanent error.\n  a@dest.example\n    retry timeout exceeded",
-         .failed),
-        ("Returned mail: see transcript for details",
-         "   ----- The following addresses had permanent fatal errors -----\n<a@dest.example>\n    (reason: 550 5.1.1 unknown)",
-         .failed),
-        ("Warning: could not send message for past 4 hours",
-         "    **      THIS IS A WARNING MESSAGE ONLY      **\n    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\n\n<a@dest.example>\n  451 4.4.1 no answer\nWill keep trying until message is 5 days old",
-         .delayed),
-        ("Returned mail: Cannot send message for 5 days",
-         "Message could not be delivered for 5 days\n<a@dest.example>\n  451 4.4.1 no answer",
-         .failed),
-        ("Delayed Mail (still being retried)",
-         "This is the mail system at host mx.example.org.\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\nYour message could not be delivered for more than 4 hour(s).\nIt will be retried until it is 5 day(s) old.\n<a@dest.example>: connect to mx.dest.example: Connection timed out",
-         .delayed),
-        ("failure notice",
-         "I'm afraid I wasn't able to deliver your message to the following addresses.\n<a@dest.example>:\nI'm not going to try again; this message has been in the queue too long.",
-         .failed),
-        ("Delivery status notification: delayed",
-         "    Please note that this is only a temporary failure report.\n    A message is delayed for more than 4 hours for the following recipients:\n\na@dest.example: 421 try again",
-         .delayed),
-        ("Undeliverable: hello",
-         "Delivery is delayed to these recipients or groups:\n\na@dest.example\n",
-         .delayed),
-        ("Warning: message delayed",
-         "a@dest.example\n  host mx.dest.example said 451 busy",
-         .delayed),
-        ("Undelivered Mail Returned to Sender",
-         "a@dest.example\n  host mx.dest.example said 550 no",
-         .failed),
-        ("Mail delivery failed",
-         "giving up on a@dest.example after 5 days; the message will be retried no more",
-         .failed),
-    ])
+    @Test(
+        "the report's own words decide",
+        arguments: [
+            (
+                "Warning: message 1abc delayed 24 hours",
+                "A message that you sent has not yet been delivered to one or more of its recipients.\n  a@dest.example\n    host mx.dest.example: 451 try later\nNo action is required on your part.",
+                DeliveryAction.delayed
+            ),
+            (
+                "Mail delivery failed",
+                "could not be delivered to one or more of its recipients. This is a permanent error.\n  a@dest.example\n    retry timeout exceeded",
+                .failed
+            ),
+            (
+                "Returned mail: see transcript for details",
+                "   ----- The following addresses had permanent fatal errors -----\n<a@dest.example>\n    (reason: 550 5.1.1 unknown)",
+                .failed
+            ),
+            (
+                "Warning: could not send message for past 4 hours",
+                "    **      THIS IS A WARNING MESSAGE ONLY      **\n    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\n\n<a@dest.example>\n  451 4.4.1 no answer\nWill keep trying until message is 5 days old",
+                .delayed
+            ),
+            (
+                "Returned mail: Cannot send message for 5 days",
+                "Message could not be delivered for 5 days\n<a@dest.example>\n  451 4.4.1 no answer",
+                .failed
+            ),
+            (
+                "Delayed Mail (still being retried)",
+                "This is the mail system at host mx.example.org.\n# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\nYour message could not be delivered for more than 4 hour(s).\nIt will be retried until it is 5 day(s) old.\n<a@dest.example>: connect to mx.dest.example: Connection timed out",
+                .delayed
+            ),
+            (
+                "failure notice",
+                "I'm afraid I wasn't able to deliver your message to the following addresses.\n<a@dest.example>:\nI'm not going to try again; this message has been in the queue too long.",
+                .failed
+            ),
+            (
+                "Delivery status notification: delayed",
+                "    Please note that this is only a temporary failure report.\n    A message is delayed for more than 4 hours for the following recipients:\n\na@dest.example: 421 try again",
+                .delayed
+            ),
+            (
+                "Undeliverable: hello",
+                "Delivery is delayed to these recipients or groups:\n\na@dest.example\n",
+                .delayed
+            ),
+            (
+                "Warning: message delayed",
+                "a@dest.example\n  host mx.dest.example said 451 busy",
+                .delayed
+            ),
+            (
+                "Undelivered Mail Returned to Sender",
+                "a@dest.example\n  host mx.dest.example said 550 no",
+                .failed
+            ),
+            (
+                "Mail delivery failed",
+                "giving up on a@dest.example after 5 days; the message will be retried no more",
+                .failed
+            ),
+        ])
     func decide(_ subject: String, _ body: String, _ expected: DeliveryAction) throws {
         let r = try parse(notice(subject: subject, body: Self.head + body))
         #expect(r.kind.isReport)
@@ -363,11 +426,14 @@ struct LegacyActionRuleTests {
 
     @Test("a give-up after retrying without a written status is 4.4.7")
     func expiredStatus() throws {
-        let r = try parse(notice(subject: "failure notice", body: """
-            I'm afraid I wasn't able to deliver your message to the following addresses.
-            <a@dest.example>:
-            I'm not going to try again; this message has been in the queue too long.
-            """))
+        let r = try parse(
+            notice(
+                subject: "failure notice",
+                body: """
+                    I'm afraid I wasn't able to deliver your message to the following addresses.
+                    <a@dest.example>:
+                    I'm not going to try again; this message has been in the queue too long.
+                    """))
         #expect(r.recipients.first?.action == .failed)
         #expect(r.recipients.first?.status?.description == "4.4.7")
         #expect(r.recipients.first?.statusIsPseudo == true)
@@ -375,15 +441,18 @@ struct LegacyActionRuleTests {
 
     @Test("words in the returned message do not count")
     func returnedWordsIgnored() throws {
-        let r = try parse(notice(subject: "Undelivered Mail Returned to Sender", body: """
-            This is the mail system at host mx.example.org.
+        let r = try parse(
+            notice(
+                subject: "Undelivered Mail Returned to Sender",
+                body: """
+                    This is the mail system at host mx.example.org.
 
-            <a@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
+                    <a@dest.example>: host mx.dest.example[192.0.2.1] said: 550 5.1.1 unknown user
 
-            --- Below this line is a copy of the message.
+                    --- Below this line is a copy of the message.
 
-            Subject: we will retry tomorrow, delivery is delayed
-            """))
+                    Subject: we will retry tomorrow, delivery is delayed
+                    """))
         #expect(r.recipients.first?.action == .failed)
     }
 }
@@ -392,7 +461,8 @@ struct LegacyActionRuleTests {
 struct NoticeShapeRuleTests {
     @Test("Mailman rejection: the list address is the failed recipient")
     func mailman() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: team-owner@lists.example
             To: author@return.example
             Subject: Your message to Team was rejected
@@ -427,18 +497,24 @@ struct NoticeShapeRuleTests {
 
     @Test("Sympa: not allowed to send to the list")
     func sympa() throws {
-        let r = try parse(notice(subject: "Message distribution: Authorization denied", body: """
-            You are not allowed to send messages to list news@lists.example because you are not subscribed.
-            """, from: "sympa@lists.example"))
+        let r = try parse(
+            notice(
+                subject: "Message distribution: Authorization denied",
+                body: """
+                    You are not allowed to send messages to list news@lists.example because you are not subscribed.
+                    """, from: "sympa@lists.example"))
         #expect(r.recipients.map(\.address) == ["news@lists.example"])
     }
 
     @Test("an RFC 3834 auto-reply that carries a delivery failure with a written code is a report")
     func autoReplyWithFailure() throws {
-        let r = try parse(notice(subject: "Automatic reply: hello", body: """
-            Your message could not be delivered to a@dest.example:
-            550 5.2.1 mailbox disabled
-            """, from: "Helpdesk <help@dest.example>", extraHeaders: "Auto-Submitted: auto-replied\n"))
+        let r = try parse(
+            notice(
+                subject: "Automatic reply: hello",
+                body: """
+                    Your message could not be delivered to a@dest.example:
+                    550 5.2.1 mailbox disabled
+                    """, from: "Helpdesk <help@dest.example>", extraHeaders: "Auto-Submitted: auto-replied\n"))
         #expect(r.kind.isReport)
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.status?.description == "5.2.1")
@@ -446,26 +522,35 @@ struct NoticeShapeRuleTests {
 
     @Test("a plain auto-reply stays not-a-report, even when it names addresses")
     func plainAutoReply() throws {
-        let r = try parse(notice(subject: "Out of office", body: """
-            I am away until Monday. For urgent matters write to deputy@dest.example.
-            My message could not be delivered to everyone in time, sorry.
-            """, from: "Alice <a@dest.example>", extraHeaders: "Auto-Submitted: auto-replied\n"))
+        let r = try parse(
+            notice(
+                subject: "Out of office",
+                body: """
+                    I am away until Monday. For urgent matters write to deputy@dest.example.
+                    My message could not be delivered to everyone in time, sorry.
+                    """, from: "Alice <a@dest.example>", extraHeaders: "Auto-Submitted: auto-replied\n"))
         #expect(r.kind == .notAReport(reason: .autoReply))
     }
 
     @Test("a failure text without a written code is not a report unless a daemon sent it")
     func failureTextNeedsCode() throws {
-        let r = try parse(notice(subject: "about our talk", body: """
-            The parcel could not be delivered to bob@dest.example, the courier said.
-            """, from: "Carol <carol@friends.example>"))
+        let r = try parse(
+            notice(
+                subject: "about our talk",
+                body: """
+                    The parcel could not be delivered to bob@dest.example, the courier said.
+                    """, from: "Carol <carol@friends.example>"))
         #expect(!r.kind.isReport)
     }
 
     @Test("Amazon SES delivery notification is a success record")
     func sesDelivery() throws {
-        let r = try parse(notice(subject: "Amazon SES Email Event Notification", body: """
-            {"notificationType":"Delivery","mail":{"timestamp":"2026-01-01T00:00:00.000Z","source":"sender@return.example","destination":["a@dest.example"]},"delivery":{"timestamp":"2026-01-01T00:00:01.000Z","recipients":["a@dest.example"],"processingTimeMillis":500,"reportingMTA":"a1-2.smtp-out.amazonses.com","smtpResponse":"250 2.6.0 Message received"}}
-            """, from: "no-reply@sns.amazonaws.com"))
+        let r = try parse(
+            notice(
+                subject: "Amazon SES Email Event Notification",
+                body: """
+                    {"notificationType":"Delivery","mail":{"timestamp":"2026-01-01T00:00:00.000Z","source":"sender@return.example","destination":["a@dest.example"]},"delivery":{"timestamp":"2026-01-01T00:00:01.000Z","recipients":["a@dest.example"],"processingTimeMillis":500,"reportingMTA":"a1-2.smtp-out.amazonses.com","smtpResponse":"250 2.6.0 Message received"}}
+                    """, from: "no-reply@sns.amazonaws.com"))
         #expect(r.kind == .legacy(family: "amazonses"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .delivered)
@@ -474,10 +559,13 @@ struct NoticeShapeRuleTests {
 
     @Test("Sendmail success notice section is delivered")
     func sendmailSuccess() throws {
-        let r = try parse(notice(subject: "Return receipt", body: """
-               ----- The following addresses had successful delivery notifications -----
-            <a@dest.example>  (delivered to mailbox)
-            """))
+        let r = try parse(
+            notice(
+                subject: "Return receipt",
+                body: """
+                       ----- The following addresses had successful delivery notifications -----
+                    <a@dest.example>  (delivered to mailbox)
+                    """))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .delivered)
     }
@@ -487,38 +575,45 @@ struct NoticeShapeRuleTests {
 struct OriginalRecipientRuleTests {
     @Test("an x400 Final-Recipient yields to an rfc822 Original-Recipient (RFC 3464 §2.3.2)")
     func x400() throws {
-        let r = try parse(dsn("""
-            Original-Recipient: rfc822; zed@dest.example
-            Final-Recipient: x400; /S=zed/OU=dest/PRMD=EX/ADMD= /C=GB/
-            Action: failed
-            Status: 5.1.1
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Original-Recipient: rfc822; zed@dest.example
+                Final-Recipient: x400; /S=zed/OU=dest/PRMD=EX/ADMD= /C=GB/
+                Action: failed
+                Status: 5.1.1
+                """))
         #expect(r.recipients.map(\.address) == ["zed@dest.example"])
         #expect(r.recipients.first?.finalRecipient?.type == "x400")
     }
 
     @Test("an rfc822 Final-Recipient stays the address even when the original differs")
     func finalWins() throws {
-        let r = try parse(dsn("""
-            Original-Recipient: rfc822; alias@dest.example
-            Final-Recipient: rfc822; user@store.dest.example
-            Action: failed
-            Status: 5.2.2
-            """))
+        let r = try parse(
+            dsn(
+                """
+                Original-Recipient: rfc822; alias@dest.example
+                Final-Recipient: rfc822; user@store.dest.example
+                Action: failed
+                Status: 5.2.2
+                """))
         #expect(r.recipients.map(\.address) == ["user@store.dest.example"])
         #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
     }
 
     @Test("Sendmail's \"(expanded from: …)\" gives the original recipient")
     func sendmailExpanded() throws {
-        let r = try parse(notice(subject: "Returned mail: see transcript for details", body: """
-               ----- The following addresses had permanent fatal errors -----
-            user@store.dest.example
-                (expanded from: alias@dest.example)
+        let r = try parse(
+            notice(
+                subject: "Returned mail: see transcript for details",
+                body: """
+                       ----- The following addresses had permanent fatal errors -----
+                    user@store.dest.example
+                        (expanded from: alias@dest.example)
 
-               ----- Transcript of session follows -----
-            554 5.4.6 Too many hops
-            """))
+                       ----- Transcript of session follows -----
+                    554 5.4.6 Too many hops
+                    """))
         #expect(r.recipients.map(\.address) == ["user@store.dest.example"])
         #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
         #expect(r.recipients.first?.action == .failed)
@@ -526,13 +621,16 @@ struct OriginalRecipientRuleTests {
 
     @Test("PMDF \"Original address:\" gives the original recipient")
     func pmdfOriginal() throws {
-        let r = try parse(notice(subject: "Delivery Notification: Delivery has failed", body: """
-            This report relates to a message you sent.
+        let r = try parse(
+            notice(
+                subject: "Delivery Notification: Delivery has failed",
+                body: """
+                    This report relates to a message you sent.
 
-              Recipient address: user@store.dest.example
-              Original address: alias@dest.example
-              Reason: recipient reached disk quota
-            """))
+                      Recipient address: user@store.dest.example
+                      Original address: alias@dest.example
+                      Reason: recipient reached disk quota
+                    """))
         #expect(r.recipients.first?.originalRecipientDecoded == "alias@dest.example")
     }
 }
@@ -541,13 +639,16 @@ struct OriginalRecipientRuleTests {
 struct MoreFamilyRuleTests {
     @Test("MDaemon: a \"Warning:\" Subject over a no-such-user text is a final failure")
     func mdaemon() throws {
-        let r = try parse(notice(subject: "Warning: a@dest.example - User unknown!", body: """
-            a@dest.example - no such user here.
+        let r = try parse(
+            notice(
+                subject: "Warning: a@dest.example - User unknown!",
+                body: """
+                    a@dest.example - no such user here.
 
-            There is no user by that name at this server.
+                    There is no user by that name at this server.
 
-            : Message contains [1] file attachments
-            """, from: "MDaemon@mx.dest.example"))
+                    : Message contains [1] file attachments
+                    """, from: "MDaemon@mx.dest.example"))
         #expect(r.kind == .legacy(family: "mdaemon"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .failed)
@@ -555,11 +656,14 @@ struct MoreFamilyRuleTests {
 
     @Test("a \"Non-Delivery\" notice from a non-daemon address is recognised by its Subject")
     func nonDelivery() throws {
-        let r = try parse(notice(subject: "Non-Delivery: hello", body: """
-            --- Non-Delivery Report ---
-            The email below could not be delivered to the following user:
-            "a" <a@dest.example>
-            """, from: "<admin@dest.example>"))
+        let r = try parse(
+            notice(
+                subject: "Non-Delivery: hello",
+                body: """
+                    --- Non-Delivery Report ---
+                    The email below could not be delivered to the following user:
+                    "a" <a@dest.example>
+                    """, from: "<admin@dest.example>"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .failed)
     }
@@ -604,13 +708,16 @@ struct OpenSMTPDRuleTests {
 
     @Test("the text fills the diagnostic the delivery-status part lacks, and the specific code")
     func failed() throws {
-        let r = try parse(Self.report(subject: "failed", text: """
-                An error has occurred while attempting to deliver a message for
-                the following list of recipients:
+        let r = try parse(
+            Self.report(
+                subject: "failed",
+                text: """
+                        An error has occurred while attempting to deliver a message for
+                        the following list of recipients:
 
-            a@dest.example: 550 5.1.1 <a@dest.example>: user unknown here
+                    a@dest.example: 550 5.1.1 <a@dest.example>: user unknown here
 
-            """, action: "failed", status: "5.0.0"))
+                    """, action: "failed", status: "5.0.0"))
         #expect(r.kind == .dsnPartWithoutReport)
         #expect(r.recipients.count == 1)
         let rr = try #require(r.recipients.first)
@@ -621,14 +728,17 @@ struct OpenSMTPDRuleTests {
 
     @Test("a delay notice keeps the DSN's action; the text gives the diagnostic")
     func delayed() throws {
-        let r = try parse(Self.report(subject: "delayed", text: """
-                A message is delayed for more than 20 seconds for the following
-                list of recipients:
+        let r = try parse(
+            Self.report(
+                subject: "delayed",
+                text: """
+                        A message is delayed for more than 20 seconds for the following
+                        list of recipients:
 
-            a@dest.example: 451 4.3.0 try again later
+                    a@dest.example: 451 4.3.0 try again later
 
-                Please note that this is only a temporary failure report.
-            """, action: "delayed", status: "4.0.0"))
+                        Please note that this is only a temporary failure report.
+                    """, action: "delayed", status: "4.0.0"))
         #expect(r.recipients.map(\.action) == [.delayed])
         #expect(r.recipients.first?.diagnostic == "451 4.3.0 try again later")
         #expect(r.recipients.first?.status?.description == "4.3.0")
@@ -636,7 +746,8 @@ struct OpenSMTPDRuleTests {
 
     @Test("the text-only notice is read by the same rules")
     func legacyOnly() throws {
-        let r = try parse("""
+        let r = try parse(
+            """
             From: Mailer Daemon <MAILER-DAEMON@smtpd.example.org>
             Subject: Delivery status notification: delayed
 
@@ -679,50 +790,60 @@ struct CourierRuleTests {
         """
     }
 
-    @Test("Courier's four templates give failed, delayed, relayed and delivered", arguments: [
-        ("""
-                                   UNDELIVERABLE MAIL
+    @Test(
+        "Courier's four templates give failed, delayed, relayed and delivered",
+        arguments: [
+            (
+                """
+                                          UNDELIVERABLE MAIL
 
-         Your message to the following recipients cannot be delivered:
+                Your message to the following recipients cannot be delivered:
 
-         <a@dest.example>:
-             mx.dest.example [192.0.2.1]:
-         >>> RCPT TO:<a@dest.example>
-         <<< 550 5.1.1 unknown user
-         """, DeliveryAction.failed, "5.1.1"),
-        ("""
-                             DELAYS IN DELIVERING YOUR MESSAGE
+                <a@dest.example>:
+                    mx.dest.example [192.0.2.1]:
+                >>> RCPT TO:<a@dest.example>
+                <<< 550 5.1.1 unknown user
+                """, DeliveryAction.failed, "5.1.1"
+            ),
+            (
+                """
+                                    DELAYS IN DELIVERING YOUR MESSAGE
 
-         The delivery of the following E-mail message has been delayed.  This is an
-         advisory notice only; it is sent only to notify you about a temporary delay
-         in delivering your message.  You DO NOT need to do anything at this time.
-         Additional attempts to deliver your message will be made.
+                The delivery of the following E-mail message has been delayed.  This is an
+                advisory notice only; it is sent only to notify you about a temporary delay
+                in delivering your message.  You DO NOT need to do anything at this time.
+                Additional attempts to deliver your message will be made.
 
-         <a@dest.example>:
-         <<< 451 4.4.1 no answer
-         """, .delayed, "4.4.1"),
-        ("""
-                           MESSAGE DELIVERED TO A MAIL GATEWAY
+                <a@dest.example>:
+                <<< 451 4.4.1 no answer
+                """, .delayed, "4.4.1"
+            ),
+            (
+                """
+                                  MESSAGE DELIVERED TO A MAIL GATEWAY
 
-         Unfortunately, your message
-         has been transferred to an intermediate mail gateway that is not capable
-         of generating delivery acknowledgements.
+                Unfortunately, your message
+                has been transferred to an intermediate mail gateway that is not capable
+                of generating delivery acknowledgements.
 
-         Unless your message is eventually returned as undeliverable, you may not
-         receive any further delivery notices for the following addresses:
+                Unless your message is eventually returned as undeliverable, you may not
+                receive any further delivery notices for the following addresses:
 
-         <a@dest.example>:
-         """, .relayed, "2.0.0"),
-        ("""
-                            MESSAGE DELIVERED SUCCESSFULLY
+                <a@dest.example>:
+                """, .relayed, "2.0.0"
+            ),
+            (
+                """
+                                   MESSAGE DELIVERED SUCCESSFULLY
 
-         Your E-mail requested a delivery notice/return receipt for the following
-         addresses:
+                Your E-mail requested a delivery notice/return receipt for the following
+                addresses:
 
-         <a@dest.example>:
-         <<< 250 2.6.0 ok
-         """, .delivered, "2.6.0"),
-    ])
+                <a@dest.example>:
+                <<< 250 2.6.0 ok
+                """, .delivered, "2.6.0"
+            ),
+        ])
     func templates(_ section: String, _ action: DeliveryAction, _ status: String) throws {
         let r = try parse(Self.courier(section))
         #expect(r.kind == .legacy(family: "courier"))
@@ -733,11 +854,14 @@ struct CourierRuleTests {
 
     @Test("a success notice entry \"relayed to non-DSN-aware mailer\" is relayed, the others delivered")
     func relayedEntry() throws {
-        let r = try parse(notice(subject: "Return receipt", body: """
-               ----- The following addresses had successful delivery notifications -----
-            <a@dest.example>  (relayed via non "Remote SMTP" router)
-            <b@hop.example>  (relayed to non-DSN-aware mailer)
-            """))
+        let r = try parse(
+            notice(
+                subject: "Return receipt",
+                body: """
+                       ----- The following addresses had successful delivery notifications -----
+                    <a@dest.example>  (relayed via non "Remote SMTP" router)
+                    <b@hop.example>  (relayed to non-DSN-aware mailer)
+                    """))
         #expect(r.recipients.map(\.address) == ["a@dest.example", "b@hop.example"])
         #expect(r.recipients.map(\.action) == [.delivered, .relayed])
     }
@@ -747,37 +871,48 @@ struct CourierRuleTests {
 struct SuccessTextRuleTests {
     @Test("Postfix's success template without a delivery-status part is delivered")
     func postfixSuccess() throws {
-        let r = try parse(notice(subject: "Successful Mail Delivery Report", body: """
-            This is the mail system at host mx.example.org.
+        let r = try parse(
+            notice(
+                subject: "Successful Mail Delivery Report",
+                body: """
+                    This is the mail system at host mx.example.org.
 
-            Your message was successfully delivered to the destination(s)
-            listed below. If the message was delivered to mailbox you will
-            receive no further notifications. Otherwise you may still receive
-            notifications of mail delivery errors from other systems.
+                    Your message was successfully delivered to the destination(s)
+                    listed below. If the message was delivered to mailbox you will
+                    receive no further notifications. Otherwise you may still receive
+                    notifications of mail delivery errors from other systems.
 
-                               The mail system
+                                       The mail system
 
-            <a@dest.example>: delivery via local: delivered to mailbox
-            """))
+                    <a@dest.example>: delivery via local: delivered to mailbox
+                    """))
         #expect(r.kind == .legacy(family: "postfix"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .delivered)
         #expect(r.recipients.first?.status?.description == "2.0.0")
     }
 
-    @Test("Exchange's relay text is relayed, its plain success text delivered", arguments: [
-        ("Delivery to these recipients or groups is complete, but no delivery notification was sent by the destination server:", DeliveryAction.relayed),
-        ("Your message has been delivered to the following recipients:", .delivered),
-        ("Delivery to these recipients or groups is complete:", .delivered),
-    ])
+    @Test(
+        "Exchange's relay text is relayed, its plain success text delivered",
+        arguments: [
+            (
+                "Delivery to these recipients or groups is complete, but no delivery notification was sent by the destination server:",
+                DeliveryAction.relayed
+            ),
+            ("Your message has been delivered to the following recipients:", .delivered),
+            ("Delivery to these recipients or groups is complete:", .delivered),
+        ])
     func exchange(_ line: String, _ action: DeliveryAction) throws {
-        let r = try parse(notice(subject: "Relayed: hello", body: """
-            \(line)
+        let r = try parse(
+            notice(
+                subject: "Relayed: hello",
+                body: """
+                    \(line)
 
-            a@dest.example
+                    a@dest.example
 
-            Subject: hello
-            """, from: "postmaster@ex.example.org", extraHeaders: "X-MS-Exchange-Message-Is-Ndr:\n"))
+                    Subject: hello
+                    """, from: "postmaster@ex.example.org", extraHeaders: "X-MS-Exchange-Message-Is-Ndr:\n"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == action)
     }
@@ -822,12 +957,14 @@ struct SieveRejectRuleTests {
         #expect(r.recipients.first?.diagnostic == "Quota exceeded")
     }
 
-    @Test("other dispositions stay not-a-report", arguments: [
-        "manual-action/MDN-sent-manually; displayed",
-        "manual-action/MDN-sent-manually; deleted",
-        "automatic-action/MDN-sent-automatically; displayed",
-        "automatic-action/MDN-sent-automatically; dispatched",
-    ])
+    @Test(
+        "other dispositions stay not-a-report",
+        arguments: [
+            "manual-action/MDN-sent-manually; displayed",
+            "manual-action/MDN-sent-manually; deleted",
+            "automatic-action/MDN-sent-automatically; displayed",
+            "automatic-action/MDN-sent-automatically; dispatched",
+        ])
     func others(_ disposition: String) throws {
         let r = try parse(Self.mdn(disposition))
         #expect(r.kind == .notAReport(reason: .dispositionNotification))
@@ -838,11 +975,14 @@ struct SieveRejectRuleTests {
 struct GenericSubjectRuleTests {
     @Test("\"Delivery Status\" in the Subject from a non-daemon sender is a report")
     func deliveryStatus() throws {
-        let r = try parse(notice(subject: "Delivery Status", body: """
-            --- The following addresses had delivery problems ---
+        let r = try parse(
+            notice(
+                subject: "Delivery Status",
+                body: """
+                    --- The following addresses had delivery problems ---
 
-            <a@dest.example>   (User unknown: 550 5.1.1 no mailbox here)
-            """, from: "Gateway <gateway@mx.dest.example>"))
+                    <a@dest.example>   (User unknown: 550 5.1.1 no mailbox here)
+                    """, from: "Gateway <gateway@mx.dest.example>"))
         #expect(r.kind == .legacy(family: "generic"))
         #expect(r.recipients.map(\.address) == ["a@dest.example"])
         #expect(r.recipients.first?.action == .failed)

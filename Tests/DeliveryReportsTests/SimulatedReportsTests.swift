@@ -17,7 +17,9 @@ struct SimulatedReportsTests {
     }()
 
     /// (event, timing, status) the oracle expects for one recipient.
-    static func expected(_ b: SimulatedBehaviour, _ n: SimulatedNotify) -> [(PlannedReport.Event, PlannedReport.Timing, String)] {
+    static func expected(_ b: SimulatedBehaviour, _ n: SimulatedNotify) -> [(
+        PlannedReport.Event, PlannedReport.Timing, String
+    )] {
         let success: Bool
         let failure: Bool
         let delay: Bool
@@ -34,7 +36,8 @@ struct SimulatedReportsTests {
         case .relay: return success ? [(.relayed, .immediate, "2.0.0")] : []
         case .reject, .nodsn: return []
         case .delay:
-            return (delay ? [(.delayed, .immediate, "4.4.1")] : []) + (success ? [(.delivered, .afterDelay, "2.0.0")] : [])
+            return (delay ? [(.delayed, .immediate, "4.4.1")] : [])
+                + (success ? [(.delivered, .afterDelay, "2.0.0")] : [])
         }
     }
 
@@ -44,8 +47,11 @@ struct SimulatedReportsTests {
             for retFull in [false, true] {
                 for orcpt in [nil, "rfc822;Orig+2Bx@sim.test"] as [String?] {
                     for nullSender in [false, true] {
-                        let r = SimulatedRecipient(address: "\(behaviour.rawValue)+t@sim.test", behaviour: behaviour, notify: notify, originalRecipient: orcpt)
-                        let plans = SimulatedReports.plan(nullSender: nullSender, retFull: retFull, recipients: [r], reportingMTA: "sim.example")
+                        let r = SimulatedRecipient(
+                            address: "\(behaviour.rawValue)+t@sim.test", behaviour: behaviour, notify: notify,
+                            originalRecipient: orcpt)
+                        let plans = SimulatedReports.plan(
+                            nullSender: nullSender, retFull: retFull, recipients: [r], reportingMTA: "sim.example")
                         let want = nullSender ? [] : Self.expected(behaviour, notify)
                         #expect(plans.count == want.count, "\(behaviour) \(notify) ret=\(retFull) null=\(nullSender)")
                         for (plan, w) in zip(plans, want) {
@@ -57,7 +63,9 @@ struct SimulatedReportsTests {
                             #expect(plan.recipients.first?.originalRecipientField == orcpt)
                             #expect(plan.returned == (retFull && plan.event == .failed ? .fullMessage : .headers))
                             if plan.event == .failed || plan.event == .legacyBounce {
-                                #expect(plan.recipients.first?.diagnostic?.hasPrefix(w.2 == "5.2.2" ? "552 5.2.2" : "550 5.1.1") == true)
+                                #expect(
+                                    plan.recipients.first?.diagnostic?.hasPrefix(
+                                        w.2 == "5.2.2" ? "552 5.2.2" : "550 5.1.1") == true)
                             }
                         }
                     }
@@ -73,15 +81,18 @@ struct SimulatedReportsTests {
             SimulatedRecipient(address: "\($0)@sim.test", behaviour: .forLocalPart($0), notify: all)
         }
         let plans = SimulatedReports.plan(nullSender: false, retFull: false, recipients: rs, reportingMTA: "h")
-        let summary = plans.map { "\($0.event.rawValue)/\($0.timing == .immediate ? "now" : "later"):\($0.recipients.map(\.finalRecipient).joined(separator: ","))" }
-        #expect(summary == [
-            "failed/now:unknown@sim.test,full@sim.test,Unknown+x@sim.test",
-            "legacyBounce/now:legacy@sim.test",
-            "delayed/now:delay@sim.test",
-            "delivered/now:success@sim.test,success+2@sim.test",
-            "relayed/now:relay@sim.test",
-            "delivered/later:delay@sim.test",
-        ])
+        let summary = plans.map {
+            "\($0.event.rawValue)/\($0.timing == .immediate ? "now" : "later"):\($0.recipients.map(\.finalRecipient).joined(separator: ","))"
+        }
+        #expect(
+            summary == [
+                "failed/now:unknown@sim.test,full@sim.test,Unknown+x@sim.test",
+                "legacyBounce/now:legacy@sim.test",
+                "delayed/now:delay@sim.test",
+                "delivered/now:success@sim.test,success+2@sim.test",
+                "relayed/now:relay@sim.test",
+                "delivered/later:delay@sim.test",
+            ])
     }
 
     @Test("behaviour by local part: before +tag, case-insensitive, unknown → success")
@@ -96,12 +107,18 @@ struct SimulatedReportsTests {
 
     @Test("a failure report with RET=FULL parses: message/rfc822, ENVID, ORCPT")
     func buildFull() throws {
-        let original = Array("From: a@rt.test\r\nTo: unknown@sim.test\r\nMessage-ID: <m1@rt.test>\r\nSubject: probe\r\n\r\nbody line\r\n".utf8)
-        let r = SimulatedRecipient(address: "unknown@sim.test", behaviour: .unknown, notify: .absent, originalRecipient: "rfc822;unknown@sim.test")
-        let plan = try #require(SimulatedReports.plan(nullSender: false, retFull: true, recipients: [r], reportingMTA: "sim.example").first)
-        var b = RFC3464Builder(reportingMTA: "sim.example", from: "MAILER-DAEMON@sim.example", to: "a@rt.test", messageID: "x@sim.example",
-                               date: MessageDate(secondsSince1970: 1_700_000_000, zoneOffsetMinutes: 0), boundary: "b1",
-                               originalEnvelopeID: "env 1", recipients: plan.recipients, returnedHeader: original)
+        let original = Array(
+            "From: a@rt.test\r\nTo: unknown@sim.test\r\nMessage-ID: <m1@rt.test>\r\nSubject: probe\r\n\r\nbody line\r\n"
+                .utf8)
+        let r = SimulatedRecipient(
+            address: "unknown@sim.test", behaviour: .unknown, notify: .absent,
+            originalRecipient: "rfc822;unknown@sim.test")
+        let plan = try #require(
+            SimulatedReports.plan(nullSender: false, retFull: true, recipients: [r], reportingMTA: "sim.example").first)
+        var b = RFC3464Builder(
+            reportingMTA: "sim.example", from: "MAILER-DAEMON@sim.example", to: "a@rt.test", messageID: "x@sim.example",
+            date: MessageDate(secondsSince1970: 1_700_000_000, zoneOffsetMinutes: 0), boundary: "b1",
+            originalEnvelopeID: "env 1", recipients: plan.recipients, returnedHeader: original)
         b.returnedMessage = original
         let bytes = b.build()
         let text = String(decoding: bytes, as: UTF8.self)
@@ -120,10 +137,14 @@ struct SimulatedReportsTests {
     @Test("the legacy bounce is recognised as a Postfix legacy report")
     func legacy() throws {
         let r = SimulatedRecipient(address: "legacy+t9@sim.test", behaviour: .legacy, notify: .absent)
-        let plan = try #require(SimulatedReports.plan(nullSender: false, retFull: false, recipients: [r], reportingMTA: "sim.example").first)
+        let plan = try #require(
+            SimulatedReports.plan(nullSender: false, retFull: false, recipients: [r], reportingMTA: "sim.example").first
+        )
         let bytes = SimulatedReports.legacyBounce(
-            reportingMTA: "sim.example", to: "a@rt.test", messageID: "y@sim.example", date: MessageDate(secondsSince1970: 1_700_000_000, zoneOffsetMinutes: 0),
-            recipients: plan.recipients, returnedHeader: Array("From: a@rt.test\r\nMessage-ID: <m2@rt.test>\r\n\r\n".utf8)
+            reportingMTA: "sim.example", to: "a@rt.test", messageID: "y@sim.example",
+            date: MessageDate(secondsSince1970: 1_700_000_000, zoneOffsetMinutes: 0),
+            recipients: plan.recipients,
+            returnedHeader: Array("From: a@rt.test\r\nMessage-ID: <m2@rt.test>\r\n\r\n".utf8)
         )
         let report = try DeliveryReportParser.parse(bytes)
         #expect(report.kind == .legacy(family: "postfix"))

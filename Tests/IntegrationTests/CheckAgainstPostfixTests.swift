@@ -3,7 +3,8 @@ import Testing
 
 /// `roundtrip check` against the real Postfix (and Dovecot SASL, dnsmasq)
 /// that scripts/test-env.sh starts on loopback.
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct CheckAgainstPostfixTests {
     func json(_ r: RunResult) async throws -> [String: Any] {
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
@@ -37,12 +38,17 @@ struct CheckAgainstPostfixTests {
     @Test func strictVerificationFailsWithExitCode23() async throws {
         let r = try await roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict"])
         #expect(r.status == 23, "\(r.stdout)\(r.stderr)")
-        let wrongCA = try await roundtrip(["check", TestEnv.smtp, "--tls-verify", "strict", "--ca-file", TestEnv.otherCA])
+        let wrongCA = try await roundtrip([
+            "check", TestEnv.smtp, "--tls-verify", "strict", "--ca-file", TestEnv.otherCA,
+        ])
         #expect(wrongCA.status == 23)
     }
 
     @Test func caFileMakesItVerifyWithAllTLSFacts() async throws {
-        let r = try await roundtrip(["check", "localhost:\(TestEnv.port(of: TestEnv.smtp))", "--tls-verify", "strict", "--ca-file", TestEnv.ca, "--format", "json"])
+        let r = try await roundtrip([
+            "check", "localhost:\(TestEnv.port(of: TestEnv.smtp))", "--tls-verify", "strict", "--ca-file", TestEnv.ca,
+            "--format", "json",
+        ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let tls = try #require(try await firstResult(try await json(r))["tls"] as? [String: Any])
         #expect(tls["verification"] as? String == "verified")
@@ -65,7 +71,10 @@ struct CheckAgainstPostfixTests {
     @Test func acceptedAndRefusedRecipients() async throws {
         let ok = try await roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test"])
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
-        let refused = try await roundtrip(["check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test", "--rcpt", "nobody@rt.test", "--format", "json"])
+        let refused = try await roundtrip([
+            "check", TestEnv.smtp, "--from", "probe@client.test", "--rcpt", "alice@rt.test", "--rcpt", "nobody@rt.test",
+            "--format", "json",
+        ])
         #expect(refused.status == 26, "\(refused.stdout)\(refused.stderr)")
         let steps = try await firstResult(try await json(refused))["steps"] as? [[String: Any]] ?? []
         let rcpt = steps.filter { $0["step"] as? String == "rcpt" }
@@ -82,17 +91,24 @@ struct CheckAgainstPostfixTests {
 
     @Test func submissionWithAuth() async throws {
         let port = TestEnv.port(of: TestEnv.submission)
-        let good = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile,
-                                  "--starttls", "require", "--ca-file", TestEnv.ca, "-v"])
+        let good = try await roundtrip([
+            "check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile,
+            "--starttls", "require", "--ca-file", TestEnv.ca, "-v",
+        ])
         #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
         #expect(good.stdout.contains("AUTH PLAIN <redacted>"))
         #expect(!good.stderr.contains("warning: the password file"))
-        let password = try String(contentsOfFile: TestEnv.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+        let password = try String(contentsOfFile: TestEnv.passwordFile, encoding: .utf8).trimmingCharacters(
+            in: .newlines)
         #expect(!good.stdout.contains(password) && !good.stderr.contains(password))
         #expect(!good.stdout.contains(Data("\0\(TestEnv.user)\0\(password)".utf8).base64EncodedString()))
 
-        let bad = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--starttls", "require", "--ca-file", TestEnv.ca, "--format", "json"],
-                                environment: ["ROUNDTRIP_PASSWORD": "wrong-password-Canary"])
+        let bad = try await roundtrip(
+            [
+                "check", "localhost:\(port)", "--auth", TestEnv.user, "--starttls", "require", "--ca-file", TestEnv.ca,
+                "--format", "json",
+            ],
+            environment: ["ROUNDTRIP_PASSWORD": "wrong-password-Canary"])
         #expect(bad.status == 24, "\(bad.stdout)\(bad.stderr)")
         #expect(!bad.stdout.contains("wrong-password-Canary"))
 
@@ -101,26 +117,37 @@ struct CheckAgainstPostfixTests {
         try FileManager.default.copyItem(atPath: TestEnv.passwordFile, toPath: shared)
         defer { try? FileManager.default.removeItem(atPath: shared) }
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: shared)
-        let warned = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", shared,
-                                          "--starttls", "require", "--ca-file", TestEnv.ca])
+        let warned = try await roundtrip([
+            "check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", shared,
+            "--starttls", "require", "--ca-file", TestEnv.ca,
+        ])
         #expect(warned.status == 0, "\(warned.stdout)\(warned.stderr)")
-        #expect(warned.stderr.contains("warning: the password file \(shared) is readable by group or others (mode 644); chmod 600 it"))
+        #expect(
+            warned.stderr.contains(
+                "warning: the password file \(shared) is readable by group or others (mode 644); chmod 600 it"))
 
         // Submission with AUTH: an untrusted certificate is fatal in auto mode.
-        let untrusted = try await roundtrip(["check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile])
+        let untrusted = try await roundtrip([
+            "check", "localhost:\(port)", "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile,
+        ])
         #expect(untrusted.status == 23, "\(untrusted.stdout)")
     }
 
     @Test func authIsNeverSentInPlaintext() async throws {
         // Port 2525 offers no AUTH before TLS; with --starttls never the check refuses.
-        let r = try await roundtrip(["check", TestEnv.submission, "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--starttls", "never"])
+        let r = try await roundtrip([
+            "check", TestEnv.submission, "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--starttls",
+            "never",
+        ])
         #expect(r.status == 24 || r.status == 23, "\(r.stdout)")
     }
 
     @Test func implicitTLS() async throws {
         let port = TestEnv.port(of: TestEnv.submissions)
-        let r = try await roundtrip(["check", "localhost:\(port)", "--tls", "implicit", "--ca-file", TestEnv.ca,
-                               "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--format", "json"])
+        let r = try await roundtrip([
+            "check", "localhost:\(port)", "--tls", "implicit", "--ca-file", TestEnv.ca,
+            "--auth", TestEnv.user, "--password-file", TestEnv.passwordFile, "--format", "json",
+        ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let tls = try #require(try await firstResult(try await json(r))["tls"] as? [String: Any])
         #expect(tls["verification"] as? String == "verified")
@@ -128,7 +155,10 @@ struct CheckAgainstPostfixTests {
 
     @Test func domainChecksEveryMXInPreferenceOrder() async throws {
         let port = TestEnv.port(of: TestEnv.smtp)
-        let r = try await roundtrip(["check", "--domain", "multi.rt.test", "--dns-server", TestEnv.dns, "--port", port, "--starttls", "never", "--format", "json"])
+        let r = try await roundtrip([
+            "check", "--domain", "multi.rt.test", "--dns-server", TestEnv.dns, "--port", port, "--starttls", "never",
+            "--format", "json",
+        ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let doc = try await json(r)
         let hosts = (doc["results"] as? [[String: Any]] ?? []).compactMap { $0["host"] as? String }
@@ -157,7 +187,8 @@ struct CheckAgainstPostfixTests {
     }
 
     @Test func missingPasswordIsAConfigurationError() async throws {
-        let r = try await roundtrip(["check", TestEnv.submission, "--auth", "x@rt.test"], environment: ["ROUNDTRIP_PASSWORD": ""])
+        let r = try await roundtrip(
+            ["check", TestEnv.submission, "--auth", "x@rt.test"], environment: ["ROUNDTRIP_PASSWORD": ""])
         #expect(r.status == 78, "\(r.stdout)\(r.stderr)")
     }
 }

@@ -7,13 +7,17 @@ import Testing
         let r = try await roundtrip(["demo"], timeout: 90)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("demo: every verdict is the expected one"))
-        for line in ["ok   success@sim.test   delivered", "ok   reject@sim.test    rejected", "ok   relay@sim.test     relayed",
-                     "ok   unknown@sim.test   failed", "ok   success@sim.test   dsn-unavailable"] {
+        for line in [
+            "ok   success@sim.test   delivered", "ok   reject@sim.test    rejected", "ok   relay@sim.test     relayed",
+            "ok   unknown@sim.test   failed", "ok   success@sim.test   dsn-unavailable",
+        ] {
             #expect(r.stdout.contains(line), "missing: \(line)")
         }
         // The simulator's certificate comes from the demo's own CA, which the client trusts;
         // runs whose verdicts are the expected ones do not say NOT PROVEN.
-        #expect(r.stdout.contains("TLSv1.3, certificate verified") || r.stdout.contains("TLSv1.2, certificate verified"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("TLSv1.3, certificate verified") || r.stdout.contains("TLSv1.2, certificate verified"),
+            "\(r.stdout)")
         #expect(!r.stdout.contains("TLS certificate:") && !r.stdout.contains("certificate failed"), "\(r.stdout)")
         #expect(!r.stdout.contains("NOT PROVEN"), "\(r.stdout)")
         #expect(r.stdout.contains("AS EXPECTED (verify exits 1 for these verdicts"))

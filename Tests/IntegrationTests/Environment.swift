@@ -31,10 +31,13 @@ enum TestEnv {
     }
 
     /// The package root, from this file's path.
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
 
     static var binary: URL {
-        let candidates = [".build/debug/roundtrip", ".build/release/roundtrip"].map { packageRoot.appendingPathComponent($0) }
+        let candidates = [".build/debug/roundtrip", ".build/release/roundtrip"].map {
+            packageRoot.appendingPathComponent($0)
+        }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 }
@@ -49,8 +52,14 @@ struct RunResult {
 /// pool (blocking those starves every other test on a 2-core machine).
 func waitForExit(_ process: Process, timeout: TimeInterval = 120) async {
     let exited = AsyncStream<Void> { continuation in
-        process.terminationHandler = { _ in continuation.yield(); continuation.finish() }
-        if !process.isRunning { continuation.yield(); continuation.finish() }
+        process.terminationHandler = { _ in
+            continuation.yield()
+            continuation.finish()
+        }
+        if !process.isRunning {
+            continuation.yield()
+            continuation.finish()
+        }
     }
     await withTaskGroup(of: Void.self) { group in
         group.addTask { for await _ in exited { return } }
@@ -65,7 +74,9 @@ func waitForExit(_ process: Process, timeout: TimeInterval = 120) async {
 }
 
 /// Runs the built `roundtrip` binary, as a user would.
-func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws -> RunResult {
+func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60) async throws
+    -> RunResult
+{
     let process = Process()
     process.executableURL = TestEnv.binary
     process.arguments = arguments
@@ -87,7 +98,9 @@ func roundtrip(_ arguments: [String], environment: [String: String] = [:], timeo
     await waitForExit(process, timeout: timeout)
     let stdoutData = (try? Data(contentsOf: outURL)) ?? Data()
     let stderrData = (try? Data(contentsOf: errURL)) ?? Data()
-    return RunResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self), stderr: String(decoding: stderrData, as: UTF8.self))
+    return RunResult(
+        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+        stderr: String(decoding: stderrData, as: UTF8.self))
 }
 
 /// Postfix routes `relay.rt.test` to 127.0.0.1:2626 and `return.rt.test` to

@@ -3,7 +3,8 @@ import Testing
 
 /// Round trips where reports come straight to our own listener: Postfix
 /// routes `return.rt.test` to 127.0.0.1:2627.
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct ListenerRoundTripTests {
     var returnPort: String { TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT") }
 
@@ -11,9 +12,12 @@ struct ListenerRoundTripTests {
 
     @Test func verifyWithItsOwnListener() async throws {
         try await withFixedPorts {
-            let r = try await roundtrip(["verify", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "roundtrip@return.rt.test",
-                                         "--server", TestEnv.smtp, "--listen", "127.0.0.1:\(returnPort)", "--ledger", newLedger(),
-                                         "--deadline", "30s", "--format", "json"], timeout: 90)
+            let r = try await roundtrip(
+                [
+                    "verify", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "roundtrip@return.rt.test",
+                    "--server", TestEnv.smtp, "--listen", "127.0.0.1:\(returnPort)", "--ledger", newLedger(),
+                    "--deadline", "30s", "--format", "json",
+                ], timeout: 90)
             #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
             let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             let recs = doc["recipients"] as? [[String: Any]] ?? []
@@ -32,8 +36,11 @@ struct ListenerRoundTripTests {
                 busy.terminate()
                 busy.removeFiles()
             }
-            let r = try await roundtrip(["verify", "--to", "alice@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
-                                         "--listen", "127.0.0.1:\(returnPort)", "--ledger", newLedger(), "--deadline", "10s"], timeout: 60)
+            let r = try await roundtrip(
+                [
+                    "verify", "--to", "alice@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
+                    "--listen", "127.0.0.1:\(returnPort)", "--ledger", newLedger(), "--deadline", "10s",
+                ], timeout: 60)
             #expect(r.status == 78, "\(r.stdout)\(r.stderr)")
             #expect(r.stderr.contains("listener"))
         }
@@ -45,24 +52,31 @@ struct ListenerRoundTripTests {
     @Test func sendThenStatusWhileListenRuns() async throws {
         try await withFixedPorts {
             let ledger = newLedger()
-            let listener = try await ListenerProcess.start(port: Int(returnPort) ?? 2627, domain: "return.rt.test", extra: ["--ledger", ledger])
+            let listener = try await ListenerProcess.start(
+                port: Int(returnPort) ?? 2627, domain: "return.rt.test", extra: ["--ledger", ledger])
             defer {
                 listener.terminate()
                 listener.removeFiles()
             }
-            let sent = try await roundtrip(["send", "--to", "alice@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
-                                            "--ledger", ledger, "--deadline", "30s"])
+            let sent = try await roundtrip([
+                "send", "--to", "alice@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
+                "--ledger", ledger, "--deadline", "30s",
+            ])
             #expect(sent.status == 0, "\(sent.stdout)\(sent.stderr)")
             let token = String(sent.stdout.split(separator: "\n").first ?? "")
-            let status = try await roundtrip(["status", token, "--wait", "30s", "--ledger", ledger, "--format", "json"], timeout: 60)
+            let status = try await roundtrip(
+                ["status", token, "--wait", "30s", "--ledger", ledger, "--format", "json"], timeout: 60)
             #expect(status.status == 0, "\(status.stdout)\(status.stderr)\n\(listener.log)")
             let doc = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
             let rec = (doc["recipients"] as? [[String: Any]])?.first
             #expect(rec?["verdict"] as? String == "delivered")
             #expect(rec?["matchedKey"] as? String == "envelope-rcpt")
 
-            let verify = try await roundtrip(["verify", "--to", "bob@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
-                                              "--ledger", ledger, "--deadline", "30s", "--format", "json"], timeout: 60)
+            let verify = try await roundtrip(
+                [
+                    "verify", "--to", "bob@rt.test", "--from", "roundtrip@return.rt.test", "--server", TestEnv.smtp,
+                    "--ledger", ledger, "--deadline", "30s", "--format", "json",
+                ], timeout: 60)
             #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
             let vdoc = try #require(try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
             #expect(((vdoc["recipients"] as? [[String: Any]])?.first?["verdict"]) as? String == "delivered")

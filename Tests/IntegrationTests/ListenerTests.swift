@@ -12,13 +12,18 @@ final class ListenerProcess {
     private(set) var port = 0
 
     private init(port: Int, domain: String, store storeDirectory: String?, extra: [String]) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-listen-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-listen-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         store = storeDirectory ?? dir + "/store"
         logPath = dir + "/listen.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnv.binary
-        process.arguments = ["listen", "--bind", "127.0.0.1:\(port)", "--domain", domain, "--store", store, "--hostname", "listener.rt.test", "-v"] + extra
+        process.arguments =
+            [
+                "listen", "--bind", "127.0.0.1:\(port)", "--domain", domain, "--store", store, "--hostname",
+                "listener.rt.test", "-v",
+            ] + extra
         // The probe-token key (made on first start) lives in the test's own folder.
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_DATA_HOME"] = dir + "/data"
@@ -30,7 +35,9 @@ final class ListenerProcess {
     }
 
     /// Starts the listener and waits (without blocking a thread) until it reports its port.
-    static func start(port: Int = 0, domain: String = "return.rt.test", store: String? = nil, extra: [String] = []) async throws -> ListenerProcess {
+    static func start(port: Int = 0, domain: String = "return.rt.test", store: String? = nil, extra: [String] = [])
+        async throws -> ListenerProcess
+    {
         let l = try ListenerProcess(port: port, domain: domain, store: store, extra: extra)
         try l.process.run()
         let deadline = Date().addingTimeInterval(15)
@@ -84,7 +91,9 @@ struct ListenerProcessError: Error, CustomStringConvertible {
 }
 
 /// Runs a tool, feeding `input`, and returns (status, stdout+stderr).
-func runTool(_ path: String, _ arguments: [String], input: String = "", timeout: TimeInterval = 30) async throws -> (Int32, String) {
+func runTool(_ path: String, _ arguments: [String], input: String = "", timeout: TimeInterval = 30) async throws -> (
+    Int32, String
+) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = arguments
@@ -104,7 +113,8 @@ func runTool(_ path: String, _ arguments: [String], input: String = "", timeout:
     return (p.terminationStatus, (try? String(contentsOf: outURL, encoding: .utf8)) ?? "")
 }
 
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct ListenerTests {
     @Test func swaksDeliversToTheListener() async throws {
         let listener = try await ListenerProcess.start()
@@ -112,10 +122,12 @@ struct ListenerTests {
             listener.terminate()
             listener.removeFiles()
         }
-        let (status, output) = try await runTool("/usr/bin/swaks", [
-            "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", "postmaster@return.rt.test",
-            "--helo", "client.rt.test", "--header", "Subject: swaks probe", "--body", "hello from swaks", "--tls",
-        ])
+        let (status, output) = try await runTool(
+            "/usr/bin/swaks",
+            [
+                "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", "postmaster@return.rt.test",
+                "--helo", "client.rt.test", "--header", "Subject: swaks probe", "--body", "hello from swaks", "--tls",
+            ])
         #expect(status == 0, "\(output)")
         #expect(output.contains("STARTTLS"))
         #expect(output.contains("250 2.0.0 Ok: queued as"))
@@ -124,16 +136,24 @@ struct ListenerTests {
         #expect(messages.first?.contains("Subject: swaks probe") == true)
         #expect(messages.first?.contains("with ESMTPS (TLSv1.") == true)
         // Relay refused.
-        let (relayStatus, relayOutput) = try await runTool("/usr/bin/swaks", [
-            "--server", "127.0.0.1:\(listener.port)", "--from", "a@b.example", "--to", "victim@elsewhere.example", "--helo", "client.rt.test",
-        ])
+        let (relayStatus, relayOutput) = try await runTool(
+            "/usr/bin/swaks",
+            [
+                "--server", "127.0.0.1:\(listener.port)", "--from", "a@b.example", "--to", "victim@elsewhere.example",
+                "--helo", "client.rt.test",
+            ])
         #expect(relayStatus != 0)
         #expect(relayOutput.contains("550 5.7.1"))
         // In our domain, but no report address: no token, a made-up tag, a name nobody listed.
-        for to in ["roundtrip@return.rt.test", "roundtrip+swaks1@return.rt.test", "roundtrip+\(String(repeating: "a", count: 35))@return.rt.test", "alice@return.rt.test"] {
-            let (s, out) = try await runTool("/usr/bin/swaks", [
-                "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", to, "--helo", "client.rt.test",
-            ])
+        for to in [
+            "roundtrip@return.rt.test", "roundtrip+swaks1@return.rt.test",
+            "roundtrip+\(String(repeating: "a", count: 35))@return.rt.test", "alice@return.rt.test",
+        ] {
+            let (s, out) = try await runTool(
+                "/usr/bin/swaks",
+                [
+                    "--server", "127.0.0.1:\(listener.port)", "--from", "", "--to", to, "--helo", "client.rt.test",
+                ])
             #expect(s != 0, "\(to): \(out)")
             #expect(out.contains("550 5.1.1"), "\(to): \(out)")
         }
@@ -146,10 +166,14 @@ struct ListenerTests {
             listener.terminate()
             listener.removeFiles()
         }
-        let input = "EHLO client.rt.test\nMAIL FROM:<>\nRCPT TO:<postmaster@return.rt.test>\nDATA\nSubject: over TLS\n\nbody\n.\nQUIT\n"
-        let (status, output) = try await runTool("/usr/bin/openssl", [
-            "s_client", "-starttls", "smtp", "-name", "client.rt.test", "-connect", "127.0.0.1:\(listener.port)", "-crlf", "-quiet", "-ign_eof",
-        ], input: input)
+        let input =
+            "EHLO client.rt.test\nMAIL FROM:<>\nRCPT TO:<postmaster@return.rt.test>\nDATA\nSubject: over TLS\n\nbody\n.\nQUIT\n"
+        let (status, output) = try await runTool(
+            "/usr/bin/openssl",
+            [
+                "s_client", "-starttls", "smtp", "-name", "client.rt.test", "-connect", "127.0.0.1:\(listener.port)",
+                "-crlf", "-quiet", "-ign_eof",
+            ], input: input)
         #expect(status == 0, "\(output)")
         #expect(output.contains("250 2.0.0 Ok: queued as"))
         #expect(output.contains("221 2.0.0 Bye"))
@@ -162,11 +186,20 @@ struct ListenerTests {
             listener.terminate()
             listener.removeFiles()
         }
-        let busy = try await roundtrip(["listen", "--bind", "127.0.0.1:\(listener.port)", "--domain", "return.rt.test", "--store", listener.store + "-2"], timeout: 20)
+        let busy = try await roundtrip(
+            [
+                "listen", "--bind", "127.0.0.1:\(listener.port)", "--domain", "return.rt.test", "--store",
+                listener.store + "-2",
+            ], timeout: 20)
         #expect(busy.status == 69, "\(busy.stderr)")
-        let badCert = try await roundtrip(["listen", "--bind", "127.0.0.1:0", "--domain", "x.test", "--store", listener.store + "-3", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"])
+        let badCert = try await roundtrip([
+            "listen", "--bind", "127.0.0.1:0", "--domain", "x.test", "--store", listener.store + "-3", "--tls-cert",
+            "/nonexistent.pem", "--tls-key", "/nonexistent.key",
+        ])
         #expect(badCert.status == 78, "\(badCert.stderr)")
-        let badStore = try await roundtrip(["listen", "--bind", "127.0.0.1:0", "--domain", "x.test", "--store", "/proc/nope"])
+        let badStore = try await roundtrip([
+            "listen", "--bind", "127.0.0.1:0", "--domain", "x.test", "--store", "/proc/nope",
+        ])
         #expect(badStore.status == 78, "\(badStore.stderr)")
         let usage = try await roundtrip(["listen", "--bind", "nonsense", "--store", "/tmp/x"])
         #expect(usage.status == 64)
@@ -177,32 +210,37 @@ struct ListenerTests {
         try await withFixedPorts {
             // The probe here is made by hand with the tag tok123, which is no probe
             // token: --accept roundtrip lets its report in (the gate is tested above).
-            let listener = try await ListenerProcess.start(port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627,
-                                                           domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"), extra: ["--accept", "roundtrip"])
+            let listener = try await ListenerProcess.start(
+                port: Int(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT")) ?? 2627,
+                domain: TestEnv.value("ROUNDTRIP_TEST_RETURN_DOMAIN"), extra: ["--accept", "roundtrip"])
             defer {
                 listener.terminate()
                 listener.removeFiles()
             }
             let marker = "listener-\(UUID().uuidString)"
             let script = """
-            import smtplib, sys
-            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
-            s.ehlo('client.rt.test')
-            msg = b'From: <roundtrip+tok123@return.rt.test>\\r\\nTo: <alice@rt.test>\\r\\nSubject: probe %s\\r\\nMessage-ID: <%s@return.rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (sys.argv[2].encode(), sys.argv[2].encode())
-            s.sendmail('roundtrip+tok123@return.rt.test', ['alice@rt.test'], msg, mail_options=['RET=HDRS', 'ENVID=tok123'], rcpt_options=['NOTIFY=SUCCESS'])
-            s.quit()
-            print('sent')
-            """
-            let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), marker])
+                import smtplib, sys
+                s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+                s.ehlo('client.rt.test')
+                msg = b'From: <roundtrip+tok123@return.rt.test>\\r\\nTo: <alice@rt.test>\\r\\nSubject: probe %s\\r\\nMessage-ID: <%s@return.rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (sys.argv[2].encode(), sys.argv[2].encode())
+                s.sendmail('roundtrip+tok123@return.rt.test', ['alice@rt.test'], msg, mail_options=['RET=HDRS', 'ENVID=tok123'], rcpt_options=['NOTIFY=SUCCESS'])
+                s.quit()
+                print('sent')
+                """
+            let (status, output) = try await runTool(
+                "/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), marker])
             #expect(status == 0, "\(output)")
             let deadline = Date().addingTimeInterval(20)
             var report: String?
             var flushed = false
             while Date() < deadline && report == nil {
-                report = listener.newMessages.first { $0.contains(marker) && $0.contains("Original-Envelope-Id: tok123") }
+                report = listener.newMessages.first {
+                    $0.contains(marker) && $0.contains("Original-Envelope-Id: tok123")
+                }
                 if report == nil {
                     if !flushed, Date() > deadline.addingTimeInterval(-15) {
-                        _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
+                        _ = try? await runTool(
+                            "/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
                         flushed = true
                     }
                     try await Task.sleep(for: .milliseconds(100))

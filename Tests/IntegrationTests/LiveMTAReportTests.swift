@@ -1,7 +1,7 @@
 import DeliveryReports
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Real delivery reports from real MTAs: Exim 4.96 and OpenSMTPD 6.8, run on loopback by
 /// `scripts/test-env-mtas.sh` (started by `scripts/test-env.sh start`). One probe through each MTA
@@ -17,7 +17,8 @@ import TestSupport
 /// The reports come back to `roundtrip verify`'s own listener; the test asserts the verdicts and,
 /// parsing the stored reports itself, exactly one record per recipient with the action, status,
 /// Remote-MTA and diagnostic as the MTA wrote them. Loopback only.
-@Suite(.enabled(if: TestEnv.enabled, "needs the MTAs of scripts/test-env-mtas.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the MTAs of scripts/test-env-mtas.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct LiveMTAReportTests {
     /// The variables `scripts/test-env-mtas.sh start` wrote to $ROUNDTRIP_TEST_DIR/env-mtas.sh.
     static func mtaEnvironment() -> [String: String] {
@@ -28,14 +29,18 @@ struct LiveMTAReportTests {
             let assignment = line.dropFirst("export ".count)
             guard let eq = assignment.firstIndex(of: "=") else { continue }
             var value = String(assignment[assignment.index(after: eq)...])
-            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            if value.hasPrefix("'") && value.hasSuffix("'") && value.count >= 2 {
+                value = String(value.dropFirst().dropLast())
+            }
             out[String(assignment[..<eq])] = value
         }
         return out
     }
 
-    static let recipients = ["alice@local.rt.test", "nouser@local.rt.test", "fail-1@hop.rt.test",
-                             "later-1@hop.rt.test", "relay-1@hop.rt.test"]
+    static let recipients = [
+        "alice@local.rt.test", "nouser@local.rt.test", "fail-1@hop.rt.test",
+        "later-1@hop.rt.test", "relay-1@hop.rt.test",
+    ]
 
     /// The next hop: 550 for `fail-`, 451 for `later-`, else accepted; no DSN in its EHLO.
     static func nextHop(_ line: String, _ tls: Bool) -> ScriptedSMTPServer.Step {
@@ -65,12 +70,15 @@ struct LiveMTAReportTests {
 
     /// Sends one probe through the MTA to the five recipients and collects the reports.
     func run(server: String, nextHopPort: Int, reportsPort: Int) async throws -> Outcome {
-        let hop = try await ScriptedSMTPServer.start(greeting: "220 hop.rt.test ESMTP\r\n", port: nextHopPort, script: Self.nextHop)
+        let hop = try await ScriptedSMTPServer.start(
+            greeting: "220 hop.rt.test ESMTP\r\n", port: nextHopPort, script: Self.nextHop)
         let dir = NSTemporaryDirectory() + "roundtrip-live-mta-\(getpid())-\(reportsPort)-\(UUID().uuidString)"
         let store = dir + "/store"
-        var args = ["verify", "--server", server, "--from", "rt@return.rt.test",
-                    "--listen", "127.0.0.1:\(reportsPort)", "--listen-store", store, "--starttls", "never",
-                    "--deadline", "50s", "--ledger", dir + "/ledger.sqlite", "--format", "json"]
+        var args = [
+            "verify", "--server", server, "--from", "rt@return.rt.test",
+            "--listen", "127.0.0.1:\(reportsPort)", "--listen-store", store, "--starttls", "never",
+            "--deadline", "50s", "--ledger", dir + "/ledger.sqlite", "--format", "json",
+        ]
         for r in Self.recipients { args += ["--to", r] }
         let r: RunResult
         do {
@@ -80,8 +88,9 @@ struct LiveMTAReportTests {
             throw error
         }
         await hop.stop()
-        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-                               "not JSON: \(r.stdout) \(r.stderr)")
+        let doc = try #require(
+            try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
+            "not JSON: \(r.stdout) \(r.stderr)")
         var verdicts: [String: [String: Any]] = [:]
         for rec in doc["recipients"] as? [[String: Any]] ?? [] {
             if let a = rec["address"] as? String { verdicts[a] = rec }
@@ -125,8 +134,13 @@ struct LiveMTAReportTests {
             #expect(Set(addresses).count == addresses.count, "\(mta): a recipient twice in one report: \(addresses)")
         }
         for e in expected {
-            let records = o.reports.flatMap(\.recipients).filter { $0.address.lowercased() == e.address && $0.action == e.action }
-            #expect(records.count == 1, "\(mta) \(e.address): \(records.count) \(e.action) records; reports: \(o.reports.map { $0.recipients.map { "\($0.address) \($0.action)" } })")
+            let records = o.reports.flatMap(\.recipients).filter {
+                $0.address.lowercased() == e.address && $0.action == e.action
+            }
+            #expect(
+                records.count == 1,
+                "\(mta) \(e.address): \(records.count) \(e.action) records; reports: \(o.reports.map { $0.recipients.map { "\($0.address) \($0.action)" } })"
+            )
             guard let rr = records.first else { continue }
             #expect(rr.status?.description == e.status, "\(mta) \(e.address): status \(rr.status?.description ?? "-")")
             #expect(!rr.statusIsPseudo, "\(mta) \(e.address): the status is written in the report")
@@ -145,21 +159,30 @@ struct LiveMTAReportTests {
     /// written Action stays in `actionRaw`) and the verdict is `relayed` (docs/parse-json.md).
     @Test func exim() async throws {
         let env = Self.mtaEnvironment()
-        let server = try #require(env["ROUNDTRIP_TEST_EXIM"], "env-mtas.sh missing: scripts/test-env.sh start runs test-env-mtas.sh")
-        let o = try await run(server: server, nextHopPort: Int(env["ROUNDTRIP_TEST_EXIM_NEXTHOP_PORT"] ?? "") ?? 2731,
-                              reportsPort: Int(env["ROUNDTRIP_TEST_EXIM_REPORTS_PORT"] ?? "") ?? 2732)
-        check(o, [
-            Expected(address: "alice@local.rt.test", action: .delivered, status: "2.0.0", remoteMTA: nil,
-                     diagnostic: "relayed via non SMTP router", verdict: "delivered"),
-            Expected(address: "nouser@local.rt.test", action: .failed, status: "5.0.0", remoteMTA: nil,
-                     diagnostic: "mailbox unavailable for this test user", verdict: "failed"),
-            Expected(address: "fail-1@hop.rt.test", action: .failed, status: "5.1.1", remoteMTA: "127.0.0.1",
-                     diagnostic: "550 5.1.1 user unknown here", verdict: "failed"),
-            Expected(address: "later-1@hop.rt.test", action: .delayed, status: "4.3.0", remoteMTA: "127.0.0.1",
-                     diagnostic: "451 4.3.0 try again later", verdict: "delayed"),
-            Expected(address: "relay-1@hop.rt.test", action: .relayed, status: "2.0.0", remoteMTA: "127.0.0.1",
-                     diagnostic: "250 Ok", verdict: "relayed"),
-        ], kind: .rfc3464, mta: "exim")
+        let server = try #require(
+            env["ROUNDTRIP_TEST_EXIM"], "env-mtas.sh missing: scripts/test-env.sh start runs test-env-mtas.sh")
+        let o = try await run(
+            server: server, nextHopPort: Int(env["ROUNDTRIP_TEST_EXIM_NEXTHOP_PORT"] ?? "") ?? 2731,
+            reportsPort: Int(env["ROUNDTRIP_TEST_EXIM_REPORTS_PORT"] ?? "") ?? 2732)
+        check(
+            o,
+            [
+                Expected(
+                    address: "alice@local.rt.test", action: .delivered, status: "2.0.0", remoteMTA: nil,
+                    diagnostic: "relayed via non SMTP router", verdict: "delivered"),
+                Expected(
+                    address: "nouser@local.rt.test", action: .failed, status: "5.0.0", remoteMTA: nil,
+                    diagnostic: "mailbox unavailable for this test user", verdict: "failed"),
+                Expected(
+                    address: "fail-1@hop.rt.test", action: .failed, status: "5.1.1", remoteMTA: "127.0.0.1",
+                    diagnostic: "550 5.1.1 user unknown here", verdict: "failed"),
+                Expected(
+                    address: "later-1@hop.rt.test", action: .delayed, status: "4.3.0", remoteMTA: "127.0.0.1",
+                    diagnostic: "451 4.3.0 try again later", verdict: "delayed"),
+                Expected(
+                    address: "relay-1@hop.rt.test", action: .relayed, status: "2.0.0", remoteMTA: "127.0.0.1",
+                    diagnostic: "250 Ok", verdict: "relayed"),
+            ], kind: .rfc3464, mta: "exim")
         let relay = o.reports.flatMap(\.recipients).first { $0.address.lowercased() == "relay-1@hop.rt.test" }
         #expect(relay?.actionRaw?.lowercased() == "delivered", "Exim wrote Action: delivered")
         // ORCPT comes back as Original-Recipient, in the same record.
@@ -173,20 +196,29 @@ struct LiveMTAReportTests {
     /// fills the diagnostic and refines the status. A relay to the non-DSN hop is `relayed`.
     @Test func openSMTPD() async throws {
         let env = Self.mtaEnvironment()
-        let server = try #require(env["ROUNDTRIP_TEST_OPENSMTPD"], "env-mtas.sh missing: scripts/test-env.sh start runs test-env-mtas.sh")
-        let o = try await run(server: server, nextHopPort: Int(env["ROUNDTRIP_TEST_OPENSMTPD_NEXTHOP_PORT"] ?? "") ?? 2751,
-                              reportsPort: Int(env["ROUNDTRIP_TEST_OPENSMTPD_REPORTS_PORT"] ?? "") ?? 2752)
-        check(o, [
-            Expected(address: "alice@local.rt.test", action: .delivered, status: "2.0.0", remoteMTA: nil,
-                     diagnostic: nil, verdict: "delivered"),
-            Expected(address: "nouser@local.rt.test", action: .failed, status: "5.3.0", remoteMTA: nil,
-                     diagnostic: "exited abnormally", verdict: "failed"),
-            Expected(address: "fail-1@hop.rt.test", action: .failed, status: "5.1.1", remoteMTA: nil,
-                     diagnostic: "550 5.1.1 user unknown here", verdict: "failed"),
-            Expected(address: "later-1@hop.rt.test", action: .delayed, status: "4.3.0", remoteMTA: nil,
-                     diagnostic: "451 4.3.0 try again later", verdict: "delayed"),
-            Expected(address: "relay-1@hop.rt.test", action: .relayed, status: "2.0.0", remoteMTA: nil,
-                     diagnostic: nil, verdict: "relayed"),
-        ], kind: .dsnPartWithoutReport, mta: "opensmtpd")
+        let server = try #require(
+            env["ROUNDTRIP_TEST_OPENSMTPD"], "env-mtas.sh missing: scripts/test-env.sh start runs test-env-mtas.sh")
+        let o = try await run(
+            server: server, nextHopPort: Int(env["ROUNDTRIP_TEST_OPENSMTPD_NEXTHOP_PORT"] ?? "") ?? 2751,
+            reportsPort: Int(env["ROUNDTRIP_TEST_OPENSMTPD_REPORTS_PORT"] ?? "") ?? 2752)
+        check(
+            o,
+            [
+                Expected(
+                    address: "alice@local.rt.test", action: .delivered, status: "2.0.0", remoteMTA: nil,
+                    diagnostic: nil, verdict: "delivered"),
+                Expected(
+                    address: "nouser@local.rt.test", action: .failed, status: "5.3.0", remoteMTA: nil,
+                    diagnostic: "exited abnormally", verdict: "failed"),
+                Expected(
+                    address: "fail-1@hop.rt.test", action: .failed, status: "5.1.1", remoteMTA: nil,
+                    diagnostic: "550 5.1.1 user unknown here", verdict: "failed"),
+                Expected(
+                    address: "later-1@hop.rt.test", action: .delayed, status: "4.3.0", remoteMTA: nil,
+                    diagnostic: "451 4.3.0 try again later", verdict: "delayed"),
+                Expected(
+                    address: "relay-1@hop.rt.test", action: .relayed, status: "2.0.0", remoteMTA: nil,
+                    diagnostic: nil, verdict: "relayed"),
+            ], kind: .dsnPartWithoutReport, mta: "opensmtpd")
     }
 }

@@ -25,26 +25,36 @@ extension TestEnv {
         return String((0..<35).map { _ in alphabet.randomElement() ?? "x" })
     }
 
-    static func options(_ url: String, password: String? = nil, starttls: STARTTLSMode = .require, verify: TLSVerifyMode = .strict,
-                        allowPlaintextAuth: Bool = false, cleanupFolder: String? = "Roundtrip-Processed") throws -> MailboxServerOptions {
+    static func options(
+        _ url: String, password: String? = nil, starttls: STARTTLSMode = .require, verify: TLSVerifyMode = .strict,
+        allowPlaintextAuth: Bool = false, cleanupFolder: String? = "Roundtrip-Processed"
+    ) throws -> MailboxServerOptions {
         MailboxServerOptions(
             url: try MailboxURL(parsing: url), password: password ?? TestEnv.password,
             tls: TLSPolicy(starttls: starttls, verify: verify, caFile: TestEnv.ca),
-            allowPlaintextAuth: allowPlaintextAuth, timeout: .seconds(15), connectTimeout: .seconds(5), cleanupFolder: cleanupFolder
+            allowPlaintextAuth: allowPlaintextAuth, timeout: .seconds(15), connectTimeout: .seconds(5),
+            cleanupFolder: cleanupFolder
         )
     }
 
-    static func imapURL(_ hostPort: String, scheme: String = "imap") -> String { "\(scheme)://reports%40rt.test@\(hostPort)/INBOX" }
-    static func pop3URL(_ hostPort: String, scheme: String = "pop3") -> String { "\(scheme)://reports%40rt.test@\(hostPort)" }
+    static func imapURL(_ hostPort: String, scheme: String = "imap") -> String {
+        "\(scheme)://reports%40rt.test@\(hostPort)/INBOX"
+    }
+    static func pop3URL(_ hostPort: String, scheme: String = "pop3") -> String {
+        "\(scheme)://reports%40rt.test@\(hostPort)"
+    }
 }
 
 /// Sends one message through the real Postfix (127.0.0.1:2525) to
 /// `reports+<tag>@rt.test` with an X-Roundtrip-Probe header; returns when
 /// Postfix has answered 250 to the end of data.
-func deliverThroughPostfix(token: String, subject: String? = nil, extraBody: String = "", user: String = "reports") async throws -> ContinuousClock.Instant {
+func deliverThroughPostfix(token: String, subject: String? = nil, extraBody: String = "", user: String = "reports")
+    async throws -> ContinuousClock.Instant
+{
     let hostPort = TestEnv.smtp.split(separator: ":")
     let address = try SocketAddress(ipAddress: String(hostPort[0]), port: Int(hostPort[1]) ?? 2525)
-    let c = try await SMTPClientConnection.connect(to: address, implicitTLSName: nil, useImplicitTLS: false, timeout: .seconds(5))
+    let c = try await SMTPClientConnection.connect(
+        to: address, implicitTLSName: nil, useImplicitTLS: false, timeout: .seconds(5))
     do {
         let accepted = try await send(over: c, token: token, subject: subject, extraBody: extraBody, user: user)
         await c.close()
@@ -55,7 +65,9 @@ func deliverThroughPostfix(token: String, subject: String? = nil, extraBody: Str
     }
 }
 
-private func send(over c: SMTPClientConnection, token: String, subject: String?, extraBody: String, user: String) async throws -> ContinuousClock.Instant {
+private func send(over c: SMTPClientConnection, token: String, subject: String?, extraBody: String, user: String)
+    async throws -> ContinuousClock.Instant
+{
     let t: TimeAmount = .seconds(15)
     func expect(_ line: String?, _ code: Int, _ step: SMTPStep) async throws {
         let r: SMTPReply
@@ -102,7 +114,8 @@ func waitForUIDs(_ client: IMAPClient, token: String, count: Int = 1, seconds: D
     }
 }
 
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct MailboxTests {
     // MARK: IMAP
 
@@ -130,32 +143,40 @@ struct MailboxTests {
         }
         #expect(found.count == 1)
         let m = try #require(found.first)
-        #expect(m.source.hasPrefix("imap://reports%40rt.test@127.0.0.1:\(TestEnv.port(of: TestEnv.imap))/INBOX;UIDVALIDITY="))
+        #expect(
+            m.source.hasPrefix(
+                "imap://reports%40rt.test@127.0.0.1:\(TestEnv.port(of: TestEnv.imap))/INBOX;UIDVALIDITY="))
         let summary = MessageSummary(m.bytes)
         #expect(summary.probeToken == token)
         #expect(summary.messageID == "<\(token)@mailbox-tests.rt.test>")
-        #expect(String(decoding: m.bytes, as: UTF8.self).contains("\r\n.leading dot line (dot-stuffed on the wire)\r\n"))
+        #expect(
+            String(decoding: m.bytes, as: UTF8.self).contains("\r\n.leading dot line (dot-stuffed on the wire)\r\n"))
     }
 
     @Test func imapsWithRightAndWrongPassword() async throws {
-        let ok = try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))) { client in
+        let ok = try await IMAPClient.withConnection(
+            try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))
+        ) { client in
             try await client.select()
         }
         #expect(ok.uidValidity != nil)
         let canary = "canary-\(TestEnv.token())"
         do {
-            _ = try await IMAPClient.connect(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), password: canary))
+            _ = try await IMAPClient.connect(
+                try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), password: canary))
             Issue.record("a wrong password logged in")
         } catch let e as MailboxError {
             #expect(e.kind == .authFailed && e.step == .auth)
             #expect(!e.description.contains(canary))
-            #expect(e.description.contains("AUTHENTICATIONFAILED") || e.description.contains("bad user name or password"))
+            #expect(
+                e.description.contains("AUTHENTICATIONFAILED") || e.description.contains("bad user name or password"))
         }
     }
 
     @Test func imapWrongPasswordOverSTARTTLS() async throws {
         await #expect(throws: MailboxError.self) {
-            _ = try await IMAPClient.connect(try TestEnv.options(TestEnv.imapURL(TestEnv.imap), password: "wrong-\(TestEnv.token())"))
+            _ = try await IMAPClient.connect(
+                try TestEnv.options(TestEnv.imapURL(TestEnv.imap), password: "wrong-\(TestEnv.token())"))
         }
     }
 
@@ -166,7 +187,9 @@ struct MailboxTests {
         } catch let e as MailboxError {
             #expect(e.kind == .authFailed)
         }
-        let status = try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imap), starttls: .never, allowPlaintextAuth: true)) { client in
+        let status = try await IMAPClient.withConnection(
+            try TestEnv.options(TestEnv.imapURL(TestEnv.imap), starttls: .never, allowPlaintextAuth: true)
+        ) { client in
             #expect(await !client.tlsActive)
             return try await client.select()
         }
@@ -191,7 +214,7 @@ struct MailboxTests {
             _ = try await client.select()
             #expect(await client.usesIDLE)
             async let sent = { () async throws -> ContinuousClock.Instant in
-                try await Task.sleep(nanoseconds: 700_000_000) // let IDLE start first
+                try await Task.sleep(nanoseconds: 700_000_000)  // let IDLE start first
                 return try await deliverThroughPostfix(token: token)
             }()
             let box = FoundBox()
@@ -205,12 +228,15 @@ struct MailboxTests {
             // When Postfix wrote the file into the Maildir.
             let maildir = TestEnv.maildirRoot + "/rt.test/reports"
             let file = try MaildirReader(root: maildir, includeCur: true).scan(MailboxQuery(token: token)).first
-            let mtime = try file.map { try FileManager.default.attributesOfItem(atPath: $0.source)[.modificationDate] as? Date } ?? nil
+            let mtime =
+                try file.map { try FileManager.default.attributesOfItem(atPath: $0.source)[.modificationDate] as? Date }
+                ?? nil
             let source = box.get()
             // The client's own share: from the EXISTS to the fetched message.
             let transcript = await client.transcript
             if let exists = transcript.last(where: { $0.direction == .server && $0.text.hasSuffix(" EXISTS") }),
-               let fetched = transcript.last(where: { $0.direction == .server && $0.text.contains(" OK ") }) {
+                let fetched = transcript.last(where: { $0.direction == .server && $0.text.contains(" OK ") })
+            {
                 print("IDLE: EXISTS → message fetched in \(String(format: "%.1f", (fetched.at - exists.at) * 1000)) ms")
             }
             if let source { _ = try await client.cleanup(sources: [source]) }
@@ -219,20 +245,26 @@ struct MailboxTests {
         #expect(source != nil, "the watcher never saw the message")
         let fromSMTP = arrivedAt - sentAt
         let ms = Double(fromSMTP.components.seconds) * 1000 + Double(fromSMTP.components.attoseconds) / 1e15
-        print("IDLE wake-up: \(String(format: "%.1f", ms)) ms after Postfix's 250; \(fileTime.map { String(format: "%.1f ms", $0 * 1000) } ?? "?") after the Maildir file was written")
+        print(
+            "IDLE wake-up: \(String(format: "%.1f", ms)) ms after Postfix's 250; \(fileTime.map { String(format: "%.1f ms", $0 * 1000) } ?? "?") after the Maildir file was written"
+        )
         #expect(fromSMTP < .seconds(1))
         if let fileTime { #expect(fileTime < 1.0) }
     }
 
     @Test func cleanupRemovesOnlyTheNamedMessages() async throws {
-        let keep = TestEnv.token(), remove = TestEnv.token(), viaExpunge = TestEnv.token()
+        let keep = TestEnv.token()
+        let remove = TestEnv.token()
+        let viaExpunge = TestEnv.token()
         for t in [keep, remove, viaExpunge] { _ = try await deliverThroughPostfix(token: t) }
         // MOVE (Dovecot offers it) to a folder created on [TRYCREATE].
-        try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))) { client in
+        try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))) {
+            client in
             for t in [keep, remove, viaExpunge] { _ = try await waitForUIDs(client, token: t) }
             let gone = try await client.poll(MailboxQuery(token: remove))
             #expect(gone.count == 1)
-            let report = try await client.cleanup(sources: gone.map(\.source) + ["imaps://someone@else:993/INBOX;UIDVALIDITY=1;UID=1"])
+            let report = try await client.cleanup(
+                sources: gone.map(\.source) + ["imaps://someone@else:993/INBOX;UIDVALIDITY=1;UID=1"])
             #expect(report.method == .moved)
             #expect(report.removed == gone.map(\.source))
             #expect(report.kept.count == 1)
@@ -243,7 +275,9 @@ struct MailboxTests {
             #expect(try await client.search([.header("X-Roundtrip-Probe", remove)]).count == 1)
         }
         // Without a folder: UID STORE \Deleted + UID EXPUNGE (UIDPLUS).
-        try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), cleanupFolder: nil)) { client in
+        try await IMAPClient.withConnection(
+            try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), cleanupFolder: nil)
+        ) { client in
             let target = try await client.poll(MailboxQuery(token: viaExpunge))
             let report = try await client.cleanup(sources: target.map(\.source))
             #expect(report.method == .expunged && report.removed.count == 1)
@@ -257,15 +291,21 @@ struct MailboxTests {
     // MARK: POP3
 
     @Test func pop3STLSFindsTheMessageAndDeletesOnlyTheNamedOne() async throws {
-        let keep = TestEnv.token(), remove = TestEnv.token()
+        let keep = TestEnv.token()
+        let remove = TestEnv.token()
         for t in [keep, remove] { _ = try await deliverThroughPostfix(token: t) }
         try await Task.sleep(nanoseconds: 500_000_000)
-        let removedSource = try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3))) { client in
+        let removedSource = try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3))) {
+            client in
             #expect(await client.tlsActive)
             #expect(await client.tlsReport?.verification == .verified)
             let found = try await client.poll(MailboxQuery(token: remove))
             #expect(found.count == 1)
-            #expect(found.first.map { String(decoding: $0.bytes, as: UTF8.self).contains("\r\n.leading dot line (dot-stuffed on the wire)\r\n") } == true)
+            #expect(
+                found.first.map {
+                    String(decoding: $0.bytes, as: UTF8.self).contains(
+                        "\r\n.leading dot line (dot-stuffed on the wire)\r\n")
+                } == true)
             let report = try await client.cleanup(sources: found.map(\.source))
             #expect(report.removed == found.map(\.source))
             let transcript = await client.transcript.map(\.text).joined(separator: "\n")
@@ -273,8 +313,11 @@ struct MailboxTests {
             #expect(!transcript.contains(TestEnv.password))
             return found.first?.source
         }
-        #expect(removedSource?.hasPrefix("pop3://reports%40rt.test@127.0.0.1:\(TestEnv.port(of: TestEnv.pop3));UIDL=") == true)
-        try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) { client in
+        #expect(
+            removedSource?.hasPrefix("pop3://reports%40rt.test@127.0.0.1:\(TestEnv.port(of: TestEnv.pop3));UIDL=")
+                == true)
+        try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) {
+            client in
             #expect(try await client.poll(MailboxQuery(token: remove)).isEmpty)
             let kept = try await client.poll(MailboxQuery(token: keep))
             #expect(kept.count == 1)
@@ -290,8 +333,9 @@ struct MailboxTests {
         let found = try await client.poll(MailboxQuery(token: token))
         #expect(found.count == 1)
         _ = try await client.cleanup(sources: found.map(\.source))
-        await client.closeChannel() // no QUIT: no UPDATE state
-        try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) { client in
+        await client.closeChannel()  // no QUIT: no UPDATE state
+        try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) {
+            client in
             let again = try await client.poll(MailboxQuery(token: token))
             #expect(again.count == 1)
             _ = try await client.cleanup(sources: again.map(\.source))
@@ -313,23 +357,32 @@ struct MailboxTests {
 
     @Test func aTwoMiBMessageIsTheSameOverIMAPPOP3AndMaildir() async throws {
         let token = TestEnv.token()
-        let line = String(repeating: "0123456789abcdef", count: 4) + "\r\n" // 66 octets
+        let line = String(repeating: "0123456789abcdef", count: 4) + "\r\n"  // 66 octets
         _ = try await deliverThroughPostfix(token: token, extraBody: String(repeating: line, count: 32 * 1024))
-        let imap = try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))) { client in
+        let imap = try await IMAPClient.withConnection(
+            try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"))
+        ) { client in
             _ = try await waitForUIDs(client, token: token)
             return try await client.poll(MailboxQuery(token: token))
         }
-        let pop = try await POP3Client.withConnection(try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))) { client in
+        let pop = try await POP3Client.withConnection(
+            try TestEnv.options(TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"))
+        ) { client in
             try await client.poll(MailboxQuery(token: token))
         }
-        let file = try MaildirReader(root: TestEnv.maildirRoot + "/rt.test/reports", includeCur: true).scan(MailboxQuery(token: token))
+        let file = try MaildirReader(root: TestEnv.maildirRoot + "/rt.test/reports", includeCur: true).scan(
+            MailboxQuery(token: token))
         #expect(imap.count == 1 && pop.count == 1 && file.count == 1)
-        let a = try #require(imap.first?.bytes), b = try #require(pop.first?.bytes), c = try #require(file.first?.bytes)
+        let a = try #require(imap.first?.bytes)
+        let b = try #require(pop.first?.bytes)
+        let c = try #require(file.first?.bytes)
         #expect(a.count > 2 * 1024 * 1024)
         #expect(a == b)
         // The Maildir file has LF line ends; IMAP and POP3 deliver CRLF.
         #expect(a.filter { $0 != 0x0D } == c.filter { $0 != 0x0D })
-        try await IMAPClient.withConnection(try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), cleanupFolder: nil)) { client in
+        try await IMAPClient.withConnection(
+            try TestEnv.options(TestEnv.imapURL(TestEnv.imaps, scheme: "imaps"), cleanupFolder: nil)
+        ) { client in
             _ = try await client.cleanup(sources: imap.map(\.source))
         }
     }
@@ -357,7 +410,7 @@ struct MailboxTests {
         let after = try reader.scan(MailboxQuery(token: token))
         #expect(after.count == 1)
         #expect(after.first?.source.contains(":2,") == true && after.first?.source.hasSuffix("S") == true)
-        #expect(try MaildirReader(root: root).scan(MailboxQuery(token: token)).isEmpty) // no longer in new/
+        #expect(try MaildirReader(root: root).scan(MailboxQuery(token: token)).isEmpty)  // no longer in new/
         // Leave the mailbox as we found it.
         for m in after { try? FileManager.default.removeItem(atPath: m.source) }
     }
@@ -367,6 +420,14 @@ struct MailboxTests {
 final class FoundBox: @unchecked Sendable {
     private let lock = NSLock()
     private var value: String?
-    func set(_ v: String) { lock.lock(); value = v; lock.unlock() }
-    func get() -> String? { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: String) {
+        lock.lock()
+        value = v
+        lock.unlock()
+    }
+    func get() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }

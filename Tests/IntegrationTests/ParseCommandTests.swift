@@ -39,7 +39,8 @@ import Testing
 
         let json = try await roundtrip(["parse", "--format", "json", dir + "/a.eml", dir + "/b.eml", dir + "/missing"])
         #expect(json.status == 1, "\(json.stderr)")
-        let records = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.stdout)")
+        let records = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.stdout)")
         #expect(records.map { $0["file"] as? String } == [dir + "/a.eml", dir + "/b.eml", dir + "/missing"])
         #expect(records[2]["error"] as? String == "no such file or directory")
         #expect(json.stdout.hasPrefix("[\n  {") && json.stdout.hasSuffix("}\n]\n"))

@@ -3,7 +3,8 @@ import Testing
 
 /// `roundtrip poll` as a user runs it, against the real Dovecot and the
 /// Maildirs Postfix writes.
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct PollCommandTests {
     var imaps: String { TestEnv.imapURL(TestEnv.imaps, scheme: "imaps") }
     var common: [String] { ["--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.ca] }
@@ -38,7 +39,8 @@ struct PollCommandTests {
         #expect((doc["tls"] as? [String: Any])?["verification"] as? String == "verified")
         #expect(doc["exitCode"] as? Int == 0)
         // Text, then clean up only this message.
-        let text = try await roundtrip(["poll", "--imap", imaps, "--search", token, "--cleanup", "--cleanup-folder", ""] + common)
+        let text = try await roundtrip(
+            ["poll", "--imap", imaps, "--search", token, "--cleanup", "--cleanup-folder", ""] + common)
         #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
         #expect(text.stdout.contains("\tsize="))
         #expect(text.stdout.contains("message-id=<\(token)@mailbox-tests.rt.test>"))
@@ -48,7 +50,8 @@ struct PollCommandTests {
     }
 
     @Test func imapSTARTTLSRequireWithTranscript() async throws {
-        let r = try await roundtrip(["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "require", "-v"] + common)
+        let r = try await roundtrip(
+            ["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "require", "-v"] + common)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("C: a1 STARTTLS"))
         #expect(r.stderr.contains("AUTHENTICATE PLAIN <redacted>"))
@@ -60,29 +63,41 @@ struct PollCommandTests {
         let pw = try await writePassword(canary + "\n")
         defer { try? FileManager.default.removeItem(atPath: pw) }
         for format in ["text", "json"] {
-            let r = try await roundtrip(["poll", "--imap", imaps, "--password-file", pw, "--ca-file", TestEnv.ca, "-v", "--format", format])
+            let r = try await roundtrip([
+                "poll", "--imap", imaps, "--password-file", pw, "--ca-file", TestEnv.ca, "-v", "--format", format,
+            ])
             #expect(r.status == 24, "\(r.stdout)\(r.stderr)")
             #expect(!r.stdout.contains(canary) && !r.stderr.contains(canary))
         }
-        let pop = try await roundtrip(["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--password-file", pw, "--ca-file", TestEnv.ca, "-v"])
+        let pop = try await roundtrip([
+            "poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--password-file", pw, "--ca-file",
+            TestEnv.ca, "-v",
+        ])
         #expect(pop.status == 24)
         #expect(!pop.stdout.contains(canary) && !pop.stderr.contains(canary))
-        let env = try await roundtrip(["poll", "--imap", imaps, "--ca-file", TestEnv.ca, "--format", "json"], environment: ["ROUNDTRIP_PASSWORD": canary])
+        let env = try await roundtrip(
+            ["poll", "--imap", imaps, "--ca-file", TestEnv.ca, "--format", "json"],
+            environment: ["ROUNDTRIP_PASSWORD": canary])
         #expect(env.status == 24)
         #expect(!env.stdout.contains(canary) && !env.stderr.contains(canary))
 
-        let wrongCA = try await roundtrip(["poll", "--imap", imaps, "--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.otherCA])
+        let wrongCA = try await roundtrip([
+            "poll", "--imap", imaps, "--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.otherCA,
+        ])
         #expect(wrongCA.status == 23, "\(wrongCA.stdout)\(wrongCA.stderr)")
         let systemStore = try await roundtrip(["poll", "--imap", imaps, "--password-file", TestEnv.passwordFile])
         #expect(systemStore.status == 23)
         let refused = try await roundtrip(["poll", "--imap", "imaps://reports%40rt.test@127.0.0.1:1/INBOX"] + common)
         #expect(refused.status == 20)
-        let plaintext = try await roundtrip(["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "never"] + common)
+        let plaintext = try await roundtrip(
+            ["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "never"] + common)
         #expect(plaintext.status == 24)
         #expect(plaintext.stderr.contains("without TLS"))
-        let allowed = try await roundtrip(["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "never", "--allow-plaintext-auth"] + common)
+        let allowed = try await roundtrip(
+            ["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "never", "--allow-plaintext-auth"] + common)
         #expect(allowed.status == 0, "\(allowed.stdout)\(allowed.stderr)")
-        let noFolder = try await roundtrip(["poll", "--imap", "imaps://reports%40rt.test@\(TestEnv.imaps)/No-Such-Folder"] + common)
+        let noFolder = try await roundtrip(
+            ["poll", "--imap", "imaps://reports%40rt.test@\(TestEnv.imaps)/No-Such-Folder"] + common)
         #expect(noFolder.status == 25)
     }
 
@@ -93,7 +108,10 @@ struct PollCommandTests {
         #expect(try await roundtrip(["poll", "--imap", imaps, "--cleanup"]).status == 64)
         #expect(try await roundtrip(["poll", "--pop3", imaps]).status == 64)
         #expect(try await roundtrip(["poll", "--imap", imaps, "--since", "yesterday"]).status == 64)
-        #expect(try await roundtrip(["poll", "--imap", imaps, "--ca-file", TestEnv.ca], environment: ["ROUNDTRIP_PASSWORD": ""]).status == 78)
+        #expect(
+            try await roundtrip(
+                ["poll", "--imap", imaps, "--ca-file", TestEnv.ca], environment: ["ROUNDTRIP_PASSWORD": ""]
+            ).status == 78)
         #expect(try await roundtrip(["poll", "--imap", imaps, "--password-file", "/nonexistent/pw"]).status == 78)
         #expect(try await roundtrip(["poll", "--maildir", "/nonexistent-maildir"]).status == 25)
     }
@@ -102,18 +120,28 @@ struct PollCommandTests {
         let token = TestEnv.token()
         _ = try await deliverThroughPostfix(token: token)
         try await Task.sleep(nanoseconds: 500_000_000)
-        let md = try await roundtrip(["poll", "--maildir", TestEnv.maildirRoot + "/rt.test/reports", "--include-cur", "--search", token, "--format", "jsonl"])
+        let md = try await roundtrip([
+            "poll", "--maildir", TestEnv.maildirRoot + "/rt.test/reports", "--include-cur", "--search", token,
+            "--format", "jsonl",
+        ])
         #expect(md.status == 0, "\(md.stdout)\(md.stderr)")
         #expect(md.stdout.split(separator: "\n").count == 1 && md.stdout.contains("\"probeToken\":\"\(token)\""))
-        let stls = try await roundtrip(["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3), "--starttls", "require", "--search", token] + common)
+        let stls = try await roundtrip(
+            ["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3), "--starttls", "require", "--search", token] + common)
         #expect(stls.status == 0, "\(stls.stdout)\(stls.stderr)")
         #expect(stls.stdout.contains(";UIDL=") && stls.stdout.contains(token))
-        let pop3s = try await roundtrip(["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--search", token, "--cleanup", "--format", "json"] + common)
+        let pop3s = try await roundtrip(
+            [
+                "poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--search", token, "--cleanup",
+                "--format", "json",
+            ] + common)
         #expect(pop3s.status == 0, "\(pop3s.stdout)\(pop3s.stderr)")
         let doc = try await json(pop3s)
         #expect((doc["cleanup"] as? [String: Any])?["method"] as? String == "deleted")
         #expect(((doc["cleanup"] as? [String: Any])?["removed"] as? [String])?.count == 1)
-        let again = try await roundtrip(["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--search", token, "--format", "jsonl"] + common)
+        let again = try await roundtrip(
+            ["poll", "--pop3", TestEnv.pop3URL(TestEnv.pop3s, scheme: "pop3s"), "--search", token, "--format", "jsonl"]
+                + common)
         #expect(again.status == 0 && again.stdout.isEmpty)
     }
 
@@ -121,8 +149,11 @@ struct PollCommandTests {
         let token = TestEnv.token()
         let process = Process()
         process.executableURL = TestEnv.binary
-        process.arguments = ["poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "require", "--watch", "--search", token,
-                             "--count", "1", "--duration", "20", "--format", "jsonl"] + common
+        process.arguments =
+            [
+                "poll", "--imap", TestEnv.imapURL(TestEnv.imap), "--starttls", "require", "--watch", "--search", token,
+                "--count", "1", "--duration", "20", "--format", "jsonl",
+            ] + common
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

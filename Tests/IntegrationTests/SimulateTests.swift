@@ -10,12 +10,15 @@ final class SimulatorProcess {
     private(set) var port = 0
 
     private init(arguments: [String]) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-simulate-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-simulate-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         logPath = directory + "/simulate.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = TestEnv.binary
-        process.arguments = ["simulate", "--store", directory + "/store", "--hostname", "sim.rt.test", "-v"] + arguments
+        process.arguments =
+            ["simulate", "--store", directory + "/store", "--hostname", "sim.rt.test", "-v"] + arguments
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
@@ -26,7 +29,9 @@ final class SimulatorProcess {
         try s.process.run()
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline && s.process.isRunning {
-            if let p = Self.boundPort(in: s.log, noDSN: false), !s.expectsNoDSN || Self.boundPort(in: s.log, noDSN: true) != nil {
+            if let p = Self.boundPort(in: s.log, noDSN: false),
+                !s.expectsNoDSN || Self.boundPort(in: s.log, noDSN: true) != nil
+            {
                 s.port = p
                 return s
             }
@@ -41,7 +46,9 @@ final class SimulatorProcess {
     /// The port in the `listening` line of the DSN listener or of the
     /// `--nodsn-bind` one (its lines carry `sim.listener=nodsn`).
     static func boundPort(in log: String, noDSN: Bool) -> Int? {
-        log.split(separator: "\n").lazy.filter { $0.contains("sim.listener=nodsn") == noDSN }.compactMap { ListenerProcess.boundPort(in: String($0)) }.first
+        log.split(separator: "\n").lazy.filter { $0.contains("sim.listener=nodsn") == noDSN }.compactMap {
+            ListenerProcess.boundPort(in: String($0))
+        }.first
     }
 
     var expectsNoDSN: Bool { process.arguments?.contains("--nodsn-bind") == true }
@@ -75,7 +82,8 @@ private func reportsMaildir(containing marker: String) -> [[UInt8]] {
     return out
 }
 
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct SimulateTests {
     /// Postfix relays relay.rt.test to 127.0.0.1:2626 (passing DSN parameters on);
     /// the simulator's report goes back through Postfix into the reports Maildir.
@@ -88,7 +96,10 @@ struct SimulateTests {
             var started: SimulatorProcess?
             for attempt in 0..<25 where started == nil {
                 do {
-                    started = try await SimulatorProcess.start(["--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route", "rt.test=\(TestEnv.smtp)"])
+                    started = try await SimulatorProcess.start([
+                        "--bind", "127.0.0.1:\(relayPort)", "--domain", relayDomain, "--route",
+                        "rt.test=\(TestEnv.smtp)",
+                    ])
                 } catch {
                     if attempt == 24 { throw error }
                     try await Task.sleep(for: .milliseconds(200))
@@ -102,16 +113,17 @@ struct SimulateTests {
             let tag = "sim\(UUID().uuidString.prefix(8).lowercased())"
             let recipient = "\(localPart)+\(tag)@\(relayDomain)"
             let script = """
-            import smtplib, sys
-            s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
-            s.ehlo('client.rt.test')
-            tag, rcpt, notify = sys.argv[2], sys.argv[3], sys.argv[4]
-            msg = ('From: <reports+%s@rt.test>\\r\\nTo: <%s>\\r\\nSubject: simulate %s\\r\\nMessage-ID: <%s@rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (tag, rcpt, tag, tag)).encode()
-            s.sendmail('reports+%s@rt.test' % tag, [rcpt], msg, mail_options=['RET=HDRS', 'ENVID=' + tag], rcpt_options=['NOTIFY=' + notify, 'ORCPT=rfc822;' + rcpt.replace('+', '+2B')])
-            s.quit()
-            print('sent')
-            """
-            let (status, output) = try await runTool("/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), tag, recipient, notify])
+                import smtplib, sys
+                s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+                s.ehlo('client.rt.test')
+                tag, rcpt, notify = sys.argv[2], sys.argv[3], sys.argv[4]
+                msg = ('From: <reports+%s@rt.test>\\r\\nTo: <%s>\\r\\nSubject: simulate %s\\r\\nMessage-ID: <%s@rt.test>\\r\\n\\r\\nprobe body\\r\\n' % (tag, rcpt, tag, tag)).encode()
+                s.sendmail('reports+%s@rt.test' % tag, [rcpt], msg, mail_options=['RET=HDRS', 'ENVID=' + tag], rcpt_options=['NOTIFY=' + notify, 'ORCPT=rfc822;' + rcpt.replace('+', '+2B')])
+                s.quit()
+                print('sent')
+                """
+            let (status, output) = try await runTool(
+                "/usr/bin/python3", ["-c", script, TestEnv.port(of: TestEnv.smtp), tag, recipient, notify])
             #expect(status == 0, "\(output)")
             let deadline = Date().addingTimeInterval(30)
             var flushed = false
@@ -120,7 +132,8 @@ struct SimulateTests {
                 found = reportsMaildir(containing: "Original-Envelope-Id: \(tag)").first
                 if found == nil {
                     if !flushed, Date() > deadline.addingTimeInterval(-20) {
-                        _ = try? await runTool("/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
+                        _ = try? await runTool(
+                            "/usr/sbin/postqueue", ["-c", TestEnv.value("ROUNDTRIP_TEST_POSTFIX_CONFIG"), "-f"])
                         flushed = true
                     }
                     try await Task.sleep(for: .milliseconds(100))
@@ -154,7 +167,10 @@ struct SimulateTests {
     /// `roundtrip verify` submits straight to the simulator; the reports come
     /// back through Postfix into the reports Maildir, where verify finds them.
     @Test func verifyAgainstTheSimulator() async throws {
-        let sim = try await SimulatorProcess.start(["--bind", "127.0.0.1:0", "--nodsn-bind", "127.0.0.1:0", "--domain", "sim.test", "--route", "rt.test=\(TestEnv.smtp)"])
+        let sim = try await SimulatorProcess.start([
+            "--bind", "127.0.0.1:0", "--nodsn-bind", "127.0.0.1:0", "--domain", "sim.test", "--route",
+            "rt.test=\(TestEnv.smtp)",
+        ])
         defer {
             sim.terminate()
             sim.removeFiles()
@@ -162,8 +178,11 @@ struct SimulateTests {
         let maildir = TestEnv.value("ROUNDTRIP_TEST_MAILDIR_ROOT") + "/rt.test/reports"
         let ledger = sim.directory + "/ledger.sqlite"
         func verify(_ to: String, server: String) async throws -> (Int32, String?, String?) {
-            let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", server, "--maildir", maildir, "--to", to,
-                                         "--deadline", "20s", "--ledger", ledger, "--format", "json"], timeout: 60)
+            let r = try await roundtrip(
+                [
+                    "verify", "--from", "reports@rt.test", "--server", server, "--maildir", maildir, "--to", to,
+                    "--deadline", "20s", "--ledger", ledger, "--format", "json",
+                ], timeout: 60)
             let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             let rec = (doc?["recipients"] as? [[String: Any]])?.first
             return (r.status, rec?["verdict"] as? String, rec?["status"] as? String)
@@ -187,11 +206,15 @@ struct SimulateTests {
     @Test func usageAndBindErrors() async throws {
         let help = try await roundtrip(["simulate", "--help"])
         #expect(help.status == 0)
-        for word in ["success", "unknown", "reject", "full", "delay", "relay", "nodsn", "slow", "legacy", "NOTIFY=NEVER", "--nodsn-bind"] {
+        for word in [
+            "success", "unknown", "reject", "full", "delay", "relay", "nodsn", "slow", "legacy", "NOTIFY=NEVER",
+            "--nodsn-bind",
+        ] {
             #expect(help.stdout.contains(word), "\(word) missing from --help")
         }
         #expect(try await roundtrip(["simulate", "--route", "nonsense"]).status == 64)
         #expect(try await roundtrip(["simulate", "--bind", TestEnv.smtp, "--no-tls"]).status == 69)
-        #expect(try await roundtrip(["simulate", "--bind", "127.0.0.1:0", "--store", "/proc/roundtrip-no"]).status == 78)
+        #expect(
+            try await roundtrip(["simulate", "--bind", "127.0.0.1:0", "--store", "/proc/roundtrip-no"]).status == 78)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Full round trips through real Postfix: the probe goes to Postfix on
 /// loopback, Postfix's DSN comes back to reports+TOKEN@rt.test, which Postfix
@@ -8,7 +8,8 @@ import TestSupport
 /// Next-hop cases use a scripted server on 127.0.0.1:2626, where Postfix
 /// routes `relay.rt.test`: `reject-*` is refused with 550 5.1.1, `defer-*`
 /// gets 451, anything else is accepted (and the hop offers no DSN).
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct VerifyAgainstPostfixTests {
     static let ledgerPath = NSTemporaryDirectory() + "roundtrip-verify-\(getpid())/ledger.sqlite"
 
@@ -28,16 +29,26 @@ struct VerifyAgainstPostfixTests {
         case .maildir:
             return ["--from", "reports@rt.test", "--maildir", maildir]
         case .listener:
-            return ["--from", "roundtrip@return.rt.test", "--listen", "127.0.0.1:\(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT"))"]
+            return [
+                "--from", "roundtrip@return.rt.test", "--listen",
+                "127.0.0.1:\(TestEnv.value("ROUNDTRIP_TEST_RETURN_PORT"))",
+            ]
         case .imap:
-            return ["--from", "reports@rt.test", "--imap", "imap://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX",
-                    "--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.ca]
+            return [
+                "--from", "reports@rt.test", "--imap",
+                "imap://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX",
+                "--password-file", TestEnv.passwordFile, "--ca-file", TestEnv.ca,
+            ]
         }
     }
 
-    func verify(_ extra: [String], deadline: String = "30s", receipt: Receipt = .maildir) async throws -> (RunResult, [String: Any]) {
-        let r = try await roundtrip(["verify", "--server", TestEnv.smtp] + receiptArguments(receipt) +
-                                    ["--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json"] + extra, timeout: 120)
+    func verify(_ extra: [String], deadline: String = "30s", receipt: Receipt = .maildir) async throws -> (
+        RunResult, [String: Any]
+    ) {
+        let r = try await roundtrip(
+            ["verify", "--server", TestEnv.smtp] + receiptArguments(receipt) + [
+                "--deadline", deadline, "--ledger", Self.ledgerPath, "--format", "json",
+            ] + extra, timeout: 120)
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         return (r, try #require(obj, "not JSON: \(r.stdout) \(r.stderr)"))
     }
@@ -63,8 +74,11 @@ struct VerifyAgainstPostfixTests {
     @Test(arguments: Receipt.allCases)
     func deliveredAndRejected(receipt: Receipt) async throws {
         // Our listener takes the return domain's fixed port: take turns with other suites.
-        let (r, doc) = receipt == .listener
-            ? try await withFixedPorts { try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"], receipt: receipt) }
+        let (r, doc) =
+            receipt == .listener
+            ? try await withFixedPorts {
+                try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"], receipt: receipt)
+            }
             : try await verify(["--to", "alice@rt.test", "--to", "nobody@rt.test"], receipt: receipt)
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         let recs = recipients(doc)
@@ -80,13 +94,21 @@ struct VerifyAgainstPostfixTests {
         let (r, doc) = try await verify(["--to", "bob@rt.test"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "delivered")
-        let junit = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
-                                   "--ledger", Self.ledgerPath, "--format", "junit"], timeout: 120)
+        let junit = try await roundtrip(
+            [
+                "verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to",
+                "alice@rt.test",
+                "--ledger", Self.ledgerPath, "--format", "junit",
+            ], timeout: 120)
         #expect(junit.status == 0)
         #expect(junit.stdout.contains("<testcase classname=\"roundtrip.verify\" name=\"alice@rt.test\""))
         #expect(junit.stdout.contains("failures=\"0\""))
-        let nagios = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to", "alice@rt.test",
-                                    "--ledger", Self.ledgerPath, "--format", "nagios"], timeout: 120)
+        let nagios = try await roundtrip(
+            [
+                "verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", maildir, "--to",
+                "alice@rt.test",
+                "--ledger", Self.ledgerPath, "--format", "nagios",
+            ], timeout: 120)
         #expect(nagios.status == 0)
         #expect(nagios.stdout.hasPrefix("ROUNDTRIP OK - 1 delivered"))
         #expect(nagios.stdout.contains("| rtt_max="))
@@ -97,12 +119,16 @@ struct VerifyAgainstPostfixTests {
         let url: String
         switch scheme {
         case "imap": url = "imap://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX"
-        case "imaps": url = "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX"
+        case "imaps":
+            url = "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX"
         default: url = "pop3://reports%40rt.test@\(TestEnv.value("ROUNDTRIP_TEST_POP3"))"
         }
-        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
-                                     "--\(scheme == "pop3" ? "pop3" : "imap")", url, "--password-file", TestEnv.passwordFile,
-                                     "--ca-file", TestEnv.ca, "--deadline", "30s", "--ledger", Self.ledgerPath, "--format", "json"], timeout: 120)
+        let r = try await roundtrip(
+            [
+                "verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
+                "--\(scheme == "pop3" ? "pop3" : "imap")", url, "--password-file", TestEnv.passwordFile,
+                "--ca-file", TestEnv.ca, "--deadline", "30s", "--ledger", Self.ledgerPath, "--format", "json",
+            ], timeout: 120)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let rec = recipients(doc).first
@@ -111,10 +137,14 @@ struct VerifyAgainstPostfixTests {
     }
 
     @Test func wrongMailboxPasswordIsAConfigurationError() async throws {
-        let r = try await roundtrip(["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
-                                     "--imap", "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX",
-                                     "--ca-file", TestEnv.ca, "--deadline", "20s", "--ledger", Self.ledgerPath],
-                                    environment: ["ROUNDTRIP_PASSWORD": "wrong-Canary-77"], timeout: 60)
+        let r = try await roundtrip(
+            [
+                "verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--to", "alice@rt.test",
+                "--imap",
+                "imaps://reports%40rt.test@localhost:\(TestEnv.port(of: TestEnv.value("ROUNDTRIP_TEST_IMAPS")))/INBOX",
+                "--ca-file", TestEnv.ca, "--deadline", "20s", "--ledger", Self.ledgerPath,
+            ],
+            environment: ["ROUNDTRIP_PASSWORD": "wrong-Canary-77"], timeout: 60)
         #expect(r.status == 78, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("report feed failed"))
         #expect(!r.stdout.contains("wrong-Canary-77") && !r.stderr.contains("wrong-Canary-77"))
@@ -124,7 +154,9 @@ struct VerifyAgainstPostfixTests {
         let (r, doc) = try await verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN])
         #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
         #expect(recipients(doc).first?["verdict"] as? String == "dsn-unavailable")
-        let (strict, sdoc) = try await verify(["--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN, "--require-dsn", "--strict"])
+        let (strict, sdoc) = try await verify([
+            "--to", "alice@rt.test", "--server", TestEnv.smtpNoDSN, "--require-dsn", "--strict",
+        ])
         #expect(strict.status == 1)
         #expect(recipients(sdoc).first?["verdict"] as? String == "dsn-unavailable")
     }
@@ -139,7 +171,9 @@ struct VerifyAgainstPostfixTests {
     @Test(arguments: Receipt.allCases)
     func failedRelayedAndDelayedAtTheNextHop(receipt: Receipt) async throws {
         try await withFixedPorts {
-            try await ScriptedSMTPServer.with(greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop) { hop in
+            try await ScriptedSMTPServer.with(
+                greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626, script: Self.nextHop
+            ) { hop in
                 let tag = UUID().uuidString.prefix(8).lowercased()
 
                 let (failed, fdoc) = try await verify(["--to", "reject-\(tag)@relay.rt.test"], receipt: receipt)
@@ -156,7 +190,8 @@ struct VerifyAgainstPostfixTests {
 
                 // Postfix defers, sends a delay DSN after delay_warning_time (3 s); the
                 // run keeps waiting for a final report until the deadline.
-                let (delayed, ddoc) = try await verify(["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s", receipt: receipt)
+                let (delayed, ddoc) = try await verify(
+                    ["--to", "defer-\(tag)@relay.rt.test"], deadline: "12s", receipt: receipt)
                 #expect(delayed.status == 3, "\(delayed.stdout)\(delayed.stderr)")
                 let d = recipients(ddoc).first
                 #expect(d?["verdict"] as? String == "delayed")
@@ -175,8 +210,10 @@ struct VerifyAgainstPostfixTests {
         process.executableURL = TestEnv.binary
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).json")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        process.arguments = ["verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", dir, "--to", "alice@rt.test",
-                             "--notify", "FAILURE", "--deadline", "20s", "--ledger", ledgerPath, "--format", "json", "-v"]
+        process.arguments = [
+            "verify", "--from", "reports@rt.test", "--server", TestEnv.smtp, "--maildir", dir, "--to", "alice@rt.test",
+            "--notify", "FAILURE", "--deadline", "20s", "--ledger", ledgerPath, "--format", "json", "-v",
+        ]
         process.standardOutput = try FileHandle(forWritingTo: out)
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
@@ -225,8 +262,10 @@ struct VerifyAgainstPostfixTests {
         // The forged one first: it must not settle the verdict.
         let forgedPath = dir + "/new/a\(UUID().uuidString).forged"
         defer { try? FileManager.default.removeItem(atPath: forgedPath) }
-        try dsn(probeHeader: forgedToken, recipient: "forwarded-a@rt.test").write(toFile: forgedPath, atomically: false, encoding: .utf8)
-        try dsn(probeHeader: t, recipient: "forwarded-b@rt.test").write(toFile: dir + "/new/b\(UUID().uuidString).partial", atomically: false, encoding: .utf8)
+        try dsn(probeHeader: forgedToken, recipient: "forwarded-a@rt.test").write(
+            toFile: forgedPath, atomically: false, encoding: .utf8)
+        try dsn(probeHeader: t, recipient: "forwarded-b@rt.test").write(
+            toFile: dir + "/new/b\(UUID().uuidString).partial", atomically: false, encoding: .utf8)
         await waitForExit(process)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])
         let rec = recipients(doc).first
@@ -241,13 +280,16 @@ struct VerifyAgainstPostfixTests {
 }
 
 /// Split runs: `send` in one process, `status` in another, one ledger.
-@Suite(.enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
+@Suite(
+    .enabled(if: TestEnv.enabled, "needs the services of scripts/test-env.sh (ROUNDTRIP_INTEGRATION=1)"), .serialized)
 struct SendAndStatusTests {
     let ledger = NSTemporaryDirectory() + "roundtrip-send-\(UUID().uuidString)/ledger.sqlite"
 
     @Test func sendRecordsAndStatusReadsBack() async throws {
-        let sent = try await roundtrip(["send", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "reports@rt.test",
-                                  "--server", TestEnv.smtp, "--starttls", "never", "--ledger", ledger, "--deadline", "2s"])
+        let sent = try await roundtrip([
+            "send", "--to", "alice@rt.test", "--to", "nobody@rt.test", "--from", "reports@rt.test",
+            "--server", TestEnv.smtp, "--starttls", "never", "--ledger", ledger, "--deadline", "2s",
+        ])
         #expect(sent.status == 1, "a refused recipient: \(sent.stdout)\(sent.stderr)")
         let token = String(sent.stdout.split(separator: "\n").first ?? "")
         #expect(token.count == 35)

@@ -1,13 +1,16 @@
 import Foundation
 import Testing
+
 @testable import MailCore
 
 /// The byte-level fast paths give the same answers as the String-level code they replaced.
 @Suite("Byte-level fast paths")
 struct FastPathTests {
-    @Test("splitASCII matches split(separator:)", arguments: [
-        "", ",", "a", "a,b", ",a,,b,", "Ärger <a@b.example>, \"x, y\" <c@d.example>", "no separators here",
-    ])
+    @Test(
+        "splitASCII matches split(separator:)",
+        arguments: [
+            "", ",", "a", "a,b", ",a,,b,", "Ärger <a@b.example>, \"x, y\" <c@d.example>", "no separators here",
+        ])
     func splitASCII(_ s: String) {
         #expect(s.splitASCII(0x2C) == s.split(separator: ","))
     }
@@ -22,16 +25,17 @@ struct FastPathTests {
 
     @Test("header lookups are case-insensitive for short and long names, and exact in length")
     func headerLookups() {
-        let raw = Array("""
-        To: a@x.example\r
-        X-Roundtrip-Probe: token1\r
-        X-Roundtrip-ProbeX: token2\r
-        Content-Transfer-Encoding:  Base64 \r
-        Received: one\r
-        RECEIVED: two\r
-        \r
-        body
-        """.utf8)
+        let raw = Array(
+            """
+            To: a@x.example\r
+            X-Roundtrip-Probe: token1\r
+            X-Roundtrip-ProbeX: token2\r
+            Content-Transfer-Encoding:  Base64 \r
+            Received: one\r
+            RECEIVED: two\r
+            \r
+            body
+            """.utf8)
         let (h, _) = HeaderSection.parse(raw[...])
         #expect(h.value("to") == "a@x.example")
         #expect(h.value("TO") == "a@x.example")
@@ -44,21 +48,25 @@ struct FastPathTests {
         #expect(h["content-transfer-encoding"]?.hasName("Content-Transfer-Encoding") == true)
     }
 
-    @Test("Content-Transfer-Encoding from the field equals the value-based reading", arguments: [
-        " 7bit", " 8BIT", " Base64 ", " quoted-printable", " binary", " base64; x=y", " x-uuencode", " QP",
-        "\r\n base64", "",
-    ])
+    @Test(
+        "Content-Transfer-Encoding from the field equals the value-based reading",
+        arguments: [
+            " 7bit", " 8BIT", " Base64 ", " quoted-printable", " binary", " base64; x=y", " x-uuencode", " QP",
+            "\r\n base64", "",
+        ])
     func transferEncoding(_ value: String) {
         let field = HeaderField(name: "Content-Transfer-Encoding", rawValue: Array(value.utf8)[...])
         #expect(TransferEncoding(field: field) == TransferEncoding(headerValue: field.value))
     }
 
-    @Test("direct charset conversion equals Foundation's", arguments: [
-        ("iso-2022-jp", [0x1B, 0x24, 0x42, 0x24, 0x22, 0x24, 0x24, 0x1B, 0x28, 0x42, 0x20, 0x6F, 0x6B] as [UInt8]),
-        ("iso-8859-15", [0x41, 0xA4, 0xE9] as [UInt8]),
-        ("windows-1252", [0x80, 0x20, 0x93, 0x94] as [UInt8]),
-        ("shift_jis", [0x82, 0xA0, 0x82, 0xA2] as [UInt8]),
-    ])
+    @Test(
+        "direct charset conversion equals Foundation's",
+        arguments: [
+            ("iso-2022-jp", [0x1B, 0x24, 0x42, 0x24, 0x22, 0x24, 0x24, 0x1B, 0x28, 0x42, 0x20, 0x6F, 0x6B] as [UInt8]),
+            ("iso-8859-15", [0x41, 0xA4, 0xE9] as [UInt8]),
+            ("windows-1252", [0x80, 0x20, 0x93, 0x94] as [UInt8]),
+            ("shift_jis", [0x82, 0xA0, 0x82, 0xA2] as [UInt8]),
+        ])
     func charsets(_ name: String, _ bytes: [UInt8]) throws {
         let direct = try #require(Charset.convertDirectly(bytes, name))
         let encoding = try #require(Charset.foundationEncoding(name))
@@ -74,7 +82,8 @@ struct FastPathTests {
 
     @Test("substring search finds matches in every SIMD lane and the tail")
     func find() {
-        let hay = Array(String(repeating: "-", count: 40).utf8) + Array("--b0undary--".utf8) + Array("xx--b0undary".utf8)
+        let hay =
+            Array(String(repeating: "-", count: 40).utf8) + Array("--b0undary--".utf8) + Array("xx--b0undary".utf8)
         let needle = Array("--b0undary".utf8)
         hay.withUnsafeBufferPointer { h in
             needle.withUnsafeBufferPointer { n in

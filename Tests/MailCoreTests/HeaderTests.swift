@@ -42,18 +42,20 @@ struct HeaderTests {
 
 @Suite("RFC 2047 encoded words")
 struct EncodedWordTests {
-    @Test("B and Q words, several charsets", arguments: [
-        ("=?utf-8?q?caf=C3=A9?=", "café"),
-        ("=?UTF-8?B?Y2Fmw6k=?=", "café"),
-        ("=?iso-8859-1?q?caf=E9_noir?=", "café noir"),
-        ("=?windows-1252?Q?=80?=", "€"),
-        ("=?koi8-r?B?8NLJ18XU?=", "Привет"),
-        ("=?iso-2022-jp?B?GyRCJEgkIiRrGyhC?=", "とある"),
-        ("=?shift_jis?B?grGC8YLJgr+CzQ==?=", "こんにちは"),
-        ("=?gb2312?B?xOO6ww==?=", "你好"),
-        ("=?big5?B?p0Gmbg==?=", "你好"),
-        ("=?utf-8*en?q?hello?=", "hello"),
-    ])
+    @Test(
+        "B and Q words, several charsets",
+        arguments: [
+            ("=?utf-8?q?caf=C3=A9?=", "café"),
+            ("=?UTF-8?B?Y2Fmw6k=?=", "café"),
+            ("=?iso-8859-1?q?caf=E9_noir?=", "café noir"),
+            ("=?windows-1252?Q?=80?=", "€"),
+            ("=?koi8-r?B?8NLJ18XU?=", "Привет"),
+            ("=?iso-2022-jp?B?GyRCJEgkIiRrGyhC?=", "とある"),
+            ("=?shift_jis?B?grGC8YLJgr+CzQ==?=", "こんにちは"),
+            ("=?gb2312?B?xOO6ww==?=", "你好"),
+            ("=?big5?B?p0Gmbg==?=", "你好"),
+            ("=?utf-8*en?q?hello?=", "hello"),
+        ])
     func decode(_ input: String, _ expected: String) {
         #expect(EncodedWord.decode(input) == expected)
     }
@@ -91,7 +93,8 @@ struct EncodedWordTests {
 struct ContentTypeTests {
     @Test("type, subtype and parameters, case-insensitive names, quoted values")
     func basic() throws {
-        let ct = try #require(ContentType(headerValue: "Multipart/Report; Report-Type=delivery-status;\r\n\tboundary=\"a b;c\""))
+        let ct = try #require(
+            ContentType(headerValue: "Multipart/Report; Report-Type=delivery-status;\r\n\tboundary=\"a b;c\""))
         #expect(ct.mimeType == "multipart/report")
         #expect(ct.parameters["report-type"] == "delivery-status")
         #expect(ct.boundary == "a b;c")
@@ -99,7 +102,10 @@ struct ContentTypeTests {
 
     @Test("RFC 2231 charset and continuations")
     func rfc2231() throws {
-        let ct = try #require(ContentType(headerValue: "application/x; name*=utf-8''%E2%82%AC%20rate; title*0=\"abc\"; title*1*=%41%42; title*2=\"z\""))
+        let ct = try #require(
+            ContentType(
+                headerValue:
+                    "application/x; name*=utf-8''%E2%82%AC%20rate; title*0=\"abc\"; title*1*=%41%42; title*2=\"z\""))
         #expect(ct.parameters["name"] == "€ rate")
         #expect(ct.parameters["title"] == "abcABz")
     }

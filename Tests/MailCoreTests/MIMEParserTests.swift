@@ -51,7 +51,8 @@ struct MIMEParserTests {
 
     @Test("a part ending with a line break keeps it (the delimiter's CRLF belongs to the delimiter)")
     func trailingBreak() throws {
-        let m = try MIMEParser.parse(bytes("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nline\r\n\r\n--b--\r\n"))
+        let m = try MIMEParser.parse(
+            bytes("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nline\r\n\r\n--b--\r\n"))
         #expect(Array(m.children[0].body) == bytes("line\r\n"))
     }
 
@@ -85,7 +86,8 @@ struct MIMEParserTests {
         #expect(m.children[1].text == "after")
     }
 
-    @Test("boundary traps: a longer boundary that starts with the real one is not a delimiter; transport padding allowed")
+    @Test(
+        "boundary traps: a longer boundary that starts with the real one is not a delimiter; transport padding allowed")
     func boundaryTraps() throws {
         let raw = "Content-Type: multipart/mixed; boundary=ab\n\n--ab  \n\n--abc not a delimiter\n--ab--x\n--ab--\n"
         let m = try MIMEParser.parse(bytes(raw))
@@ -93,9 +95,12 @@ struct MIMEParserTests {
         #expect(m.children[0].text == "--abc not a delimiter\n--ab--x")
     }
 
-    @Test("a part starting with a blank line has no header and takes the defaults; multipart/digest defaults to message/rfc822")
+    @Test(
+        "a part starting with a blank line has no header and takes the defaults; multipart/digest defaults to message/rfc822"
+    )
     func defaults() throws {
-        let m = try MIMEParser.parse(bytes("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: x\n\nhi\n--d--\n"))
+        let m = try MIMEParser.parse(
+            bytes("Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: x\n\nhi\n--d--\n"))
         #expect(m.children[0].contentType.mimeType == "message/rfc822")
         #expect(m.children[0].encapsulatedMessage?.header.value("subject") == "x")
         let p = try MIMEParser.parse(bytes("Content-Type: multipart/mixed; boundary=d\n\n--d\n\nplain\n--d--\n"))
@@ -120,7 +125,8 @@ struct MIMEParserTests {
     @Test("encoded message/global is decoded before parsing")
     func encodedGlobal() throws {
         let inner = Base64.encode(bytes("Subject: über\r\n\r\nbody"))
-        let raw = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/global\nContent-Transfer-Encoding: base64\n\n\(inner)\n--b--\n"
+        let raw =
+            "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/global\nContent-Transfer-Encoding: base64\n\n\(inner)\n--b--\n"
         let m = try MIMEParser.parse(bytes(raw))
         #expect(m.children[0].encapsulatedMessage?.header.value("subject") == "über")
     }
@@ -133,7 +139,10 @@ struct MIMEParserTests {
         let m = try MIMEParser.parse(bytes(raw))
         var depth = 0
         var p = m
-        while let c = p.children.first { p = c; depth += 1 }
+        while let c = p.children.first {
+            p = c
+            depth += 1
+        }
         #expect(depth <= 32)
         #expect(p.defects.contains(.depthLimitReached))
     }
@@ -158,11 +167,14 @@ struct MIMEParserTests {
         #expect(elapsed < .seconds(1))
     }
 
-    @Test("garbage and truncated input never crash", arguments: [
-        "", "\n", "--", "Content-Type: multipart/mixed\n\n--x\n", "Content-Type: multipart/mixed; boundary=\"\"\n\n--\n",
-        "Content-Type: message/rfc822\n\n", "Content-Type: multipart/mixed; boundary=a\n\n--a", "\u{0}\u{1}\u{2}",
-        "Content-Type: text/plain; charset=\"\n\n", "Content-Transfer-Encoding: base64\n\n====",
-    ])
+    @Test(
+        "garbage and truncated input never crash",
+        arguments: [
+            "", "\n", "--", "Content-Type: multipart/mixed\n\n--x\n",
+            "Content-Type: multipart/mixed; boundary=\"\"\n\n--\n",
+            "Content-Type: message/rfc822\n\n", "Content-Type: multipart/mixed; boundary=a\n\n--a", "\u{0}\u{1}\u{2}",
+            "Content-Type: text/plain; charset=\"\n\n", "Content-Transfer-Encoding: base64\n\n====",
+        ])
     func garbage(_ s: String) throws {
         let m = try MIMEParser.parse(bytes(s))
         _ = m.text

@@ -1,7 +1,6 @@
+import MailCore
 import TestRandom
 import Testing
-
-import MailCore
 
 @Suite("XText (RFC 3461 §4)")
 struct XTextStrictTests {
@@ -66,4 +65,3 @@ struct XTextStrictTests {
         #expect(XText.decodeStrict(input) == nil)
     }
 }
-

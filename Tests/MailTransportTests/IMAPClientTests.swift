@@ -2,14 +2,16 @@ import Foundation
 import MailTransport
 import MailboxCore
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// A server that speaks enough IMAP for the client; `extra` overrides any command.
 func imapScript(
     greetingCaps: String = "IMAP4rev1 AUTH=PLAIN SASL-IR",
     loginCaps: String = "IMAP4rev1 IDLE MOVE UIDPLUS",
-    _ extra: @escaping @Sendable (_ tag: String, _ rest: String, _ tls: Bool) -> ScriptedMailboxServer.Step? = { _, _, _ in nil }
+    _ extra: @escaping @Sendable (_ tag: String, _ rest: String, _ tls: Bool) -> ScriptedMailboxServer.Step? = {
+        _, _, _ in nil
+    }
 ) -> ScriptedMailboxServer.Script {
     { line, tls in
         let (tag, rest) = split(line)
@@ -18,7 +20,10 @@ func imapScript(
         switch verb {
         case "CAPABILITY": return .send("* CAPABILITY \(greetingCaps)\r\n\(tag) OK done\r\n")
         case "LOGIN", "AUTHENTICATE": return .send("\(tag) OK [CAPABILITY \(loginCaps)] Logged in\r\n")
-        case "SELECT": return .send("* FLAGS (\\Seen \\Deleted)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 10] n\r\n\(tag) OK [READ-WRITE] done\r\n")
+        case "SELECT":
+            return .send(
+                "* FLAGS (\\Seen \\Deleted)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 10] n\r\n\(tag) OK [READ-WRITE] done\r\n"
+            )
         case "NOOP": return .send("\(tag) OK done\r\n")
         case "LOGOUT": return .sendThenClose("* BYE bye\r\n\(tag) OK done\r\n")
         default: return .send("\(tag) BAD unknown command\r\n")
@@ -26,9 +31,11 @@ func imapScript(
     }
 }
 
-func imapOptions(port: Int, user: String = "alice", password: String = "s3cret", scheme: String = "imap", host: String = "127.0.0.1",
-                 starttls: STARTTLSMode = .never, allowPlaintext: Bool = true, caFile: String? = nil,
-                 cleanupFolder: String? = "Roundtrip-Processed") throws -> MailboxServerOptions {
+func imapOptions(
+    port: Int, user: String = "alice", password: String = "s3cret", scheme: String = "imap", host: String = "127.0.0.1",
+    starttls: STARTTLSMode = .never, allowPlaintext: Bool = true, caFile: String? = nil,
+    cleanupFolder: String? = "Roundtrip-Processed"
+) throws -> MailboxServerOptions {
     MailboxServerOptions(
         url: try MailboxURL(parsing: "\(scheme)://\(user)@\(host):\(port)/INBOX"), password: password,
         tls: TLSPolicy(starttls: starttls, verify: caFile == nil ? .off : .strict, caFile: caFile),
@@ -43,30 +50,45 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     @Test func literalSplitAcrossWritesIsFetchedExactly() async throws {
         let body = "From: a@b\r\nSubject: split\r\n\r\n{5}\r\nnot a literal\r\n.\r\n"
         let n = body.utf8.count
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            guard rest.hasPrefix("UID FETCH") else { return nil }
-            let whole = "* 2 FETCH (UID 5 RFC822.SIZE \(n) BODY[] {\(n)}\r\n\(body) FLAGS (\\Seen))\r\n\(tag) OK done\r\n"
-            let u = Array(whole.utf8)
-            // Cut inside "{n}", inside the literal, and right before ")".
-            let cuts = [30, 50, 60, u.count - 12, u.count]
-            var parts: [String] = []
-            var from = 0
-            for c in cuts { parts.append(String(decoding: u[from..<c], as: UTF8.self)); from = c }
-            return .sendParts(parts, gapMs: 20)
-        })
-        let messages = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                guard rest.hasPrefix("UID FETCH") else { return nil }
+                let whole =
+                    "* 2 FETCH (UID 5 RFC822.SIZE \(n) BODY[] {\(n)}\r\n\(body) FLAGS (\\Seen))\r\n\(tag) OK done\r\n"
+                let u = Array(whole.utf8)
+                // Cut inside "{n}", inside the literal, and right before ")".
+                let cuts = [30, 50, 60, u.count - 12, u.count]
+                var parts: [String] = []
+                var from = 0
+                for c in cuts {
+                    parts.append(String(decoding: u[from..<c], as: UTF8.self))
+                    from = c
+                }
+                return .sendParts(parts, gapMs: 20)
+            })
+        let messages = try await IMAPClient.withConnection(try imapOptions(port: server.port)) {
+            (client: IMAPClient) async throws in
             try await client.fetch(uids: [5])
         }
-        #expect(messages == [FetchedMessage(source: "imap://alice@127.0.0.1:\(server.port)/INBOX;UIDVALIDITY=7;UID=5", bytes: Array(body.utf8))])
+        #expect(
+            messages == [
+                FetchedMessage(
+                    source: "imap://alice@127.0.0.1:\(server.port)/INBOX;UIDVALIDITY=7;UID=5", bytes: Array(body.utf8))
+            ])
         #expect(server.lines.contains { $0.hasSuffix("UID FETCH 5 (UID RFC822.SIZE BODY.PEEK[])") })
         await server.stop()
     }
 
     @Test func untaggedExistsMidCommandIsRememberedForTheWatcher() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            if rest.hasPrefix("UID SEARCH") { return .send("* 4 EXISTS\r\n* SEARCH 8 9\r\n* 1 EXPUNGE\r\n\(tag) OK done\r\n") }
-            return nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                if rest.hasPrefix("UID SEARCH") {
+                    return .send("* 4 EXISTS\r\n* SEARCH 8 9\r\n* 1 EXPUNGE\r\n\(tag) OK done\r\n")
+                }
+                return nil
+            })
         try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
             #expect(try await client.search([.all]) == [8, 9])
             // No IDLE needed: the EXISTS already told us.
@@ -80,19 +102,26 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         let cert = try TestCertificate.make()
         let ca = try cert.writeCA()
         let injected = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] injected\r\n"
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, tls: cert, script: imapScript { tag, rest, tls in
-            if rest == "STARTTLS" { return .sendThenStartTLS("\(tag) OK Begin TLS\r\n\(injected)") }
-            if rest == "CAPABILITY" && tls { return .send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE\r\n\(tag) OK done\r\n") }
-            return nil
-        })
-        let client = try await IMAPClient.connect(try imapOptions(port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca))
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting, tls: cert,
+            script: imapScript { tag, rest, tls in
+                if rest == "STARTTLS" { return .sendThenStartTLS("\(tag) OK Begin TLS\r\n\(injected)") }
+                if rest == "CAPABILITY" && tls {
+                    return .send("* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE\r\n\(tag) OK done\r\n")
+                }
+                return nil
+            })
+        let client = try await IMAPClient.connect(
+            try imapOptions(port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca)
+        )
         let report = try #require(await client.tlsReport)
         #expect(report.discardedPlaintextOctets == injected.utf8.count)
         #expect(report.verification == .verified)
         #expect(await client.tlsActive)
         #expect(await client.capabilities.contains("IDLE"))
         #expect(await !client.capabilities.contains("LOGINDISABLED"))
-        #expect(await client.transcript.contains { $0.text.contains("discarded \(injected.utf8.count) plaintext octets") })
+        #expect(
+            await client.transcript.contains { $0.text.contains("discarded \(injected.utf8.count) plaintext octets") })
         await client.logout()
         let lines = server.lines
         #expect(lines.contains("[tls] a2 CAPABILITY"))
@@ -102,9 +131,11 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func starttlsRequiredButNotOffered() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n", script: imapScript())
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n", script: imapScript())
         do {
-            _ = try await IMAPClient.connect(try imapOptions(port: server.port, starttls: .require, allowPlaintext: false))
+            _ = try await IMAPClient.connect(
+                try imapOptions(port: server.port, starttls: .require, allowPlaintext: false))
             Issue.record("connected without STARTTLS")
         } catch let e as MailboxError {
             #expect(e.kind == .tlsFailed && e.step == .tls)
@@ -116,7 +147,8 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     @Test func credentialsAreNeverSentWithoutTLSUnlessAllowed() async throws {
         let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript())
         do {
-            _ = try await IMAPClient.connect(try imapOptions(port: server.port, starttls: .never, allowPlaintext: false))
+            _ = try await IMAPClient.connect(
+                try imapOptions(port: server.port, starttls: .never, allowPlaintext: false))
             Issue.record("logged in without TLS")
         } catch let e as MailboxError {
             #expect(e.kind == .authFailed && e.step == .auth)
@@ -126,9 +158,11 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func byeDuringACommandIsAClosedConnection() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { _, rest, _ in
-            rest.hasPrefix("SELECT") ? .sendThenClose("* BYE Server shutting down\r\n") : nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { _, rest, _ in
+                rest.hasPrefix("SELECT") ? .sendThenClose("* BYE Server shutting down\r\n") : nil
+            })
         let client = try await IMAPClient.connect(try imapOptions(port: server.port))
         do {
             try await client.select()
@@ -150,7 +184,8 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
             #expect(e.kind == .greetingFailed && e.description.contains("too busy"))
         }
         await bye.stop()
-        let pre = try await ScriptedMailboxServer.start(greeting: "* PREAUTH [CAPABILITY IMAP4rev1] hi alice\r\n", script: imapScript())
+        let pre = try await ScriptedMailboxServer.start(
+            greeting: "* PREAUTH [CAPABILITY IMAP4rev1] hi alice\r\n", script: imapScript())
         let status = try await IMAPClient.withConnection(try imapOptions(port: pre.port)) { try await $0.select() }
         #expect(status.uidValidity == 7 && status.uidNext == 10 && status.exists == 3)
         #expect(!pre.lines.contains { $0.contains("LOGIN") || $0.contains("AUTHENTICATE") })
@@ -159,18 +194,21 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
 
     @Test func idleWakesUpOnExistsThenSearchesAndFetches() async throws {
         let idleTag = LockedBox("")
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            switch rest {
-            case "IDLE":
-                idleTag.withLock { $0 = tag }
-                return .sendParts(["+ idling\r\n", "* 4 EXISTS\r\n"], gapMs: 150)
-            case "": return tag == "DONE" ? .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") : nil
-            case "UID SEARCH ALL": return .send("* SEARCH\r\n\(tag) OK done\r\n")
-            case "UID SEARCH UID 10:*": return .send("* SEARCH 11\r\n\(tag) OK done\r\n")
-            case _ where rest.hasPrefix("UID FETCH 11 "): return .send("* 4 FETCH (UID 11 BODY[] {7}\r\nhi\r\nyou)\r\n\(tag) OK done\r\n")
-            default: return nil
-            }
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                switch rest {
+                case "IDLE":
+                    idleTag.withLock { $0 = tag }
+                    return .sendParts(["+ idling\r\n", "* 4 EXISTS\r\n"], gapMs: 150)
+                case "": return tag == "DONE" ? .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") : nil
+                case "UID SEARCH ALL": return .send("* SEARCH\r\n\(tag) OK done\r\n")
+                case "UID SEARCH UID 10:*": return .send("* SEARCH 11\r\n\(tag) OK done\r\n")
+                case _ where rest.hasPrefix("UID FETCH 11 "):
+                    return .send("* 4 FETCH (UID 11 BODY[] {7}\r\nhi\r\nyou)\r\n\(tag) OK done\r\n")
+                default: return nil
+                }
+            })
         let got = FoundMessages()
         let start = ContinuousClock.now
         try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
@@ -186,30 +224,41 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         let commands = server.lines.map { split($0).rest.isEmpty ? $0 : split($0).rest }
         let idle = try #require(commands.firstIndex(of: "IDLE"))
         #expect(commands[idle + 1] == "DONE")
-        #expect(server.lines.contains("DONE")) // untagged
+        #expect(server.lines.contains("DONE"))  // untagged
         await server.stop()
     }
 
     @Test func watcherReconnectsAfterBye() async throws {
         let idles = LockedBox(0)
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            switch rest {
-            case "IDLE":
-                let n = idles.withLock { $0 += 1; return $0 }
-                if n == 1 { return .sendThenClose("+ idling\r\n* BYE Server shutting down\r\n") }
-                return .send("+ idling\r\n")
-            case "UID SEARCH ALL":
-                return .send(idles.withLock { $0 } == 0 ? "* SEARCH\r\n\(tag) OK done\r\n" : "* SEARCH 11\r\n\(tag) OK done\r\n")
-            case _ where rest.hasPrefix("UID FETCH 11 "): return .send("* 4 FETCH (UID 11 BODY[] {2}\r\nhi)\r\n\(tag) OK done\r\n")
-            default: return nil
-            }
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                switch rest {
+                case "IDLE":
+                    let n = idles.withLock {
+                        $0 += 1
+                        return $0
+                    }
+                    if n == 1 { return .sendThenClose("+ idling\r\n* BYE Server shutting down\r\n") }
+                    return .send("+ idling\r\n")
+                case "UID SEARCH ALL":
+                    return .send(
+                        idles.withLock { $0 } == 0
+                            ? "* SEARCH\r\n\(tag) OK done\r\n" : "* SEARCH 11\r\n\(tag) OK done\r\n")
+                case _ where rest.hasPrefix("UID FETCH 11 "):
+                    return .send("* 4 FETCH (UID 11 BODY[] {2}\r\nhi)\r\n\(tag) OK done\r\n")
+                default: return nil
+                }
+            })
         let got = FoundMessages()
         let reconnects = LockedBox(0)
-        try await IMAPClient.watch(try imapOptions(port: server.port), query: MailboxQuery(), until: .now + .seconds(10), onReconnect: { e in
-            #expect(e.kind == .connectionClosed)
-            reconnects.withLock { $0 += 1 }
-        }) { m in
+        try await IMAPClient.watch(
+            try imapOptions(port: server.port), query: MailboxQuery(), until: .now + .seconds(10),
+            onReconnect: { e in
+                #expect(e.kind == .connectionClosed)
+                reconnects.withLock { $0 += 1 }
+            }
+        ) { m in
             got.append(m)
             return false
         }
@@ -220,9 +269,11 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func oversizedLiteralIsAProtocolErrorAtTheFetchStep() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            rest.hasPrefix("UID FETCH") ? .send("* 1 FETCH (UID 5 BODY[] {52428801}\r\n") : nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                rest.hasPrefix("UID FETCH") ? .send("* 1 FETCH (UID 5 BODY[] {52428801}\r\n") : nil
+            })
         let client = try await IMAPClient.connect(try imapOptions(port: server.port))
         do {
             _ = try await client.fetch(uids: [5])
@@ -236,9 +287,11 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func silenceIsATimeoutAtTheRunningStep() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { _, rest, _ in
-            rest.hasPrefix("SELECT") ? .silence : nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { _, rest, _ in
+                rest.hasPrefix("SELECT") ? .silence : nil
+            })
         var options = try imapOptions(port: server.port)
         // Long enough for connect and login on a loaded machine; the silence at SELECT must end it.
         options.timeout = .seconds(1)
@@ -256,11 +309,15 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func alertsAreKeptAndMissingMailboxIsUnavailable() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: "* OK [ALERT] Maintenance at 22:00\r\n", script: imapScript { tag, rest, _ in
-            if rest == "CAPABILITY" { return .send("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n* OK [ALERT] Quota at 95%\r\n\(tag) OK done\r\n") }
-            if rest.hasPrefix("SELECT") { return .send("\(tag) NO Mailbox doesn't exist: Nope\r\n") }
-            return nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "* OK [ALERT] Maintenance at 22:00\r\n",
+            script: imapScript { tag, rest, _ in
+                if rest == "CAPABILITY" {
+                    return .send("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n* OK [ALERT] Quota at 95%\r\n\(tag) OK done\r\n")
+                }
+                if rest.hasPrefix("SELECT") { return .send("\(tag) NO Mailbox doesn't exist: Nope\r\n") }
+                return nil
+            })
         let client = try await IMAPClient.connect(try imapOptions(port: server.port))
         #expect(await client.alerts == ["Maintenance at 22:00", "Quota at 95%"])
         // No CAPABILITY in the greeting: it was asked for before login.
@@ -276,10 +333,14 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func esearchResultsAreUnderstood() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev2 IDLE") { tag, rest, _ in
-            rest.hasPrefix("UID SEARCH") ? .send("* ESEARCH (TAG \"\(tag)\") UID ALL 4,7:9\r\n\(tag) OK done\r\n") : nil
-        })
-        let uids = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript(loginCaps: "IMAP4rev2 IDLE") { tag, rest, _ in
+                rest.hasPrefix("UID SEARCH")
+                    ? .send("* ESEARCH (TAG \"\(tag)\") UID ALL 4,7:9\r\n\(tag) OK done\r\n") : nil
+            })
+        let uids = try await IMAPClient.withConnection(try imapOptions(port: server.port)) {
+            (client: IMAPClient) async throws in
             try await client.search([.header("X-Roundtrip-Probe", "tok")])
         }
         #expect(uids == [4, 7, 8, 9])
@@ -288,14 +349,16 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
 
     @Test func existsInTheSameWriteAsTheIdleContinuation() async throws {
         let idleTag = LockedBox("")
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            if rest == "IDLE" {
-                idleTag.withLock { $0 = tag }
-                return .send("+ idling\r\n* 12 EXISTS\r\n")
-            }
-            if tag == "DONE" { return .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") }
-            return nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                if rest == "IDLE" {
+                    idleTag.withLock { $0 = tag }
+                    return .send("+ idling\r\n* 12 EXISTS\r\n")
+                }
+                if tag == "DONE" { return .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") }
+                return nil
+            })
         try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
             try await client.select()
             let t0 = ContinuousClock.now
@@ -309,15 +372,17 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
 
     @Test func idleIsReissuedWhenTheLimitIsReached() async throws {
         let idleTag = LockedBox("")
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript { tag, rest, _ in
-            switch rest {
-            case "IDLE":
-                idleTag.withLock { $0 = tag }
-                return .send("+ idling\r\n")
-            case "": return tag == "DONE" ? .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") : nil
-            default: return nil
-            }
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript { tag, rest, _ in
+                switch rest {
+                case "IDLE":
+                    idleTag.withLock { $0 = tag }
+                    return .send("+ idling\r\n")
+                case "": return tag == "DONE" ? .send("\(idleTag.withLock { $0 }) OK Idle completed\r\n") : nil
+                default: return nil
+                }
+            })
         var options = try imapOptions(port: server.port)
         options.idleReissue = .milliseconds(200)
         try await IMAPClient.withConnection(options) { (client: IMAPClient) async throws in
@@ -332,7 +397,8 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func withoutIdleItPollsWithNoop() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1 UIDPLUS"))
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1 UIDPLUS"))
         try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
             try await client.select()
             #expect(await !client.usesIDLE)
@@ -346,7 +412,10 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     static func sources(_ port: Int) -> [String] {
-        ["imap://alice@127.0.0.1:\(port)/INBOX;UIDVALIDITY=7;UID=7", "imap://alice@127.0.0.1:\(port)/INBOX;UIDVALIDITY=7;UID=9"]
+        [
+            "imap://alice@127.0.0.1:\(port)/INBOX;UIDVALIDITY=7;UID=7",
+            "imap://alice@127.0.0.1:\(port)/INBOX;UIDVALIDITY=7;UID=9",
+        ]
     }
 
     func assertNoBlanketExpunge(_ lines: [String]) {
@@ -357,11 +426,18 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func cleanupUsesMoveWhenOffered() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1 MOVE UIDPLUS") { tag, rest, _ in
-            rest.hasPrefix("UID MOVE") ? .send("* OK [COPYUID 1 7,9 1:2] moved\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n\(tag) OK done\r\n") : nil
-        })
-        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
-            try await client.cleanup(sources: Self.sources(server.port) + ["imap://alice@127.0.0.1:\(server.port)/INBOX;UIDVALIDITY=6;UID=3", "pop3://x@y;UIDL=1"])
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript(loginCaps: "IMAP4rev1 MOVE UIDPLUS") { tag, rest, _ in
+                rest.hasPrefix("UID MOVE")
+                    ? .send("* OK [COPYUID 1 7,9 1:2] moved\r\n* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n\(tag) OK done\r\n") : nil
+            })
+        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) {
+            (client: IMAPClient) async throws in
+            try await client.cleanup(
+                sources: Self.sources(server.port) + [
+                    "imap://alice@127.0.0.1:\(server.port)/INBOX;UIDVALIDITY=6;UID=3", "pop3://x@y;UIDL=1",
+                ])
         }
         #expect(report.method == .moved)
         #expect(report.removed == Self.sources(server.port))
@@ -374,16 +450,19 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
 
     @Test func cleanupCreatesTheFolderOnTryCreate() async throws {
         let movedOnce = LockedBox(false)
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1 MOVE") { tag, rest, _ in
-            if rest.hasPrefix("UID MOVE") {
-                let created = movedOnce.withLock { $0 }
-                movedOnce.withLock { $0 = true }
-                return .send(created ? "\(tag) OK done\r\n" : "\(tag) NO [TRYCREATE] no such mailbox\r\n")
-            }
-            if rest.hasPrefix("CREATE") { return .send("\(tag) OK created\r\n") }
-            return nil
-        })
-        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port, cleanupFolder: "Done")) { (client: IMAPClient) async throws in
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript(loginCaps: "IMAP4rev1 MOVE") { tag, rest, _ in
+                if rest.hasPrefix("UID MOVE") {
+                    let created = movedOnce.withLock { $0 }
+                    movedOnce.withLock { $0 = true }
+                    return .send(created ? "\(tag) OK done\r\n" : "\(tag) NO [TRYCREATE] no such mailbox\r\n")
+                }
+                if rest.hasPrefix("CREATE") { return .send("\(tag) OK created\r\n") }
+                return nil
+            })
+        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port, cleanupFolder: "Done")) {
+            (client: IMAPClient) async throws in
             try await client.cleanup(sources: Self.sources(server.port))
         }
         #expect(report.method == .moved && report.removed.count == 2)
@@ -394,12 +473,17 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func cleanupUsesUIDExpungeWithUIDPLUS() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1 UIDPLUS") { tag, rest, _ in
-            if rest.hasPrefix("UID STORE") { return .send("\(tag) OK stored\r\n") }
-            if rest.hasPrefix("UID EXPUNGE") { return .send("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n\(tag) OK expunged\r\n") }
-            return nil
-        })
-        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting,
+            script: imapScript(loginCaps: "IMAP4rev1 UIDPLUS") { tag, rest, _ in
+                if rest.hasPrefix("UID STORE") { return .send("\(tag) OK stored\r\n") }
+                if rest.hasPrefix("UID EXPUNGE") {
+                    return .send("* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n\(tag) OK expunged\r\n")
+                }
+                return nil
+            })
+        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) {
+            (client: IMAPClient) async throws in
             try await client.cleanup(sources: Self.sources(server.port))
         }
         #expect(report.method == .expunged && report.removed == Self.sources(server.port))
@@ -411,13 +495,18 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
     }
 
     @Test func cleanupLeavesEverythingWithoutMoveOrUIDPLUS() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1"))
-        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) { (client: IMAPClient) async throws in
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting, script: imapScript(loginCaps: "IMAP4rev1"))
+        let report = try await IMAPClient.withConnection(try imapOptions(port: server.port)) {
+            (client: IMAPClient) async throws in
             try await client.cleanup(sources: Self.sources(server.port))
         }
         #expect(report.method == .none && report.removed.isEmpty && report.kept.count == 2)
         #expect(report.note?.contains("neither MOVE nor UIDPLUS") == true)
-        #expect(!server.lines.contains { $0.contains("STORE") || $0.contains("EXPUNGE") || $0.contains("MOVE") || $0.contains("CLOSE") })
+        #expect(
+            !server.lines.contains {
+                $0.contains("STORE") || $0.contains("EXPUNGE") || $0.contains("MOVE") || $0.contains("CLOSE")
+            })
         await server.stop()
     }
 
@@ -425,11 +514,13 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
         let canary = "canary-Zq8w3" + UUID().uuidString
         let b64 = Base64.encode(Array("\u{0}alice\u{0}\(canary)".utf8))
         // AUTHENTICATE PLAIN without SASL-IR (continuation), then LOGIN with a literal, then a failure.
-        let server = try await ScriptedMailboxServer.start(greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n", script: imapScript { tag, rest, _ in
-            if rest == "AUTHENTICATE PLAIN" { return .send("+ \r\n") }
-            if rest.isEmpty, tag == b64 { return .send("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n") }
-            return nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n",
+            script: imapScript { tag, rest, _ in
+                if rest == "AUTHENTICATE PLAIN" { return .send("+ \r\n") }
+                if rest.isEmpty, tag == b64 { return .send("a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n") }
+                return nil
+            })
         do {
             _ = try await IMAPClient.connect(try imapOptions(port: server.port, password: canary))
             Issue.record("logged in")
@@ -438,21 +529,28 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
             #expect(!"\(e)".contains(canary) && !"\(e)".contains(b64))
             #expect(!String(reflecting: e).contains(canary))
         }
-        #expect(server.lines.contains(b64)) // it was sent, so the test is real
-        let literal = try await ScriptedMailboxServer.start(greeting: "* OK [CAPABILITY IMAP4rev1] hi\r\n", script: imapScript { tag, rest, _ in
-            if rest.hasPrefix("LOGIN") { return .send("+ go ahead\r\n") }
-            if tag.hasPrefix("pässword") { return .send("a1 OK [CAPABILITY IMAP4rev1] in\r\n") }
-            return nil
-        })
-        let transcript = try await IMAPClient.withConnection(try imapOptions(port: literal.port, password: "pässword-\(canary)")) { (client: IMAPClient) async throws in
+        #expect(server.lines.contains(b64))  // it was sent, so the test is real
+        let literal = try await ScriptedMailboxServer.start(
+            greeting: "* OK [CAPABILITY IMAP4rev1] hi\r\n",
+            script: imapScript { tag, rest, _ in
+                if rest.hasPrefix("LOGIN") { return .send("+ go ahead\r\n") }
+                if tag.hasPrefix("pässword") { return .send("a1 OK [CAPABILITY IMAP4rev1] in\r\n") }
+                return nil
+            })
+        let transcript = try await IMAPClient.withConnection(
+            try imapOptions(port: literal.port, password: "pässword-\(canary)")
+        ) { (client: IMAPClient) async throws in
             await client.transcript
         }
         let text = transcript.map(\.text).joined(separator: "\n")
         #expect(text.contains("a1 LOGIN <redacted>"))
         let options = try imapOptions(port: literal.port, password: canary)
-        for shown in ["\(options)", String(reflecting: options), "\(Mirror(reflecting: options).children.map { "\($0.value)" })",
-                      "\(IMAPCommand.login(user: "alice", password: canary))", String(reflecting: IMAPCommand.authenticatePlain(user: "a", password: canary, initialResponse: true)),
-                      "\(POP3Command.pass(canary))", String(reflecting: POP3Command.authPlain(user: "a", password: canary))] {
+        for shown in [
+            "\(options)", String(reflecting: options), "\(Mirror(reflecting: options).children.map { "\($0.value)" })",
+            "\(IMAPCommand.login(user: "alice", password: canary))",
+            String(reflecting: IMAPCommand.authenticatePlain(user: "a", password: canary, initialResponse: true)),
+            "\(POP3Command.pass(canary))", String(reflecting: POP3Command.authPlain(user: "a", password: canary)),
+        ] {
             #expect(!shown.contains(canary), "\(shown)")
             #expect(!shown.contains(b64))
         }
@@ -477,6 +575,14 @@ final class LockedBox<T: Sendable>: @unchecked Sendable {
 final class FoundMessages: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [FetchedMessage] = []
-    func append(_ m: FetchedMessage) { lock.lock(); list.append(m); lock.unlock() }
-    var all: [FetchedMessage] { lock.lock(); defer { lock.unlock() }; return list }
+    func append(_ m: FetchedMessage) {
+        lock.lock()
+        list.append(m)
+        lock.unlock()
+    }
+    var all: [FetchedMessage] {
+        lock.lock()
+        defer { lock.unlock() }
+        return list
+    }
 }

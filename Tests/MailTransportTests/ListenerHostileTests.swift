@@ -1,8 +1,8 @@
 import Foundation
 import NIOCore
 import SMTPCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import MailTransport
 
@@ -38,10 +38,14 @@ import TestSupport
 
     @Test("the recipient gate answers 550 5.1.1 at RCPT through the listener")
     func gate() async throws {
-        try await ListenerHarness.with({ $0.recipientGate = RecipientGate(acceptedLocalParts: ["reports"]) { $0 == "good" } }) { h in
+        try await ListenerHarness.with({
+            $0.recipientGate = RecipientGate(acceptedLocalParts: ["reports"]) { $0 == "good" }
+        }) { h in
             let c = try await h.client()
-            try await c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<roundtrip@return.example>\r\nRCPT TO:<roundtrip+bad@return.example>\r\n"
-                + "RCPT TO:<roundtrip+good@return.example>\r\nRCPT TO:<reports@return.example>\r\nRCPT TO:<postmaster@return.example>\r\nQUIT\r\n")
+            try await c.send(
+                "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<roundtrip@return.example>\r\nRCPT TO:<roundtrip+bad@return.example>\r\n"
+                    + "RCPT TO:<roundtrip+good@return.example>\r\nRCPT TO:<reports@return.example>\r\nRCPT TO:<postmaster@return.example>\r\nQUIT\r\n"
+            )
             #expect(try await c.replies(8) == [250, 250, 550, 550, 250, 250, 250, 221])
             await c.close()
         }
@@ -73,7 +77,9 @@ import TestSupport
         }
     }
 
-    @Test("a client that pipelines `.` and QUIT and shuts its side down (as Exim does) still gets 250 and 221; the message is stored once")
+    @Test(
+        "a client that pipelines `.` and QUIT and shuts its side down (as Exim does) still gets 250 and 221; the message is stored once"
+    )
     func halfClosedAfterData() async throws {
         try await ListenerHarness.with { h in
             let c = try await h.client()

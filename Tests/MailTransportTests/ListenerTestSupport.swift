@@ -5,8 +5,8 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import MailTransport
 
@@ -102,7 +102,8 @@ final class RawSMTPClient: Sendable {
             var config = TLSConfiguration.makeClientConfiguration()
             config.certificateVerification = .none
             let context = try NIOSSLContext(configuration: config)
-            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: nil), position: .first)
+            try channel.pipeline.syncOperations.addHandler(
+                try NIOSSLClientHandler(context: context, serverHostname: nil), position: .first)
         }.get()
     }
 
@@ -138,7 +139,8 @@ struct ListenerHarness {
     ) async throws {
         let dir = makeStoreDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var config = SMTPListenerConfiguration(host: "127.0.0.1", port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
+        var config = SMTPListenerConfiguration(
+            host: "127.0.0.1", port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
         config.shutdownGracePeriod = .seconds(5)
         configure(&config)
         let (ports, portsContinuation) = AsyncStream.makeStream(of: Int.self)

@@ -1,11 +1,14 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import MailTransport
 
 @Suite struct MXResolverTests {
     static func zone() -> FakeDNSServer.Zone {
         var z = FakeDNSServer.Zone()
-        z.mx["multi.test"] = [(20, "mx1.multi.test"), (10, "mx2.multi.test"), (30, "mx3.multi.test"), (10, "mx4.multi.test")]
+        z.mx["multi.test"] = [
+            (20, "mx1.multi.test"), (10, "mx2.multi.test"), (30, "mx3.multi.test"), (10, "mx4.multi.test"),
+        ]
         z.mx["nullmx.test"] = [(0, "")]
         z.a["implicit.test"] = [[127, 0, 0, 9]]
         z.a["mx1.multi.test"] = [[127, 0, 0, 1]]
@@ -23,12 +26,14 @@ import TestSupport
     @Test func severalMXInPreferenceOrderTiesKeepServerOrder() async throws {
         try await withResolver { r in
             let answer = try await r.mx(for: "multi.test")
-            #expect(answer == .exchangers([
-                MXRecord(preference: 10, host: "mx2.multi.test"),
-                MXRecord(preference: 10, host: "mx4.multi.test"),
-                MXRecord(preference: 20, host: "mx1.multi.test"),
-                MXRecord(preference: 30, host: "mx3.multi.test"),
-            ]))
+            #expect(
+                answer
+                    == .exchangers([
+                        MXRecord(preference: 10, host: "mx2.multi.test"),
+                        MXRecord(preference: 10, host: "mx4.multi.test"),
+                        MXRecord(preference: 20, host: "mx1.multi.test"),
+                        MXRecord(preference: 30, host: "mx3.multi.test"),
+                    ]))
         }
     }
 
@@ -84,7 +89,8 @@ import TestSupport
     }
 
     @Test(arguments: [
-        ("127.0.0.1:5353", "127.0.0.1", 5353), ("127.0.0.1", "127.0.0.1", 53), ("[::1]:5353", "::1", 5353), ("::1", "::1", 53),
+        ("127.0.0.1:5353", "127.0.0.1", 5353), ("127.0.0.1", "127.0.0.1", 53), ("[::1]:5353", "::1", 5353),
+        ("::1", "::1", 53),
     ])
     func dnsServerOption(text: String, host: String, port: Int) throws {
         let s = try LibresolvResolver.parseServer(text)

@@ -20,11 +20,14 @@ import Testing
         let root = try makeMaildir()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let secret = root + "/secret.txt"
-        try "X-Roundtrip-Probe: tok\r\n\r\nnot a message of this Maildir".write(toFile: secret, atomically: true, encoding: .utf8)
+        try "X-Roundtrip-Probe: tok\r\n\r\nnot a message of this Maildir".write(
+            toFile: secret, atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/new/1.link", withDestinationPath: secret)
-        try "X-Roundtrip-Probe: tok\r\n\r\nhidden".write(toFile: root + "/new/.hidden", atomically: true, encoding: .utf8)
+        try "X-Roundtrip-Probe: tok\r\n\r\nhidden".write(
+            toFile: root + "/new/.hidden", atomically: true, encoding: .utf8)
         try "X-Roundtrip-Probe: tok\r\n\r\nin tmp".write(toFile: root + "/tmp/2.tmp", atomically: true, encoding: .utf8)
-        try "X-Roundtrip-Probe: tok\r\n\r\n" .appending(String(repeating: "x", count: 2000)).write(toFile: root + "/new/3.big", atomically: true, encoding: .utf8)
+        try "X-Roundtrip-Probe: tok\r\n\r\n".appending(String(repeating: "x", count: 2000)).write(
+            toFile: root + "/new/3.big", atomically: true, encoding: .utf8)
         try "X-Roundtrip-Probe: tok\r\n\r\nok".write(toFile: root + "/cur/4.ok:2,S", atomically: true, encoding: .utf8)
         let reader = MaildirReader(root: root, includeCur: true, maxMessageSize: 1000)
         let found = try reader.scan(MailboxQuery(token: "tok"))

@@ -1,12 +1,15 @@
 import Foundation
-@testable import MailTransport
 import MailboxCore
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
-func pop3Script(capa: String = "USER\r\nUIDL\r\nSTLS\r\n", afterTLSCapa: String = "USER\r\nUIDL\r\nSASL PLAIN\r\n",
-                _ extra: @escaping @Sendable (_ line: String, _ tls: Bool) -> ScriptedMailboxServer.Step? = { _, _ in nil }) -> ScriptedMailboxServer.Script {
+@testable import MailTransport
+
+func pop3Script(
+    capa: String = "USER\r\nUIDL\r\nSTLS\r\n", afterTLSCapa: String = "USER\r\nUIDL\r\nSASL PLAIN\r\n",
+    _ extra: @escaping @Sendable (_ line: String, _ tls: Bool) -> ScriptedMailboxServer.Step? = { _, _ in nil }
+) -> ScriptedMailboxServer.Script {
     { line, tls in
         if let step = extra(line, tls) { return step }
         let verb = line.split(separator: " ").first.map { $0.uppercased() } ?? ""
@@ -16,7 +19,8 @@ func pop3Script(capa: String = "USER\r\nUIDL\r\nSTLS\r\n", afterTLSCapa: String 
         case "UIDL": return .send("+OK\r\n1 uid-one\r\n2 uid;two\r\n3 uid-three\r\n.\r\n")
         case "RETR":
             let n = line.split(separator: " ").last.map(String.init) ?? "?"
-            return .send("+OK message follows\r\nX-Roundtrip-Probe: tok\(n)\r\n\r\n..dot-stuffed line \(n)\r\nbody\r\n.\r\n")
+            return .send(
+                "+OK message follows\r\nX-Roundtrip-Probe: tok\(n)\r\n\r\n..dot-stuffed line \(n)\r\nbody\r\n.\r\n")
         case "DELE": return .send("+OK Marked to be deleted.\r\n")
         case "QUIT": return .sendThenClose("+OK Logging out, messages deleted.\r\n")
         default: return .send("-ERR unknown\r\n")
@@ -24,8 +28,11 @@ func pop3Script(capa: String = "USER\r\nUIDL\r\nSTLS\r\n", afterTLSCapa: String 
     }
 }
 
-func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1", password: String = "s3cret", starttls: STARTTLSMode = .never,
-                 allowPlaintext: Bool = true, caFile: String? = nil) throws -> MailboxServerOptions {
+func pop3Options(
+    port: Int, scheme: String = "pop3", host: String = "127.0.0.1", password: String = "s3cret",
+    starttls: STARTTLSMode = .never,
+    allowPlaintext: Bool = true, caFile: String? = nil
+) throws -> MailboxServerOptions {
     MailboxServerOptions(
         url: try MailboxURL(parsing: "\(scheme)://alice@\(host):\(port)"), password: password,
         tls: TLSPolicy(starttls: starttls, verify: caFile == nil ? .off : .strict, caFile: caFile),
@@ -38,11 +45,16 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         let cert = try TestCertificate.make()
         let ca = try cert.writeCA()
         let injected = "+OK injected\r\n"
-        let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", tls: cert, script: pop3Script { line, _ in
-            line == "STLS" ? .sendThenStartTLS("+OK Begin TLS negotiation\r\n\(injected)") : nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "+OK ready\r\n", tls: cert,
+            script: pop3Script { line, _ in
+                line == "STLS" ? .sendThenStartTLS("+OK Begin TLS negotiation\r\n\(injected)") : nil
+            })
         let canary = "canary-" + UUID().uuidString
-        let client = try await POP3Client.connect(try pop3Options(port: server.port, host: "localhost", password: canary, starttls: .require, allowPlaintext: false, caFile: ca))
+        let client = try await POP3Client.connect(
+            try pop3Options(
+                port: server.port, host: "localhost", password: canary, starttls: .require, allowPlaintext: false,
+                caFile: ca))
         #expect(await client.tlsReport?.discardedPlaintextOctets == injected.utf8.count)
         #expect(await client.tlsReport?.verification == .verified)
         try await client.quit()
@@ -51,7 +63,10 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         #expect(lines.contains("[tls] CAPA"))
         // SASL PLAIN is offered only after TLS, so AUTH PLAIN is used.
         #expect(lines.contains { $0.hasPrefix("[tls] AUTH PLAIN ") })
-        #expect(!lines.contains { !$0.hasPrefix("[tls]") && ($0.hasPrefix("USER") || $0.hasPrefix("PASS") || $0.hasPrefix("AUTH")) })
+        #expect(
+            !lines.contains {
+                !$0.hasPrefix("[tls]") && ($0.hasPrefix("USER") || $0.hasPrefix("PASS") || $0.hasPrefix("AUTH"))
+            })
         let transcript = await client.transcript.map(\.text).joined(separator: "\n")
         #expect(transcript.contains("AUTH PLAIN <redacted>"))
         #expect(!transcript.contains(canary))
@@ -65,7 +80,8 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         let base = "pop3://alice@127.0.0.1:\(server.port)"
         let (messages, report) = try await POP3Client.withConnection(options) { (client: POP3Client) async throws in
             let found = try await client.poll(MailboxQuery(token: "tok2"))
-            let report = try await client.cleanup(sources: found.map(\.source) + ["\(base);UIDL=gone", "imap://x@y/INBOX;UIDVALIDITY=1;UID=1"])
+            let report = try await client.cleanup(
+                sources: found.map(\.source) + ["\(base);UIDL=gone", "imap://x@y/INBOX;UIDVALIDITY=1;UID=1"])
             return (found, report)
         }
         #expect(messages.count == 1)
@@ -80,7 +96,8 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
     }
 
     @Test func plaintextLoginRefusedWithoutPermissionAndRequiredSTLSMissing() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script(capa: "USER\r\nUIDL\r\n"))
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "+OK ready\r\n", script: pop3Script(capa: "USER\r\nUIDL\r\n"))
         do {
             _ = try await POP3Client.connect(try pop3Options(port: server.port, starttls: .auto, allowPlaintext: false))
             Issue.record("logged in without TLS")
@@ -88,7 +105,8 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
             #expect(e.kind == .authFailed)
         }
         do {
-            _ = try await POP3Client.connect(try pop3Options(port: server.port, starttls: .require, allowPlaintext: true))
+            _ = try await POP3Client.connect(
+                try pop3Options(port: server.port, starttls: .require, allowPlaintext: true))
             Issue.record("went on without STLS")
         } catch let e as MailboxError {
             #expect(e.kind == .tlsFailed)
@@ -98,7 +116,8 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
     }
 
     @Test func errGreetingIsAGreetingFailure() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: "-ERR [SYS/TEMP] too many connections\r\n", script: pop3Script())
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "-ERR [SYS/TEMP] too many connections\r\n", script: pop3Script())
         do {
             _ = try await POP3Client.connect(try pop3Options(port: server.port))
             Issue.record("connected")
@@ -109,9 +128,11 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
     }
 
     @Test func lockedMailboxIsAnAuthFailureWithTheCode() async throws {
-        let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script { line, _ in
-            line.hasPrefix("PASS") ? .send("-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n") : nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "+OK ready\r\n",
+            script: pop3Script { line, _ in
+                line.hasPrefix("PASS") ? .send("-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n") : nil
+            })
         do {
             _ = try await POP3Client.connect(try pop3Options(port: server.port))
             Issue.record("logged in")
@@ -157,7 +178,8 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         try put(root, "cur/1700000002.M3P3.host:2,F", "b\n")
         try put(root, "tmp/x", "c\n")
         let report = MaildirReader(root: root).markHandled(sources: [
-            root + "/new/1700000000.M1P1.host,S=20", root + "/cur/1700000002.M3P3.host:2,F", root + "/tmp/x", "/etc/passwd", root + "/new/gone",
+            root + "/new/1700000000.M1P1.host,S=20", root + "/cur/1700000002.M3P3.host:2,F", root + "/tmp/x",
+            "/etc/passwd", root + "/new/gone",
         ])
         #expect(report.removed.count == 2)
         #expect(report.kept.count == 3)
@@ -171,9 +193,13 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
         let root = try makeMaildir()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try put(root, "cur/1700000000.M1P1.host:2,S", "moved\n")
-        let found = MaildirReader.read(root + "/new/1700000000.M1P1.host", limit: 1 << 20, fallbackCurDir: root + "/cur", name: "1700000000.M1P1.host")
+        let found = MaildirReader.read(
+            root + "/new/1700000000.M1P1.host", limit: 1 << 20, fallbackCurDir: root + "/cur",
+            name: "1700000000.M1P1.host")
         #expect(found?.0.path == root + "/cur/1700000000.M1P1.host:2,S")
-        #expect(MaildirReader.read(root + "/new/nothing", limit: 1 << 20, fallbackCurDir: root + "/cur", name: "nothing") == nil)
+        #expect(
+            MaildirReader.read(root + "/new/nothing", limit: 1 << 20, fallbackCurDir: root + "/cur", name: "nothing")
+                == nil)
     }
 
     @Test func notAMaildir() {
@@ -184,7 +210,9 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
 @Suite struct MailboxWatchTests {
     @Test func maildirWatchReportsExistingThenNewFiles() async throws {
         let root = NSTemporaryDirectory() + "roundtrip-maildir-\(UUID().uuidString)"
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: root + "/" + sub, withIntermediateDirectories: true) }
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + sub, withIntermediateDirectories: true)
+        }
         defer { try? FileManager.default.removeItem(atPath: root) }
         try Data("X-Roundtrip-Probe: old\n\n".utf8).write(to: URL(fileURLWithPath: root + "/new/1.a.host"))
         let got = FoundMessages()
@@ -195,7 +223,9 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
             try FileManager.default.moveItem(atPath: root + "/tmp/2.b.host", toPath: root + "/new/2.b.host")
         }()
         let reader: any MailboxReader = MaildirReader(root: root)
-        try await (reader as? MaildirReader)?.watch(MailboxQuery(), until: .now + .seconds(5), interval: .milliseconds(50)) { m in
+        try await (reader as? MaildirReader)?.watch(
+            MailboxQuery(), until: .now + .seconds(5), interval: .milliseconds(50)
+        ) { m in
             got.append(m)
             return got.all.count < 2
         }
@@ -209,7 +239,10 @@ func pop3Options(port: Int, scheme: String = "pop3", host: String = "127.0.0.1",
     @Test func pop3WatchReconnectsAndRetrievesEachMessageOnce() async throws {
         let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", script: pop3Script())
         let got = FoundMessages()
-        try await POP3Client.watch(try pop3Options(port: server.port), query: MailboxQuery(), until: .now + .seconds(6), interval: .milliseconds(50)) { m in
+        try await POP3Client.watch(
+            try pop3Options(port: server.port), query: MailboxQuery(), until: .now + .seconds(6),
+            interval: .milliseconds(50)
+        ) { m in
             got.append(m)
             return true
         }

@@ -5,8 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
-import Testing
 import TestSupport
+import Testing
 
 @testable import MailTransport
 
@@ -14,7 +14,9 @@ import TestSupport
     @Test func serviceLifecycleGracefulShutdown() async throws {
         let dir = ListenerHarness.makeStoreDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir, shutdownGracePeriod: .seconds(5))
+        let config = SMTPListenerConfiguration(
+            port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir,
+            shutdownGracePeriod: .seconds(5))
         let (ports, cont) = AsyncStream.makeStream(of: Int.self)
         let listener = try SMTPListener(configuration: config, onServerRunning: { cont.yield($0.port ?? 0) })
         try await testGracefulShutdown { trigger in
@@ -40,16 +42,19 @@ import TestSupport
         logger.logLevel = .trace
         let dir = ListenerHarness.makeStoreDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
+        let config = SMTPListenerConfiguration(
+            port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
         let (ports, cont) = AsyncStream.makeStream(of: Int.self)
-        let listener = try SMTPListener(configuration: config, logger: logger, onServerRunning: { cont.yield($0.port ?? 0) })
+        let listener = try SMTPListener(
+            configuration: config, logger: logger, onServerRunning: { cont.yield($0.port ?? 0) })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await listener.run() }
             var it = ports.makeAsyncIterator()
             let port = try #require(await it.next())
             let c = try await RawSMTPClient.connect(port: port)
             #expect(try await c.reply()?.code == 220)
-            try await c.send("EHLO client.example\r\nMAIL FROM:<canary-sender@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
+            try await c.send(
+                "EHLO client.example\r\nMAIL FROM:<canary-sender@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
             #expect(try await c.replies(4) == [250, 250, 250, 354])
             try await c.send("Subject: CANARY-SUBJECT\r\n\r\nCANARY-BODY-7731\r\n.\r\nVRFY canary-vrfy\r\nQUIT\r\n")
             #expect(try await c.replies(3) == [250, 252, 221])

@@ -4,15 +4,18 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import MailTransport
 
 @Suite(.serialized) struct SMTPListenerTests {
     static let hello = "EHLO client.example\r\n"
 
-    func transaction(_ c: RawSMTPClient, from: String = "<>", to: String = "<roundtrip+tok@return.example>", body: String = "Subject: r\r\n\r\nhi\r\n") async throws -> [Int] {
+    func transaction(
+        _ c: RawSMTPClient, from: String = "<>", to: String = "<roundtrip+tok@return.example>",
+        body: String = "Subject: r\r\n\r\nhi\r\n"
+    ) async throws -> [Int] {
         try await c.send("MAIL FROM:\(from)\r\nRCPT TO:\(to)\r\nDATA\r\n")
         var codes = try await c.replies(3)
         guard codes.last == 354 else { return codes }
@@ -41,7 +44,10 @@ import TestSupport
             #expect(reply.text.contains(name))
             #expect(envelopes.first == name + ".json")
             let content = try String(contentsOfFile: h.store + "/new/" + name, encoding: .utf8)
-            #expect(content.hasPrefix("Return-Path: <>\r\nDelivered-To: roundtrip+tok123@return.example\r\nReceived: from client.example ([127.0.0.1])"))
+            #expect(
+                content.hasPrefix(
+                    "Return-Path: <>\r\nDelivered-To: roundtrip+tok123@return.example\r\nReceived: from client.example ([127.0.0.1])"
+                ))
             #expect(content.hasSuffix("\r\nSubject: report\r\n\r\n.dots\r\n"))
             let data = try Data(contentsOf: URL(fileURLWithPath: h.store + "/envelopes/" + name + ".json"))
             let decoder = JSONDecoder()
@@ -60,7 +66,9 @@ import TestSupport
             #expect(try await c.waitForClose())
             // onMessage got it too.
             let deadline = ContinuousClock.now + .seconds(2)
-            while h.stored.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            while h.stored.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(h.stored.withLockedValue { $0.map(\.name) } == [name])
         }
     }
@@ -70,7 +78,9 @@ import TestSupport
             let c = try await h.client()
             try await c.send(Self.hello)
             _ = try await c.reply()
-            try await c.send("MAIL FROM:<>\r\nRCPT TO:<alice@elsewhere.example>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<b@return.example>\r\n")
+            try await c.send(
+                "MAIL FROM:<>\r\nRCPT TO:<alice@elsewhere.example>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<b@return.example>\r\n"
+            )
             let mail = try await c.reply()
             let denied = try await c.reply()
             #expect(mail?.code == 250)
@@ -87,7 +97,9 @@ import TestSupport
             let c = try await h.client()
             try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
             #expect(try await c.replies(4) == [250, 250, 250, 354])
-            try await c.send("Subject: x\r\n\r\nhello" + fake + "MAIL FROM:<evil@x.example>\r\nRCPT TO:<y@return.example>\r\nDATA\r\nforged\r\n")
+            try await c.send(
+                "Subject: x\r\n\r\nhello" + fake
+                    + "MAIL FROM:<evil@x.example>\r\nRCPT TO:<y@return.example>\r\nDATA\r\nforged\r\n")
             try await Task.sleep(for: .milliseconds(100))
             #expect(c.unreadBytes == 0, "a fake terminator was answered")
             try await c.send(".\r\nNOOP\r\n")
@@ -143,8 +155,12 @@ import TestSupport
             await c.close()
         }
         // A key that does not exist, and garbage as a certificate: configuration errors.
-        for tls in [ListenerTLSSource.files(certificate: dir + "/c.pem", key: dir + "/missing.pem"), .files(certificate: dir + "/k.pem", key: dir + "/k.pem")] {
-            let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir + "/store", tls: tls)
+        for tls in [
+            ListenerTLSSource.files(certificate: dir + "/c.pem", key: dir + "/missing.pem"),
+            .files(certificate: dir + "/k.pem", key: dir + "/k.pem"),
+        ] {
+            let config = SMTPListenerConfiguration(
+                port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir + "/store", tls: tls)
             #expect(throws: SMTPListenerError.self) { _ = try SMTPListener(configuration: config) }
         }
     }
@@ -169,7 +185,10 @@ import TestSupport
     @Test func recipientLimitIs452() async throws {
         try await ListenerHarness.with({ $0.maxRecipients = 2 }) { h in
             let c = try await h.client()
-            try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<a@return.example>\r\nRCPT TO:<b@return.example>\r\nRCPT TO:<c@return.example>\r\n")
+            try await c.send(
+                Self.hello
+                    + "MAIL FROM:<a@b.example>\r\nRCPT TO:<a@return.example>\r\nRCPT TO:<b@return.example>\r\nRCPT TO:<c@return.example>\r\n"
+            )
             let codes = try await c.replies(4)
             #expect(codes == [250, 250, 250, 250])
             let over = try await c.reply()
@@ -223,7 +242,9 @@ import TestSupport
     }
 
     @Test func idleTimeoutIs421AndClose() async throws {
-        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(300), data: .milliseconds(300)) }) { h in
+        try await ListenerHarness.with({
+            $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(300), data: .milliseconds(300))
+        }) { h in
             let c = try await h.client()
             let start = ContinuousClock.now
             let reply = try await c.reply()
@@ -244,7 +265,10 @@ import TestSupport
             for byte in "MAIL FROM:<slow@b.example>\r\n" {
                 try? await c.send(String(byte))
                 try await Task.sleep(for: .milliseconds(100))
-                if c.unreadBytes > 0 { cut = true; break }
+                if c.unreadBytes > 0 {
+                    cut = true
+                    break
+                }
             }
             #expect(cut)
             let reply = try await c.reply()
@@ -254,7 +278,9 @@ import TestSupport
     }
 
     @Test func dataTimeoutCutsOffASlowMessage() async throws {
-        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .seconds(5), data: .milliseconds(400)) }) { h in
+        try await ListenerHarness.with({
+            $0.timeouts = SMTPListenerTimeouts(command: .seconds(5), data: .milliseconds(400))
+        }) { h in
             let c = try await h.client()
             try await c.send(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n")
             #expect(try await c.replies(4) == [250, 250, 250, 354])
@@ -274,7 +300,9 @@ import TestSupport
     @Test func gracefulShutdownLetsTheMessageInProgressFinish() async throws {
         let dir = ListenerHarness.makeStoreDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir, shutdownGracePeriod: .seconds(5))
+        let config = SMTPListenerConfiguration(
+            port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir,
+            shutdownGracePeriod: .seconds(5))
         let (ports, cont) = AsyncStream.makeStream(of: Int.self)
         let listener = try SMTPListener(configuration: config, onServerRunning: { cont.yield($0.port ?? 0) })
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -332,7 +360,8 @@ import TestSupport
         try await ListenerHarness.with { h in
             let dir = ListenerHarness.makeStoreDirectory()
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let config = SMTPListenerConfiguration(port: h.port, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
+            let config = SMTPListenerConfiguration(
+                port: h.port, hostname: "mx.test", domains: ["return.example"], storeDirectory: dir)
             let second = try SMTPListener(configuration: config)
             do {
                 try await second.run()
@@ -344,8 +373,11 @@ import TestSupport
     }
 
     @Test func unwritableStoreIsAConfigurationError() throws {
-        let config = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: "/proc/roundtrip-store")
-        #expect { try SMTPListener(configuration: config) } throws: { ($0 as? SMTPListenerError)?.kind == .configuration }
+        let config = SMTPListenerConfiguration(
+            port: 0, hostname: "mx.test", domains: ["return.example"], storeDirectory: "/proc/roundtrip-store")
+        #expect { try SMTPListener(configuration: config) } throws: {
+            ($0 as? SMTPListenerError)?.kind == .configuration
+        }
         let noDomain = SMTPListenerConfiguration(port: 0, hostname: "mx.test", domains: [], storeDirectory: "/tmp/x")
         #expect(throws: SMTPListenerError.self) { try SMTPListener(configuration: noDomain) }
     }
@@ -375,8 +407,11 @@ import TestSupport
         let store = try MessageStore(directory: dir, hostname: "mx.test")
         store.start()
         defer { store.stop() }
-        let envelope = SMTPEnvelope(reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "ESMTP")
-        let received = ReceivedEnvelope(envelope: envelope, clientAddress: "127.0.0.1", clientPort: 1, tlsVersion: nil, tlsCipher: nil, receivedAt: Date(), messageSize: 3)
+        let envelope = SMTPEnvelope(
+            reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "ESMTP")
+        let received = ReceivedEnvelope(
+            envelope: envelope, clientAddress: "127.0.0.1", clientPort: 1, tlsVersion: nil, tlsCipher: nil,
+            receivedAt: Date(), messageSize: 3)
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let names = try await withThrowingTaskGroup(of: String.self) { group in
             for i in 0..<50 {
@@ -401,8 +436,11 @@ import TestSupport
         let dir = ListenerHarness.makeStoreDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try MessageStore(directory: dir, hostname: "mx.test")
-        let envelope = SMTPEnvelope(reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "SMTP")
-        let received = ReceivedEnvelope(envelope: envelope, clientAddress: "::1", clientPort: nil, tlsVersion: nil, tlsCipher: nil, receivedAt: Date(), messageSize: 0)
+        let envelope = SMTPEnvelope(
+            reversePath: .null, mailParameters: MailParameters(), recipients: [], heloName: "c", protocolName: "SMTP")
+        let received = ReceivedEnvelope(
+            envelope: envelope, clientAddress: "::1", clientPort: nil, tlsVersion: nil, tlsCipher: nil,
+            receivedAt: Date(), messageSize: 0)
         await #expect(throws: MessageStoreError.self) {
             _ = try await store.store([], envelope: received, on: MultiThreadedEventLoopGroup.singleton.next())
         }

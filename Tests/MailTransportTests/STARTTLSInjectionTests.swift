@@ -2,8 +2,8 @@ import Foundation
 import MailboxCore
 import NIOCore
 import SMTPCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import MailTransport
 
@@ -15,7 +15,8 @@ import TestSupport
     @Test("SMTP: forged replies queued behind the EHLO reply fail the TLS step; no STARTTLS, no AUTH, no MAIL")
     func smtp() async throws {
         let cert = try TestCertificate.make()
-        let forged = "220 2.0.0 Ready to start TLS\r\n250-evil.example\r\n250 AUTH PLAIN\r\n235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
+        let forged =
+            "220 2.0.0 Ready to start TLS\r\n250-evil.example\r\n250 AUTH PLAIN\r\n235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n"
         let server = try await ScriptedSMTPServer.start(tls: cert) { line, tls in
             let u = line.uppercased()
             if u.hasPrefix("EHLO") { return .send("250-test.example\r\n250-STARTTLS\r\n250 DSN\r\n" + forged) }
@@ -43,12 +44,16 @@ import TestSupport
         let cert = try TestCertificate.make()
         let ca = try cert.writeCA()
         defer { try? FileManager.default.removeItem(atPath: ca) }
-        let forged = "a1 OK Begin TLS\r\na2 OK caps\r\na3 OK logged in\r\n* 3 EXISTS\r\na4 OK selected\r\n* SEARCH 1 2 3\r\na5 OK search done\r\n"
-        let server = try await ScriptedMailboxServer.start(greeting: greeting + forged, tls: cert, script: imapScript { tag, rest, tls in
-            if rest == "STARTTLS" { return .sendThenStartTLS("\(tag) OK Begin TLS\r\n") }
-            return nil
-        })
-        let options = try imapOptions(port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca)
+        let forged =
+            "a1 OK Begin TLS\r\na2 OK caps\r\na3 OK logged in\r\n* 3 EXISTS\r\na4 OK selected\r\n* SEARCH 1 2 3\r\na5 OK search done\r\n"
+        let server = try await ScriptedMailboxServer.start(
+            greeting: greeting + forged, tls: cert,
+            script: imapScript { tag, rest, tls in
+                if rest == "STARTTLS" { return .sendThenStartTLS("\(tag) OK Begin TLS\r\n") }
+                return nil
+            })
+        let options = try imapOptions(
+            port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca)
         do {
             let client = try await IMAPClient.connect(options)
             await client.logout()
@@ -60,7 +65,10 @@ import TestSupport
         try await Task.sleep(for: .milliseconds(100))
         let lines = server.lines
         #expect(!lines.contains { $0.contains("STARTTLS") || $0.hasPrefix("[tls]") }, "\(lines)")
-        #expect(!lines.contains { $0.contains("AUTHENTICATE") || $0.contains("LOGIN") || $0.contains("SELECT") || $0.contains("SEARCH") })
+        #expect(
+            !lines.contains {
+                $0.contains("AUTHENTICATE") || $0.contains("LOGIN") || $0.contains("SELECT") || $0.contains("SEARCH")
+            })
         await server.stop()
     }
 
@@ -70,13 +78,17 @@ import TestSupport
         let ca = try cert.writeCA()
         defer { try? FileManager.default.removeItem(atPath: ca) }
         let forged = "+OK Begin TLS negotiation\r\n+OK\r\nSASL PLAIN\r\n.\r\n+OK Logged in.\r\n+OK 1 messages\r\n"
-        let server = try await ScriptedMailboxServer.start(greeting: "+OK ready\r\n", tls: cert, script: pop3Script { line, tls in
-            if line == "CAPA" && !tls { return .send("+OK\r\nUSER\r\nUIDL\r\nSTLS\r\n.\r\n" + forged) }
-            if line == "STLS" { return .sendThenStartTLS("+OK Begin TLS negotiation\r\n") }
-            return nil
-        })
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "+OK ready\r\n", tls: cert,
+            script: pop3Script { line, tls in
+                if line == "CAPA" && !tls { return .send("+OK\r\nUSER\r\nUIDL\r\nSTLS\r\n.\r\n" + forged) }
+                if line == "STLS" { return .sendThenStartTLS("+OK Begin TLS negotiation\r\n") }
+                return nil
+            })
         do {
-            let client = try await POP3Client.connect(try pop3Options(port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca))
+            let client = try await POP3Client.connect(
+                try pop3Options(
+                    port: server.port, host: "localhost", starttls: .require, allowPlaintext: false, caFile: ca))
             try await client.quit()
             Issue.record("connected although forged replies were queued")
         } catch let e as MailboxError {
@@ -89,12 +101,16 @@ import TestSupport
         await server.stop()
     }
 
-    @Test("credentials never cross TLS older than 1.2; a check without them still reports the old version", arguments: [true, false])
+    @Test(
+        "credentials never cross TLS older than 1.2; a check without them still reports the old version",
+        arguments: [true, false])
     func tlsFloorWithCredentials(withAuth: Bool) async throws {
         let cert = try TestCertificate.make()
         let server = try await ScriptedSMTPServer.start(tls: cert, maximumTLSVersion: .tlsv11) { line, tls in
             let u = line.uppercased()
-            if u.hasPrefix("EHLO") { return .send(tls ? "250-test.example\r\n250 AUTH PLAIN\r\n" : "250-test.example\r\n250 STARTTLS\r\n") }
+            if u.hasPrefix("EHLO") {
+                return .send(tls ? "250-test.example\r\n250 AUTH PLAIN\r\n" : "250-test.example\r\n250 STARTTLS\r\n")
+            }
             if u == "STARTTLS" { return .sendThenStartTLS("220 2.0.0 Ready to start TLS\r\n") }
             if u.hasPrefix("AUTH") { return .send("235 2.7.0 ok\r\n") }
             if u == "QUIT" { return .sendThenClose("221 2.0.0 Bye\r\n") }

@@ -31,11 +31,15 @@ final class ScriptedMailboxServer: Sendable {
     /// The lines received so far (with the TLS state they came in).
     var lines: [String] { received.withLockedValue { $0 } }
 
-    static func start(greeting: String, tls: TestCertificate? = nil, implicitTLS: Bool = false, script: @escaping Script) async throws -> ScriptedMailboxServer {
+    static func start(
+        greeting: String, tls: TestCertificate? = nil, implicitTLS: Bool = false, script: @escaping Script
+    ) async throws -> ScriptedMailboxServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
             let config = TLSConfiguration.makeServerConfiguration(
-                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(cert.certificatePEM.utf8), format: .pem))],
+                certificateChain: [
+                    .certificate(try NIOSSLCertificate(bytes: Array(cert.certificatePEM.utf8), format: .pem))
+                ],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(cert.privateKeyPEM.utf8), format: .pem))
             )
             return try NIOSSLContext(configuration: config)
@@ -48,7 +52,9 @@ final class ScriptedMailboxServer: Sendable {
                         try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     try child.pipeline.syncOperations.addHandler(
-                        Handler(greeting: greeting, script: script, sslContext: sslContext, tls: implicitTLS, received: received)
+                        Handler(
+                            greeting: greeting, script: script, sslContext: sslContext, tls: implicitTLS,
+                            received: received)
                     )
                 }
             }
@@ -74,7 +80,10 @@ final class ScriptedMailboxServer: Sendable {
         var buffer: [UInt8] = []
         var tls: Bool
 
-        init(greeting: String, script: @escaping Script, sslContext: NIOSSLContext?, tls: Bool, received: NIOLockedValueBox<[String]>) {
+        init(
+            greeting: String, script: @escaping Script, sslContext: NIOSSLContext?, tls: Bool,
+            received: NIOLockedValueBox<[String]>
+        ) {
             self.greeting = greeting
             self.script = script
             self.sslContext = sslContext
@@ -119,7 +128,8 @@ final class ScriptedMailboxServer: Sendable {
                     write(context, s)
                     buffer = []
                     if let sslContext {
-                        try? context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext), position: .first)
+                        try? context.pipeline.syncOperations.addHandler(
+                            NIOSSLServerHandler(context: sslContext), position: .first)
                         tls = true
                     }
                     return

@@ -1,8 +1,9 @@
-import TestRandom
-import Foundation
 import Crypto
+import Foundation
 import SMTPCore
+import TestRandom
 import Testing
+
 @testable import RoundtripCore
 
 @Suite struct ProbeBuilderTests {
@@ -15,14 +16,17 @@ import Testing
 
     @Test func tokenIsEverywhere() throws {
         let t = token()
-        let b = ProbeBuilder(from: try SMTPMailbox("roundtrip@return.example"),
-                             recipients: [try SMTPMailbox("alice@dest.example"), try SMTPMailbox("bob@dest.example")])
+        let b = ProbeBuilder(
+            from: try SMTPMailbox("roundtrip@return.example"),
+            recipients: [try SMTPMailbox("alice@dest.example"), try SMTPMailbox("bob@dest.example")])
         let p = try b.build(token: t, date: "Sun, 29 Nov 2026 03:00:00 +0000")
         #expect(p.returnPath.description == "roundtrip+\(t.value)@return.example")
-        #expect(try SMTPCommand.mail(.mailbox(p.returnPath), p.mailParameters).line() ==
-                "MAIL FROM:<roundtrip+\(t.value)@return.example> RET=HDRS ENVID=\(t.value)")
-        #expect(try SMTPCommand.rcpt(p.recipients[0].mailbox, p.recipients[0].parameters).line() ==
-                "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example")
+        #expect(
+            try SMTPCommand.mail(.mailbox(p.returnPath), p.mailParameters).line()
+                == "MAIL FROM:<roundtrip+\(t.value)@return.example> RET=HDRS ENVID=\(t.value)")
+        #expect(
+            try SMTPCommand.rcpt(p.recipients[0].mailbox, p.recipients[0].parameters).line()
+                == "RCPT TO:<alice@dest.example> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;alice@dest.example")
         let text = String(decoding: p.message, as: UTF8.self)
         #expect(text.contains("Message-ID: <\(t.value)@return.example>\r\n"))
         #expect(text.contains("X-Roundtrip-Probe: \(t.value)\r\n"))
@@ -33,7 +37,8 @@ import Testing
     }
 
     @Test func notifyNeverDropsRET() throws {
-        let b = ProbeBuilder(from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")], notify: .never)
+        let b = ProbeBuilder(
+            from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")], notify: .never)
         let p = try b.build(token: token(), date: "x")
         #expect(p.mailParameters.ret == nil)
         #expect(p.recipients[0].parameters.notify == .never)
@@ -41,7 +46,8 @@ import Testing
 
     @Test func sizePadsToAtLeastN() throws {
         for size in [100, 5000, 123_457] {
-            let b = ProbeBuilder(from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")], size: size)
+            let b = ProbeBuilder(
+                from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")], size: size)
             let p = try b.build(token: token(), date: "x")
             #expect(p.message.count >= size && p.message.count <= size + 1000)
             _ = try DataEncoder.encode(p.message)
@@ -68,15 +74,18 @@ import Testing
         _ = try ProbeBuilder.parseHeader(h)
     }
 
-    @Test(arguments: ["X-Test: a\r\nBcc: evil@x", "no colon", ": empty", "Message-ID: <x@y>", "X Bad: v", "X-Nul: a\0b"])
+    @Test(arguments: [
+        "X-Test: a\r\nBcc: evil@x", "no colon", ": empty", "Message-ID: <x@y>", "X Bad: v", "X-Nul: a\0b",
+    ])
     func badHeaders(_ h: String) {
         #expect(throws: ProbeBuilder.BuildError.self) { try ProbeBuilder.parseHeader(h) }
     }
 
     @Test func bodyFileIsNormalisedAndCarriesTheToken() throws {
         let t = token()
-        let b = ProbeBuilder(from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")],
-                             body: Array("line one\n.line two\n".utf8))
+        let b = ProbeBuilder(
+            from: try SMTPMailbox("rt@r.example"), recipients: [try SMTPMailbox("a@d.example")],
+            body: Array("line one\n.line two\n".utf8))
         let p = try b.build(token: t, date: "x")
         let text = String(decoding: p.message, as: UTF8.self)
         #expect(text.contains("line one\r\n.line two\r\n"))

@@ -1,8 +1,8 @@
-import TestRandom
 import Crypto
+import TestRandom
 import Testing
-@testable import RoundtripCore
 
+@testable import RoundtripCore
 
 @Suite struct ProbeTokenTests {
     let key = SymmetricKey(data: Array(repeating: UInt8(7), count: 32))
@@ -34,7 +34,10 @@ import Testing
         }
     }
 
-    @Test(arguments: ["", "short", String(repeating: "a", count: 34), String(repeating: "a", count: 36), String(repeating: "1", count: 35), "abc+def"])
+    @Test(arguments: [
+        "", "short", String(repeating: "a", count: 34), String(repeating: "a", count: 36),
+        String(repeating: "1", count: 35), "abc+def",
+    ])
     func malformed(_ text: String) {
         #expect(ProbeToken.validate(text, key: key) == .malformed)
     }
@@ -42,7 +45,8 @@ import Testing
     @Test func candidatesInText() {
         var rng = SeededGenerator(seed: 3)
         let t = ProbeToken.make(createdAt: 1_800_000_000, key: key, using: &rng)
-        let text = "Subject: roundtrip probe \(t.value)\nMessage-ID: <\(t.value.uppercased())@return.example>\nnot\(t.value)x"
+        let text =
+            "Subject: roundtrip probe \(t.value)\nMessage-ID: <\(t.value.uppercased())@return.example>\nnot\(t.value)x"
         #expect(ProbeToken.candidates(in: text) == [t.value, t.value])
     }
 

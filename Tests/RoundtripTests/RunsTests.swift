@@ -4,16 +4,20 @@ import MailCore
 import MailTransport
 import NIOConcurrencyHelpers
 import Testing
+
 @testable import Roundtrip
 
 /// `ParseRun` and `PollRun`: what `roundtrip parse` and `roundtrip poll` only wire.
 @Suite struct RunsTests {
     static func dsn(_ recipient: String, action: DeliveryAction = .failed, status: String = "5.1.1") -> [UInt8] {
-        RFC3464Builder(reportingMTA: "mx.dest.example", from: "MAILER-DAEMON@dest.example", to: "rt+tok@return.example",
-                       messageID: "\(UUID().uuidString)@dest.example", date: MessageDate(secondsSince1970: 1_800_000_000, zoneOffsetMinutes: 0),
-                       boundary: "b", originalEnvelopeID: nil,
-                       recipients: [.init(finalRecipient: recipient, action: action, status: StatusCode(status)!)])
-            .build()
+        RFC3464Builder(
+            reportingMTA: "mx.dest.example", from: "MAILER-DAEMON@dest.example", to: "rt+tok@return.example",
+            messageID: "\(UUID().uuidString)@dest.example",
+            date: MessageDate(secondsSince1970: 1_800_000_000, zoneOffsetMinutes: 0),
+            boundary: "b", originalEnvelopeID: nil,
+            recipients: [.init(finalRecipient: recipient, action: action, status: StatusCode(status)!)]
+        )
+        .build()
     }
 
     static func folder() throws -> String {
@@ -31,22 +35,33 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(Self.dsn("a@dest.example")).write(to: URL(fileURLWithPath: dir + "/one.eml"))
         try Data(Self.mbox([Self.dsn("b@dest.example")])).write(to: URL(fileURLWithPath: dir + "/single.mbox"))
-        try Data(Self.mbox([Self.dsn("c@dest.example"), Self.dsn("d@dest.example", action: .delivered, status: "2.0.0")]))
-            .write(to: URL(fileURLWithPath: dir + "/double.mbox"))
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: "\(dir)/md/\(sub)", withIntermediateDirectories: true) }
+        try Data(
+            Self.mbox([Self.dsn("c@dest.example"), Self.dsn("d@dest.example", action: .delivered, status: "2.0.0")])
+        )
+        .write(to: URL(fileURLWithPath: dir + "/double.mbox"))
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/md/\(sub)", withIntermediateDirectories: true)
+        }
         try Data(Self.dsn("e@dest.example")).write(to: URL(fileURLWithPath: dir + "/md/new/1.x"))
         try Data(Self.dsn("f@dest.example")).write(to: URL(fileURLWithPath: dir + "/md/cur/2.x:2,S"))
         try Data(Self.dsn("never@dest.example")).write(to: URL(fileURLWithPath: dir + "/md/tmp/3.x"))
         try Data(Self.dsn("hidden@dest.example")).write(to: URL(fileURLWithPath: dir + "/md/new/.hidden"))
 
-        let run = ParseRun(inputs: [dir + "/one.eml", dir + "/single.mbox", dir + "/double.mbox", dir + "/md", dir + "/missing", "-"],
-                           standardInput: { Self.dsn("g@dest.example") })
+        let run = ParseRun(
+            inputs: [dir + "/one.eml", dir + "/single.mbox", dir + "/double.mbox", dir + "/md", dir + "/missing", "-"],
+            standardInput: { Self.dsn("g@dest.example") })
         let records = Array(run)
         // A file that holds one message is named by its path alone; #N only when it holds several.
-        #expect(records.map(\.file) == [dir + "/one.eml", dir + "/single.mbox", dir + "/double.mbox#1", dir + "/double.mbox#2",
-                                        dir + "/md/new/1.x", dir + "/md/cur/2.x:2,S", dir + "/missing", "-"])
-        #expect(records.compactMap { $0.report?.recipients.first?.address } == ["a@dest.example", "b@dest.example", "c@dest.example",
-                                                                               "d@dest.example", "e@dest.example", "f@dest.example", "g@dest.example"])
+        #expect(
+            records.map(\.file) == [
+                dir + "/one.eml", dir + "/single.mbox", dir + "/double.mbox#1", dir + "/double.mbox#2",
+                dir + "/md/new/1.x", dir + "/md/cur/2.x:2,S", dir + "/missing", "-",
+            ])
+        #expect(
+            records.compactMap { $0.report?.recipients.first?.address } == [
+                "a@dest.example", "b@dest.example", "c@dest.example",
+                "d@dest.example", "e@dest.example", "f@dest.example", "g@dest.example",
+            ])
         #expect(records[6].error == "no such file or directory")
     }
 
@@ -69,16 +84,29 @@ import Testing
     /// docs/parse-json.md: keys sorted, absent values null (never omitted), error records hold
     /// only `file` and `error`.
     @Test func jsonKeepsNullsAndSortsKeys() throws {
-        let record = ParseRecord(file: "x/bounce.eml", report: try DeliveryReportParser.parse(Self.dsn("a@dest.example")))
+        let record = ParseRecord(
+            file: "x/bounce.eml", report: try DeliveryReportParser.parse(Self.dsn("a@dest.example")))
         let line = record.jsonLine()
-        #expect(line.hasPrefix(#"{"envelope":{"deliveredTo":[],"returnPath":null,"to":["rt+tok@return.example"],"xOriginalTo":[]},"envelopeId":null,"file":"x/bounce.eml","kind":"rfc3464","#))
+        #expect(
+            line.hasPrefix(
+                #"{"envelope":{"deliveredTo":[],"returnPath":null,"to":["rt+tok@return.example"],"xOriginalTo":[]},"envelopeId":null,"file":"x/bounce.eml","kind":"rfc3464","#
+            ))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["envelope", "envelopeId", "file", "kind", "recipients", "reportingMTA", "returnedHeaders"])
+        #expect(
+            Set(object.keys) == [
+                "envelope", "envelopeId", "file", "kind", "recipients", "reportingMTA", "returnedHeaders",
+            ])
         let recipient = try #require((object["recipients"] as? [[String: Any]])?.first)
-        #expect(Set(recipient.keys) == ["action", "actionInferred", "diagnostic", "originalRecipient", "recipient", "remoteMTA", "status", "statusLiteral"])
+        #expect(
+            Set(recipient.keys) == [
+                "action", "actionInferred", "diagnostic", "originalRecipient", "recipient", "remoteMTA", "status",
+                "statusLiteral",
+            ])
         #expect(recipient["remoteMTA"] is NSNull)
         #expect(recipient["status"] as? String == "5.1.1")
-        #expect(ParseRecord(file: "gone", error: "no such file or directory").jsonLine() == #"{"error":"no such file or directory","file":"gone"}"#)
+        #expect(
+            ParseRecord(file: "gone", error: "no such file or directory").jsonLine()
+                == #"{"error":"no such file or directory","file":"gone"}"#)
     }
 
     final class Collector: PollObserver {
@@ -95,19 +123,30 @@ import Testing
     @Test func pollListsAMaildirAndCleansUpOnlyTheTokensMessages() async throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+        }
         let token = "abcdefghijklmnopqrstuvwx"
-        try Data("From: a@example.org\r\nSubject: probe \(token)\r\nX-Roundtrip-Probe: \(token)\r\n\r\nbody \(token)\r\n".utf8)
-            .write(to: URL(fileURLWithPath: dir + "/new/1.x"))
-        try Data("From: b@example.org\r\nSubject: other\r\n\r\nbody\r\n".utf8).write(to: URL(fileURLWithPath: dir + "/new/2.x"))
+        try Data(
+            "From: a@example.org\r\nSubject: probe \(token)\r\nX-Roundtrip-Probe: \(token)\r\n\r\nbody \(token)\r\n"
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: dir + "/new/1.x"))
+        try Data("From: b@example.org\r\nSubject: other\r\n\r\nbody\r\n".utf8).write(
+            to: URL(fileURLWithPath: dir + "/new/2.x"))
 
         let all = Collector()
         try await PollRun(mailbox: .maildir(path: dir, includeCur: false)).run(all)
-        #expect(all.messages.withLockedValue { $0.map(\.from) }.sorted { ($0 ?? "") < ($1 ?? "") } == ["a@example.org", "b@example.org"])
+        #expect(
+            all.messages.withLockedValue { $0.map(\.from) }.sorted { ($0 ?? "") < ($1 ?? "") } == [
+                "a@example.org", "b@example.org",
+            ])
         #expect(all.cleanups.withLockedValue { $0 }.isEmpty)
 
         let mine = Collector()
-        try await PollRun(mailbox: .maildir(path: dir, includeCur: false), query: MailboxQuery(token: token), cleanup: true).run(mine)
+        try await PollRun(
+            mailbox: .maildir(path: dir, includeCur: false), query: MailboxQuery(token: token), cleanup: true
+        ).run(mine)
         #expect(mine.messages.withLockedValue { $0.map(\.probeToken) } == [token])
         let cleanup = try #require(mine.cleanups.withLockedValue { $0 }.first)
         #expect(cleanup.removed.count == 1)
@@ -117,17 +156,24 @@ import Testing
     @Test func pollWatchStopsAfterCount() async throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for sub in ["new", "cur", "tmp"] { try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true) }
-        for i in 1...3 { try Data("Subject: \(i)\r\n\r\nx\r\n".utf8).write(to: URL(fileURLWithPath: "\(dir)/new/\(i).x")) }
+        for sub in ["new", "cur", "tmp"] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
+        }
+        for i in 1...3 {
+            try Data("Subject: \(i)\r\n\r\nx\r\n".utf8).write(to: URL(fileURLWithPath: "\(dir)/new/\(i).x"))
+        }
         let seen = Collector()
-        try await PollRun(mailbox: .maildir(path: dir, includeCur: false), watch: true, until: .now + .seconds(20), count: 2,
-                          interval: .milliseconds(50)).run(seen)
+        try await PollRun(
+            mailbox: .maildir(path: dir, includeCur: false), watch: true, until: .now + .seconds(20), count: 2,
+            interval: .milliseconds(50)
+        ).run(seen)
         #expect(seen.messages.withLockedValue { $0.count } == 2)
     }
 
     @Test func pollOfAMissingMaildirIsAMailboxError() async {
         await #expect(throws: MailboxError.self) {
-            try await PollRun(mailbox: .maildir(path: "/nonexistent/roundtrip-\(UUID().uuidString)", includeCur: false)).run(Collector())
+            try await PollRun(mailbox: .maildir(path: "/nonexistent/roundtrip-\(UUID().uuidString)", includeCur: false))
+                .run(Collector())
         }
     }
 }

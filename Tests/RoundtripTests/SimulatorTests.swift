@@ -20,12 +20,16 @@ private final class SimulatorHarness: Sendable {
     }
 
     /// Runs `body` with (simulator port, no-DSN port) while both servers run.
-    func run(delay: Duration = .milliseconds(300), slow: Duration = .milliseconds(200), _ body: @Sendable (Int, Int) async throws -> Void) async throws {
+    func run(
+        delay: Duration = .milliseconds(300), slow: Duration = .milliseconds(200),
+        _ body: @Sendable (Int, Int) async throws -> Void
+    ) async throws {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (receiverPorts, receiverPort) = AsyncStream.makeStream(of: Int.self)
         let receiver = try SMTPListener(
             configuration: SMTPListenerConfiguration(
-                host: "127.0.0.1", port: 0, hostname: "return.test", domains: ["rt.test"], storeDirectory: directory + "/receiver", tls: .disabled
+                host: "127.0.0.1", port: 0, hostname: "return.test", domains: ["rt.test"],
+                storeDirectory: directory + "/receiver", tls: .disabled
             ),
             logger: Logger(label: "test.receiver"),
             onServerRunning: { receiverPort.yield($0.port ?? 0) },
@@ -41,8 +45,12 @@ private final class SimulatorHarness: Sendable {
             let (simPorts, simPort) = AsyncStream.makeStream(of: (Int, Bool).self)
             let simulator = try Simulator(
                 configuration: SimulatorConfiguration(
-                    host: "127.0.0.1", port: 0, noDSNPort: 0, hostname: "sim.example", domains: ["sim.test"], storeDirectory: directory + "/sim",
-                    routes: ["rt.test": HostPort(host: "127.0.0.1", port: port), "closed.test": HostPort(host: "127.0.0.1", port: 1)], delay: delay, slowReplyDelay: slow, reportAttempts: 2,
+                    host: "127.0.0.1", port: 0, noDSNPort: 0, hostname: "sim.example", domains: ["sim.test"],
+                    storeDirectory: directory + "/sim",
+                    routes: [
+                        "rt.test": HostPort(host: "127.0.0.1", port: port),
+                        "closed.test": HostPort(host: "127.0.0.1", port: 1),
+                    ], delay: delay, slowReplyDelay: slow, reportAttempts: 2,
                     retryBackoff: .milliseconds(100), tls: .selfSigned, clientTimeouts: SMTPTimeouts(all: .seconds(10))
                 ),
                 logger: Logger(label: "test.simulator"),
@@ -71,7 +79,9 @@ private final class SimulatorHarness: Sendable {
     }
 
     /// Waits until `count` reports arrived (or the timeout), returns them parsed.
-    func reports(count: Int, timeout: Duration = .seconds(20)) async throws -> [(StoredMessage, [UInt8], DeliveryReport)] {
+    func reports(count: Int, timeout: Duration = .seconds(20)) async throws -> [(
+        StoredMessage, [UInt8], DeliveryReport
+    )] {
         let end = ContinuousClock.now + timeout
         while received.withLockedValue({ $0.count }) < count && ContinuousClock.now < end {
             try await Task.sleep(for: .milliseconds(50))
@@ -84,17 +94,24 @@ private final class SimulatorHarness: Sendable {
 }
 
 /// Sends one message to the simulator.
-private func submit(port: Int, from: String = "reports+t1@rt.test", rcpts: [(String, RcptParameters)], ret: DSNReturn? = .headers,
-                    envid: String? = "env-1", body: String = "probe body") async throws -> SubmissionGroup {
-    let message = Array("From: <\(from)>\r\nTo: x@sim.test\r\nSubject: simulator probe\r\nMessage-ID: <probe-1@rt.test>\r\n\r\n\(body)\r\n".utf8)
+private func submit(
+    port: Int, from: String = "reports+t1@rt.test", rcpts: [(String, RcptParameters)], ret: DSNReturn? = .headers,
+    envid: String? = "env-1", body: String = "probe body"
+) async throws -> SubmissionGroup {
+    let message = Array(
+        "From: <\(from)>\r\nTo: x@sim.test\r\nSubject: simulator probe\r\nMessage-ID: <probe-1@rt.test>\r\n\r\n\(body)\r\n"
+            .utf8)
     let reverse: ReversePath = from.isEmpty ? .null : .mailbox(try SMTPMailbox(from))
     let envelope = SubmissionEnvelope(
-        reversePath: reverse, mailParameters: MailParameters(ret: ret, envelopeID: try envid.map { try EnvelopeID($0) }),
+        reversePath: reverse,
+        mailParameters: MailParameters(ret: ret, envelopeID: try envid.map { try EnvelopeID($0) }),
         recipients: try rcpts.map { .init(mailbox: try SMTPMailbox($0.0), parameters: $0.1) }, message: message
     )
-    let options = SMTPCheckOptions(host: "", port: 0, heloName: "client.test", tls: TLSPolicy(starttls: .auto, verify: .off), sendData: true,
-                                   timeouts: SMTPTimeouts(all: .seconds(10)))
-    let groups = await Submitter.submit(envelope, base: options, server: HostPort(host: "127.0.0.1", port: port), resolver: LibresolvResolver())
+    let options = SMTPCheckOptions(
+        host: "", port: 0, heloName: "client.test", tls: TLSPolicy(starttls: .auto, verify: .off), sendData: true,
+        timeouts: SMTPTimeouts(all: .seconds(10)))
+    let groups = await Submitter.submit(
+        envelope, base: options, server: HostPort(host: "127.0.0.1", port: port), resolver: LibresolvResolver())
     return try #require(groups.first)
 }
 
@@ -194,11 +211,14 @@ struct SimulatorTests {
     func mixed() async throws {
         let h = SimulatorHarness()
         try await h.run { port, _ in
-            let g = try await submit(port: port, rcpts: [
-                ("success+1@sim.test", try notify("SUCCESS")), ("Relay@sim.test", try notify("SUCCESS,FAILURE")),
-                ("success+2@sim.test", try notify("NEVER")), ("success+3@sim.test", RcptParameters()),
-                ("nodsn@sim.test", try notify("SUCCESS,FAILURE,DELAY")), ("reject+9@sim.test", try notify("FAILURE")),
-            ])
+            let g = try await submit(
+                port: port,
+                rcpts: [
+                    ("success+1@sim.test", try notify("SUCCESS")), ("Relay@sim.test", try notify("SUCCESS,FAILURE")),
+                    ("success+2@sim.test", try notify("NEVER")), ("success+3@sim.test", RcptParameters()),
+                    ("nodsn@sim.test", try notify("SUCCESS,FAILURE,DELAY")),
+                    ("reject+9@sim.test", try notify("FAILURE")),
+                ])
             let refused = g.attempts.last?.report.recipients.filter { !$0.accepted }.map(\.address)
             #expect(refused == ["reject+9@sim.test"])
             let reports = try await h.reports(count: 2)
@@ -207,10 +227,14 @@ struct SimulatorTests {
             #expect(all.count == 2)
             var seen: [String] = []
             for (_, bytes, r) in reports {
-                for rr in r.recipients { seen.append("\(rr.address) \(rr.action.rawValue) \(rr.status?.description ?? "-")") }
+                for rr in r.recipients {
+                    seen.append("\(rr.address) \(rr.action.rawValue) \(rr.status?.description ?? "-")")
+                }
                 if sisimaiAvailable {
                     let s = try await sisimai(bytes)
-                    #expect(s == r.recipients.map { "\($0.address) \($0.action.rawValue) \($0.status?.description ?? "-")" })
+                    #expect(
+                        s == r.recipients.map { "\($0.address) \($0.action.rawValue) \($0.status?.description ?? "-")" }
+                    )
                 }
             }
             #expect(Set(seen) == ["success+1@sim.test delivered 2.0.0", "Relay@sim.test relayed 2.0.0"])
@@ -224,7 +248,9 @@ struct SimulatorTests {
             _ = try await submit(port: port, rcpts: [("delay+z@sim.test", try notify("SUCCESS,DELAY"))])
             let reports = try await h.reports(count: 2)
             #expect(reports.count == 2)
-            let events = reports.map { "\($0.2.recipients.first?.action.rawValue ?? "-") \($0.2.recipients.first?.status?.description ?? "-")" }
+            let events = reports.map {
+                "\($0.2.recipients.first?.action.rawValue ?? "-") \($0.2.recipients.first?.status?.description ?? "-")"
+            }
             #expect(events == ["delayed 4.4.1", "delivered 2.0.0"])
             #expect(reports.first?.2.recipients.first?.willRetryUntil != nil)
             if sisimaiAvailable, let first = reports.first {
@@ -255,7 +281,8 @@ struct SimulatorTests {
     func nullSender() async throws {
         let h = SimulatorHarness()
         try await h.run { port, _ in
-            let g = try await submit(port: port, from: "", rcpts: [("unknown@sim.test", RcptParameters())], ret: nil, envid: nil)
+            let g = try await submit(
+                port: port, from: "", rcpts: [("unknown@sim.test", RcptParameters())], ret: nil, envid: nil)
             #expect(g.attempts.last?.report.passed == true)
             try await Task.sleep(for: .milliseconds(700))
             #expect(h.received.withLockedValue { $0.count } == 0)
@@ -292,7 +319,9 @@ struct SimulatorTests {
         try await h.run { port, _ in
             _ = try await submit(port: port, from: "x@closed.test", rcpts: [("unknown@sim.test", RcptParameters())])
             let end = ContinuousClock.now + .seconds(20)
-            while h.outcomes.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(50)) }
+            while h.outcomes.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < end {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let o = try #require(h.outcomes.withLockedValue { $0.first })
             #expect(o.delivered == false)
             #expect(o.attempts == 2)

@@ -12,7 +12,8 @@ struct SMTPDialogTests {
     static func r(_ code: Int, _ lines: String...) -> SMTPReply { SMTPReply(code: code, lines: lines) }
     static func ehlo(_ keywords: String...) -> SMTPReply { SMTPReply(code: 250, lines: ["mx.example"] + keywords) }
 
-    static let trusted = Dialog.TLSCheck(summary: "TLSv1.3 TLS_AES_128_GCM_SHA256, certificate trusted", problem: nil, fatal: false)
+    static let trusted = Dialog.TLSCheck(
+        summary: "TLSv1.3 TLS_AES_128_GCM_SHA256, certificate trusted", problem: nil, fatal: false)
 
     /// What the scripted server saw and how the dialog ended.
     struct Run {
@@ -45,7 +46,10 @@ struct SMTPDialogTests {
     ) -> Run {
         var dialog = Dialog(configuration: configuration)
         var clock = 0.0
-        func tick() -> Double { clock += 0.5; return clock }
+        func tick() -> Double {
+            clock += 0.5
+            return clock
+        }
         dialog.connected(at: tick())
         var run = Run(dialog: dialog, end: .finished)
         if configuration.tls == .implicit, let f = dialog.tlsVerified(tls, at: tick()) {
@@ -97,7 +101,9 @@ struct SMTPDialogTests {
     }
 
     /// A server that takes everything; `caps` are its EHLO keywords (before and after TLS).
-    static func accepting(_ caps: [String], afterTLS: [String]? = nil, refuse: Set<String> = []) -> (SMTPCommand, Bool) -> SMTPReply {
+    static func accepting(_ caps: [String], afterTLS: [String]? = nil, refuse: Set<String> = []) -> (SMTPCommand, Bool)
+        -> SMTPReply
+    {
         { command, tls in
             switch command {
             case .ehlo: return SMTPReply(code: 250, lines: ["mx.example"] + (tls ? (afterTLS ?? caps) : caps))
@@ -105,7 +111,8 @@ struct SMTPDialogTests {
             case .startTLS: return r(220, "2.0.0 Ready to start TLS")
             case .auth, .authResponse: return r(235, "2.7.0 Authentication successful")
             case .mail: return r(250, "2.1.0 Ok")
-            case .rcpt(let m, _): return refuse.contains(m.description) ? r(550, "5.1.1 no such user") : r(250, "2.1.5 Ok")
+            case .rcpt(let m, _):
+                return refuse.contains(m.description) ? r(550, "5.1.1 no such user") : r(250, "2.1.5 Ok")
             case .data: return r(354, "End data with <CR><LF>.<CR><LF>")
             case .rset: return r(250, "2.0.0 Ok")
             case .quit: return r(221, "2.0.0 Bye")
@@ -114,39 +121,53 @@ struct SMTPDialogTests {
         }
     }
 
-    static let full = ["PIPELINING", "SIZE 10485760", "DSN", "STARTTLS", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8"]
+    static let full = [
+        "PIPELINING", "SIZE 10485760", "DSN", "STARTTLS", "AUTH PLAIN LOGIN", "ENHANCEDSTATUSCODES", "8BITMIME",
+        "SMTPUTF8",
+    ]
 
-    static func config(tls: Dialog.TLSMode = .opportunistic, auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false,
-                       _ transaction: Dialog.Transaction = .none, refusedIsFailure: Bool = true) -> Dialog.Configuration {
-        Dialog.Configuration(heloName: "client.test", tls: tls, auth: auth, allowPlaintextAuth: allowPlaintextAuth,
-                             transaction: transaction, refusedRecipientIsFailure: refusedIsFailure)
+    static func config(
+        tls: Dialog.TLSMode = .opportunistic, auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false,
+        _ transaction: Dialog.Transaction = .none, refusedIsFailure: Bool = true
+    ) -> Dialog.Configuration {
+        Dialog.Configuration(
+            heloName: "client.test", tls: tls, auth: auth, allowPlaintextAuth: allowPlaintextAuth,
+            transaction: transaction, refusedRecipientIsFailure: refusedIsFailure)
     }
 
-    static func check(_ rcpts: [String], from: String? = "probe@client.test", data: Bool = false) -> Dialog.Transaction {
-        .check(from: from, recipients: rcpts, testMessage: data ? .init(id: "id-1", date: "Thu, 1 Jan 1970 00:00:00 +0000") : nil)
+    static func check(_ rcpts: [String], from: String? = "probe@client.test", data: Bool = false) -> Dialog.Transaction
+    {
+        .check(
+            from: from, recipients: rcpts,
+            testMessage: data ? .init(id: "id-1", date: "Thu, 1 Jan 1970 00:00:00 +0000") : nil)
     }
 
     static func probe(_ rcpts: [String], requireDSN: Bool = false, message: Bool = true) throws -> Dialog.Transaction {
-        .submit(SubmissionEnvelope(
-            reversePath: .mailbox(try SMTPMailbox("roundtrip+tok@return.example")),
-            mailParameters: MailParameters(ret: .headers, envelopeID: try EnvelopeID("tok")),
-            recipients: try rcpts.map { .init(mailbox: try SMTPMailbox($0), parameters: RcptParameters(notify: .all)) },
-            message: message ? Array("Subject: probe\r\n\r\nhello\r\n".utf8) : nil,
-            requireDSN: requireDSN
-        ))
+        .submit(
+            SubmissionEnvelope(
+                reversePath: .mailbox(try SMTPMailbox("roundtrip+tok@return.example")),
+                mailParameters: MailParameters(ret: .headers, envelopeID: try EnvelopeID("tok")),
+                recipients: try rcpts.map {
+                    .init(mailbox: try SMTPMailbox($0), parameters: RcptParameters(notify: .all))
+                },
+                message: message ? Array("Subject: probe\r\n\r\nhello\r\n".utf8) : nil,
+                requireDSN: requireDSN
+            ))
     }
 
     // MARK: greeting, EHLO, HELO
 
     @Test("the whole dialog: EHLO, STARTTLS, EHLO again, pipelined MAIL+RCPT, RSET, QUIT")
     func happyPath() {
-        let run = Self.drive(Self.config(Self.check(["alice@dest.example", "bob@dest.example"])), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(Self.check(["alice@dest.example", "bob@dest.example"])), respond: Self.accepting(Self.full))
         #expect(run.finished)
-        #expect(run.writes == [
-            ["EHLO client.test"], ["STARTTLS"], ["EHLO client.test"],
-            ["MAIL FROM:<probe@client.test>", "RCPT TO:<alice@dest.example>", "RCPT TO:<bob@dest.example>"],
-            ["RSET"], ["QUIT"],
-        ])
+        #expect(
+            run.writes == [
+                ["EHLO client.test"], ["STARTTLS"], ["EHLO client.test"],
+                ["MAIL FROM:<probe@client.test>", "RCPT TO:<alice@dest.example>", "RCPT TO:<bob@dest.example>"],
+                ["RSET"], ["QUIT"],
+            ])
         #expect(run.verified == [0])
         #expect(run.dialog.steps.map(\.step) == [.banner, .ehlo, .tls, .ehlo, .mail, .rcpt, .rcpt, .quit, .quit])
         #expect(run.dialog.steps.allSatisfy { $0.status == .pass })
@@ -165,17 +186,25 @@ struct SMTPDialogTests {
 
     @Test("without PIPELINING, MAIL and each RCPT go one by one")
     func noPipelining() {
-        let run = Self.drive(Self.config(tls: .never, Self.check(["alice@dest.example", "bob@dest.example"])), respond: Self.accepting(["DSN"]))
+        let run = Self.drive(
+            Self.config(tls: .never, Self.check(["alice@dest.example", "bob@dest.example"])),
+            respond: Self.accepting(["DSN"]))
         #expect(run.finished)
-        #expect(run.writes == [["EHLO client.test"], ["MAIL FROM:<probe@client.test>"], ["RCPT TO:<alice@dest.example>"],
-                               ["RCPT TO:<bob@dest.example>"], ["RSET"], ["QUIT"]])
+        #expect(
+            run.writes == [
+                ["EHLO client.test"], ["MAIL FROM:<probe@client.test>"], ["RCPT TO:<alice@dest.example>"],
+                ["RCPT TO:<bob@dest.example>"], ["RSET"], ["QUIT"],
+            ])
         #expect(run.steps(.mail).first?.note == nil)
     }
 
     @Test("a greeting that is not 220 fails the banner step; 554 is named")
     func greetingRefused() {
         let run = Self.drive(Self.config(), greeting: Self.r(554, "no service"), respond: Self.accepting(Self.full))
-        #expect(run.failure == Dialog.Failure(.rejected, step: .banner, message: "the greeting is not 220", reply: Self.r(554, "no service")))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .rejected, step: .banner, message: "the greeting is not 220", reply: Self.r(554, "no service")))
         #expect(run.steps(.banner).first?.note == "the server refuses service")
         #expect(run.writes.isEmpty)
         var d = run.dialog
@@ -190,14 +219,22 @@ struct SMTPDialogTests {
             return script(c, tls)
         }
         #expect(run.finished)
-        #expect(run.writes == [["EHLO client.test"], ["HELO client.test"], ["MAIL FROM:<roundtrip+tok@return.example>"],
-                               ["RCPT TO:<alice@dest.example>"], ["DATA"], ["<message>"], ["QUIT"]])
+        #expect(
+            run.writes == [
+                ["EHLO client.test"], ["HELO client.test"], ["MAIL FROM:<roundtrip+tok@return.example>"],
+                ["RCPT TO:<alice@dest.example>"], ["DATA"], ["<message>"], ["QUIT"],
+            ])
         #expect(run.steps(.ehlo).map(\.status) == [.warn, .warn])
-        #expect(run.steps(.ehlo).map(\.note) == ["EHLO not supported; falling back to HELO", "HELO only: no extensions, no DSN"])
+        #expect(
+            run.steps(.ehlo).map(\.note) == [
+                "EHLO not supported; falling back to HELO", "HELO only: no extensions, no DSN",
+            ])
         #expect(run.steps(.tls).map(\.status) == [.warn])
         #expect(run.dialog.usedHELO)
         #expect(!run.dialog.dsnRequested)
-        #expect(run.dialog.warnings.contains("the server only speaks HELO: no ESMTP extensions, so no DSN can be requested"))
+        #expect(
+            run.dialog.warnings.contains("the server only speaks HELO: no ESMTP extensions, so no DSN can be requested")
+        )
         #expect(run.dialog.warnings.contains("the server does not offer STARTTLS"))
         #expect(run.dialog.acceptedAt != nil)
     }
@@ -234,8 +271,13 @@ struct SMTPDialogTests {
 
     @Test("STARTTLS required but not offered fails before anything else is sent")
     func startTLSRequiredNotOffered() {
-        let run = Self.drive(Self.config(tls: .required, auth: AuthCredentials(user: "u", password: "pw")), respond: Self.accepting(["AUTH PLAIN"]))
-        #expect(run.failure == Dialog.Failure(.tlsFailed, step: .tls, message: "the server does not offer STARTTLS (--starttls require)"))
+        let run = Self.drive(
+            Self.config(tls: .required, auth: AuthCredentials(user: "u", password: "pw")),
+            respond: Self.accepting(["AUTH PLAIN"]))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .tlsFailed, step: .tls, message: "the server does not offer STARTTLS (--starttls require)"))
         #expect(run.writes == [["EHLO client.test"]])
         #expect(run.steps(.tls).map(\.status) == [.fail])
     }
@@ -243,9 +285,14 @@ struct SMTPDialogTests {
     @Test("STARTTLS refused: required fails with the reply; auto goes on in plaintext with a warning")
     func startTLSRefused() {
         let base = Self.accepting(Self.full)
-        let refusing: (SMTPCommand, Bool) -> SMTPReply = { c, tls in c == .startTLS ? Self.r(454, "4.7.0 TLS not available") : base(c, tls) }
+        let refusing: (SMTPCommand, Bool) -> SMTPReply = { c, tls in
+            c == .startTLS ? Self.r(454, "4.7.0 TLS not available") : base(c, tls)
+        }
         let required = Self.drive(Self.config(tls: .required), respond: refusing)
-        #expect(required.failure == Dialog.Failure(.tlsFailed, step: .tls, message: "STARTTLS refused", reply: Self.r(454, "4.7.0 TLS not available")))
+        #expect(
+            required.failure
+                == Dialog.Failure(
+                    .tlsFailed, step: .tls, message: "STARTTLS refused", reply: Self.r(454, "4.7.0 TLS not available")))
         let auto = Self.drive(Self.config(tls: .opportunistic), respond: refusing)
         #expect(auto.finished)
         #expect(auto.steps(.tls).map(\.status) == [.warn])
@@ -257,7 +304,9 @@ struct SMTPDialogTests {
 
     @Test("plaintext octets discarded after 220 are reported; the capabilities are the ones after TLS")
     func startTLSDiscarded() {
-        let run = Self.drive(Self.config(), discarded: 12, respond: Self.accepting(["STARTTLS", "PIPELINING"], afterTLS: ["DSN", "AUTH PLAIN"]))
+        let run = Self.drive(
+            Self.config(), discarded: 12,
+            respond: Self.accepting(["STARTTLS", "PIPELINING"], afterTLS: ["DSN", "AUTH PLAIN"]))
         #expect(run.finished)
         #expect(run.verified == [12])
         #expect(run.dialog.warnings == ["the server sent 12 octets after 220 to STARTTLS; they were discarded"])
@@ -269,7 +318,10 @@ struct SMTPDialogTests {
     func certificate() {
         let fatal = Dialog.TLSCheck(summary: "TLSv1.3 x, certificate untrusted", problem: "self-signed", fatal: true)
         let bad = Self.drive(Self.config(), tls: fatal, respond: Self.accepting(Self.full))
-        #expect(bad.failure == Dialog.Failure(.certificateRejected, step: .tls, message: "certificate verification failed: self-signed"))
+        #expect(
+            bad.failure
+                == Dialog.Failure(
+                    .certificateRejected, step: .tls, message: "certificate verification failed: self-signed"))
         #expect(bad.writes == [["EHLO client.test"], ["STARTTLS"]])
         #expect(bad.steps(.tls).first?.command == "STARTTLS")
         #expect(bad.steps(.tls).first?.status == .fail)
@@ -280,13 +332,16 @@ struct SMTPDialogTests {
         let ok = Self.drive(Self.config(), tls: lenient, respond: Self.accepting(Self.full))
         #expect(ok.finished)
         #expect(ok.steps(.tls).first?.status == .warn)
-        #expect(ok.steps(.tls).first?.note == "TLSv1.3 x, certificate untrusted: self-signed (opportunistic TLS, RFC 7435)")
+        #expect(
+            ok.steps(.tls).first?.note == "TLSv1.3 x, certificate untrusted: self-signed (opportunistic TLS, RFC 7435)")
         #expect(ok.dialog.warnings == ["TLS certificate: self-signed"])
     }
 
     @Test("implicit TLS: verified before the greeting, no STARTTLS, AUTH allowed")
     func implicitTLS() {
-        let run = Self.drive(Self.config(tls: .implicit, auth: AuthCredentials(user: "u", password: "pw")), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(tls: .implicit, auth: AuthCredentials(user: "u", password: "pw")),
+            respond: Self.accepting(Self.full))
         #expect(run.finished)
         #expect(run.dialog.steps.map(\.step) == [.tls, .banner, .ehlo, .auth, .quit])
         #expect(run.steps(.tls).first?.command == nil)
@@ -312,7 +367,10 @@ struct SMTPDialogTests {
     func continueOutOfOrder() {
         var d = Dialog(configuration: Self.config())
         d.connected(at: 0)
-        guard case .failed(let f) = d.continueAfterTLS(at: 1) else { Issue.record("no failure"); return }
+        guard case .failed(let f) = d.continueAfterTLS(at: 1) else {
+            Issue.record("no failure")
+            return
+        }
         #expect(f.kind == .protocolViolation)
     }
 
@@ -320,7 +378,8 @@ struct SMTPDialogTests {
 
     @Test("AUTH PLAIN is chosen when offered, with the initial response; never shown in the redacted line")
     func authPlain() {
-        let run = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "Canary-1")), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "Canary-1")), respond: Self.accepting(Self.full))
         #expect(run.finished)
         #expect(run.writes[3] == ["AUTH PLAIN <redacted>"])
         #expect(run.steps(.auth).first?.note == "authenticated as u with PLAIN")
@@ -348,43 +407,60 @@ struct SMTPDialogTests {
             sent.append(c)
             switch c {
             case .auth: return Self.r(334, "VXNlcm5hbWU6")
-            case .authResponse(let s) where s == Base64.encode(Array("user".utf8), lineLength: 0): return Self.r(334, "UGFzc3dvcmQ6")
+            case .authResponse(let s) where s == Base64.encode(Array("user".utf8), lineLength: 0):
+                return Self.r(334, "UGFzc3dvcmQ6")
             default: return base(c, tls)
             }
         }
         #expect(run.finished)
-        #expect(sent.filter { $0.verb == .auth || $0.verb == .authResponse } == [
-            .auth(mechanism: "LOGIN", initialResponse: nil),
-            .authResponse(Base64.encode(Array("user".utf8), lineLength: 0)),
-            .authResponse(Base64.encode(Array("pass".utf8), lineLength: 0)),
-        ])
+        #expect(
+            sent.filter { $0.verb == .auth || $0.verb == .authResponse } == [
+                .auth(mechanism: "LOGIN", initialResponse: nil),
+                .authResponse(Base64.encode(Array("user".utf8), lineLength: 0)),
+                .authResponse(Base64.encode(Array("pass".utf8), lineLength: 0)),
+            ])
         #expect(run.steps(.auth).first?.command == "AUTH LOGIN")
     }
 
     @Test("an explicit mechanism must be offered; neither PLAIN nor LOGIN fails; no AUTH at all fails")
     func authChoice() {
-        let cram = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "p", mechanism: "cram-md5")), respond: Self.accepting(Self.full))
+        let cram = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "p", mechanism: "cram-md5")),
+            respond: Self.accepting(Self.full))
         #expect(cram.failure == Dialog.Failure(.authFailed, step: .auth, message: "AUTH CRAM-MD5 is not offered"))
         #expect(cram.steps(.auth).first?.note == "CRAM-MD5 not offered (offered: PLAIN LOGIN)")
-        let login = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "p", mechanism: "login")), respond: Self.accepting(Self.full))
+        let login = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "p", mechanism: "login")),
+            respond: Self.accepting(Self.full))
         #expect(login.lines.contains("AUTH LOGIN"))
-        let neither = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "p")), respond: Self.accepting(["STARTTLS", "AUTH XOAUTH2"]))
+        let neither = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "p")),
+            respond: Self.accepting(["STARTTLS", "AUTH XOAUTH2"]))
         #expect(neither.failure?.message == "the server offers neither PLAIN nor LOGIN")
-        let none = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "p")), respond: Self.accepting(["STARTTLS"]))
+        let none = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "p")), respond: Self.accepting(["STARTTLS"]))
         #expect(none.failure?.message == "the server does not offer AUTH")
-        let plainNone = Self.drive(Self.config(tls: .never, auth: AuthCredentials(user: "u", password: "p")), respond: Self.accepting(["STARTTLS"]))
+        let plainNone = Self.drive(
+            Self.config(tls: .never, auth: AuthCredentials(user: "u", password: "p")),
+            respond: Self.accepting(["STARTTLS"]))
         #expect(plainNone.failure?.message == "the server does not offer AUTH without TLS")
     }
 
     @Test("credentials never cross without TLS unless allowed")
     func authRefusedWithoutTLS() {
         let auth = AuthCredentials(user: "u", password: "Canary-2")
-        let refused = Self.drive(Self.config(tls: .never, auth: auth, Self.check(["a@dest.example"])), respond: Self.accepting(Self.full))
-        #expect(refused.failure == Dialog.Failure(.authFailed, step: .auth,
-                                                  message: "AUTH over a connection without TLS is refused (use --allow-plaintext-auth for test servers)"))
+        let refused = Self.drive(
+            Self.config(tls: .never, auth: auth, Self.check(["a@dest.example"])), respond: Self.accepting(Self.full))
+        #expect(
+            refused.failure
+                == Dialog.Failure(
+                    .authFailed, step: .auth,
+                    message:
+                        "AUTH over a connection without TLS is refused (use --allow-plaintext-auth for test servers)"))
         #expect(refused.steps(.auth).first?.note == "refused to send credentials without TLS")
         #expect(!refused.lines.contains { $0.hasPrefix("AUTH") || $0.hasPrefix("MAIL") })
-        let allowed = Self.drive(Self.config(tls: .never, auth: auth, allowPlaintextAuth: true), respond: Self.accepting(Self.full))
+        let allowed = Self.drive(
+            Self.config(tls: .never, auth: auth, allowPlaintextAuth: true), respond: Self.accepting(Self.full))
         #expect(allowed.finished)
         #expect(allowed.lines.contains("AUTH PLAIN <redacted>"))
     }
@@ -396,7 +472,11 @@ struct SMTPDialogTests {
             if case .auth = c { return Self.r(535, "5.7.8 bad credentials") }
             return base(c, tls)
         }
-        #expect(refused.failure == Dialog.Failure(.authFailed, step: .auth, message: "authentication as u failed", reply: Self.r(535, "5.7.8 bad credentials")))
+        #expect(
+            refused.failure
+                == Dialog.Failure(
+                    .authFailed, step: .auth, message: "authentication as u failed",
+                    reply: Self.r(535, "5.7.8 bad credentials")))
         #expect(refused.steps(.auth).first?.status == .fail)
 
         var sent: [SMTPCommand] = []
@@ -410,7 +490,9 @@ struct SMTPDialogTests {
         #expect(endless.tolerant.last == true)
         #expect(endless.failure?.reply == Self.r(334, ""), "the failure names the challenge, not the answer to *")
 
-        let lost = Self.drive(Self.config(auth: AuthCredentials(user: "u", password: "p")), failExchange: { $0 == .authResponse("*") }) { c, tls in
+        let lost = Self.drive(
+            Self.config(auth: AuthCredentials(user: "u", password: "p")), failExchange: { $0 == .authResponse("*") }
+        ) { c, tls in
             if c.verb == .auth || c.verb == .authResponse { return Self.r(334, "") }
             return base(c, tls)
         }
@@ -422,7 +504,9 @@ struct SMTPDialogTests {
 
     @Test("DSN parameters go out when advertised")
     func dsnKept() throws {
-        let run = Self.drive(Self.config(try Self.probe(["alice@dest.example"]), refusedIsFailure: false), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(try Self.probe(["alice@dest.example"]), refusedIsFailure: false),
+            respond: Self.accepting(Self.full))
         #expect(run.finished)
         #expect(run.dialog.dsnRequested)
         #expect(run.lines.contains("MAIL FROM:<roundtrip+tok@return.example> SIZE=25 RET=HDRS ENVID=tok"))
@@ -431,14 +515,18 @@ struct SMTPDialogTests {
 
     @Test("DSN not advertised: parameters stripped with a warning, or --require-dsn stops before MAIL")
     func dsnStripped() throws {
-        let run = Self.drive(Self.config(try Self.probe(["alice@dest.example"]), refusedIsFailure: false), respond: Self.accepting(["STARTTLS"]))
+        let run = Self.drive(
+            Self.config(try Self.probe(["alice@dest.example"]), refusedIsFailure: false),
+            respond: Self.accepting(["STARTTLS"]))
         #expect(run.finished)
         #expect(!run.dialog.dsnRequested)
         #expect(run.lines.contains("MAIL FROM:<roundtrip+tok@return.example>"))
         #expect(run.lines.contains("RCPT TO:<alice@dest.example>"))
         #expect(run.dialog.warnings.contains { $0.hasPrefix("the server does not advertise DSN") })
 
-        let strict = Self.drive(Self.config(try Self.probe(["alice@dest.example"], requireDSN: true)), respond: Self.accepting(["STARTTLS"]))
+        let strict = Self.drive(
+            Self.config(try Self.probe(["alice@dest.example"], requireDSN: true)), respond: Self.accepting(["STARTTLS"])
+        )
         #expect(strict.failure?.kind == .dsnUnavailable)
         #expect(strict.failure?.step == .mail)
         #expect(strict.steps(.mail).first?.note == "the server does not offer DSN (--require-dsn)")
@@ -453,7 +541,10 @@ struct SMTPDialogTests {
             return base(c, tls)
         }
         let run = Self.drive(Self.config(Self.check(["alice@dest.example"])), respond: script)
-        #expect(run.failure == Dialog.Failure(.rejected, step: .mail, message: "MAIL FROM refused", reply: Self.r(553, "5.7.1 sender rejected")))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .rejected, step: .mail, message: "MAIL FROM refused", reply: Self.r(553, "5.7.1 sender rejected")))
         #expect(run.dialog.recipients.isEmpty)
         var d = run.dialog
         #expect(d.quitAfterFailure() != nil)
@@ -461,22 +552,28 @@ struct SMTPDialogTests {
 
     @Test("an address that needs SMTPUTF8 fails when the server lacks it; a bad --from is invalid input")
     func invalidInput() {
-        let utf8 = Self.drive(Self.config(tls: .never, Self.check(["jörg@dest.example"])), respond: Self.accepting(["DSN"]))
+        let utf8 = Self.drive(
+            Self.config(tls: .never, Self.check(["jörg@dest.example"])), respond: Self.accepting(["DSN"]))
         #expect(utf8.failure?.kind == .invalidInput)
         #expect(utf8.failure?.step == .mail)
-        let badFrom = Self.drive(Self.config(tls: .never, Self.check(["a@dest.example"], from: "not an address")), respond: Self.accepting(["DSN"]))
+        let badFrom = Self.drive(
+            Self.config(tls: .never, Self.check(["a@dest.example"], from: "not an address")),
+            respond: Self.accepting(["DSN"]))
         #expect(badFrom.failure?.kind == .invalidInput)
         #expect(badFrom.failure?.step == .mail)
-        let badRcpt = Self.drive(Self.config(tls: .never, Self.check(["<a@b>\r\nDATA"])), respond: Self.accepting(["DSN"]))
+        let badRcpt = Self.drive(
+            Self.config(tls: .never, Self.check(["<a@b>\r\nDATA"])), respond: Self.accepting(["DSN"]))
         #expect(badRcpt.failure?.kind == .invalidInput)
         #expect(badRcpt.failure?.step == .rcpt)
     }
 
     @Test("the check's default sender and the null path")
     func senders() {
-        let def = Self.drive(Self.config(tls: .never, Self.check(["a@dest.example"], from: nil)), respond: Self.accepting([]))
+        let def = Self.drive(
+            Self.config(tls: .never, Self.check(["a@dest.example"], from: nil)), respond: Self.accepting([]))
         #expect(def.lines.contains("MAIL FROM:<roundtrip-check@client.test>"))
-        let null = Self.drive(Self.config(tls: .never, Self.check(["a@dest.example"], from: "<>")), respond: Self.accepting([]))
+        let null = Self.drive(
+            Self.config(tls: .never, Self.check(["a@dest.example"], from: "<>")), respond: Self.accepting([]))
         #expect(null.lines.contains("MAIL FROM:<>"))
     }
 
@@ -484,9 +581,14 @@ struct SMTPDialogTests {
 
     @Test("a refused recipient fails a check at RCPT after RSET and QUIT")
     func rcptRefusedCheck() {
-        let run = Self.drive(Self.config(tls: .never, Self.check(["alice@dest.example", "nobody@dest.example"])),
-                             respond: Self.accepting([], refuse: ["nobody@dest.example"]))
-        #expect(run.failure == Dialog.Failure(.rejected, step: .rcpt, message: "a recipient was refused", reply: Self.r(550, "5.1.1 no such user")))
+        let run = Self.drive(
+            Self.config(tls: .never, Self.check(["alice@dest.example", "nobody@dest.example"])),
+            respond: Self.accepting([], refuse: ["nobody@dest.example"]))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .rejected, step: .rcpt, message: "a recipient was refused", reply: Self.r(550, "5.1.1 no such user")
+                ))
         #expect(run.steps(.rcpt).map(\.status) == [.pass, .fail])
         #expect(run.steps(.rcpt).map(\.note) == ["recipient accepted", "recipient refused"])
         #expect(run.dialog.recipients.map(\.refusedAt) == [nil, "rcpt"])
@@ -496,15 +598,17 @@ struct SMTPDialogTests {
         var d = run.dialog
         #expect(d.quitAfterFailure() == nil, "QUIT already went out")
         // The QUIT may fail: the refusal is still the verdict.
-        let lost = Self.drive(Self.config(tls: .never, Self.check(["nobody@dest.example"])), failExchange: { $0 == .quit },
-                              respond: Self.accepting([], refuse: ["nobody@dest.example"]))
+        let lost = Self.drive(
+            Self.config(tls: .never, Self.check(["nobody@dest.example"])), failExchange: { $0 == .quit },
+            respond: Self.accepting([], refuse: ["nobody@dest.example"]))
         #expect(lost.failure?.step == .rcpt)
     }
 
     @Test("a submission goes on with the accepted recipients: DATA for them, no RSET")
     func rcptPartialSubmission() throws {
-        let run = Self.drive(Self.config(try Self.probe(["alice@dest.example", "nobody@dest.example"]), refusedIsFailure: false),
-                             respond: Self.accepting(Self.full, refuse: ["nobody@dest.example"]))
+        let run = Self.drive(
+            Self.config(try Self.probe(["alice@dest.example", "nobody@dest.example"]), refusedIsFailure: false),
+            respond: Self.accepting(Self.full, refuse: ["nobody@dest.example"]))
         #expect(run.finished)
         #expect(run.dialog.recipients.map(\.accepted) == [true, false])
         #expect(run.writes.suffix(3) == [["DATA"], ["<message>"], ["QUIT"]])
@@ -513,8 +617,9 @@ struct SMTPDialogTests {
 
     @Test("every recipient refused: no DATA, the transaction is reset")
     func allRefused() throws {
-        let run = Self.drive(Self.config(try Self.probe(["nobody@dest.example"]), refusedIsFailure: false),
-                             respond: Self.accepting(Self.full, refuse: ["nobody@dest.example"]))
+        let run = Self.drive(
+            Self.config(try Self.probe(["nobody@dest.example"]), refusedIsFailure: false),
+            respond: Self.accepting(Self.full, refuse: ["nobody@dest.example"]))
         #expect(run.finished)
         #expect(!run.lines.contains("DATA"))
         #expect(run.writes.suffix(2) == [["RSET"], ["QUIT"]])
@@ -524,16 +629,21 @@ struct SMTPDialogTests {
 
     @Test("check --data: the test message, SIZE when advertised, accepted at the final 250")
     func dataAccepted() {
-        let run = Self.drive(Self.config(Self.check(["alice@dest.example"], data: true)), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(Self.check(["alice@dest.example"], data: true)), respond: Self.accepting(Self.full))
         #expect(run.finished)
         #expect(run.lines.contains { $0.hasPrefix("MAIL FROM:<probe@client.test> SIZE=") })
         #expect(run.steps(.data).first?.note == "message accepted")
         #expect(run.dialog.acceptedAt != nil)
         #expect(!run.lines.contains("RSET"))
-        let message = String(decoding: Dialog.testMessage(from: .null, to: [try! SMTPMailbox("a@b.example")], heloName: "h.test",
-                                                          stamp: .init(id: "x1", date: "D")), as: UTF8.self)
-        #expect(message == "From: <>\r\nTo: <a@b.example>\r\nSubject: roundtrip check x1\r\nDate: D\r\nMessage-ID: <x1@h.test>\r\n\r\n"
-            + "This is a test message sent by `roundtrip check --data`.\r\n")
+        let message = String(
+            decoding: Dialog.testMessage(
+                from: .null, to: [try! SMTPMailbox("a@b.example")], heloName: "h.test",
+                stamp: .init(id: "x1", date: "D")), as: UTF8.self)
+        #expect(
+            message
+                == "From: <>\r\nTo: <a@b.example>\r\nSubject: roundtrip check x1\r\nDate: D\r\nMessage-ID: <x1@h.test>\r\n\r\n"
+                + "This is a test message sent by `roundtrip check --data`.\r\n")
     }
 
     @Test("DATA refused before the message")
@@ -542,14 +652,18 @@ struct SMTPDialogTests {
         let run = Self.drive(Self.config(Self.check(["alice@dest.example"], data: true))) { c, tls in
             c == .data ? Self.r(554, "5.5.1 no valid recipients") : base(c, tls)
         }
-        #expect(run.failure == Dialog.Failure(.rejected, step: .data, message: "DATA refused", reply: Self.r(554, "5.5.1 no valid recipients")))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .rejected, step: .data, message: "DATA refused", reply: Self.r(554, "5.5.1 no valid recipients")))
         #expect(!run.lines.contains("<message>"))
     }
 
     @Test("the message refused after the data: every accepted recipient is refused at data")
     func messageRefused() {
-        let run = Self.drive(Self.config(Self.check(["alice@dest.example", "bob@dest.example"], data: true)),
-                             afterMessage: Self.r(552, "5.3.4 message too big"), respond: Self.accepting(Self.full))
+        let run = Self.drive(
+            Self.config(Self.check(["alice@dest.example", "bob@dest.example"], data: true)),
+            afterMessage: Self.r(552, "5.3.4 message too big"), respond: Self.accepting(Self.full))
         #expect(run.failure?.message == "the message was refused")
         #expect(run.failure?.step == .data)
         #expect(run.dialog.recipients.map(\.refusedAt) == ["data", "data"])
@@ -586,7 +700,11 @@ struct SMTPDialogTests {
             if case .rcpt = c { return Self.r(421, "4.3.2 shutting down") }
             return base(c, tls)
         }
-        #expect(run.failure == Dialog.Failure(.rejected, step: .rcpt, message: "the server is closing the session", reply: Self.r(421, "4.3.2 shutting down")))
+        #expect(
+            run.failure
+                == Dialog.Failure(
+                    .rejected, step: .rcpt, message: "the server is closing the session",
+                    reply: Self.r(421, "4.3.2 shutting down")))
         #expect(run.writes.last == ["RCPT TO:<a@dest.example>"])
         #expect(run.dialog.recipients.map(\.accepted) == [false])
     }
@@ -596,7 +714,10 @@ struct SMTPDialogTests {
         var d = Dialog(configuration: Self.config())
         d.connected(at: 0)
         _ = d.greeting(Self.r(220, "hi"), at: 0)
-        guard case .failed(let f) = d.exchangeFailed(at: 1) else { Issue.record("no failure"); return }
+        guard case .failed(let f) = d.exchangeFailed(at: 1) else {
+            Issue.record("no failure")
+            return
+        }
         #expect(f.kind == .protocolViolation)
     }
 }

@@ -96,16 +96,22 @@ struct SessionDriver {
 
     @Test func pipelinedBatchIsAnsweredInOrder() {
         var d = SessionDriver()
-        d.feed(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nRCPT TO:<y@elsewhere.example>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n")
+        d.feed(
+            Self.hello
+                + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nRCPT TO:<y@elsewhere.example>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n"
+        )
         #expect(d.codes == [250, 250, 250, 550, 250, 354])
         d.replies = []
         d.feed("hi\r\n.\r\nMAIL FROM:<c@d.example>\r\nRSET\r\nNOOP\r\nQUIT\r\n")
         #expect(d.codes == [250, 250, 250, 250, 221])
-        #expect(d.messages[0].0.recipients.map(\.path) == [.mailbox(try! SMTPMailbox("x@return.example")), .postmaster])
+        #expect(
+            d.messages[0].0.recipients.map(\.path) == [.mailbox(try! SMTPMailbox("x@return.example")), .postmaster])
     }
 
     @Test func byteAtATimeFeedingGivesTheSameTranscript() {
-        let transcript = Self.hello + "MAIL FROM:<a@b.example> SIZE=100\r\nRCPT TO:<x@return.example>\r\nDATA\r\nx\r\n..\r\ny\n.\nz\r\n.\r\n"
+        let transcript =
+            Self.hello
+            + "MAIL FROM:<a@b.example> SIZE=100\r\nRCPT TO:<x@return.example>\r\nDATA\r\nx\r\n..\r\ny\n.\nz\r\n.\r\n"
             + "MAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example>\r\nDATA\r\n.\r\nQUIT\r\n"
         var whole = SessionDriver()
         whole.feed(transcript)
@@ -135,7 +141,9 @@ struct SessionDriver {
         var d = SessionDriver()
         d.feed(Self.hello + "MAIL FROM:<a@b.example>\r\nRSET\r\nRCPT TO:<x@return.example>\r\n")
         #expect(d.take() == [250, 250, 250, 503])
-        d.feed("MAIL FROM:<a@b.example>\r\nEHLO again.example\r\nRCPT TO:<x@return.example>\r\nMAIL FROM:<a@b.example>\r\n")
+        d.feed(
+            "MAIL FROM:<a@b.example>\r\nEHLO again.example\r\nRCPT TO:<x@return.example>\r\nMAIL FROM:<a@b.example>\r\n"
+        )
         #expect(d.take() == [250, 250, 503, 250])
     }
 
@@ -143,7 +151,9 @@ struct SessionDriver {
         var d = SessionDriver()
         d.feed("HELO old.example\r\n")
         #expect(d.replies[0].lines == ["mx.test"])
-        d.feed("MAIL FROM:<a@b.example> BODY=8BITMIME\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example> NOTIFY=NEVER\r\nRCPT TO:<x@return.example>\r\nDATA\r\nx\r\n.\r\n")
+        d.feed(
+            "MAIL FROM:<a@b.example> BODY=8BITMIME\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@return.example> NOTIFY=NEVER\r\nRCPT TO:<x@return.example>\r\nDATA\r\nx\r\n.\r\n"
+        )
         #expect(d.take() == [250, 555, 250, 555, 250, 354, 250])
         #expect(d.messages[0].0.protocolName == "SMTP")
     }
@@ -160,7 +170,9 @@ struct SessionDriver {
         d.feed(Self.hello + "MAIL FROM:<a@b.example>\r\n")
         d.replies = []
         d.feed("RCPT TO:<x@RETURN.example>\r\nRCPT TO:<y@second.example>\r\nRCPT TO:<x@sub.return.example>\r\n")
-        d.feed("RCPT TO:<postmaster@other.example>\r\nRCPT TO:<x@[127.0.0.1]>\r\nRCPT TO:<PostMaster>\r\nRCPT TO:<postmaster@return.example>\r\n")
+        d.feed(
+            "RCPT TO:<postmaster@other.example>\r\nRCPT TO:<x@[127.0.0.1]>\r\nRCPT TO:<PostMaster>\r\nRCPT TO:<postmaster@return.example>\r\n"
+        )
         #expect(d.codes == [250, 250, 550, 550, 550, 250, 250])
         #expect(d.replies[2].enhancedCode?.description == "5.7.1")
         #expect(d.replies[2].text.contains("Relay access denied"))
@@ -277,7 +289,9 @@ struct SessionDriver {
         d.feed("STARTTLS\r\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<x@return.example>\r\n")
         #expect(d.codes == [220])
         #expect(d.startedTLS)
-        #expect(d.session.discardedPlaintextOctets == "MAIL FROM:<evil@x.example>\r\nRCPT TO:<x@return.example>\r\n".utf8.count)
+        #expect(
+            d.session.discardedPlaintextOctets
+                == "MAIL FROM:<evil@x.example>\r\nRCPT TO:<x@return.example>\r\n".utf8.count)
         #expect(d.session.phase == .tlsHandshake)
         d.session.tlsHandshakeCompleted()
         d.replies = []
@@ -321,7 +335,11 @@ struct SessionDriver {
         #expect(d.codes == [250, 250, 250, 354])
         #expect(d.session.phase == .storing)
         #expect(d.session.next() == nil)
-        #expect(d.session.messageNotStored() == .reply(SMTPReply(code: 451, lines: ["4.3.0 Local error in processing: message not stored, try again later"])))
+        #expect(
+            d.session.messageNotStored()
+                == .reply(
+                    SMTPReply(
+                        code: 451, lines: ["4.3.0 Local error in processing: message not stored, try again later"])))
         d.run()
         #expect(d.codes == [250, 250, 250, 354, 221])
     }
@@ -357,13 +375,19 @@ struct SessionDriver {
 
     @Test func smtpUTF8Recipients() {
         var d = SessionDriver(.init(hostname: "mx.test", domains: ["return.example"]))
-        d.feed(Self.hello + "MAIL FROM:<a@b.example>\r\nRCPT TO:<jörg@return.example>\r\nRSET\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\nRCPT TO:<jörg@return.example>\r\n")
+        d.feed(
+            Self.hello
+                + "MAIL FROM:<a@b.example>\r\nRCPT TO:<jörg@return.example>\r\nRSET\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\nRCPT TO:<jörg@return.example>\r\n"
+        )
         #expect(d.codes == [250, 250, 553, 250, 250, 250])
     }
 
     @Test func dsnParametersAreRecorded() {
         var d = SessionDriver()
-        d.feed(Self.hello + "MAIL FROM:<a@b.example> RET=HDRS ENVID=tok123\r\nRCPT TO:<x@return.example> NOTIFY=SUCCESS ORCPT=rfc822;x@return.example\r\nDATA\r\n.\r\n")
+        d.feed(
+            Self.hello
+                + "MAIL FROM:<a@b.example> RET=HDRS ENVID=tok123\r\nRCPT TO:<x@return.example> NOTIFY=SUCCESS ORCPT=rfc822;x@return.example\r\nDATA\r\n.\r\n"
+        )
         #expect(d.codes == [250, 250, 250, 354, 250])
         let env = d.messages[0].0
         #expect(env.mailParameters.envelopeID?.value == "tok123")

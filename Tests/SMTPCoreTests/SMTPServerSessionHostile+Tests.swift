@@ -17,12 +17,16 @@ struct SMTPServerSessionHostileTests {
         return d
     }
 
-    @Test("the gate takes LOCAL+valid-tag, postmaster (bare and in a domain) and --accept local parts, any case, any +tag")
+    @Test(
+        "the gate takes LOCAL+valid-tag, postmaster (bare and in a domain) and --accept local parts, any case, any +tag"
+    )
     func gateAccepts() {
         var d = Self.driver()
         d.feed("EHLO c\r\nMAIL FROM:<>\r\n")
-        for rcpt in ["roundtrip+abcd@return.example", "ANY+wxyz@return.example", "postmaster@return.example", "<Postmaster>",
-                     "POSTMASTER+x@return.example", "reports@return.example", "REPORTS+anything@return.example"] {
+        for rcpt in [
+            "roundtrip+abcd@return.example", "ANY+wxyz@return.example", "postmaster@return.example", "<Postmaster>",
+            "POSTMASTER+x@return.example", "reports@return.example", "REPORTS+anything@return.example",
+        ] {
             d.replies = []
             d.feed("RCPT TO:\(rcpt.hasPrefix("<") ? rcpt : "<\(rcpt)>")\r\n")
             #expect(d.codes == [250], "\(rcpt)")
@@ -32,12 +36,17 @@ struct SMTPServerSessionHostileTests {
         #expect(d.messages[0].0.recipients.count == 7)
     }
 
-    @Test("the gate refuses bare local parts, invalid tags, empty tags and unknown names with 550 5.1.1; DATA then gets 554")
+    @Test(
+        "the gate refuses bare local parts, invalid tags, empty tags and unknown names with 550 5.1.1; DATA then gets 554"
+    )
     func gateRefuses() throws {
         var d = Self.driver()
         d.feed("EHLO c\r\nMAIL FROM:<>\r\n")
-        for rcpt in ["roundtrip@return.example", "roundtrip+ABCDE@return.example", "roundtrip+abc@return.example",
-                     "roundtrip+@return.example", "alice@return.example", "reports-x@return.example", "\"roundtrip+abcd x\"@return.example"] {
+        for rcpt in [
+            "roundtrip@return.example", "roundtrip+ABCDE@return.example", "roundtrip+abc@return.example",
+            "roundtrip+@return.example", "alice@return.example", "reports-x@return.example",
+            "\"roundtrip+abcd x\"@return.example",
+        ] {
             d.replies = []
             d.feed("RCPT TO:<\(rcpt)>\r\n")
             #expect(d.codes == [550], "\(rcpt)")

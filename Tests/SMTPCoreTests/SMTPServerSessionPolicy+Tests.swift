@@ -27,7 +27,9 @@ struct SMTPServerSessionPolicyTests {
     @Test("reject (any +tag, any case) gets 550 5.1.1; others are accepted; DATA goes on with the rest")
     func reject() {
         var d = SessionDriver(Self.configuration())
-        d.feed("EHLO c\r\nMAIL FROM:<a@rt.test>\r\nRCPT TO:<REJECT+x@sim.test>\r\nRCPT TO:<reject@sim.test> NOTIFY=NEVER\r\nRCPT TO:<rejected@sim.test>\r\nDATA\r\n")
+        d.feed(
+            "EHLO c\r\nMAIL FROM:<a@rt.test>\r\nRCPT TO:<REJECT+x@sim.test>\r\nRCPT TO:<reject@sim.test> NOTIFY=NEVER\r\nRCPT TO:<rejected@sim.test>\r\nDATA\r\n"
+        )
         #expect(d.take() == [250, 250, 550, 550, 250, 354])
         #expect(d.session.repliesDelayed == false)
         d.feed("Subject: x\r\n\r\nhi\r\n.\r\n")

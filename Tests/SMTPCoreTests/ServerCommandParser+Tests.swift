@@ -69,9 +69,11 @@ import Testing
         #expect(m.description == "a@b.example")
     }
 
-    @Test(arguments: ["MAIL FROM:  <a@b.example>", "MAIL FROM <a@b.example>", "MAIL FROM:a@b.example", "MAIL TO:<a@b.example>",
-                      "MAIL FROM:<a@b.example", "MAIL FROM:<a@b.example>x", "MAIL", "MAIL FROM:<a b@c.example>", "MAIL FROM:<@>",
-                      "MAIL FROM:<a@>", "MAIL FROM:<@b.example>", "MAIL FROM:<a@b..example>"])
+    @Test(arguments: [
+        "MAIL FROM:  <a@b.example>", "MAIL FROM <a@b.example>", "MAIL FROM:a@b.example", "MAIL TO:<a@b.example>",
+        "MAIL FROM:<a@b.example", "MAIL FROM:<a@b.example>x", "MAIL", "MAIL FROM:<a b@c.example>", "MAIL FROM:<@>",
+        "MAIL FROM:<a@>", "MAIL FROM:<@b.example>", "MAIL FROM:<a@b..example>",
+    ])
     func badMailSyntaxIs501(_ line: String) {
         #expect(code(line) == 501, "\(line)")
     }
@@ -118,7 +120,9 @@ import Testing
     }
 
     @Test func verpLocalPart() throws {
-        guard case .rcpt(.mailbox(let r), _) = try command("RCPT TO:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example>") else {
+        guard
+            case .rcpt(.mailbox(let r), _) = try command("RCPT TO:<roundtrip+k3v9x2q8m4tz7c1bh6n0wr5d@return.example>")
+        else {
             Issue.record("not RCPT")
             return
         }
@@ -139,8 +143,10 @@ import Testing
     }
 
     @Test(arguments: [
-        "SIZE=", "SIZE=abc", "SIZE=-1", "SIZE=99999999999999999999", "BODY=BINARYMIME", "BODY", "SMTPUTF8=yes", "RET=ALL", "RET",
-        "ENVID=a+2", "ENVID=a+ZZb", "ENVID=", "ENVID=" + String(repeating: "x", count: 101), "ENVID=+00", "SIZE=1 SIZE=2",
+        "SIZE=", "SIZE=abc", "SIZE=-1", "SIZE=99999999999999999999", "BODY=BINARYMIME", "BODY", "SMTPUTF8=yes",
+        "RET=ALL", "RET",
+        "ENVID=a+2", "ENVID=a+ZZb", "ENVID=", "ENVID=" + String(repeating: "x", count: 101), "ENVID=+00",
+        "SIZE=1 SIZE=2",
         "ENVID=a ENVID=b", "=x", "SIZE=1=2",
     ])
     func badMailParametersAre501(_ params: String) {
@@ -166,8 +172,11 @@ import Testing
         #expect(q.originalRecipient?.addressType == "utf-8")
     }
 
-    @Test(arguments: ["NOTIFY=NEVER,SUCCESS", "NOTIFY=", "NOTIFY=ALWAYS", "NOTIFY=SUCCESS,SUCCESS", "ORCPT=alice@x", "ORCPT=rfc822;",
-                      "ORCPT=;a@b", "ORCPT=rfc822;a+4", "NOTIFY=NEVER NOTIFY=NEVER", "ORCPT=rfc822;" + String(repeating: "a", count: 495)])
+    @Test(arguments: [
+        "NOTIFY=NEVER,SUCCESS", "NOTIFY=", "NOTIFY=ALWAYS", "NOTIFY=SUCCESS,SUCCESS", "ORCPT=alice@x", "ORCPT=rfc822;",
+        "ORCPT=;a@b", "ORCPT=rfc822;a+4", "NOTIFY=NEVER NOTIFY=NEVER",
+        "ORCPT=rfc822;" + String(repeating: "a", count: 495),
+    ])
     func badRcptParametersAre501(_ params: String) {
         #expect(code("RCPT TO:<a@return.example> \(params)") == 501, "\(params)")
     }

@@ -3,7 +3,6 @@ import Testing
 
 @testable import SMTPCore
 
-
 /// The code of the `SMTPSyntaxError` thrown by `body`, or nil if it returned
 /// normally or threw something else.
 func syntaxErrorCode<T>(_ body: () throws -> T) -> SMTPSyntaxError.Code? {

@@ -64,7 +64,8 @@ public final class FakeDNSServer: Sendable {
                 rcode = 3
             } else if qtype == 15 {
                 for (pref, host) in zone.mx[key] ?? [] {
-                    answers.append(Self.record(type: 15, rdata: [UInt8(pref >> 8), UInt8(pref & 0xFF)] + Self.encodeName(host)))
+                    answers.append(
+                        Self.record(type: 15, rdata: [UInt8(pref >> 8), UInt8(pref & 0xFF)] + Self.encodeName(host)))
                 }
             } else if qtype == 1 {
                 for addr in zone.a[key] ?? [] { answers.append(Self.record(type: 1, rdata: addr)) }
@@ -72,13 +73,17 @@ public final class FakeDNSServer: Sendable {
             var r: [UInt8] = [q[0], q[1], 0x81, 0x80 | rcode, 0, 1, 0, UInt8(answers.count), 0, 0, 0, 0]
             r += q[12..<(end + 4)]
             for a in answers { r += a }
-            let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: r))
+            let out = AddressedEnvelope(
+                remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: r))
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         }
 
         static func record(type: UInt16, rdata: [UInt8]) -> [UInt8] {
             // Name: pointer to the question at offset 12.
-            [0xC0, 12, UInt8(type >> 8), UInt8(type & 0xFF), 0, 1, 0, 0, 1, 0x2C, UInt8(rdata.count >> 8), UInt8(rdata.count & 0xFF)] + rdata
+            [
+                0xC0, 12, UInt8(type >> 8), UInt8(type & 0xFF), 0, 1, 0, 0, 1, 0x2C, UInt8(rdata.count >> 8),
+                UInt8(rdata.count & 0xFF),
+            ] + rdata
         }
 
         static func encodeName(_ name: String) -> [UInt8] {

@@ -28,18 +28,24 @@ public final class ScriptedSMTPServer: Sendable {
 
     public var port: Int { channel.localAddress?.port ?? 0 }
 
-    public static func startImplicitTLS(cert: TestCertificate, script: @escaping Script) async throws -> ScriptedSMTPServer {
+    public static func startImplicitTLS(cert: TestCertificate, script: @escaping Script) async throws
+        -> ScriptedSMTPServer
+    {
         try await start(tls: cert, implicitTLS: true, script: script)
     }
 
     /// `maximumTLSVersion` plays an old server (e.g. `.tlsv11`).
-    public static func start(greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-                             maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0,
-                             script: @escaping Script) async throws -> ScriptedSMTPServer {
+    public static func start(
+        greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
+        maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0,
+        script: @escaping Script
+    ) async throws -> ScriptedSMTPServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
             var config = TLSConfiguration.makeServerConfiguration(
-                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(cert.certificatePEM.utf8), format: .pem))],
+                certificateChain: [
+                    .certificate(try NIOSSLCertificate(bytes: Array(cert.certificatePEM.utf8), format: .pem))
+                ],
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(cert.privateKeyPEM.utf8), format: .pem))
             )
             if let maximumTLSVersion {
@@ -86,7 +92,10 @@ public final class ScriptedSMTPServer: Sendable {
         var tls = false
         var inData = false
 
-        init(greeting: String, script: @escaping Script, sslContext: NIOSSLContext?, received: NIOLockedValueBox<[String]>) {
+        init(
+            greeting: String, script: @escaping Script, sslContext: NIOSSLContext?,
+            received: NIOLockedValueBox<[String]>
+        ) {
             self.greeting = greeting
             self.script = script
             self.sslContext = sslContext
@@ -128,7 +137,8 @@ public final class ScriptedSMTPServer: Sendable {
                     write(context, s)
                     buffer = []
                     if let sslContext {
-                        try? context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext), position: .first)
+                        try? context.pipeline.syncOperations.addHandler(
+                            NIOSSLServerHandler(context: sslContext), position: .first)
                         tls = true
                     }
                     return
@@ -156,7 +166,9 @@ public struct TestCertificate: Sendable {
     public let certificatePEM: String
     public let privateKeyPEM: String
 
-    public static func make(commonName: String = "localhost", dnsNames: [String] = ["localhost"]) throws -> TestCertificate {
+    public static func make(commonName: String = "localhost", dnsNames: [String] = ["localhost"]) throws
+        -> TestCertificate
+    {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName(commonName) }
         let now = Date()
@@ -175,7 +187,8 @@ public struct TestCertificate: Sendable {
             },
             issuerPrivateKey: .init(key)
         )
-        return TestCertificate(certificatePEM: try cert.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
+        return TestCertificate(
+            certificatePEM: try cert.serializeAsPEM().pemString, privateKeyPEM: key.pemRepresentation)
     }
 
     public func writeCA() throws -> String {
@@ -193,8 +206,9 @@ extension ScriptedSMTPServer {
         maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0, script: @escaping Script,
         _ body: (ScriptedSMTPServer) async throws -> T
     ) async throws -> T {
-        let server = try await start(greeting: greeting, tls: tls, implicitTLS: implicitTLS, maximumTLSVersion: maximumTLSVersion,
-                                     host: host, port: port, script: script)
+        let server = try await start(
+            greeting: greeting, tls: tls, implicitTLS: implicitTLS, maximumTLSVersion: maximumTLSVersion,
+            host: host, port: port, script: script)
         do {
             let result = try await body(server)
             await server.stop()

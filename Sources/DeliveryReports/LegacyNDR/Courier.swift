@@ -8,12 +8,19 @@ extension LegacyRecognizer {
     static let courier = LegacyRecognizer(
         family: "courier",
         any: [.body("running the courier mail server"), .subject("notice: mail delivery status")],
-        start: ["following recipients cannot be delivered", "undeliverable mail", "delays in delivering your message",
-                "message delivered to a mail gateway", "message delivered successfully", "delayed mail"],
-        end: ["--- original message follows", "content-type: message/rfc822",
-              "if your message was also sent to additional recipients", "the original message follows as a separate attachment"],
-        delayed: ["delays in delivering your message", "this is an advisory notice only", "has not been delivered yet",
-                  "will continue attempting", "additional attempts to deliver your message will be made"],
+        start: [
+            "following recipients cannot be delivered", "undeliverable mail", "delays in delivering your message",
+            "message delivered to a mail gateway", "message delivered successfully", "delayed mail",
+        ],
+        end: [
+            "--- original message follows", "content-type: message/rfc822",
+            "if your message was also sent to additional recipients",
+            "the original message follows as a separate attachment",
+        ],
+        delayed: [
+            "delays in delivering your message", "this is an advisory notice only", "has not been delivered yet",
+            "will continue attempting", "additional attempts to deliver your message will be made",
+        ],
         delivered: ["message delivered successfully", "message delivered to a mail gateway"]
     )
 }

@@ -87,14 +87,17 @@ public enum LegacyAction {
     /// OpenSMTPD's "Your message was relayed to these recipients", Exchange's "Delivery to these
     /// recipients or groups is complete, but no delivery notification was sent by the destination
     /// server".
-    static let relayedNoticeWords: [String] = ["delivered to a mail gateway", "your message was relayed to these recipients",
-                                               "but no delivery notification was sent by the destination server"]
+    static let relayedNoticeWords: [String] = [
+        "delivered to a mail gateway", "your message was relayed to these recipients",
+        "but no delivery notification was sent by the destination server",
+    ]
 
     /// `delivered` or `relayed` for one recipient of a success notice: relayed when its own entry
     /// (`block`) says so, or when the notice is a relay notice and names no successful delivery.
     static func successAction(_ c: LegacyContext, block: Range<Int>, textEnd: Int) -> DeliveryAction {
         let end = min(textEnd, c.lower.count)
-        for w in relayedEntryWords where c.index(of: w, from: block.lowerBound, to: min(block.upperBound, c.lower.count)) != nil {
+        for w in relayedEntryWords
+        where c.index(of: w, from: block.lowerBound, to: min(block.upperBound, c.lower.count)) != nil {
             return .relayed
         }
         let relayNotice = relayedNoticeWords.contains { c.index(of: $0, from: 0, to: end) != nil }
@@ -107,8 +110,10 @@ public enum LegacyAction {
     static let subjectDelayHeads: [String] = ["warning:", "delay", "delivery delayed", "(delay)", "delayed"]
 
     /// Decides the action from the text `c.lower[0..<end]` and the Subject.
-    public static func decide(_ c: LegacyContext, textEnd end: Int, familyDelayed: [String] = [],
-                              familyDelivered: [String] = [], familyFailed: [String] = []) -> Decision {
+    public static func decide(
+        _ c: LegacyContext, textEnd end: Int, familyDelayed: [String] = [],
+        familyDelivered: [String] = [], familyFailed: [String] = []
+    ) -> Decision {
         let end = min(end, c.lower.count)
         func inText(_ words: [String]) -> Bool { words.contains { c.index(of: $0, from: 0, to: end) != nil } }
         func inSubject(_ words: [String]) -> Bool { words.contains { c.subject.hasSubstring($0) } }
@@ -139,9 +144,14 @@ public enum LegacyAction {
                 // Optional "more than", "the last", then a number and "day".
                 while k < limit && !c.lower[k].isASCIIDigit { k += 1 }
                 var digits = 0
-                while k < limit && c.lower[k].isASCIIDigit { k += 1; digits += 1 }
+                while k < limit && c.lower[k].isASCIIDigit {
+                    k += 1
+                    digits += 1
+                }
                 while k < limit && c.lower[k] == 0x20 { k += 1 }
-                if digits > 0 && k + 3 <= c.lower.count && c.lower[k..<(k + 3)].elementsEqual("day".utf8) { return true }
+                if digits > 0 && k + 3 <= c.lower.count && c.lower[k..<(k + 3)].elementsEqual("day".utf8) {
+                    return true
+                }
                 from = i + 1
             }
         }

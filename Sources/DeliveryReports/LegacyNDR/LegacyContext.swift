@@ -106,8 +106,13 @@ public struct LegacyContext: Sendable {
             let body = part.decodedBody
             // ASCII text needs no charset conversion (the common case): copy the bytes.
             var ascii = true
-            if !(ct.charset.map { $0.asciiLowercased.hasPrefix("iso-2022") || $0.asciiLowercased.hasPrefix("utf-16") } ?? false) {
-                for b in body where b >= 0x80 { ascii = false; break }
+            if !(ct.charset.map { $0.asciiLowercased.hasPrefix("iso-2022") || $0.asciiLowercased.hasPrefix("utf-16") }
+                ?? false)
+            {
+                for b in body where b >= 0x80 {
+                    ascii = false
+                    break
+                }
             } else {
                 ascii = false
             }
@@ -154,9 +159,11 @@ public struct LegacyContext: Sendable {
 
     /// Mailer-daemon style senders.
     var looksLikeBounceSender: Bool {
-        for m in ["mailer-daemon", "postmaster", "mail delivery", "mail.delivery", "mailerdaemon", "mail administrator",
-                  "bounce", "mail-daemon", "no-reply@sns.amazonaws.com", "post_master", "mail system"]
-            where from.hasSubstring(m) { return true }
+        for m in [
+            "mailer-daemon", "postmaster", "mail delivery", "mail.delivery", "mailerdaemon", "mail administrator",
+            "bounce", "mail-daemon", "no-reply@sns.amazonaws.com", "post_master", "mail system",
+        ]
+        where from.hasSubstring(m) { return true }
         return from.isEmpty
     }
 
@@ -167,8 +174,10 @@ public struct LegacyContext: Sendable {
         if message.header["x-autoreply"] != nil || message.header["x-autorespond"] != nil { return true }
         let precedence = (message.header.value("precedence") ?? "").asciiLowercased
         if precedence == "auto_reply" { return true }
-        for s in ["out of office", "out of the office", "automatic reply", "auto-reply", "autoreply", "auto reply",
-                  "away from", "away until", "vacation", "abwesenheit", "absence"] where subject.hasSubstring(s) {
+        for s in [
+            "out of office", "out of the office", "automatic reply", "auto-reply", "autoreply", "auto reply",
+            "away from", "away until", "vacation", "abwesenheit", "absence",
+        ] where subject.hasSubstring(s) {
             return !looksLikeBounceSender
         }
         if subject.hasPrefix("auto:") || subject.hasPrefix("autoresponse") { return true }
@@ -180,7 +189,10 @@ public struct LegacyContext: Sendable {
         if subject.hasSubstring("complaint about message") { return true }
         var found = false
         message.visit { p in
-            if p.header["x-hmxmroriginalrecipient"] != nil { found = true; return false }
+            if p.header["x-hmxmroriginalrecipient"] != nil {
+                found = true
+                return false
+            }
             return true
         }
         return found
@@ -189,8 +201,10 @@ public struct LegacyContext: Sendable {
 
 /// Removes HTML tags and decodes the common entities; block tags become line breaks.
 enum HTMLText {
-    static let entities: [([UInt8], UInt8)] = [("&lt;", 0x3C), ("&gt;", 0x3E), ("&amp;", 0x26), ("&nbsp;", 0x20),
-                                               ("&quot;", 0x22), ("&#39;", 0x27)].map { (Array($0.0.utf8), $0.1) }
+    static let entities: [([UInt8], UInt8)] = [
+        ("&lt;", 0x3C), ("&gt;", 0x3E), ("&amp;", 0x26), ("&nbsp;", 0x20),
+        ("&quot;", 0x22), ("&#39;", 0x27),
+    ].map { (Array($0.0.utf8), $0.1) }
     static func strip(_ b: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(b.count)
@@ -206,9 +220,12 @@ enum HTMLText {
                     break
                 }
                 let tag = b[(i + 1)..<min(j, b.count)].prefix(4).map { $0.lowercasedASCIIByte }
-                if tag.starts(with: Array("br".utf8)) || tag.starts(with: Array("p".utf8)) || tag.starts(with: Array("/p".utf8))
+                if tag.starts(with: Array("br".utf8)) || tag.starts(with: Array("p".utf8))
+                    || tag.starts(with: Array("/p".utf8))
                     || tag.starts(with: Array("div".utf8)) || tag.starts(with: Array("/div".utf8))
-                    || tag.starts(with: Array("tr".utf8)) || tag.starts(with: Array("/tr".utf8)) || tag.starts(with: Array("li".utf8)) {
+                    || tag.starts(with: Array("tr".utf8)) || tag.starts(with: Array("/tr".utf8))
+                    || tag.starts(with: Array("li".utf8))
+                {
                     out.append(0x0A)
                 } else if tag.starts(with: Array("td".utf8)) {
                     out.append(0x20)

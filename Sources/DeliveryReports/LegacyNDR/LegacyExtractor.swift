@@ -28,8 +28,10 @@ enum LegacyExtractor {
         "\nreturn-path:",
     ]
 
-    static let ignoredLocalParts: Set<String> = ["postmaster", "mailer-daemon", "mail-daemon", "mailerdaemon",
-                                                 "abuse", "hostmaster", "noreply", "no-reply", "root"]
+    static let ignoredLocalParts: Set<String> = [
+        "postmaster", "mailer-daemon", "mail-daemon", "mailerdaemon",
+        "abuse", "hostmaster", "noreply", "no-reply", "root",
+    ]
 
     static func extract(_ r: LegacyRecognizer, _ c: LegacyContext, humanTextOnly: Bool = false) -> DeliveryReport? {
         let n = c.lower.count
@@ -62,8 +64,9 @@ enum LegacyExtractor {
         if !failedHeader.isEmpty { found = honour(failedHeader, found, c, start: start, end: end) }
         if found.isEmpty { return nil }
 
-        let decision = LegacyAction.decide(c, textEnd: end, familyDelayed: r.delayed, familyDelivered: r.delivered,
-                                           familyFailed: r.failed)
+        let decision = LegacyAction.decide(
+            c, textEnd: end, familyDelayed: r.delayed, familyDelivered: r.delivered,
+            familyFailed: r.failed)
         let delayed = decision == .delayed
         let delivered = decision == .delivered
 
@@ -86,11 +89,13 @@ enum LegacyExtractor {
             var reply = ReplyCode.find(in: block)
             if reply == nil && found.count == 1 { reply = ReplyCode.find(in: whole) }
             let diagnostic = diagnosticText(block, skip: skip)
-            let action: DeliveryAction = delivered
+            let action: DeliveryAction =
+                delivered
                 ? LegacyAction.successAction(c, block: block.startIndex..<block.endIndex, textEnd: end)
                 : delayed ? .delayed : .failed
-            var rr = RecipientReport(finalRecipient: TypedValue(type: "rfc822", value: ReportAddress.mailbox(hit.address)),
-                                     action: action)
+            var rr = RecipientReport(
+                finalRecipient: TypedValue(type: "rfc822", value: ReportAddress.mailbox(hit.address)),
+                action: action)
             if let s = status {
                 rr.status = s
             } else if let code = reply {
@@ -112,7 +117,9 @@ enum LegacyExtractor {
             rr.diagnosticType = reply != nil || status != nil ? "smtp" : "unknown"
             rr.diagnostic = diagnostic.isEmpty ? nil : diagnostic
             let lowerBlock = c.lower[block.startIndex..<block.endIndex]
-            if let host = remoteHost(block, lower: lowerBlock) ?? (found.count == 1 ? remoteHost(whole, lower: lowerWhole) : nil) {
+            if let host = remoteHost(block, lower: lowerBlock)
+                ?? (found.count == 1 ? remoteHost(whole, lower: lowerWhole) : nil)
+            {
                 rr.remoteMTA = TypedValue(type: "dns", value: host)
             }
             if let code = reply { rr.extraFields["x-reply-code"] = String(code) }
@@ -122,7 +129,8 @@ enum LegacyExtractor {
                 rr.originalRecipientDecoded = original
             }
             if r.requiresCode {
-                let written = (status != nil && status?.statusClass != 2) || (reply.map { $0 >= 400 && $0 < 600 } ?? false)
+                let written =
+                    (status != nil && status?.statusClass != 2) || (reply.map { $0 >= 400 && $0 < 600 } ?? false)
                 if !written { return nil }
             }
             recipients.append(rr)
@@ -210,7 +218,7 @@ enum LegacyExtractor {
         if textEnd < c.text.count, let quoted = InlineHeaders.find(in: c.text[textEnd...]) { addSenders(quoted) }
         // One pass over the header for the four fields (the set does not care about order).
         for f in c.message.header.fields
-            where f.hasName("to") || f.hasName("return-path") || f.hasName("reply-to") || f.hasName("sender") {
+        where f.hasName("to") || f.hasName("return-path") || f.hasName("reply-to") || f.hasName("sender") {
             for part in f.value.splitASCII(0x2C) {
                 if let a = AddressParser.addrSpec(in: String(part)) { s.insert(a.asciiLowercased) }
             }
@@ -218,8 +226,10 @@ enum LegacyExtractor {
         return s
     }
 
-    static func findRecipients(_ style: LegacyRecognizer.RecipientStyle, _ c: LegacyContext, start: Int, end: Int,
-                               excluded: Set<String>) -> [Hit] {
+    static func findRecipients(
+        _ style: LegacyRecognizer.RecipientStyle, _ c: LegacyContext, start: Int, end: Int,
+        excluded: Set<String>
+    ) -> [Hit] {
         let ranges = AddressParser.findAddresses(in: c.text[start..<end])
         var candidates: [Hit] = []
         for range in ranges {
@@ -228,7 +238,8 @@ enum LegacyExtractor {
             case .anywhere: ok = true
             case .lineStart: ok = atLineStart(c.text, range.lowerBound, floor: start)
             case .afterLabels(let labels): ok = afterLabel(c.lower, range.lowerBound, labels: labels, floor: start)
-            case .immediatelyAfter(let labels): ok = immediatelyAfter(c.lower, range.lowerBound, labels: labels, floor: start)
+            case .immediatelyAfter(let labels):
+                ok = immediatelyAfter(c.lower, range.lowerBound, labels: labels, floor: start)
             }
             if ok {
                 var a = decodeUTF8OrLatin1(c.text[range])
@@ -257,7 +268,8 @@ enum LegacyExtractor {
             let b = t[i]
             if b == 0x0A || b == 0x0D { return true }
             if b == 0x20 || b == 0x09 || b == 0x3C || b == 0x22 || b == 0x27 || b == 0x2A || b == 0x3A || b == 0x5B
-                || b == 0x2D || b == 0x3E {
+                || b == 0x2D || b == 0x3E
+            {
                 i -= 1
                 continue
             }
@@ -268,7 +280,7 @@ enum LegacyExtractor {
 
     static func afterLabel(_ lower: [UInt8], _ pos: Int, labels: [String], floor: Int) -> Bool {
         var lineStart = pos
-        let limit = max(floor, pos - 256)   // labels sit close to the address; bounded for hostile input
+        let limit = max(floor, pos - 256)  // labels sit close to the address; bounded for hostile input
         while lineStart > limit && lower[lineStart - 1] != 0x0A && lower[lineStart - 1] != 0x0D { lineStart -= 1 }
         let prefix = lower[lineStart..<pos]
         for l in labels where ByteScan.firstIndex(of: Array(l.utf8), in: prefix) != nil { return true }
@@ -296,7 +308,10 @@ enum LegacyExtractor {
                 var lastBlank = true
                 for b in src {
                     if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D {
-                        if !lastBlank { dst[n] = 0x20; n += 1 }
+                        if !lastBlank {
+                            dst[n] = 0x20
+                            n += 1
+                        }
                         lastBlank = true
                     } else {
                         dst[n] = b
@@ -313,7 +328,9 @@ enum LegacyExtractor {
         return s
     }
 
-    static let hostLabels: [[UInt8]] = ["remote host ", "host ", "server ", "mx ", "remote-mta: dns;"].map { Array($0.utf8) }
+    static let hostLabels: [[UInt8]] = ["remote host ", "host ", "server ", "mx ", "remote-mta: dns;"].map {
+        Array($0.utf8)
+    }
 
     /// A host name after "host", "remote host", "server" in the block.
     static func remoteHost(_ block: ArraySlice<UInt8>, lower: ArraySlice<UInt8>) -> String? {
@@ -322,7 +339,10 @@ enum LegacyExtractor {
             var s = i + label.count
             while s < lower.endIndex && (lower[s] == 0x20 || lower[s] == 0x5B) { s += 1 }
             var e = s
-            while e < lower.endIndex, lower[e].isASCIILetter || lower[e].isASCIIDigit || lower[e] == 0x2E || lower[e] == 0x2D || lower[e] == 0x3A {
+            while e < lower.endIndex,
+                lower[e].isASCIILetter || lower[e].isASCIIDigit || lower[e] == 0x2E || lower[e] == 0x2D
+                    || lower[e] == 0x3A
+            {
                 e += 1
             }
             while e > s && (lower[e - 1] == 0x2E || lower[e - 1] == 0x3A) { e -= 1 }

@@ -59,10 +59,12 @@ public struct LegacyRecognizer: Sendable {
     /// as auto-replies that carry a delivery failure).
     public var requiresCode: Bool
 
-    public init(family: String, all: [Marker] = [], any: [Marker] = [], start: [String] = [], end: [String] = [],
-                delayed: [String] = [], delivered: [String] = [], failed: [String] = [],
-                recipients: RecipientStyle = .lineStart,
-                requiresCode: Bool = false) {
+    public init(
+        family: String, all: [Marker] = [], any: [Marker] = [], start: [String] = [], end: [String] = [],
+        delayed: [String] = [], delivered: [String] = [], failed: [String] = [],
+        recipients: RecipientStyle = .lineStart,
+        requiresCode: Bool = false
+    ) {
         self.family = family
         self.all = all
         self.any = any
@@ -88,7 +90,8 @@ public struct LegacyRecognizer: Sendable {
         switch m {
         case .from(let s): return c.from.hasSubstring(s)
         case .subject(let s): return c.subject.hasSubstring(s)
-        case .body(let s): return c.index(of: s, from: 0, to: min(c.lower.count, LegacyContext.fingerprintWindow)) != nil
+        case .body(let s):
+            return c.index(of: s, from: 0, to: min(c.lower.count, LegacyContext.fingerprintWindow)) != nil
         case .header(let name): return c.message.header[name] != nil
         case .headerValue(let name, let v): return (c.message.header[name]?.value.asciiLowercased ?? "").hasSubstring(v)
         }
@@ -108,7 +111,9 @@ public enum LegacyNDR {
     ///   when they carry a delivery failure).
     /// - Parameter humanTextOnly: read only the human-readable text, not the delivery-status
     ///   part's body (when the text only fills fields of a parsed delivery-status part).
-    public static func recognise(_ c: LegacyContext, requireCode: Bool = false, humanTextOnly: Bool = false) -> DeliveryReport? {
+    public static func recognise(_ c: LegacyContext, requireCode: Bool = false, humanTextOnly: Bool = false)
+        -> DeliveryReport?
+    {
         for var r in registry {
             if requireCode { r.requiresCode = true }
             if let report = r.recognise(c, humanTextOnly: humanTextOnly) { return report }

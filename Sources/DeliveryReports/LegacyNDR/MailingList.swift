@@ -7,14 +7,19 @@ extension LegacyRecognizer {
     /// address; the original sender, whom such notices greet, is never it.
     static let mailingList = LegacyRecognizer(
         family: "mailing-list",
-        any: [.body("you do not have permission to post"), .body("may not have permission to post"),
-              .body("the group you tried to contact"), .body("mailing list was rejected"),
-              .body("mailing-list was rejected"), .body("rejected by the list moderator"),
-              .body("you are not allowed to send messages to list"), .body("you are not authorized to send mail to"),
-              .body("not allowed to post to"), .body("only members can post"), .body("posting to this list is restricted")],
-        start: ["your message to", "the group you tried to contact", "you do not have permission to post",
-                "you are not allowed to send messages to list", "you are not authorized to send mail to",
-                "not allowed to post to"],
+        any: [
+            .body("you do not have permission to post"), .body("may not have permission to post"),
+            .body("the group you tried to contact"), .body("mailing list was rejected"),
+            .body("mailing-list was rejected"), .body("rejected by the list moderator"),
+            .body("you are not allowed to send messages to list"), .body("you are not authorized to send mail to"),
+            .body("not allowed to post to"), .body("only members can post"),
+            .body("posting to this list is restricted"),
+        ],
+        start: [
+            "your message to", "the group you tried to contact", "you do not have permission to post",
+            "you are not allowed to send messages to list", "you are not authorized to send mail to",
+            "not allowed to post to",
+        ],
         recipients: .anywhere
     )
 
@@ -23,13 +28,17 @@ extension LegacyRecognizer {
     /// delivery failure, MTAs without a recogniser). Without the written code it is not a report.
     static let failureText = LegacyRecognizer(
         family: "failure-text",
-        any: [.body("could not be delivered"), .body("couldn't be delivered"), .body("undeliverable"),
-              .body("delivery has failed"), .body("delivery failed"), .body("was not delivered"),
-              .body("wasn't delivered"), .body("unable to deliver"), .body("permanent error"),
-              .body("failed permanently")],
-        start: ["could not be delivered", "couldn't be delivered", "undeliverable", "delivery has failed",
-                "delivery failed", "was not delivered", "wasn't delivered", "unable to deliver", "permanent error",
-                "failed permanently"],
+        any: [
+            .body("could not be delivered"), .body("couldn't be delivered"), .body("undeliverable"),
+            .body("delivery has failed"), .body("delivery failed"), .body("was not delivered"),
+            .body("wasn't delivered"), .body("unable to deliver"), .body("permanent error"),
+            .body("failed permanently"),
+        ],
+        start: [
+            "could not be delivered", "couldn't be delivered", "undeliverable", "delivery has failed",
+            "delivery failed", "was not delivered", "wasn't delivered", "unable to deliver", "permanent error",
+            "failed permanently",
+        ],
         recipients: .anywhere,
         requiresCode: true
     )

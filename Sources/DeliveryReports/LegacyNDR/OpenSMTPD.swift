@@ -6,11 +6,16 @@ extension LegacyRecognizer {
     static let openSMTPD = LegacyRecognizer(
         family: "opensmtpd",
         any: [.body("this is the mailer-daemon, please do not reply to this email")],
-        start: ["an error has occurred while attempting to deliver a message for",
-                "a message is delayed for more than", "your message was relayed to these recipients",
-                "your message was successfully delivered to these recipients"],
+        start: [
+            "an error has occurred while attempting to deliver a message for",
+            "a message is delayed for more than", "your message was relayed to these recipients",
+            "your message was successfully delivered to these recipients",
+        ],
         end: ["below is a copy of the original message", "please note that this is only a temporary failure report"],
         delayed: ["a message is delayed for more than"],
-        delivered: ["your message was relayed to these recipients", "your message was successfully delivered to these recipients"]
+        delivered: [
+            "your message was relayed to these recipients",
+            "your message was successfully delivered to these recipients",
+        ]
     )
 }

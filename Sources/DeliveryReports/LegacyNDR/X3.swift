@@ -3,7 +3,10 @@ extension LegacyRecognizer {
     static let x3 = LegacyRecognizer(
         family: "x3",
         any: [.body("this is an automatically generated delivery status notification")],
-        start: ["delivery to the following recipients failed", "this is an automatically generated delivery status notification"],
+        start: [
+            "delivery to the following recipients failed",
+            "this is an automatically generated delivery status notification",
+        ],
         delayed: ["delivery to the following recipients has been delayed"]
     )
 }

@@ -7,7 +7,9 @@ public enum SimulatedBehaviour: String, Sendable, Hashable, CaseIterable {
 
     /// `Unknown+t1` → `.unknown`; anything not in the table → `.success`.
     public static func forLocalPart(_ localPart: String) -> SimulatedBehaviour {
-        let base = localPart.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? localPart
+        let base =
+            localPart.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+            ?? localPart
         return SimulatedBehaviour(rawValue: base.lowercased()) ?? .success
     }
 }
@@ -40,7 +42,9 @@ public struct SimulatedRecipient: Sendable, Hashable {
     /// The ORCPT parameter as `type;value` (value xtext-decoded), if given.
     public var originalRecipient: String?
 
-    public init(address: String, behaviour: SimulatedBehaviour, notify: SimulatedNotify, originalRecipient: String? = nil) {
+    public init(
+        address: String, behaviour: SimulatedBehaviour, notify: SimulatedNotify, originalRecipient: String? = nil
+    ) {
         self.address = address
         self.behaviour = behaviour
         self.notify = notify
@@ -90,7 +94,9 @@ public enum SimulatedReports {
     ///   - nullSender: the message came with `MAIL FROM:<>`: never a report.
     ///   - retFull: RET=FULL was given (only failure reports return the whole message).
     ///   - reportingMTA: our host name (for Remote-MTA of `relay`).
-    public static func plan(nullSender: Bool, retFull: Bool, recipients: [SimulatedRecipient], reportingMTA: String) -> [PlannedReport] {
+    public static func plan(nullSender: Bool, retFull: Bool, recipients: [SimulatedRecipient], reportingMTA: String)
+        -> [PlannedReport]
+    {
         guard !nullSender else { return [] }
         var delivered: [RFC3464Builder.Recipient] = []
         var relayed: [RFC3464Builder.Recipient] = []
@@ -99,8 +105,12 @@ public enum SimulatedReports {
         var deliveredLater: [RFC3464Builder.Recipient] = []
         var legacy: [RFC3464Builder.Recipient] = []
         for r in recipients {
-            func entry(_ action: DeliveryAction, _ status: StatusCode, diagnostic: String? = nil, remoteMTA: String? = nil) -> RFC3464Builder.Recipient {
-                var e = RFC3464Builder.Recipient(finalRecipient: r.address, action: action, status: status, remoteMTA: remoteMTA, diagnostic: diagnostic)
+            func entry(
+                _ action: DeliveryAction, _ status: StatusCode, diagnostic: String? = nil, remoteMTA: String? = nil
+            ) -> RFC3464Builder.Recipient {
+                var e = RFC3464Builder.Recipient(
+                    finalRecipient: r.address, action: action, status: status, remoteMTA: remoteMTA,
+                    diagnostic: diagnostic)
                 e.originalRecipientField = r.originalRecipient
                 return e
             }
@@ -109,7 +119,12 @@ public enum SimulatedReports {
                 if r.notify.success { delivered.append(entry(.delivered, status(2, 0, 0))) }
             case .unknown:
                 if r.notify.failure {
-                    failed.append(entry(.failed, status(5, 1, 1), diagnostic: "550 5.1.1 <\(r.address)>: Recipient address rejected: User unknown in local recipient table"))
+                    failed.append(
+                        entry(
+                            .failed, status(5, 1, 1),
+                            diagnostic:
+                                "550 5.1.1 <\(r.address)>: Recipient address rejected: User unknown in local recipient table"
+                        ))
                 }
             case .full:
                 if r.notify.failure {
@@ -117,12 +132,17 @@ public enum SimulatedReports {
                 }
             case .delay:
                 if r.notify.delay {
-                    delayed.append(entry(.delayed, status(4, 4, 1), diagnostic: "451 4.4.1 <\(r.address)>: Connection timed out, will retry"))
+                    delayed.append(
+                        entry(
+                            .delayed, status(4, 4, 1),
+                            diagnostic: "451 4.4.1 <\(r.address)>: Connection timed out, will retry"))
                 }
                 if r.notify.success { deliveredLater.append(entry(.delivered, status(2, 0, 0))) }
             case .relay:
                 // The next hop (simulated) has no DSN: we report `relayed` for SUCCESS.
-                if r.notify.success { relayed.append(entry(.relayed, status(2, 0, 0), remoteMTA: "nodsn.\(reportingMTA)")) }
+                if r.notify.success {
+                    relayed.append(entry(.relayed, status(2, 0, 0), remoteMTA: "nodsn.\(reportingMTA)"))
+                }
             case .nodsn:
                 break
             case .reject:
@@ -130,26 +150,51 @@ public enum SimulatedReports {
                 break
             case .legacy:
                 if r.notify.failure {
-                    legacy.append(entry(.failed, status(5, 1, 1), diagnostic: "550 5.1.1 <\(r.address)>: Recipient address rejected: User unknown in local recipient table"))
+                    legacy.append(
+                        entry(
+                            .failed, status(5, 1, 1),
+                            diagnostic:
+                                "550 5.1.1 <\(r.address)>: Recipient address rejected: User unknown in local recipient table"
+                        ))
                 }
             }
         }
         var out: [PlannedReport] = []
-        if !failed.isEmpty { out.append(PlannedReport(event: .failed, timing: .immediate, returned: retFull ? .fullMessage : .headers, recipients: failed)) }
-        if !legacy.isEmpty { out.append(PlannedReport(event: .legacyBounce, timing: .immediate, returned: .headers, recipients: legacy)) }
-        if !delayed.isEmpty { out.append(PlannedReport(event: .delayed, timing: .immediate, returned: .headers, recipients: delayed)) }
-        if !delivered.isEmpty { out.append(PlannedReport(event: .delivered, timing: .immediate, returned: .headers, recipients: delivered)) }
-        if !relayed.isEmpty { out.append(PlannedReport(event: .relayed, timing: .immediate, returned: .headers, recipients: relayed)) }
-        if !deliveredLater.isEmpty { out.append(PlannedReport(event: .delivered, timing: .afterDelay, returned: .headers, recipients: deliveredLater)) }
+        if !failed.isEmpty {
+            out.append(
+                PlannedReport(
+                    event: .failed, timing: .immediate, returned: retFull ? .fullMessage : .headers, recipients: failed)
+            )
+        }
+        if !legacy.isEmpty {
+            out.append(PlannedReport(event: .legacyBounce, timing: .immediate, returned: .headers, recipients: legacy))
+        }
+        if !delayed.isEmpty {
+            out.append(PlannedReport(event: .delayed, timing: .immediate, returned: .headers, recipients: delayed))
+        }
+        if !delivered.isEmpty {
+            out.append(PlannedReport(event: .delivered, timing: .immediate, returned: .headers, recipients: delivered))
+        }
+        if !relayed.isEmpty {
+            out.append(PlannedReport(event: .relayed, timing: .immediate, returned: .headers, recipients: relayed))
+        }
+        if !deliveredLater.isEmpty {
+            out.append(
+                PlannedReport(event: .delivered, timing: .afterDelay, returned: .headers, recipients: deliveredLater))
+        }
         return out
     }
 
-    private static func status(_ c: Int, _ s: Int, _ d: Int) -> StatusCode { StatusCode(statusClass: c, subject: s, detail: d) }
+    private static func status(_ c: Int, _ s: Int, _ d: Int) -> StatusCode {
+        StatusCode(statusClass: c, subject: s, detail: d)
+    }
 
     /// A Postfix-style bounce without a delivery-status part ("Undelivered
     /// Mail Returned to Sender"), the returned header section quoted inline.
-    public static func legacyBounce(reportingMTA: String, to: String, messageID: String, date: MessageDate,
-                                    recipients: [RFC3464Builder.Recipient], returnedHeader: [UInt8]) -> [UInt8] {
+    public static func legacyBounce(
+        reportingMTA: String, to: String, messageID: String, date: MessageDate,
+        recipients: [RFC3464Builder.Recipient], returnedHeader: [UInt8]
+    ) -> [UInt8] {
         var text = """
             From: MAILER-DAEMON@\(reportingMTA) (Mail Delivery System)
             To: \(to)
@@ -175,7 +220,8 @@ public enum SimulatedReports {
 
             """
         for r in recipients {
-            text += "<\(r.finalRecipient)>: host \(reportingMTA)[127.0.0.1] said: \(r.diagnostic ?? "550 \(r.status)") (in reply to RCPT TO command)\n\n"
+            text +=
+                "<\(r.finalRecipient)>: host \(reportingMTA)[127.0.0.1] said: \(r.diagnostic ?? "550 \(r.status)") (in reply to RCPT TO command)\n\n"
         }
         text += "-- Original message headers follow --\n\n"
         var out = RFC3464Builder.crlf(Array(text.utf8).map { $0 == 0x0D ? 0x20 : $0 })

@@ -26,27 +26,43 @@ public enum AddressParser {
                     if inQuote {
                         out[n] = c
                         n += 1
-                        if c == ASCII.backslash, i + 1 < b.count { out[n] = b[i + 1]; n += 1; i += 2; continue }
+                        if c == ASCII.backslash, i + 1 < b.count {
+                            out[n] = b[i + 1]
+                            n += 1
+                            i += 2
+                            continue
+                        }
                         if c == ASCII.quote { inQuote = false }
                         i += 1
                         continue
                     }
                     if depth > 0 {
-                        if c == ASCII.backslash { i += 2; continue }
+                        if c == ASCII.backslash {
+                            i += 2
+                            continue
+                        }
                         if c == ASCII.openParen { depth += 1 }
                         if c == ASCII.closeParen { depth -= 1 }
                         i += 1
                         continue
                     }
                     switch c {
-                    case ASCII.quote: inQuote = true; out[n] = c; n += 1
+                    case ASCII.quote:
+                        inQuote = true
+                        out[n] = c
+                        n += 1
                     case ASCII.openParen: depth = 1
-                    case ASCII.less: lastAngleStart = n; out[n] = c; n += 1
+                    case ASCII.less:
+                        lastAngleStart = n
+                        out[n] = c
+                        n += 1
                     case ASCII.greater:
                         if lastAngleStart >= 0 && lastAngleEnd < lastAngleStart { lastAngleEnd = n }
                         out[n] = c
                         n += 1
-                    default: out[n] = c; n += 1
+                    default:
+                        out[n] = c
+                        n += 1
                     }
                     i += 1
                 }
@@ -70,7 +86,9 @@ public enum AddressParser {
             let tokens = candidate.split(whereSeparator: { $0.isBlank })
             if let withAt = tokens.first(where: { $0.contains(ASCII.at) }) { candidate = withAt }
         }
-        while let last = candidate.last, last == 0x2E || last == 0x2C || last == ASCII.semicolon { candidate = candidate.dropLast() }
+        while let last = candidate.last, last == 0x2E || last == 0x2C || last == ASCII.semicolon {
+            candidate = candidate.dropLast()
+        }
         if candidate.isEmpty { return nil }
         return decodeUTF8OrLatin1(candidate)
     }
@@ -79,7 +97,8 @@ public enum AddressParser {
     static func isLocalChar(_ c: UInt8) -> Bool {
         switch c {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x80...0xFF: return true
-        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x2F, 0x3D, 0x3F, 0x5E, 0x5F, 0x60, 0x7B, 0x7C, 0x7D, 0x7E:
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x2F, 0x3D, 0x3F, 0x5E, 0x5F, 0x60, 0x7B, 0x7C,
+            0x7D, 0x7E:
             return true
         default: return false
         }
@@ -103,7 +122,10 @@ public enum AddressParser {
             var i = 0
             var lastEnd = 0
             while i < n {
-                guard buf[i] == ASCII.at else { i += 1; continue }
+                guard buf[i] == ASCII.at else {
+                    i += 1
+                    continue
+                }
                 var s = i
                 while s > lastEnd && isLocalChar(buf[s - 1]) { s -= 1 }
                 while s < i && (buf[s] == 0x2E || buf[s] == 0x27 || buf[s] == 0x60 || buf[s] == 0x3D) { s += 1 }
@@ -117,7 +139,13 @@ public enum AddressParser {
                 }
                 var hasDot = false
                 var k = i + 1
-                while k < e { if buf[k] == 0x2E || buf[k] == 0x5B { hasDot = true; break }; k += 1 }
+                while k < e {
+                    if buf[k] == 0x2E || buf[k] == 0x5B {
+                        hasDot = true
+                        break
+                    }
+                    k += 1
+                }
                 if s < i && e > i + 1 && hasDot {
                     out.append((base + s)..<(base + e))
                     lastEnd = e

@@ -55,7 +55,8 @@ public enum XText {
         var i = 0
         while i < b.count {
             if b[i] == ASCII.plus, i + 2 < b.count,
-               let h = b[i + 1].hexValue, let l = b[i + 2].hexValue {
+                let h = b[i + 1].hexValue, let l = b[i + 2].hexValue
+            {
                 out.append(h << 4 | l)
                 i += 3
             } else {
@@ -73,8 +74,9 @@ public enum XText {
         while i < b.count {
             let c = b[i]
             if c == ASCII.plus {
-                guard i + 2 < b.count, let _ = b[i + 1].hexValue, let _ = b[i + 2].hexValue,
-                      !(b[i + 1] >= 0x61), !(b[i + 2] >= 0x61) else { return false }
+                guard i + 2 < b.count, b[i + 1].hexValue != nil, b[i + 2].hexValue != nil,
+                    !(b[i + 1] >= 0x61), !(b[i + 2] >= 0x61)
+                else { return false }
                 i += 3
                 continue
             }

@@ -1,7 +1,7 @@
 internal import Foundation
 
 #if canImport(CoreFoundation)
-internal import CoreFoundation
+    internal import CoreFoundation
 #endif
 
 /// Converts bytes in a named charset to a String.
@@ -27,11 +27,15 @@ public enum Charset {
             return Decoded(string: latin1(bytes), exact: true)
         default:
             var ascii = true
-            for b in bytes where b >= 0x80 || b == 0x1B { ascii = false; break }
+            for b in bytes where b >= 0x80 || b == 0x1B {
+                ascii = false
+                break
+            }
             if ascii { return Decoded(string: String(decoding: bytes, as: UTF8.self), exact: true) }
             if let s = convertDirectly(bytes, name) { return Decoded(string: s, exact: true) }
             if let encoding = foundationEncoding(name),
-               let s = String(data: Data(bytes), encoding: encoding) {
+                let s = String(data: Data(bytes), encoding: encoding)
+            {
                 return Decoded(string: s, exact: true)
             }
             if let s = String(validating: bytes, as: UTF8.self) { return Decoded(string: s, exact: false) }
@@ -52,7 +56,8 @@ public enum Charset {
         guard let cfEncoding = cfEncoding(name) else { return nil }
         let converted: String?? = bytes.withContiguousStorageIfAvailable { buf -> String? in
             guard let base = buf.baseAddress,
-                  let cf = CFStringCreateWithBytes(nil, base, buf.count, cfEncoding, true) else { return nil }
+                let cf = CFStringCreateWithBytes(nil, base, buf.count, cfEncoding, true)
+            else { return nil }
             let length = CFStringGetLength(cf)
             let range = CFRange(location: 0, length: length)
             let utf8 = CFStringBuiltInEncodings.UTF8.rawValue
@@ -62,7 +67,10 @@ public enum Charset {
             let s = String(unsafeUninitializedCapacity: needed) { out -> Int in
                 var used: CFIndex = 0
                 let n = CFStringGetBytes(cf, range, utf8, 0, false, out.baseAddress, needed, &used)
-                if n != length || used != needed { complete = false; return 0 }
+                if n != length || used != needed {
+                    complete = false
+                    return 0
+                }
                 return used
             }
             return complete ? s : nil

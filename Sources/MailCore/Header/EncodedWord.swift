@@ -22,7 +22,7 @@ public enum EncodedWord {
         var out = ""
         var pendingCharset: String?
         var pendingBytes: [UInt8] = []
-        var pendingBlank: [UInt8] = []   // plain whitespace seen after an encoded word
+        var pendingBlank: [UInt8] = []  // plain whitespace seen after an encoded word
         var plain: [UInt8] = []
 
         func flushEncoded() {
@@ -43,7 +43,8 @@ public enum EncodedWord {
         let n = bytes.count
         while i < n {
             if bytes[i] == ASCII.equals, i + 1 < n, bytes[i + 1] == ASCII.question,
-               let word = parseWord(bytes, at: i) {
+                let word = parseWord(bytes, at: i)
+            {
                 // Whitespace between two encoded words disappears (pendingBlank is only filled then).
                 pendingBlank.removeAll(keepingCapacity: true)
                 flushPlain()
@@ -113,7 +114,8 @@ public enum EncodedWord {
                 if c == ASCII.underscore {
                     out.append(ASCII.space)
                 } else if c == ASCII.equals, k + 2 < text.endIndex,
-                          let h = text[k + 1].hexValue, let l = text[k + 2].hexValue {
+                    let h = text[k + 1].hexValue, let l = text[k + 2].hexValue
+                {
                     out.append(h << 4 | l)
                     k += 3
                     continue

@@ -78,7 +78,10 @@ public struct HeaderField: Sendable, Hashable {
     public var unfoldedBytes: ArraySlice<UInt8> {
         let trimmed = ByteScan.trim(rawValue)
         var hasBreak = false
-        for b in trimmed where b.isLineBreak { hasBreak = true; break }
+        for b in trimmed where b.isLineBreak {
+            hasBreak = true
+            break
+        }
         if !hasBreak { return trimmed }
         var out = [UInt8]()
         out.reserveCapacity(trimmed.count)

@@ -16,7 +16,7 @@ public struct HeaderSection: Sendable, Hashable {
     /// The index of the first field named `name` at or after `from`, comparing in place.
     func firstIndex(_ name: String, from: Int) -> Int? {
         let key = HeaderField.key(name)
-        let short = name.utf8.count <= 7   // the key holds the whole name
+        let short = name.utf8.count <= 7  // the key holds the whole name
         return fields.withUnsafeBufferPointer { buf -> Int? in
             var i = from
             while i < buf.count {
@@ -65,9 +65,12 @@ extension HeaderSection {
             var valueEnd = 0
             func flush() {
                 if let n = currentName {
-                    let key = HeaderField.key(UnsafeBufferPointer(rebasing: buf[(n.lowerBound - base)..<(n.upperBound - base)]))
-                    fields.append(HeaderField(nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)],
-                                              nameKey: key))
+                    let key = HeaderField.key(
+                        UnsafeBufferPointer(rebasing: buf[(n.lowerBound - base)..<(n.upperBound - base)]))
+                    fields.append(
+                        HeaderField(
+                            nameBytes: bytes[n], rawValue: bytes[(base + valueStart)..<(base + valueEnd)],
+                            nameKey: key))
                     currentName = nil
                 }
             }

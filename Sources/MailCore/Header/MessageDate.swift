@@ -30,24 +30,35 @@ public struct MessageDate: Sendable, Hashable, Comparable {
         var cleaned: [UInt8] = []
         var depth = 0
         for c in text.utf8 {
-            if c == ASCII.openParen { depth += 1; continue }
-            if c == ASCII.closeParen { if depth > 0 { depth -= 1 }; continue }
+            if c == ASCII.openParen {
+                depth += 1
+                continue
+            }
+            if c == ASCII.closeParen {
+                if depth > 0 { depth -= 1 }
+                continue
+            }
             if depth > 0 { continue }
             cleaned.append(c == 0x2C ? ASCII.space : c)
         }
         var tokens = cleaned.split(whereSeparator: { $0.isWhitespace }).map { String(decoding: $0, as: UTF8.self) }
         guard !tokens.isEmpty else { return nil }
         if let first = tokens.first, first.count >= 3, first.utf8.first.map({ $0.isAlpha }) == true,
-           MessageDate.months.firstIndex(of: String(first.asciiLowercased.prefix(3))) == nil {
-            tokens.removeFirst()   // day of week
+            MessageDate.months.firstIndex(of: String(first.asciiLowercased.prefix(3))) == nil
+        {
+            tokens.removeFirst()  // day of week
         }
         guard tokens.count >= 4 else { return nil }
         var day: Int
         var monthIndex: Int
-        if let d = Int(tokens[0]), let m = MessageDate.months.firstIndex(of: String(tokens[1].asciiLowercased.prefix(3))) {
+        if let d = Int(tokens[0]),
+            let m = MessageDate.months.firstIndex(of: String(tokens[1].asciiLowercased.prefix(3)))
+        {
             day = d
             monthIndex = m
-        } else if let m = MessageDate.months.firstIndex(of: String(tokens[0].asciiLowercased.prefix(3))), let d = Int(tokens[1]) {
+        } else if let m = MessageDate.months.firstIndex(of: String(tokens[0].asciiLowercased.prefix(3))),
+            let d = Int(tokens[1])
+        {
             // asctime-like "Mar 4 10:12:07 2025": reorder when the year comes after the time
             day = d
             monthIndex = m
@@ -63,13 +74,15 @@ public struct MessageDate: Sendable, Hashable, Comparable {
         guard timeParts.count >= 2, let hour = timeParts[0], let minute = timeParts[1] else { return nil }
         let second = timeParts.count >= 3 ? (timeParts[2] ?? 0) : 0
         guard (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second),
-              (1000...9999).contains(year) else { return nil }
+            (1000...9999).contains(year)
+        else { return nil }
         var offset: Int? = nil
         if tokens.count >= 5 {
             let z = tokens[4]
             let zb = Array(z.utf8)
             if zb.count == 5, zb[0] == ASCII.plus || zb[0] == ASCII.dash,
-               let v = Int(String(decoding: zb[1...], as: UTF8.self)) {
+                let v = Int(String(decoding: zb[1...], as: UTF8.self))
+            {
                 let minutes = (v / 100) * 60 + v % 100
                 if zb[0] == ASCII.dash {
                     offset = v == 0 ? nil : -minutes

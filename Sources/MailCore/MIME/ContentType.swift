@@ -36,13 +36,25 @@ public struct ContentType: Sendable, Hashable {
         let n = bytes.count
         func skipCFWS() {
             while i < n {
-                if bytes[i].isWhitespace { i += 1; continue }
+                if bytes[i].isWhitespace {
+                    i += 1
+                    continue
+                }
                 if bytes[i] == ASCII.openParen {
                     var depth = 0
                     while i < n {
-                        if bytes[i] == ASCII.backslash { i += 2; continue }
+                        if bytes[i] == ASCII.backslash {
+                            i += 2
+                            continue
+                        }
                         if bytes[i] == ASCII.openParen { depth += 1 }
-                        if bytes[i] == ASCII.closeParen { depth -= 1; if depth == 0 { i += 1; break } }
+                        if bytes[i] == ASCII.closeParen {
+                            depth -= 1
+                            if depth == 0 {
+                                i += 1
+                                break
+                            }
+                        }
                         i += 1
                     }
                     continue
@@ -55,7 +67,10 @@ public struct ContentType: Sendable, Hashable {
             while i < n {
                 let b = bytes[i]
                 if b <= 0x20 || b == ASCII.semicolon || b == ASCII.equals || b == 0x2F || b == ASCII.quote
-                    || b == ASCII.openParen || b == 0x2C { break }
+                    || b == ASCII.openParen || b == 0x2C
+                {
+                    break
+                }
                 i += 1
             }
             return lowercasedString(bytes[s..<min(i, n)])
@@ -116,9 +131,12 @@ public struct ContentType: Sendable, Hashable {
                 var rest = rawName[rawName.index(after: star)...]
                 var encoded = false
                 var section = 0
-                if rest.hasSuffix("*") { encoded = true; rest = rest.dropLast() }
+                if rest.hasSuffix("*") {
+                    encoded = true
+                    rest = rest.dropLast()
+                }
                 if rest.isEmpty {
-                    encoded = true   // "name*=" is the single encoded form
+                    encoded = true  // "name*=" is the single encoded form
                 } else if let num = Int(rest) {
                     section = num
                 } else {

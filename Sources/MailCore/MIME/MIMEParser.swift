@@ -34,13 +34,17 @@ public enum MIMEParser {
     /// - Parameter encapsulatedBodies: when false, encapsulated messages (`message/rfc822`,
     ///   `message/global`) get their header parsed but their body kept as one leaf, which is all
     ///   a report parser needs from a returned original.
-    public static func parse(_ bytes: [UInt8], limits: MIMELimits = MIMELimits(),
-                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
+    public static func parse(
+        _ bytes: [UInt8], limits: MIMELimits = MIMELimits(),
+        encapsulatedBodies: Bool = true
+    ) throws(MIMELimitError) -> MIMEPart {
         try parse(bytes[...], limits: limits, encapsulatedBodies: encapsulatedBodies)
     }
 
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits(),
-                             encapsulatedBodies: Bool = true) throws(MIMELimitError) -> MIMEPart {
+    public static func parse(
+        _ bytes: ArraySlice<UInt8>, limits: MIMELimits = MIMELimits(),
+        encapsulatedBodies: Bool = true
+    ) throws(MIMELimitError) -> MIMEPart {
         if bytes.count > limits.maxMessageSize {
             throw MIMELimitError(size: bytes.count, limit: limits.maxMessageSize)
         }
@@ -52,9 +56,10 @@ public enum MIMEParser {
     public static func parseHeaderOnly(_ bytes: ArraySlice<UInt8>) -> MIMEPart {
         let (header, bodyStart) = HeaderSection.parse(bytes)
         let ct = header.value("content-type").flatMap { ContentType(headerValue: $0) }
-        return MIMEPart(header: header, contentType: ct ?? .textPlain, contentTypeDefaulted: ct == nil,
-                        transferEncoding: TransferEncoding(headerValue: header.value("content-transfer-encoding")),
-                        body: bytes[bodyStart...], children: [], embedded: [], defects: [], depth: 0)
+        return MIMEPart(
+            header: header, contentType: ct ?? .textPlain, contentTypeDefaulted: ct == nil,
+            transferEncoding: TransferEncoding(headerValue: header.value("content-transfer-encoding")),
+            body: bytes[bodyStart...], children: [], embedded: [], defects: [], depth: 0)
     }
 
     struct State {
@@ -64,15 +69,18 @@ public enum MIMEParser {
         var insideEncapsulated = false
     }
 
-    static func parseEntity(_ bytes: ArraySlice<UInt8>, defaultType: ContentType, depth: Int, state: inout State) -> MIMEPart {
+    static func parseEntity(_ bytes: ArraySlice<UInt8>, defaultType: ContentType, depth: Int, state: inout State)
+        -> MIMEPart
+    {
         state.parts += 1
         let (header, bodyStart) = HeaderSection.parse(bytes)
         let parsedType = header["content-type"].flatMap { ContentType(bytes: Array($0.unfoldedBytes)) }
         let contentType = parsedType ?? defaultType
         let cte = TransferEncoding(field: header["content-transfer-encoding"])
-        var part = MIMEPart(header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
-                            transferEncoding: cte, body: bytes[bodyStart...], children: [], embedded: [],
-                            defects: [], depth: depth)
+        var part = MIMEPart(
+            header: header, contentType: contentType, contentTypeDefaulted: parsedType == nil,
+            transferEncoding: cte, body: bytes[bodyStart...], children: [], embedded: [],
+            defects: [], depth: depth)
         if contentType.isMultipart && (state.encapsulatedBodies || !state.insideEncapsulated) {
             guard let boundary = contentType.boundary, !boundary.isEmpty else {
                 part.defects.insert(.missingBoundary)
@@ -97,8 +105,9 @@ public enum MIMEParser {
                 part.children.append(parseEntity(slice, defaultType: childDefault, depth: depth + 1, state: &state))
             }
         } else if contentType.type == "message"
-                    && (contentType.subtype == "rfc822" || contentType.subtype == "global"
-                        || contentType.subtype == "news") {
+            && (contentType.subtype == "rfc822" || contentType.subtype == "global"
+                || contentType.subtype == "news")
+        {
             if depth >= state.limits.maxDepth {
                 part.defects.insert(.depthLimitReached)
                 return part
@@ -119,7 +128,9 @@ public enum MIMEParser {
     /// Splits a multipart body at its delimiters.
     /// - Returns: the part slices (without the delimiter line breaks) and whether the close
     ///   delimiter was seen. No parts means no delimiter was found.
-    public static func splitMultipart(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> (parts: [ArraySlice<UInt8>], closed: Bool) {
+    public static func splitMultipart(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> (
+        parts: [ArraySlice<UInt8>], closed: Bool
+    ) {
         let base = body.startIndex
         let blen = boundary.count
         let needle = [ASCII.dash, ASCII.dash] + boundary

@@ -5,7 +5,10 @@ public enum TransferEncoding: Sendable, Hashable {
     case other(String)
 
     public init(headerValue: String?) {
-        guard let v = headerValue else { self = .sevenBit; return }
+        guard let v = headerValue else {
+            self = .sevenBit
+            return
+        }
         var token = v.asciiLowercased.trimmedBlanks
         if let semi = token.utf8.firstIndex(of: 0x3B) { token = String(token[..<semi]).trimmedBlanks }
         switch token {
@@ -21,7 +24,10 @@ public enum TransferEncoding: Sendable, Hashable {
     /// Reads the field's value; the usual bare tokens are matched on the raw bytes without
     /// making Strings, anything else goes through `init(headerValue:)`.
     init(field: HeaderField?) {
-        guard let f = field else { self = .sevenBit; return }
+        guard let f = field else {
+            self = .sevenBit
+            return
+        }
         let t = ByteScan.trim(f.rawValue)
         if let e = t.withUnsafeBufferPointer({ TransferEncoding.bareToken($0) }) {
             self = e
@@ -71,7 +77,7 @@ public enum QuotedPrintable {
         input.withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0
-            var blankRunStart = -1   // index in `out` where a run of trailing blanks began
+            var blankRunStart = -1  // index in `out` where a run of trailing blanks began
             while i < n {
                 let c = b[i]
                 if c == ASCII.equals {
@@ -86,12 +92,18 @@ public enum QuotedPrintable {
                     // Soft line break: "=" followed by optional blanks and a line end (or the end).
                     var j = i + 1
                     while j < n && b[j].isBlank { j += 1 }
-                    if j == n { i = n; continue }
+                    if j == n {
+                        i = n
+                        continue
+                    }
                     if b[j] == ASCII.cr {
                         i = (j + 1 < n && b[j + 1] == ASCII.lf) ? j + 2 : j + 1
                         continue
                     }
-                    if b[j] == ASCII.lf { i = j + 1; continue }
+                    if b[j] == ASCII.lf {
+                        i = j + 1
+                        continue
+                    }
                     out.append(c)
                     blankRunStart = -1
                     i += 1
@@ -127,7 +139,7 @@ public enum Base64 {
         var t = [UInt8](repeating: 0xFF, count: 256)
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
         for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
-        t[Int(UInt8(ascii: "-"))] = 62   // URL-safe variants, seen in the wild
+        t[Int(UInt8(ascii: "-"))] = 62  // URL-safe variants, seen in the wild
         t[Int(UInt8(ascii: "_"))] = 63
         return t
     }()

@@ -20,7 +20,7 @@ public enum Mbox {
             var i = 0
             var current: [UInt8]? = nil
             var previousLineEmpty = true
-            var pendingEmpty: [UInt8] = []   // an empty line that may be the separator gap
+            var pendingEmpty: [UInt8] = []  // an empty line that may be the separator gap
             while i < n {
                 let line = ByteScan.line(in: buf, from: i, limit: n)
                 let len = line.end - line.start
@@ -44,7 +44,8 @@ public enum Mbox {
                         var k = line.start
                         while k < line.end && buf[k] == ASCII.greater { k += 1 }
                         if k > line.start && matchesFrom(buf, at: k) {
-                            current?.append(contentsOf: UnsafeBufferPointer(rebasing: buf[(line.start + 1)..<line.next]))
+                            current?.append(
+                                contentsOf: UnsafeBufferPointer(rebasing: buf[(line.start + 1)..<line.next]))
                         } else {
                             current?.append(contentsOf: raw)
                         }

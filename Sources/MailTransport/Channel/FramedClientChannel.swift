@@ -134,7 +134,9 @@ final class FramedClientHandler<Framer: ClientFramer>: ChannelInboundHandler {
     /// refused when responses or octets are already waiting (`STARTTLSGuard`);
     /// then nothing is armed and the queue is emptied.
     func armTLSUpgrade(_ upgrade: TLSUpgrade) -> String? {
-        if let violation = STARTTLSGuard.violation(queuedResponses: unclaimed.count, bufferedOctets: framer.drainUnprocessed().count) {
+        if let violation = STARTTLSGuard.violation(
+            queuedResponses: unclaimed.count, bufferedOctets: framer.drainUnprocessed().count)
+        {
             unclaimed.removeAll()
             return violation
         }
@@ -150,9 +152,13 @@ final class FramedClientHandler<Framer: ClientFramer>: ChannelInboundHandler {
             while let frame = try nextFrame() {
                 octetsSinceCommand += Framer.size(of: frame)
                 framesSinceCommand += 1
-                if octetsSinceCommand > CommandBudget.octetsPerCommand || framesSinceCommand > CommandBudget.framesPerCommand {
-                    throw FramedChannelError(.protocolViolation, "the server sent more than \(CommandBudget.framesPerCommand) "
-                        + "\(Framer.frameNoun.many) or \(CommandBudget.octetsPerCommand) octets for one command")
+                if octetsSinceCommand > CommandBudget.octetsPerCommand
+                    || framesSinceCommand > CommandBudget.framesPerCommand
+                {
+                    throw FramedChannelError(
+                        .protocolViolation,
+                        "the server sent more than \(CommandBudget.framesPerCommand) "
+                            + "\(Framer.frameNoun.many) or \(CommandBudget.octetsPerCommand) octets for one command")
                 }
                 if let upgrade = pendingUpgrade {
                     switch upgrade.decide(frame) {
@@ -169,7 +175,9 @@ final class FramedClientHandler<Framer: ClientFramer>: ChannelInboundHandler {
                     }
                 }
                 if let max = Framer.maxUnclaimed, waiters.isEmpty, unclaimed.count >= max {
-                    throw FramedChannelError(.protocolViolation, "the server sent more than \(max) \(Framer.frameNoun.many) nobody asked for")
+                    throw FramedChannelError(
+                        .protocolViolation, "the server sent more than \(max) \(Framer.frameNoun.many) nobody asked for"
+                    )
                 }
                 deliver(frame)
             }
@@ -196,7 +204,8 @@ final class FramedClientHandler<Framer: ClientFramer>: ChannelInboundHandler {
                 customVerificationCallback: upgrade.facts.verificationCallback
             )
             try context.pipeline.syncOperations.addHandler(ssl, position: .first)
-            try context.pipeline.syncOperations.addHandler(ServerHelloSniffer(onCipher: upgrade.facts.onCipher), position: .first)
+            try context.pipeline.syncOperations.addHandler(
+                ServerHelloSniffer(onCipher: upgrade.facts.onCipher), position: .first)
             handshakePromise = upgrade.handshake
         } catch {
             upgrade.handshake.fail(FramedChannelError(.tlsFailed, "cannot start TLS: \(error)"))
@@ -320,7 +329,8 @@ final class FramedClientChannel<Framer: ClientFramer>: Sendable {
                     let ops = channel.pipeline.syncOperations
                     if let sslContext {
                         let ssl = try NIOSSLClientHandler(
-                            context: sslContext, serverHostname: sni, customVerificationCallback: facts.verificationCallback
+                            context: sslContext, serverHostname: sni,
+                            customVerificationCallback: facts.verificationCallback
                         )
                         try ops.addHandler(ServerHelloSniffer(onCipher: facts.onCipher))
                         try ops.addHandler(ssl)
@@ -383,7 +393,8 @@ final class FramedClientChannel<Framer: ClientFramer>: Sendable {
             }
             return futures
         }.get()
-        let withdraw = { @Sendable in channel.eventLoop.execute { for id in ids { handler.value.cancelWaiter(id: id) } } }
+        let withdraw = { @Sendable in channel.eventLoop.execute { for id in ids { handler.value.cancelWaiter(id: id) } }
+        }
         var frames: [Framer.Frame] = []
         for future in futures {
             let frame = try await withTaskCancellationHandler {
@@ -417,8 +428,11 @@ final class FramedClientChannel<Framer: ClientFramer>: Sendable {
     /// Arms the TLS switch for the answer to STARTTLS/STLS, which the caller
     /// sends next. The future yields the discarded plaintext octets. Throws
     /// `.startTLSInjection` when anything is already waiting (`STARTTLSGuard`).
-    func armTLS(serverName: String, sendsCredentials: Bool, decide: @escaping @Sendable (Framer.Frame) -> TLSSwitchDecision)
-        async throws -> EventLoopFuture<Int> {
+    func armTLS(
+        serverName: String, sendsCredentials: Bool, decide: @escaping @Sendable (Framer.Frame) -> TLSSwitchDecision
+    )
+        async throws -> EventLoopFuture<Int>
+    {
         let sslContext: NIOSSLContext
         do { sslContext = try ClientTLS.makeContext(sendsCredentials: sendsCredentials) } catch {
             throw FramedChannelError(.tlsFailed, "cannot create a TLS context: \(error)")
@@ -428,9 +442,12 @@ final class FramedClientChannel<Framer: ClientFramer>: Sendable {
         let facts = self.facts
         return try await channel.eventLoop.submit { () -> Result<EventLoopFuture<Int>, FramedChannelError> in
             let promise = channel.eventLoop.makePromise(of: Int.self)
-            if let violation = handler.value.armTLSUpgrade(.init(
-                context: sslContext, serverHostname: ClientTLS.sniName(serverName), facts: facts, decide: decide, handshake: promise
-            )) {
+            if let violation = handler.value.armTLSUpgrade(
+                .init(
+                    context: sslContext, serverHostname: ClientTLS.sniName(serverName), facts: facts, decide: decide,
+                    handshake: promise
+                ))
+            {
                 promise.succeed(0)
                 return .failure(FramedChannelError(.startTLSInjection, violation))
             }

@@ -49,12 +49,18 @@ public actor IMAPClient {
 
     /// Connects, reads the greeting, applies the TLS policy and logs in.
     public static func connect(_ options: MailboxServerOptions) async throws -> IMAPClient {
-        guard options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not an IMAP URL: \(options.url)") }
-        return try await MailboxChannel.open(options, framer: IMAPFramingParser(), client: { IMAPClient(options: options, channel: $0) }) { try await $0.open() }
+        guard options.url.scheme.isIMAP else {
+            throw MailboxError(.configuration, step: .connect, message: "not an IMAP URL: \(options.url)")
+        }
+        return try await MailboxChannel.open(
+            options, framer: IMAPFramingParser(), client: { IMAPClient(options: options, channel: $0) }
+        ) { try await $0.open() }
     }
 
     /// Connects, runs `body`, logs out and closes, whatever happens.
-    public static func withConnection<T: Sendable>(_ options: MailboxServerOptions, _ body: (IMAPClient) async throws -> T) async throws -> T {
+    public static func withConnection<T: Sendable>(
+        _ options: MailboxServerOptions, _ body: (IMAPClient) async throws -> T
+    ) async throws -> T {
         let client = try await connect(options)
         do {
             let result = try await body(client)
@@ -78,7 +84,10 @@ public actor IMAPClient {
         }
         if case .untagged(.condition(_, let code, let text)) = greeting {
             if code == .alert { alerts.append(text) }
-            if kind == .bye { throw MailboxError(.greetingFailed, step: .greeting, message: "the server refused the session", serverText: text) }
+            if kind == .bye {
+                throw MailboxError(
+                    .greetingFailed, step: .greeting, message: "the server refused the session", serverText: text)
+            }
         }
         let policy = options.tlsPolicy
         if options.url.scheme.implicitTLS {
@@ -87,7 +96,10 @@ public actor IMAPClient {
             note(.info, report.establishedNote)
         } else if kind == .preauth {
             if policy.starttls == .require {
-                throw MailboxError(.tlsFailed, step: .tls, message: "the server pre-authenticated the session in plaintext (PREAUTH), so STARTTLS is impossible")
+                throw MailboxError(
+                    .tlsFailed, step: .tls,
+                    message:
+                        "the server pre-authenticated the session in plaintext (PREAUTH), so STARTTLS is impossible")
             }
         } else if policy.starttls != .never {
             if machine.capabilities.isEmpty { try await refreshCapabilities(step: .greeting) }
@@ -121,14 +133,17 @@ public actor IMAPClient {
         guard outcome.startTLS else {
             handshake.whenFailure { _ in }
             if options.tls.starttls == .require {
-                throw MailboxError(.tlsFailed, step: .tls, message: "the server refused STARTTLS", serverText: outcome.tagged.text)
+                throw MailboxError(
+                    .tlsFailed, step: .tls, message: "the server refused STARTTLS", serverText: outcome.tagged.text)
             }
             note(.info, "STARTTLS refused; going on without TLS")
             return
         }
         let discarded = try await channel.wait(handshake, timeout: options.timeout, step: .tls, what: "TLS handshake")
         machine.tlsEstablished()
-        if discarded > 0 { note(.info, "discarded \(discarded) plaintext octets that followed the STARTTLS OK (injection guard)") }
+        if discarded > 0 {
+            note(.info, "discarded \(discarded) plaintext octets that followed the STARTTLS OK (injection guard)")
+        }
         let report = try await channel.verifiedTLS(options, discarded: discarded)
         tlsReport = report
         note(.info, report.establishedNote)
@@ -140,11 +155,17 @@ public actor IMAPClient {
             throw MailboxError(.configuration, step: .auth, message: "the URL names no user (imaps://USER@host/INBOX)")
         }
         guard machine.tlsActive || options.allowPlaintextAuth else {
-            throw MailboxError(.authFailed, step: .auth, message: "refused to send credentials over a connection without TLS (use --allow-plaintext-auth for test servers)")
+            throw MailboxError(
+                .authFailed, step: .auth,
+                message:
+                    "refused to send credentials over a connection without TLS (use --allow-plaintext-auth for test servers)"
+            )
         }
         let command: IMAPCommand
         if machine.has("AUTH=PLAIN") {
-            command = .authenticatePlain(user: user, password: options.password, initialResponse: machine.has("SASL-IR") || machine.has("IMAP4rev2"))
+            command = .authenticatePlain(
+                user: user, password: options.password,
+                initialResponse: machine.has("SASL-IR") || machine.has("IMAP4rev2"))
         } else if !machine.has("LOGINDISABLED") {
             command = .login(user: user, password: options.password)
         } else {
@@ -152,7 +173,10 @@ public actor IMAPClient {
         }
         let (tagged, _) = try await run(command, step: .auth, allowFailure: true)
         guard tagged.status == .ok else {
-            let why = tagged.code == .authenticationFailed ? "bad user name or password" : tagged.code == .unavailable ? "the server cannot log in now" : "login refused"
+            let why =
+                tagged.code == .authenticationFailed
+                ? "bad user name or password"
+                : tagged.code == .unavailable ? "the server cannot log in now" : "login refused"
             throw MailboxError(.authFailed, step: .auth, message: "\(why) for \(user)", serverText: tagged.text)
         }
     }
@@ -164,7 +188,8 @@ public actor IMAPClient {
             return try machine.send(command)
         } catch {
             switch error.code {
-            case .plaintextAuthRefused, .loginDisabled: throw MailboxError(.authFailed, step: step, message: error.description)
+            case .plaintextAuthRefused, .loginDisabled:
+                throw MailboxError(.authFailed, step: step, message: error.description)
             case .capabilityMissing: throw MailboxError(.rejected, step: step, message: error.description)
             default: throw MailboxError(.protocolViolation, step: step, message: error.description)
             }
@@ -173,13 +198,17 @@ public actor IMAPClient {
 
     /// Sends one command and reads to its completion. A NO/BAD throws unless `allowFailure`.
     @discardableResult
-    private func run(_ command: IMAPCommand, step: MailboxStep, allowFailure: Bool = false) async throws -> (IMAPTaggedResponse, [IMAPUntaggedResponse]) {
+    private func run(_ command: IMAPCommand, step: MailboxStep, allowFailure: Bool = false) async throws -> (
+        IMAPTaggedResponse, [IMAPUntaggedResponse]
+    ) {
         let encoded = try machineSend(command, step: step)
         note(.client, encoded.redacted)
         try await channel.write(encoded.parts[0])
         let outcome = try await collect(command: command, step: step)
         if outcome.tagged.status != .ok && !allowFailure {
-            throw MailboxError(.rejected, step: step, message: "\(Self.verb(command)) failed", serverText: "\(outcome.tagged.status.rawValue) \(outcome.tagged.text)")
+            throw MailboxError(
+                .rejected, step: step, message: "\(Self.verb(command)) failed",
+                serverText: "\(outcome.tagged.status.rawValue) \(outcome.tagged.text)")
         }
         return (outcome.tagged, outcome.untagged)
     }
@@ -214,7 +243,8 @@ public actor IMAPClient {
                 return Outcome(tagged: t, untagged: untagged, startTLS: true)
             case .bye(let text):
                 if command == .logout { continue }
-                throw MailboxError(.connectionClosed, step: step, message: "the server ended the session (BYE)", serverText: text)
+                throw MailboxError(
+                    .connectionClosed, step: step, message: "the server ended the session (BYE)", serverText: text)
             }
         }
     }
@@ -230,14 +260,16 @@ public actor IMAPClient {
     private func readResponse(step: MailboxStep) async throws -> IMAPResponse {
         guard let frame = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no response within \(seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(
+                .timeout, step: step, message: "no response within \(seconds(options.timeout)) (see --timeout)")
         }
         note(.server, Self.describe(frame))
         do {
             return try IMAPResponseParser.parse(frame)
         } catch {
             await channel.close()
-            throw MailboxError(.protocolViolation, step: step, message: "the server's response is not valid IMAP: \(error)")
+            throw MailboxError(
+                .protocolViolation, step: step, message: "the server's response is not valid IMAP: \(error)")
         }
     }
 
@@ -284,7 +316,9 @@ public actor IMAPClient {
         let name = mailbox ?? options.url.mailbox
         let (tagged, untagged) = try await run(.select(name), step: .select, allowFailure: true)
         guard tagged.status == .ok else {
-            throw MailboxError(.mailboxUnavailable, step: .select, message: "cannot open mailbox \(name.debugDescription)", serverText: tagged.text)
+            throw MailboxError(
+                .mailboxUnavailable, step: .select, message: "cannot open mailbox \(name.debugDescription)",
+                serverText: tagged.text)
         }
         var s = IMAPMailboxStatus(mailbox: name, uidValidity: machine.uidValidity)
         for u in untagged {
@@ -340,12 +374,17 @@ public actor IMAPClient {
             // Keep command lines short (RFC 7162 §4 recommends at most 8192 octets).
             let chunk = Array(sorted[i..<min(i + 200, sorted.count)])
             i += chunk.count
-            let (_, untagged) = try await run(.uidFetch(IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), step: .fetch)
+            let (_, untagged) = try await run(
+                .uidFetch(IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), step: .fetch)
             var byUID: [UInt32: [UInt8]] = [:]
             for u in untagged {
-                if case .fetch(_, let a) = u, let uid = a.uid, let body = a.body, chunk.contains(uid) { byUID[uid] = body }
+                if case .fetch(_, let a) = u, let uid = a.uid, let body = a.body, chunk.contains(uid) {
+                    byUID[uid] = body
+                }
             }
-            for uid in chunk { if let body = byUID[uid] { out.append(FetchedMessage(source: source(uid: uid), bytes: body)) } }
+            for uid in chunk {
+                if let body = byUID[uid] { out.append(FetchedMessage(source: source(uid: uid), bytes: body)) }
+            }
         }
         return out
     }
@@ -353,7 +392,7 @@ public actor IMAPClient {
     /// UIDs that match the query: by `HEADER X-Roundtrip-Probe` and `TEXT`
     /// for a token (SINCE narrows both), else by SINCE, else all.
     public func matchingUIDs(_ query: MailboxQuery) async throws -> [UInt32] {
-        let since = query.since.flatMap { IMAPDate($0.addingTimeInterval(-86400)) } // a day early: SINCE ignores zones
+        let since = query.since.flatMap { IMAPDate($0.addingTimeInterval(-86400)) }  // a day early: SINCE ignores zones
         let sinceKeys: [IMAPSearchKey] = since.map { [.since($0)] } ?? []
         if let token = query.token {
             let byHeader = try await search(sinceKeys + [.header("X-Roundtrip-Probe", token)])
@@ -393,7 +432,7 @@ public actor IMAPClient {
             if nap > .zero { try await Task.sleep(nanoseconds: UInt64(nap.nanoseconds)) }
             try await run(.noop, step: .idle)
             existsSeen = false
-            return true // poll: the caller searches above its high-water mark anyway
+            return true  // poll: the caller searches above its high-water mark anyway
         }
         let encoded = try machineSend(.idle, step: .idle)
         note(.client, encoded.redacted)
@@ -403,7 +442,9 @@ public actor IMAPClient {
         while !machine.idleRunning {
             let response = try await readResponse(step: .idle)
             let event: IMAPClientStateMachine.Event
-            do { event = try machine.received(response) } catch { throw MailboxError(.protocolViolation, step: .idle, message: error.description) }
+            do { event = try machine.received(response) } catch {
+                throw MailboxError(.protocolViolation, step: .idle, message: error.description)
+            }
             switch event {
             case .idleStarted: break
             case .untagged(let u):
@@ -414,7 +455,8 @@ public actor IMAPClient {
                 idleBroken = true
                 return true
             case .bye(let text):
-                throw MailboxError(.connectionClosed, step: .idle, message: "the server ended the session (BYE)", serverText: text)
+                throw MailboxError(
+                    .connectionClosed, step: .idle, message: "the server ended the session (BYE)", serverText: text)
             case .sendContinuation, .startTLS:
                 throw MailboxError(.protocolViolation, step: .idle, message: "unexpected response to IDLE")
             }
@@ -428,16 +470,21 @@ public actor IMAPClient {
             note(.server, Self.describe(frame))
             let response: IMAPResponse
             do { response = try IMAPResponseParser.parse(frame) } catch {
-                throw MailboxError(.protocolViolation, step: .idle, message: "the server's response is not valid IMAP: \(error)")
+                throw MailboxError(
+                    .protocolViolation, step: .idle, message: "the server's response is not valid IMAP: \(error)")
             }
             let event: IMAPClientStateMachine.Event
-            do { event = try machine.received(response) } catch { throw MailboxError(.protocolViolation, step: .idle, message: error.description) }
+            do { event = try machine.received(response) } catch {
+                throw MailboxError(.protocolViolation, step: .idle, message: error.description)
+            }
             switch event {
             case .untagged(let u):
                 observe(u)
                 if case .exists = u { changed = true }
             case .bye(let text):
-                throw MailboxError(.connectionClosed, step: .idle, message: "the server ended the session during IDLE (BYE)", serverText: text)
+                throw MailboxError(
+                    .connectionClosed, step: .idle, message: "the server ended the session during IDLE (BYE)",
+                    serverText: text)
             case .completed(_, let t):
                 // The server ended IDLE itself.
                 note(.info, "the server ended IDLE: \(t.status.rawValue) \(t.text)")
@@ -448,11 +495,15 @@ public actor IMAPClient {
             }
         }
         let done: [UInt8]
-        do { done = try machine.endIdle() } catch { throw MailboxError(.protocolViolation, step: .idle, message: error.description) }
+        do { done = try machine.endIdle() } catch {
+            throw MailboxError(.protocolViolation, step: .idle, message: error.description)
+        }
         note(.client, "DONE")
         try await channel.write(done)
         let outcome = try await collect(command: .idle, step: .idle)
-        if outcome.untagged.contains(where: { if case .exists = $0 { return true } else { return false } }) { changed = true }
+        if outcome.untagged.contains(where: { if case .exists = $0 { return true } else { return false } }) {
+            changed = true
+        }
         existsSeen = false
         return changed
     }
@@ -461,8 +512,10 @@ public actor IMAPClient {
     /// to `consumer`, then every new one as it arrives (IDLE, or polling),
     /// until `deadline` or until `consumer` returns false. With a token,
     /// new messages are filtered locally (server search indexes may lag).
-    public func watch(_ query: MailboxQuery, until deadline: ContinuousClock.Instant?,
-                      consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+    public func watch(
+        _ query: MailboxQuery, until deadline: ContinuousClock.Instant?,
+        consumer: @Sendable (FetchedMessage) async throws -> Bool
+    ) async throws {
         let opened = try await ensureSelected()
         var validity = machine.uidValidity
         var highWater: UInt32 = (opened.uidNext ?? 1) &- 1
@@ -475,7 +528,8 @@ public actor IMAPClient {
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 if left <= .zero { return }
-                wait = .nanoseconds(Int64(left.components.seconds) * 1_000_000_000 + left.components.attoseconds / 1_000_000_000)
+                wait = .nanoseconds(
+                    Int64(left.components.seconds) * 1_000_000_000 + left.components.attoseconds / 1_000_000_000)
             }
             let changed = try await waitForNewMail(maxWait: wait)
             guard changed else { continue }
@@ -527,14 +581,22 @@ public actor IMAPClient {
         var uids: [UInt32] = []
         var named: [UInt32: String] = [:]
         for s in sources {
-            guard s.hasPrefix(prefix) else { report.kept[s] = "not a message of \(base)"; continue }
+            guard s.hasPrefix(prefix) else {
+                report.kept[s] = "not a message of \(base)"
+                continue
+            }
             let rest = s.dropFirst(prefix.count)
             let parts = rest.split(separator: ";")
-            guard parts.count == 2, let v = UInt32(parts[0]), parts[1].hasPrefix("UID="), let uid = UInt32(parts[1].dropFirst(4)), uid > 0 else {
+            guard parts.count == 2, let v = UInt32(parts[0]), parts[1].hasPrefix("UID="),
+                let uid = UInt32(parts[1].dropFirst(4)), uid > 0
+            else {
                 report.kept[s] = "not a message source"
                 continue
             }
-            guard v == machine.uidValidity else { report.kept[s] = "UIDVALIDITY changed since it was fetched"; continue }
+            guard v == machine.uidValidity else {
+                report.kept[s] = "UIDVALIDITY changed since it was fetched"
+                continue
+            }
             uids.append(uid)
             named[uid] = s
         }
@@ -551,7 +613,9 @@ public actor IMAPClient {
                 }
             }
             guard tagged.status == .ok else {
-                throw MailboxError(.rejected, step: .cleanup, message: "UID MOVE to \(folder.debugDescription) failed", serverText: tagged.text)
+                throw MailboxError(
+                    .rejected, step: .cleanup, message: "UID MOVE to \(folder.debugDescription) failed",
+                    serverText: tagged.text)
             }
             report.method = .moved
             report.note = "moved to \(folder)"
@@ -560,7 +624,8 @@ public actor IMAPClient {
             try await run(.uidExpunge(set), step: .cleanup)
             report.method = .expunged
         } else {
-            report.note = "the server offers neither MOVE nor UIDPLUS: the messages stay (a plain EXPUNGE would also remove other clients' deleted messages)"
+            report.note =
+                "the server offers neither MOVE nor UIDPLUS: the messages stay (a plain EXPUNGE would also remove other clients' deleted messages)"
             for s in named.values { report.kept[s] = "no MOVE or UIDPLUS" }
             return report
         }

@@ -37,19 +37,23 @@ enum ListenerTLS {
             } catch {
                 throw SMTPListenerError(.configuration, "cannot read the certificate \(certificatePath): \(error)")
             }
-            guard !chain.isEmpty else { throw SMTPListenerError(.configuration, "no certificate in \(certificatePath)") }
+            guard !chain.isEmpty else {
+                throw SMTPListenerError(.configuration, "no certificate in \(certificatePath)")
+            }
             do {
                 key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
             } catch {
                 throw SMTPListenerError(.configuration, "cannot read the private key \(keyPath): \(error)")
             }
         }
-        var config = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         config.minimumTLSVersion = .tlsv12
         do {
             return try NIOSSLContext(configuration: config)
         } catch {
-            throw SMTPListenerError(.configuration, "the certificate and key do not make a TLS context (do they match?): \(error)")
+            throw SMTPListenerError(
+                .configuration, "the certificate and key do not make a TLS context (do they match?): \(error)")
         }
     }
 

@@ -5,7 +5,7 @@ import NIOCore
 import SMTPCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The envelope of a received message, stored as JSON beside it in
@@ -166,7 +166,8 @@ public final class MessageStore: Sendable {
         for sub in ["", "/tmp", "/new", "/cur", "/envelopes"] {
             let path = self.directory + sub
             do {
-                try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+                try fm.createDirectory(
+                    atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
             } catch {
                 throw MessageStoreError("cannot create \(path): \(error.localizedDescription)")
             }
@@ -174,11 +175,15 @@ public final class MessageStore: Sendable {
         // Prove we can write, fsync and rename here.
         let probe = self.directory + "/tmp/.probe-\(getpid())"
         let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw MessageStoreError("store \(self.directory) is not writable: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw MessageStoreError("store \(self.directory) is not writable: \(String(cString: strerror(errno)))")
+        }
         let ok = fsync(fd) == 0
         close(fd)
         unlink(probe)
-        guard ok else { throw MessageStoreError("store \(self.directory): fsync failed: \(String(cString: strerror(errno)))") }
+        guard ok else {
+            throw MessageStoreError("store \(self.directory): fsync failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Bytes free to unprivileged writers on the store's filesystem
@@ -226,7 +231,9 @@ public final class MessageStore: Sendable {
     }
 
     /// Async form (tests, tools).
-    public func store(_ message: [UInt8], envelope: ReceivedEnvelope, on eventLoop: any EventLoop) async throws -> StoredMessage {
+    public func store(_ message: [UInt8], envelope: ReceivedEnvelope, on eventLoop: any EventLoop) async throws
+        -> StoredMessage
+    {
         let promise = eventLoop.makePromise(of: StoredMessage.self)
         store(message, envelope: envelope, promise: promise)
         return try await promise.futureResult.get()
@@ -305,7 +312,8 @@ public final class MessageStore: Sendable {
                     unlink(tmpEnvelope)
                     throw error
                 }
-                pending.append(Pending(job: job, name: name, messageFD: messageFD, envelopeFD: envelopeFD, envelope: job.envelope))
+                pending.append(
+                    Pending(job: job, name: name, messageFD: messageFD, envelopeFD: envelopeFD, envelope: job.envelope))
             } catch {
                 job.promise.fail(error)
             }
@@ -320,7 +328,9 @@ public final class MessageStore: Sendable {
         for p in pending {
             let ok: Bool
             if syncMode == .batch, let writeback {
-                ok = writeback(p.envelopeFD, 0, 0, SyncFileRange.waitAll) == 0 && writeback(p.messageFD, 0, 0, SyncFileRange.waitAll) == 0
+                ok =
+                    writeback(p.envelopeFD, 0, 0, SyncFileRange.waitAll) == 0
+                    && writeback(p.messageFD, 0, 0, SyncFileRange.waitAll) == 0
             } else {
                 ok = fdatasync(p.envelopeFD) == 0 && fdatasync(p.messageFD) == 0
             }
@@ -386,14 +396,17 @@ public final class MessageStore: Sendable {
             let delivered = syncQueue.batches.flatMap { $0 }
             syncQueue.batches.removeAll(keepingCapacity: true)
             c.unlock()
-            let error = (syncMode == .batch ? Self.syncDirectory(directory + "/envelopes") : nil) ?? Self.syncDirectory(directory + "/new")
+            let error =
+                (syncMode == .batch ? Self.syncDirectory(directory + "/envelopes") : nil)
+                ?? Self.syncDirectory(directory + "/new")
             for p in delivered {
                 if let error {
                     p.job.promise.fail(error)
                 } else {
                     p.job.promise.succeed(
                         StoredMessage(
-                            name: p.name, path: directory + "/new/" + p.name, envelopePath: directory + "/envelopes/" + p.name + ".json",
+                            name: p.name, path: directory + "/new/" + p.name,
+                            envelopePath: directory + "/envelopes/" + p.name + ".json",
                             envelope: p.envelope
                         )
                     )
@@ -421,7 +434,9 @@ public final class MessageStore: Sendable {
         let tls = e.tlsVersion.map { " (\($0)" + (e.tlsCipher.map { " with cipher \($0)" } ?? "") + ")" } ?? ""
         h += "Received: from \(e.heloName.isEmpty ? "unknown" : e.heloName) ([\(e.clientAddress)])\r\n"
         h += "\tby \(hostname) (roundtrip listen) with \(e.protocolName)\(tls)\r\n"
-        h += "\tid \(name)" + (e.rcptTo.count == 1 ? "\r\n\tfor <\(e.rcptTo[0])>" : "") + "; \(Self.rfc5322Date(e.receivedAt))\r\n"
+        h +=
+            "\tid \(name)" + (e.rcptTo.count == 1 ? "\r\n\tfor <\(e.rcptTo[0])>" : "")
+            + "; \(Self.rfc5322Date(e.receivedAt))\r\n"
         return Array(h.utf8)
     }
 
@@ -460,10 +475,10 @@ public final class MessageStore: Sendable {
         static let waitAll: UInt32 = 7
         static let function: Function? = {
             #if os(Linux)
-            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
-            return unsafeBitCast(symbol, to: Function.self)
+                guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+                return unsafeBitCast(symbol, to: Function.self)
             #else
-            return nil
+                return nil
             #endif
         }()
     }
@@ -472,7 +487,9 @@ public final class MessageStore: Sendable {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return MessageStoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { return MessageStoreError("fsync \(path) failed: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            return MessageStoreError("fsync \(path) failed: \(String(cString: strerror(errno)))")
+        }
         return nil
     }
 }

@@ -69,8 +69,10 @@ public struct SMTPListenerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 25, hostname: String, domains: [String], storeDirectory: String,
-        syncMode: MessageStore.SyncMode = .file, tls: ListenerTLSSource = .selfSigned, maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
-        maxConnections: Int = 100, maxConnectionsPerClient: Int = 10, timeouts: SMTPListenerTimeouts = SMTPListenerTimeouts(),
+        syncMode: MessageStore.SyncMode = .file, tls: ListenerTLSSource = .selfSigned,
+        maxMessageSize: Int = 10 * 1024 * 1024, maxRecipients: Int = 100,
+        maxConnections: Int = 100, maxConnectionsPerClient: Int = 10,
+        timeouts: SMTPListenerTimeouts = SMTPListenerTimeouts(),
         shutdownGracePeriod: TimeAmount = .seconds(30)
     ) {
         self.host = host
@@ -123,22 +125,27 @@ public final class SMTPListener: Service, Sendable {
         onServerRunning: @escaping @Sendable (SocketAddress) -> Void = { _ in },
         onMessage: @escaping @Sendable (StoredMessage) async -> Void = { _ in }
     ) throws {
-        guard !configuration.domains.isEmpty else { throw SMTPListenerError(.configuration, "at least one --domain is needed") }
+        guard !configuration.domains.isEmpty else {
+            throw SMTPListenerError(.configuration, "at least one --domain is needed")
+        }
         for d in configuration.domains where (try? SMTPMailbox("postmaster@\(d)")) == nil || d.hasPrefix("[") {
             throw SMTPListenerError(.configuration, "\(d.debugDescription) is not a domain name")
         }
         guard configuration.maxMessageSize > 0, configuration.maxRecipients > 0, configuration.maxConnections > 0,
-              configuration.maxConnectionsPerClient > 0
+            configuration.maxConnectionsPerClient > 0
         else { throw SMTPListenerError(.configuration, "limits must be positive") }
         self.configuration = configuration
         do {
-            self.store = try MessageStore(directory: configuration.storeDirectory, hostname: configuration.hostname, syncMode: configuration.syncMode)
+            self.store = try MessageStore(
+                directory: configuration.storeDirectory, hostname: configuration.hostname,
+                syncMode: configuration.syncMode)
         } catch let e as MessageStoreError {
             throw SMTPListenerError(.configuration, e.message)
         }
         self.tlsContext = try ListenerTLS.makeContext(configuration.tls, hostname: configuration.hostname)
         var sessionConfiguration = SMTPServerSession.Configuration(
-            hostname: configuration.hostname, domains: configuration.domains, maxMessageSize: configuration.maxMessageSize,
+            hostname: configuration.hostname, domains: configuration.domains,
+            maxMessageSize: configuration.maxMessageSize,
             maxRecipients: configuration.maxRecipients, startTLSAvailable: tlsContext != nil
         )
         sessionConfiguration.advertiseDSN = configuration.advertiseDSN
@@ -167,7 +174,6 @@ public final class SMTPListener: Service, Sendable {
         channel?.close(promise: nil)
     }
 
-
     public func run() async throws {
         store.start()
         let channel: any Channel
@@ -191,7 +197,11 @@ public final class SMTPListener: Service, Sendable {
         serverChannel.withLockedValue { $0 = channel }
         if shutdownRequested.withLockedValue({ $0 }) { channel.close(promise: nil) }
         if let address = channel.localAddress {
-            logger.info("listening", metadata: ["smtp.listen": "\(address)", "smtp.domains": "\(configuration.domains.joined(separator: ","))"])
+            logger.info(
+                "listening",
+                metadata: [
+                    "smtp.listen": "\(address)", "smtp.domains": "\(configuration.domains.joined(separator: ","))",
+                ])
             onServerRunning(address)
         }
         let messages = self.messages
@@ -221,7 +231,9 @@ public final class SMTPListener: Service, Sendable {
         let ip = ConnectionRegistry.clientKey(child.remoteAddress)
         let ops = child.pipeline.syncOperations
         let shuttingDown = shutdownRequested.withLockedValue { $0 }
-        switch registry.admit(child, ip: ip, maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient) {
+        switch registry.admit(
+            child, ip: ip, maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient)
+        {
         case .admitted where !shuttingDown:
             let registry = self.registry
             child.closeFuture.whenComplete { _ in registry.remove(child, ip: ip) }
@@ -235,7 +247,8 @@ public final class SMTPListener: Service, Sendable {
             return
         case .tooManyFromClient:
             logger.info("connection refused: too many connections from this client", metadata: ["smtp.peer": "\(ip)"])
-            try ops.addHandler(RejectHandler(text: "4.7.0 \(configuration.hostname) Error: too many connections from \(ip)"))
+            try ops.addHandler(
+                RejectHandler(text: "4.7.0 \(configuration.hostname) Error: too many connections from \(ip)"))
             return
         }
         var connectionLogger = logger
@@ -296,7 +309,9 @@ final class ConnectionRegistry: Sendable {
             if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
                 return bytes[12...].map(String.init).joined(separator: ".")
             }
-            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            let groups = stride(from: 0, to: 8, by: 2).map {
+                String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16)
+            }
             return groups.joined(separator: ":") + "::/64"
         }
         return address.ipAddress ?? "unknown"

@@ -18,7 +18,9 @@ public struct SMTPListenerTimeouts: Sendable, Hashable {
     /// For the TLS handshake after `220` to STARTTLS.
     public var tlsHandshake: TimeAmount
 
-    public init(command: TimeAmount = .seconds(300), data: TimeAmount = .seconds(600), tlsHandshake: TimeAmount = .seconds(60)) {
+    public init(
+        command: TimeAmount = .seconds(300), data: TimeAmount = .seconds(600), tlsHandshake: TimeAmount = .seconds(60)
+    ) {
         self.command = command
         self.data = data
         self.tlsHandshake = tlsHandshake
@@ -65,7 +67,8 @@ final class SMTPListenerHandler: ChannelInboundHandler {
 
     init(
         configuration: SMTPServerSession.Configuration, recipientGate: RecipientGate? = nil, store: MessageStore,
-        minFreeBytes: UInt64 = 0, tlsContext: NIOSSLContext?, timeouts: SMTPListenerTimeouts, maxLifetime: TimeAmount = .minutes(10),
+        minFreeBytes: UInt64 = 0, tlsContext: NIOSSLContext?, timeouts: SMTPListenerTimeouts,
+        maxLifetime: TimeAmount = .minutes(10),
         slowReplyDelay: TimeAmount = .zero, logger: Logger, onStored: @escaping @Sendable (StoredMessage) -> Void
     ) {
         self.slowReplyDelay = slowReplyDelay
@@ -134,7 +137,8 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     /// that pipelines without reading fills its own socket, not our memory)
     /// and while a message is being stored with more input already buffered.
     private func updateReading(_ context: ChannelHandlerContext) {
-        let pause = !context.channel.isWritable
+        let pause =
+            !context.channel.isWritable
             || (session.phase == .storing && session.bufferedByteCount > Self.maxBufferedWhileStoring)
             || session.bufferedByteCount > Self.maxBufferedWhileStoring * 4
         guard pause != readingPaused else { return }
@@ -159,7 +163,9 @@ final class SMTPListenerHandler: ChannelInboundHandler {
             if let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion() {
                 tlsVersion = version.displayName
             }
-            logger.debug("TLS established", metadata: ["tls.version": "\(tlsVersion ?? "?")", "tls.cipher": "\(tlsCipher ?? "?")"])
+            logger.debug(
+                "TLS established",
+                metadata: ["tls.version": "\(tlsVersion ?? "?")", "tls.cipher": "\(tlsCipher ?? "?")"])
             rearmTimer(context)
             drive(context)
         } else if event is ListenerShutdownEvent {
@@ -181,7 +187,9 @@ final class SMTPListenerHandler: ChannelInboundHandler {
     /// After the client's FIN: once nothing is being stored or delayed and
     /// every reply is written, close (unless the session already did).
     private func closeWhenAnswered(_ context: ChannelHandlerContext) {
-        guard inputClosed, context.channel.isActive, session.phase != .storing, !delayedReplyPending, session.phase != .closed else { return }
+        guard inputClosed, context.channel.isActive, session.phase != .storing, !delayedReplyPending,
+            session.phase != .closed
+        else { return }
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -268,7 +276,8 @@ final class SMTPListenerHandler: ChannelInboundHandler {
         case .acceptMessage(let envelope, let message):
             context.flush()
             let received = ReceivedEnvelope(
-                envelope: envelope, clientAddress: clientIP, clientPort: clientPort, tlsVersion: tlsVersion, tlsCipher: tlsCipher,
+                envelope: envelope, clientAddress: clientIP, clientPort: clientPort, tlsVersion: tlsVersion,
+                tlsCipher: tlsCipher,
                 receivedAt: Date(), messageSize: message.count
             )
             let promise = context.eventLoop.makePromise(of: StoredMessage.self)
@@ -390,7 +399,10 @@ final class ServerHelloRecorder: ChannelOutboundHandler, RemovableChannelHandler
                 done = true
                 seen = []
             case .needMore:
-                if seen.count >= 16384 { done = true; seen = [] }
+                if seen.count >= 16384 {
+                    done = true
+                    seen = []
+                }
             }
         }
         context.write(data, promise: promise)

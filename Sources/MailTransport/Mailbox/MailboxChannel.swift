@@ -47,7 +47,8 @@ extension FramedClientChannel {
     /// Connects, makes the client over the channel and opens it (greeting,
     /// TLS, login); a client that cannot open is closed.
     static func open<Client>(
-        _ options: MailboxServerOptions, framer: Framer, client make: (FramedClientChannel) -> Client, open: (Client) async throws -> Void
+        _ options: MailboxServerOptions, framer: Framer, client make: (FramedClientChannel) -> Client,
+        open: (Client) async throws -> Void
     ) async throws -> Client {
         let channel = try await connect(options, framer: framer)
         let client = make(channel)
@@ -96,13 +97,19 @@ extension FramedClientChannel {
     }
 
     /// Arms the TLS switch for the answer to STARTTLS/STLS (credentials follow).
-    func armTLS(serverName: String, decide: @escaping @Sendable (Framer.Frame) -> TLSSwitchDecision) async throws -> EventLoopFuture<Int> {
-        try await mapped(step: .tls) { try await armTLS(serverName: serverName, sendsCredentials: true, decide: decide) }
+    func armTLS(serverName: String, decide: @escaping @Sendable (Framer.Frame) -> TLSSwitchDecision) async throws
+        -> EventLoopFuture<Int>
+    {
+        try await mapped(step: .tls) {
+            try await armTLS(serverName: serverName, sendsCredentials: true, decide: decide)
+        }
     }
 
     /// Waits for `future` at most `timeout`; a timeout names `step`, a failure
     /// of the connection the greeting (as the channel has always reported it).
-    func wait<T: Sendable>(_ future: EventLoopFuture<T>, timeout: TimeAmount, step: MailboxStep, what: String) async throws -> T {
+    func wait<T: Sendable>(_ future: EventLoopFuture<T>, timeout: TimeAmount, step: MailboxStep, what: String)
+        async throws -> T
+    {
         do {
             return try await wait(future, timeout: timeout, what: what)
         } catch let e as FramedChannelError {

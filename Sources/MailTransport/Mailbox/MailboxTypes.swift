@@ -133,10 +133,12 @@ public struct MailboxServerOptions: Sendable {
     /// IMAP: IDLE is re-issued after this long (25 minutes).
     public var idleReissue: TimeAmount
 
-    public init(url: MailboxURL, password: String, tls: TLSPolicy = TLSPolicy(), allowPlaintextAuth: Bool = false,
-                timeout: TimeAmount = .seconds(30), connectTimeout: TimeAmount = .seconds(30),
-                cleanupFolder: String? = "Roundtrip-Processed", pollInterval: TimeAmount = .seconds(5),
-                idleReissue: TimeAmount = .minutes(25)) {
+    public init(
+        url: MailboxURL, password: String, tls: TLSPolicy = TLSPolicy(), allowPlaintextAuth: Bool = false,
+        timeout: TimeAmount = .seconds(30), connectTimeout: TimeAmount = .seconds(30),
+        cleanupFolder: String? = "Roundtrip-Processed", pollInterval: TimeAmount = .seconds(5),
+        idleReissue: TimeAmount = .minutes(25)
+    ) {
         self.url = url
         self.password = password
         self.tls = tls
@@ -164,7 +166,10 @@ extension MailboxServerOptions: CustomStringConvertible, CustomDebugStringConver
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["url": url, "password": "<redacted>", "tls": tls, "allowPlaintextAuth": allowPlaintextAuth], displayStyle: .struct)
+        Mirror(
+            self,
+            children: ["url": url, "password": "<redacted>", "tls": tls, "allowPlaintextAuth": allowPlaintextAuth],
+            displayStyle: .struct)
     }
 }
 
@@ -231,9 +236,11 @@ extension MaildirReader: MailboxReader {
 
 /// Runs `round` every `interval` until `deadline` (or forever) and hands
 /// each message not seen before to `consumer`; stops when it returns false.
-func pollingWatch(until deadline: ContinuousClock.Instant?, interval: Duration,
-                  round: (Set<String>) async throws -> [FetchedMessage],
-                  consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+func pollingWatch(
+    until deadline: ContinuousClock.Instant?, interval: Duration,
+    round: (Set<String>) async throws -> [FetchedMessage],
+    consumer: @Sendable (FetchedMessage) async throws -> Bool
+) async throws {
     var seen: Set<String> = []
     while true {
         for m in try await round(seen) where !seen.contains(m.source) {
@@ -255,8 +262,10 @@ extension MaildirReader {
     /// Hands every message matching `query` to `consumer`, then each new
     /// one, scanning every `interval`, until `deadline` or until `consumer`
     /// returns false.
-    public func watch(_ query: MailboxQuery, until deadline: ContinuousClock.Instant?, interval: Duration = .seconds(1),
-                      consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+    public func watch(
+        _ query: MailboxQuery, until deadline: ContinuousClock.Instant?, interval: Duration = .seconds(1),
+        consumer: @Sendable (FetchedMessage) async throws -> Bool
+    ) async throws {
         try await pollingWatch(until: deadline, interval: interval, round: { _ in try scan(query) }, consumer: consumer)
     }
 }
@@ -265,16 +274,23 @@ extension POP3Client {
     /// Like `IMAPClient.watch`, for POP3: one short session per round (the
     /// server's idle timeout makes long sessions fragile), messages told
     /// apart by UIDL, each retrieved once.
-    public static func watch(_ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
-                             interval: Duration = .seconds(5), onConnect: @Sendable (POP3Client) async -> Void = { _ in },
-                             consumer: @Sendable (FetchedMessage) async throws -> Bool) async throws {
+    public static func watch(
+        _ options: MailboxServerOptions, query: MailboxQuery, until deadline: ContinuousClock.Instant?,
+        interval: Duration = .seconds(5), onConnect: @Sendable (POP3Client) async -> Void = { _ in },
+        consumer: @Sendable (FetchedMessage) async throws -> Bool
+    ) async throws {
         let prefix = "\(options.url);UIDL="
-        try await pollingWatch(until: deadline, interval: interval, round: { seen in
-            let skip = Set(seen.compactMap { s in s.hasPrefix(prefix) ? MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count))) : nil })
-            return try await withConnection(options) { client in
-                await onConnect(client)
-                return try await client.poll(query, skipping: skip)
-            }
-        }, consumer: consumer)
+        try await pollingWatch(
+            until: deadline, interval: interval,
+            round: { seen in
+                let skip = Set(
+                    seen.compactMap { s in
+                        s.hasPrefix(prefix) ? MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count))) : nil
+                    })
+                return try await withConnection(options) { client in
+                    await onConnect(client)
+                    return try await client.poll(query, skipping: skip)
+                }
+            }, consumer: consumer)
     }
 }

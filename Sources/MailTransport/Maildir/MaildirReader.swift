@@ -24,7 +24,8 @@ public struct MaildirReader: Sendable {
         for sub in ["new", "cur"] {
             let path = (root as NSString).appendingPathComponent(sub)
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-                throw MailboxError(.mailboxUnavailable, step: .select, message: "\(root) is not a Maildir (no \(sub)/ folder)")
+                throw MailboxError(
+                    .mailboxUnavailable, step: .select, message: "\(root) is not a Maildir (no \(sub)/ folder)")
             }
         }
     }
@@ -50,11 +51,15 @@ public struct MaildirReader: Sendable {
         for dir in folders {
             let names: [String]
             do { names = try Self.listFolder(dir) } catch {
-                throw MailboxError(.mailboxUnavailable, step: .search, message: "cannot read \(dir): \(error.localizedDescription)")
+                throw MailboxError(
+                    .mailboxUnavailable, step: .search, message: "cannot read \(dir): \(error.localizedDescription)")
             }
             for name in names {
                 let path = (dir as NSString).appendingPathComponent(name)
-                guard let (bytes, mtime) = Self.read(path, limit: maxMessageSize, fallbackCurDir: dir == curDir ? nil : curDir, name: name) else { continue }
+                guard
+                    let (bytes, mtime) = Self.read(
+                        path, limit: maxMessageSize, fallbackCurDir: dir == curDir ? nil : curDir, name: name)
+                else { continue }
                 if let since = query.since, mtime < since { continue }
                 if let token = query.token, !IMAPClient.contains(bytes.bytes, token) { continue }
                 out.append((mtime, FetchedMessage(source: bytes.path, bytes: bytes.bytes)))
@@ -66,7 +71,9 @@ public struct MaildirReader: Sendable {
     /// Reads a file; if it vanished from new/, looks for it in cur/ under
     /// `name:2,...` (another reader moved it). nil when it is gone, not a
     /// regular file, or too large.
-    static func read(_ path: String, limit: Int, fallbackCurDir: String?, name: String) -> ((path: String, bytes: [UInt8]), Date)? {
+    static func read(_ path: String, limit: Int, fallbackCurDir: String?, name: String) -> (
+        (path: String, bytes: [UInt8]), Date
+    )? {
         if let r = readFile(path, limit: limit) { return ((path, r.0), r.1) }
         guard let cur = fallbackCurDir, let names = try? Self.listFolder(cur) else { return nil }
         guard let moved = names.first(where: { $0 == name || $0.hasPrefix(name + ":") }) else { return nil }
@@ -91,12 +98,16 @@ public struct MaildirReader: Sendable {
                 guard let base = buf.baseAddress else { return 0 }
                 return Foundation.read(fd, base + got, buf.count - got)
             }
-            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
             if n == 0 { break }
             got += n
         }
         bytes.removeSubrange(got...)
-        let mtime = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
+        let mtime = Date(
+            timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
         return (bytes, mtime)
     }
 
@@ -110,7 +121,10 @@ public struct MaildirReader: Sendable {
         for s in sources {
             let dir = (s as NSString).deletingLastPathComponent
             let name = (s as NSString).lastPathComponent
-            guard !name.hasPrefix("."), !name.contains("/") else { report.kept[s] = "not a message file"; continue }
+            guard !name.hasPrefix("."), !name.contains("/") else {
+                report.kept[s] = "not a message file"
+                continue
+            }
             let target: String
             if dir == newDir {
                 let unique = name.split(separator: ":", maxSplits: 1).first.map(String.init) ?? name
@@ -118,13 +132,21 @@ public struct MaildirReader: Sendable {
             } else if dir == curDir {
                 guard let r = name.range(of: ":2,") else {
                     target = (curDir as NSString).appendingPathComponent(name + ":2,S")
-                    if rename(s, target) == 0 { report.removed.append(s) } else { report.kept[s] = String(cString: strerror(errno)) }
+                    if rename(s, target) == 0 {
+                        report.removed.append(s)
+                    } else {
+                        report.kept[s] = String(cString: strerror(errno))
+                    }
                     continue
                 }
                 var flags = Set(name[r.upperBound...])
-                if flags.contains("S") { report.removed.append(s); continue }
+                if flags.contains("S") {
+                    report.removed.append(s)
+                    continue
+                }
                 flags.insert("S")
-                target = (curDir as NSString).appendingPathComponent(String(name[..<r.upperBound]) + String(flags.sorted()))
+                target = (curDir as NSString).appendingPathComponent(
+                    String(name[..<r.upperBound]) + String(flags.sorted()))
             } else {
                 report.kept[s] = "not in \(root)/new or cur"
                 continue

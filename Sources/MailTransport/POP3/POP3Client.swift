@@ -20,17 +20,24 @@ public actor POP3Client {
     private init(options: MailboxServerOptions, channel: MailboxChannel<POP3ReplyParser>) {
         self.options = options
         self.channel = channel
-        self.machine = POP3ClientStateMachine(policy: .init(allowPlaintextAuth: options.allowPlaintextAuth), implicitTLS: options.url.scheme.implicitTLS)
+        self.machine = POP3ClientStateMachine(
+            policy: .init(allowPlaintextAuth: options.allowPlaintextAuth), implicitTLS: options.url.scheme.implicitTLS)
     }
 
     public static func connect(_ options: MailboxServerOptions) async throws -> POP3Client {
-        guard !options.url.scheme.isIMAP else { throw MailboxError(.configuration, step: .connect, message: "not a POP3 URL: \(options.url)") }
-        return try await MailboxChannel.open(options, framer: POP3ReplyParser(), client: { POP3Client(options: options, channel: $0) }) { try await $0.open() }
+        guard !options.url.scheme.isIMAP else {
+            throw MailboxError(.configuration, step: .connect, message: "not a POP3 URL: \(options.url)")
+        }
+        return try await MailboxChannel.open(
+            options, framer: POP3ReplyParser(), client: { POP3Client(options: options, channel: $0) }
+        ) { try await $0.open() }
     }
 
     /// Connects, runs `body`, then QUIT (committing the DELEs made) and closes.
     /// When `body` throws, the connection is dropped without QUIT, so nothing is deleted.
-    public static func withConnection<T: Sendable>(_ options: MailboxServerOptions, _ body: (POP3Client) async throws -> T) async throws -> T {
+    public static func withConnection<T: Sendable>(
+        _ options: MailboxServerOptions, _ body: (POP3Client) async throws -> T
+    ) async throws -> T {
         let client = try await connect(options)
         do {
             let result = try await body(client)
@@ -49,7 +56,11 @@ public actor POP3Client {
         do { _ = try machine.received(greeting) } catch {
             throw MailboxError(.greetingFailed, step: .greeting, message: error.description)
         }
-        guard greeting.isOK else { throw MailboxError(.greetingFailed, step: .greeting, message: "the server refused the session", serverText: greeting.statusLine) }
+        guard greeting.isOK else {
+            throw MailboxError(
+                .greetingFailed, step: .greeting, message: "the server refused the session",
+                serverText: greeting.statusLine)
+        }
         let policy = options.tlsPolicy
         if options.url.scheme.implicitTLS {
             let report = try await channel.verifiedTLS(options, discarded: 0)
@@ -69,24 +80,31 @@ public actor POP3Client {
 
     private func startTLS() async throws {
         let bytes = try machineSend(.stls, step: .tls)
-        let handshake = try await channel.armTLS(serverName: options.url.host) { reply in reply.isOK ? .upgrade : .refuse }
+        let handshake = try await channel.armTLS(serverName: options.url.host) { reply in
+            reply.isOK ? .upgrade : .refuse
+        }
         try await channel.configureFramer { $0.expect(.singleLine) }
         note(.client, "STLS")
         try await channel.write(bytes)
         let reply = try await readReply(step: .tls)
         let event: POP3ClientStateMachine.Event
-        do { event = try machine.received(reply) } catch { throw MailboxError(.protocolViolation, step: .tls, message: error.description) }
+        do { event = try machine.received(reply) } catch {
+            throw MailboxError(.protocolViolation, step: .tls, message: error.description)
+        }
         guard case .startTLS = event else {
             handshake.whenFailure { _ in }
             if options.tls.starttls == .require {
-                throw MailboxError(.tlsFailed, step: .tls, message: "the server refused STLS", serverText: reply.statusLine)
+                throw MailboxError(
+                    .tlsFailed, step: .tls, message: "the server refused STLS", serverText: reply.statusLine)
             }
             note(.info, "STLS refused; going on without TLS")
             return
         }
         let discarded = try await channel.wait(handshake, timeout: options.timeout, step: .tls, what: "TLS handshake")
         machine.tlsEstablished()
-        if discarded > 0 { note(.info, "discarded \(discarded) plaintext octets that followed the STLS +OK (injection guard)") }
+        if discarded > 0 {
+            note(.info, "discarded \(discarded) plaintext octets that followed the STLS +OK (injection guard)")
+        }
         let report = try await channel.verifiedTLS(options, discarded: discarded)
         tlsReport = report
         note(.info, report.establishedNote)
@@ -98,7 +116,11 @@ public actor POP3Client {
             throw MailboxError(.configuration, step: .auth, message: "the URL names no user (pop3s://USER@host)")
         }
         guard machine.tlsActive || options.allowPlaintextAuth else {
-            throw MailboxError(.authFailed, step: .auth, message: "refused to send credentials over a connection without TLS (use --allow-plaintext-auth for test servers)")
+            throw MailboxError(
+                .authFailed, step: .auth,
+                message:
+                    "refused to send credentials over a connection without TLS (use --allow-plaintext-auth for test servers)"
+            )
         }
         let failed: POP3Reply?
         if machine.saslMechanisms.contains("PLAIN") {
@@ -114,14 +136,19 @@ public actor POP3Client {
             }
         }
         if let failed {
-            let why = failed.code == "IN-USE" ? "the mailbox is locked by another session" : failed.code == "SYS/TEMP" ? "the server cannot log in now" : "bad user name or password"
+            let why =
+                failed.code == "IN-USE"
+                ? "the mailbox is locked by another session"
+                : failed.code == "SYS/TEMP" ? "the server cannot log in now" : "bad user name or password"
             throw MailboxError(.authFailed, step: .auth, message: "\(why) for \(user)", serverText: failed.statusLine)
         }
     }
 
     private func machineSend(_ command: POP3Command, step: MailboxStep) throws -> [UInt8] {
         do { return try machine.send(command) } catch {
-            if error.code == .plaintextAuthRefused { throw MailboxError(.authFailed, step: step, message: error.description) }
+            if error.code == .plaintextAuthRefused {
+                throw MailboxError(.authFailed, step: step, message: error.description)
+            }
             throw MailboxError(.protocolViolation, step: step, message: error.description)
         }
     }
@@ -134,9 +161,12 @@ public actor POP3Client {
         note(.client, command.redactedLine)
         try await channel.write(bytes)
         let reply = try await readReply(step: step)
-        do { _ = try machine.received(reply) } catch { throw MailboxError(.protocolViolation, step: step, message: error.description) }
+        do { _ = try machine.received(reply) } catch {
+            throw MailboxError(.protocolViolation, step: step, message: error.description)
+        }
         if !reply.isOK && !allowFailure {
-            throw MailboxError(.rejected, step: step, message: "\(command.redactedLine) failed", serverText: reply.statusLine)
+            throw MailboxError(
+                .rejected, step: step, message: "\(command.redactedLine) failed", serverText: reply.statusLine)
         }
         return reply
     }
@@ -144,7 +174,8 @@ public actor POP3Client {
     private func readReply(step: MailboxStep) async throws -> POP3Reply {
         guard let reply = try await channel.nextFrame(timeout: options.timeout, step: step) else {
             await channel.close()
-            throw MailboxError(.timeout, step: step, message: "no reply within \(seconds(options.timeout)) (see --timeout)")
+            throw MailboxError(
+                .timeout, step: step, message: "no reply within \(seconds(options.timeout)) (see --timeout)")
         }
         var line = reply.statusLine
         if let body = reply.body { line += " …(\(body.count) octets)" }
@@ -199,13 +230,17 @@ public actor POP3Client {
         let prefix = "\(options.url);UIDL="
         var wanted: [String: String] = [:]
         for s in sources {
-            guard s.hasPrefix(prefix), let id = MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count))) else {
+            guard s.hasPrefix(prefix), let id = MailboxURL.percentDecodeComponent(String(s.dropFirst(prefix.count)))
+            else {
                 report.kept[s] = "not a message of \(options.url)"
                 continue
             }
             wanted[id] = s
         }
-        guard !wanted.isEmpty else { report.method = .none; return report }
+        guard !wanted.isEmpty else {
+            report.method = .none
+            return report
+        }
         let current = try await uidl()
         for (n, id) in current {
             guard let s = wanted.removeValue(forKey: id) else { continue }
@@ -221,7 +256,10 @@ public actor POP3Client {
     public func quit() async throws {
         if machine.state == .transaction || machine.state == .authorization {
             let r = try await run(.quit, step: .logout, allowFailure: true)
-            if !r.isOK { throw MailboxError(.rejected, step: .logout, message: "QUIT failed: deletions not committed", serverText: r.statusLine) }
+            if !r.isOK {
+                throw MailboxError(
+                    .rejected, step: .logout, message: "QUIT failed: deletions not committed", serverText: r.statusLine)
+            }
         }
         await channel.close()
     }

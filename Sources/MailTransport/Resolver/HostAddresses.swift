@@ -16,7 +16,9 @@ enum HostAddresses {
             return addresses
         }
         let all = try await system(host)
-        guard !all.isEmpty else { throw TransportError(.resolutionFailed, step: .dns, message: "cannot resolve \(host)") }
+        guard !all.isEmpty else {
+            throw TransportError(.resolutionFailed, step: .dns, message: "cannot resolve \(host)")
+        }
         return all
     }
 
@@ -34,9 +36,13 @@ enum HostAddresses {
                 if let sa = ai.pointee.ai_addr {
                     var ip: SocketAddress?
                     if sa.pointee.sa_family == sa_family_t(AF_INET) {
-                        ip = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) }
+                        ip = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                            SocketAddress($0.pointee, host: host)
+                        }
                     } else if sa.pointee.sa_family == sa_family_t(AF_INET6) {
-                        ip = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) }
+                        ip = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                            SocketAddress($0.pointee, host: host)
+                        }
                     }
                     if let text = ip?.ipAddress, !out.contains(text) { out.append(text) }
                 }

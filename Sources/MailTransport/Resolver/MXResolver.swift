@@ -47,10 +47,13 @@ public struct LibresolvResolver: MXResolver {
     /// be numeric (the resolver cannot resolve its own server's name).
     public static func parseServer(_ text: String) throws -> (host: String, port: Int) {
         guard let ep = HostPort.parse(text, defaultPort: 53) else {
-            throw TransportError(.configuration, step: .dns, message: "--dns-server \(text.debugDescription) is not HOST[:PORT]")
+            throw TransportError(
+                .configuration, step: .dns, message: "--dns-server \(text.debugDescription) is not HOST[:PORT]")
         }
         guard HostPort.isIPLiteral(ep.host) else {
-            throw TransportError(.configuration, step: .dns, message: "--dns-server needs a numeric address, not \(ep.host.debugDescription)")
+            throw TransportError(
+                .configuration, step: .dns,
+                message: "--dns-server needs a numeric address, not \(ep.host.debugDescription)")
         }
         return (ep.host, ep.port)
     }
@@ -75,27 +78,33 @@ public struct LibresolvResolver: MXResolver {
             let fqdn = name.hasSuffix(".") ? name : name + "."
             let n: Int32 = records.withUnsafeMutableBufferPointer { buf in
                 if let server {
-                    return cresolv_query(fqdn, type.rawValue, server.host, UInt16(clamping: server.port), timeout, attempts, buf.baseAddress, Int32(capacity))
+                    return cresolv_query(
+                        fqdn, type.rawValue, server.host, UInt16(clamping: server.port), timeout, attempts,
+                        buf.baseAddress, Int32(capacity))
                 }
                 return cresolv_query(fqdn, type.rawValue, nil, 0, timeout, attempts, buf.baseAddress, Int32(capacity))
             }
             switch n {
-            case 0...: 
-                return .records(records.prefix(Int(n)).map { rec in
-                    var r = rec
-                    let host = withUnsafeBytes(of: &r.name) { raw in
-                        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                    }
-                    return (Int(rec.preference), host)
-                })
+            case 0...:
+                return .records(
+                    records.prefix(Int(n)).map { rec in
+                        var r = rec
+                        let host = withUnsafeBytes(of: &r.name) { raw in
+                            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                        }
+                        return (Int(rec.preference), host)
+                    })
             case Int32(CRESOLV_NXDOMAIN): return .nxdomain
             case Int32(CRESOLV_NODATA): return .nodata
             case Int32(CRESOLV_TRY_AGAIN):
-                throw TransportError(.resolutionFailed, step: .dns, message: "DNS lookup of \(name) failed: server failure, refused or no answer (try again later)")
+                throw TransportError(
+                    .resolutionFailed, step: .dns,
+                    message: "DNS lookup of \(name) failed: server failure, refused or no answer (try again later)")
             case Int32(CRESOLV_BAD_SERVER):
                 throw TransportError(.configuration, step: .dns, message: "the DNS server address is not numeric")
             default:
-                throw TransportError(.resolutionFailed, step: .dns, message: "DNS lookup of \(name) failed (unrecoverable error)")
+                throw TransportError(
+                    .resolutionFailed, step: .dns, message: "DNS lookup of \(name) failed (unrecoverable error)")
             }
         }
     }
@@ -113,7 +122,8 @@ public struct LibresolvResolver: MXResolver {
             // Implicit MX (RFC 5321 §5.1): the domain's own address records.
             let addrs = try await addresses(of: domain)
             guard !addrs.isEmpty else {
-                throw TransportError(.resolutionFailed, step: .dns, message: "\(domain) has neither MX nor address records")
+                throw TransportError(
+                    .resolutionFailed, step: .dns, message: "\(domain) has neither MX nor address records")
             }
             return .implicit(domain)
         }

@@ -19,7 +19,12 @@ public struct SMTPTimeouts: Sendable, Hashable {
 
     /// One limit for every step (`--timeout`).
     public init(all: TimeAmount) {
-        connect = all; greeting = all; command = all; dataStart = all; dataEnd = all; tlsHandshake = all
+        connect = all
+        greeting = all
+        command = all
+        dataStart = all
+        dataEnd = all
+        tlsHandshake = all
     }
 
     func limit(_ timeout: SMTPDialog.Timeout) -> TimeAmount {
@@ -52,9 +57,12 @@ public struct SMTPCheckOptions: Sendable {
     /// with the accepted ones.
     public var refusedRecipientIsFailure = true
 
-    public init(host: String, port: Int, heloName: String, from: String? = nil, recipients: [String] = [], tls: TLSPolicy = TLSPolicy(),
-                auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false, sendData: Bool = false,
-                timeouts: SMTPTimeouts = SMTPTimeouts(), resolver: (any MXResolver)? = nil) {
+    public init(
+        host: String, port: Int, heloName: String, from: String? = nil, recipients: [String] = [],
+        tls: TLSPolicy = TLSPolicy(),
+        auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false, sendData: Bool = false,
+        timeouts: SMTPTimeouts = SMTPTimeouts(), resolver: (any MXResolver)? = nil
+    ) {
         self.host = host
         self.port = port
         self.heloName = heloName

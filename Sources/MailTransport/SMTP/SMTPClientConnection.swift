@@ -37,11 +37,13 @@ public final class SMTPClientConnection: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> SMTPClientConnection {
         do {
-            return SMTPClientConnection(channel: try await .connect(
-                to: .address(address),
-                implicitTLS: useImplicitTLS ? .init(serverName: implicitTLSName, sendsCredentials: sendsCredentials) : nil,
-                framer: SMTPReplyParser(), connectTimeout: timeout, group: group
-            ))
+            return SMTPClientConnection(
+                channel: try await .connect(
+                    to: .address(address),
+                    implicitTLS: useImplicitTLS
+                        ? .init(serverName: implicitTLSName, sendsCredentials: sendsCredentials) : nil,
+                    framer: SMTPReplyParser(), connectTimeout: timeout, group: group
+                ))
         } catch {
             throw transportError(error, step: .connect)
         }
@@ -75,27 +77,36 @@ public final class SMTPClientConnection: Sendable {
     /// A timeout closes the connection: a late reply would be paired with the
     /// wrong command.
     public func send(_ bytes: [UInt8], replies: Int, timeout: TimeAmount, step: SMTPStep) async throws -> [SMTPReply] {
-        let got = try await mapped(step: step) { try await channel.exchange(bytes, expecting: replies, timeout: timeout) }
+        let got = try await mapped(step: step) {
+            try await channel.exchange(bytes, expecting: replies, timeout: timeout)
+        }
         guard got.count == replies else {
             await channel.close()
-            throw TransportError(.timeout, step: step, message: "no reply within \(seconds(timeout)) (tool limit; see --timeout)")
+            throw TransportError(
+                .timeout, step: step, message: "no reply within \(seconds(timeout)) (tool limit; see --timeout)")
         }
         return got
     }
 
     /// Sends STARTTLS, switches to TLS on `220` and waits for the handshake.
     /// Returns the reply and the plaintext octets discarded after it.
-    public func startTLS(command: [UInt8], serverName: String, sendsCredentials: Bool = false, timeout: TimeAmount,
-                         handshakeTimeout: TimeAmount) async throws -> (SMTPReply, discarded: Int) {
+    public func startTLS(
+        command: [UInt8], serverName: String, sendsCredentials: Bool = false, timeout: TimeAmount,
+        handshakeTimeout: TimeAmount
+    ) async throws -> (SMTPReply, discarded: Int) {
         let handshake = try await mapped(step: .tls) {
-            try await channel.armTLS(serverName: serverName, sendsCredentials: sendsCredentials) { $0.code == 220 ? .upgrade : .refuse }
+            try await channel.armTLS(serverName: serverName, sendsCredentials: sendsCredentials) {
+                $0.code == 220 ? .upgrade : .refuse
+            }
         }
         let reply = try await send(command, replies: 1, timeout: timeout, step: .tls)[0]
         guard reply.code == 220 else {
             handshake.whenFailure { _ in }
             return (reply, 0)
         }
-        let discarded = try await mapped(step: .tls) { try await channel.wait(handshake, timeout: handshakeTimeout, what: "TLS handshake") }
+        let discarded = try await mapped(step: .tls) {
+            try await channel.wait(handshake, timeout: handshakeTimeout, what: "TLS handshake")
+        }
         return (reply, discarded)
     }
 

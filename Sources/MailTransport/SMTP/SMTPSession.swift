@@ -8,11 +8,15 @@ import SMTPCore
 public enum SMTPCheck {
     public static func run(_ options: SMTPCheckOptions) async -> SMTPCheckReport {
         let wantsTransaction = options.from != nil || !options.recipients.isEmpty
-        let stamp = options.sendData
+        let stamp =
+            options.sendData
             ? SMTPDialog.TestMessageStamp(id: UUID().uuidString.lowercased(), date: MessageDate(Date()).rfc5322) : nil
-        let transaction: SMTPDialog.Transaction = wantsTransaction
+        let transaction: SMTPDialog.Transaction =
+            wantsTransaction
             ? .check(from: options.from, recipients: options.recipients, testMessage: stamp) : .none
-        return await SMTPSession(options: options, transaction: transaction, refusedRecipientIsFailure: options.refusedRecipientIsFailure).run()
+        return await SMTPSession(
+            options: options, transaction: transaction, refusedRecipientIsFailure: options.refusedRecipientIsFailure
+        ).run()
     }
 }
 
@@ -45,10 +49,12 @@ final class SMTPSession {
         case (.starttls, .auto): tls = .opportunistic
         case (.starttls, .require): tls = .required
         }
-        self.dialog = SMTPDialog(configuration: .init(
-            heloName: options.heloName, tls: tls, auth: options.auth, allowPlaintextAuth: options.allowPlaintextAuth,
-            transaction: transaction, refusedRecipientIsFailure: refusedRecipientIsFailure
-        ))
+        self.dialog = SMTPDialog(
+            configuration: .init(
+                heloName: options.heloName, tls: tls, auth: options.auth,
+                allowPlaintextAuth: options.allowPlaintextAuth,
+                transaction: transaction, refusedRecipientIsFailure: refusedRecipientIsFailure
+            ))
     }
 
     private var elapsed: Double {
@@ -57,7 +63,8 @@ final class SMTPSession {
     }
 
     private func note(_ direction: TranscriptEntry.Direction, _ text: String) {
-        report.transcript.append(TranscriptEntry(at: (elapsed * 1000).rounded() / 1000, direction: direction, text: text))
+        report.transcript.append(
+            TranscriptEntry(at: (elapsed * 1000).rounded() / 1000, direction: direction, text: text))
     }
 
     private func record(_ reply: SMTPReply, redact: Bool = false) {
@@ -66,9 +73,13 @@ final class SMTPSession {
         }
     }
 
-    private func addStep(_ step: SMTPStep, reply: SMTPReply?, since t0: Double, status: CheckStepResult.Status, note: String?) {
-        report.steps.append(CheckStepResult(step: step, command: nil, reply: reply, durationMs: ((elapsed - t0) * 1_000_000).rounded() / 1000,
-                                            status: status, note: note))
+    private func addStep(
+        _ step: SMTPStep, reply: SMTPReply?, since t0: Double, status: CheckStepResult.Status, note: String?
+    ) {
+        report.steps.append(
+            CheckStepResult(
+                step: step, command: nil, reply: reply, durationMs: ((elapsed - t0) * 1_000_000).rounded() / 1000,
+                status: status, note: note))
     }
 
     func run() async -> SMTPCheckReport {
@@ -96,7 +107,9 @@ final class SMTPSession {
         report.banner = dialog.banner
         report.serverName = dialog.serverName
         if let caps = dialog.capabilities {
-            report.capabilities = caps.extensions.map { CapabilityEntry(keyword: $0.keyword, parameters: $0.parameters) }
+            report.capabilities = caps.extensions.map {
+                CapabilityEntry(keyword: $0.keyword, parameters: $0.parameters)
+            }
             report.dsn = caps.dsn
         }
         report.usedHELO = dialog.usedHELO
@@ -129,14 +142,16 @@ final class SMTPSession {
                     sendsCredentials: options.auth != nil, timeout: options.timeouts.connect
                 )
                 report.address = sa.displayString
-                return CheckStepResult(step: .connect, command: nil, reply: nil, durationMs: ((elapsed - t0) * 1_000_000).rounded() / 1000,
-                                       status: .pass, note: "connected to \(sa.displayString)")
+                return CheckStepResult(
+                    step: .connect, command: nil, reply: nil, durationMs: ((elapsed - t0) * 1_000_000).rounded() / 1000,
+                    status: .pass, note: "connected to \(sa.displayString)")
             } catch let e as TransportError {
                 note(.info, e.message)
                 lastError = e
             }
         }
-        throw lastError ?? TransportError(.connectFailed, step: .connect, message: "no usable address for \(options.host)")
+        throw lastError
+            ?? TransportError(.connectFailed, step: .connect, message: "no usable address for \(options.host)")
     }
 
     // MARK: the dialog
@@ -158,9 +173,10 @@ final class SMTPSession {
                 for c in exchange.commands { note(.client, c.redactedLine) }
                 let replies: [SMTPReply]
                 do {
-                    replies = try await connection.send(exchange.bytes, replies: exchange.commands.count,
-                                                        timeout: options.timeouts.limit(exchange.timeout), step: exchange.step)
-                } catch where exchange.tolerant {
+                    replies = try await connection.send(
+                        exchange.bytes, replies: exchange.commands.count,
+                        timeout: options.timeouts.limit(exchange.timeout), step: exchange.step)
+                } catch  where exchange.tolerant {
                     action = dialog.exchangeFailed(at: elapsed)
                     continue
                 }
@@ -178,14 +194,17 @@ final class SMTPSession {
                 action = dialog.receive([reply], discarded: discarded, at: elapsed)
             case .verifyTLS(let discarded):
                 if discarded > 0 {
-                    note(.info, "discarded \(discarded) octets the server sent in plaintext after 220 (never read as TLS data)")
+                    note(
+                        .info,
+                        "discarded \(discarded) octets the server sent in plaintext after 220 (never read as TLS data)")
                 }
                 try await verifyTLS(connection, discarded: discarded)
                 action = dialog.continueAfterTLS(at: elapsed)
             case .sendMessage(let bytes, let octets):
                 note(.client, "<message: \(octets) octets>")
                 note(.client, ".")
-                let final = try await connection.send(bytes, replies: 1, timeout: options.timeouts.dataEnd, step: .data)[0]
+                let final = try await connection.send(
+                    bytes, replies: 1, timeout: options.timeouts.dataEnd, step: .data)[0]
                 record(final)
                 action = dialog.receive([final], at: elapsed)
             case .finished:
@@ -197,11 +216,13 @@ final class SMTPSession {
     }
 
     private func verifyTLS(_ connection: SMTPClientConnection, discarded: Int) async throws {
-        let tlsReport = try await connection.tlsReport(serverName: options.host, policy: options.tls, discarded: discarded)
+        let tlsReport = try await connection.tlsReport(
+            serverName: options.host, policy: options.tls, discarded: discarded)
         report.tls = tlsReport
         note(.info, "TLS established: \(tlsReport.protocolVersion ?? "?") \(tlsReport.cipher ?? "")")
         let check = SMTPDialog.TLSCheck(
-            summary: "\(tlsReport.protocolVersion ?? "TLS") \(tlsReport.cipher ?? ""), certificate \(tlsReport.verification.rawValue)",
+            summary:
+                "\(tlsReport.protocolVersion ?? "TLS") \(tlsReport.cipher ?? ""), certificate \(tlsReport.verification.rawValue)",
             problem: tlsReport.problem,
             fatal: options.tls.verificationIsFatal(port: options.port, usesAuth: options.auth != nil)
         )

@@ -39,10 +39,12 @@ public struct SubmissionGroup: Sendable {
 /// reached (connect, greeting, TLS set-up), recipients of one domain in one
 /// transaction (RFC 5321 §5.1).
 public enum Submitter {
-    public static func routes(for domain: String, resolver: any MXResolver, port: Int) async throws -> [SubmissionRoute] {
+    public static func routes(for domain: String, resolver: any MXResolver, port: Int) async throws -> [SubmissionRoute]
+    {
         switch try await resolver.mx(for: domain) {
         case .nullMX:
-            throw TransportError(.resolutionFailed, step: .dns, message: "\(domain) has a null MX (RFC 7505): it accepts no mail")
+            throw TransportError(
+                .resolutionFailed, step: .dns, message: "\(domain) has a null MX (RFC 7505): it accepts no mail")
         case .implicit(let host):
             return [SubmissionRoute(target: HostPort(host: host, port: port))]
         case .exchangers(let list):
@@ -67,15 +69,21 @@ public enum Submitter {
     ///   - base: the dialog options (TLS, AUTH, timeouts, EHLO name); host,
     ///     port and envelope are set per attempt.
     ///   - server: submit everything there instead of the recipients' MX.
-    public static func submit(_ envelope: SubmissionEnvelope, base: SMTPCheckOptions, server: HostPort?, resolver: any MXResolver,
-                              mxPort: Int = 25) async -> [SubmissionGroup] {
+    public static func submit(
+        _ envelope: SubmissionEnvelope, base: SMTPCheckOptions, server: HostPort?, resolver: any MXResolver,
+        mxPort: Int = 25
+    ) async -> [SubmissionGroup] {
         var groups: [(domain: String?, recipients: [SubmissionEnvelope.Recipient])] = []
         if server != nil {
             groups = [(nil, envelope.recipients)]
         } else {
             for r in envelope.recipients {
                 let d = r.mailbox.domain.lowercased()
-                if let i = groups.firstIndex(where: { $0.domain == d }) { groups[i].recipients.append(r) } else { groups.append((d, [r])) }
+                if let i = groups.firstIndex(where: { $0.domain == d }) {
+                    groups[i].recipients.append(r)
+                } else {
+                    groups.append((d, [r]))
+                }
             }
         }
         var results: [SubmissionGroup] = []

@@ -30,7 +30,10 @@ final class ServerHelloSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 done = true
                 seen = []
             case .needMore:
-                if seen.count >= 16384 { done = true; seen = [] }
+                if seen.count >= 16384 {
+                    done = true
+                    seen = []
+                }
             }
         }
         context.fireChannelRead(data)

@@ -32,7 +32,10 @@ public struct TLSPolicy: Sendable, Hashable {
     /// PEM file with the roots to trust instead of the system store.
     public var caFile: String?
 
-    public init(transport: TLSTransport = .starttls, starttls: STARTTLSMode = .auto, verify: TLSVerifyMode = .auto, caFile: String? = nil) {
+    public init(
+        transport: TLSTransport = .starttls, starttls: STARTTLSMode = .auto, verify: TLSVerifyMode = .auto,
+        caFile: String? = nil
+    ) {
         self.transport = transport
         self.starttls = starttls
         self.verify = verify

@@ -66,7 +66,9 @@ enum TLSVerifier {
             guard let der = try? c.toDERBytes() else { return nil }
             return try? Certificate(derEncoded: der)
         }
-        guard !certs.isEmpty else { throw TransportError(.configuration, step: .tls, message: "--ca-file \(caFile) holds no certificates") }
+        guard !certs.isEmpty else {
+            throw TransportError(.configuration, step: .tls, message: "--ca-file \(caFile) holds no certificates")
+        }
         return CertificateStore(certs)
     }
 
@@ -95,9 +97,13 @@ enum TLSVerifier {
         let sans = (try? certificate.extensions.subjectAlternativeNames).flatMap { $0 } ?? SubjectAlternativeNames([])
         let target = hostname.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
         if let ip = try? SocketAddressBytes(target) {
-            return sans.contains { if case .ipAddress(let b) = $0 { return Array(b.bytes) == ip.bytes } else { return false } }
+            return sans.contains {
+                if case .ipAddress(let b) = $0 { return Array(b.bytes) == ip.bytes } else { return false }
+            }
         }
-        let dnsNames = sans.compactMap { name -> String? in if case .dnsName(let d) = name { return d.lowercased() } else { return nil } }
+        let dnsNames = sans.compactMap { name -> String? in
+            if case .dnsName(let d) = name { return d.lowercased() } else { return nil }
+        }
         for pattern in dnsNames {
             let p = pattern.trimmingCharacters(in: CharacterSet(charactersIn: "."))
             if p == target { return true }
@@ -112,12 +118,15 @@ enum TLSVerifier {
     static func formatIP(_ b: [UInt8]) -> String {
         if b.count == 4 { return b.map(String.init).joined(separator: ".") }
         if b.count == 16 {
-            return stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }.joined(separator: ":")
+            return stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
         }
         return b.map { String($0, radix: 16) }.joined()
     }
 
-    static func verify(chain: [Certificate], roots: CertificateStore, hostname: String, into report: inout TLSReport) async {
+    static func verify(chain: [Certificate], roots: CertificateStore, hostname: String, into report: inout TLSReport)
+        async
+    {
         guard let leaf = chain.first else {
             report.chainVerified = false
             report.chainError = "the server sent no certificate"
@@ -132,7 +141,9 @@ enum TLSVerifier {
             report.chainVerified = true
         case .couldNotValidate(let failures):
             report.chainVerified = false
-            report.chainError = failures.first.map { "\($0.policyFailureReason)" } ?? (leaf.subject == leaf.issuer ? "self-signed certificate" : "unknown issuer")
+            report.chainError =
+                failures.first.map { "\($0.policyFailureReason)" }
+                ?? (leaf.subject == leaf.issuer ? "self-signed certificate" : "unknown issuer")
         }
         report.hostnameMatched = matches(hostname: hostname, certificate: leaf)
         report.verification = (report.chainVerified == true && report.hostnameMatched == true) ? .verified : .failed

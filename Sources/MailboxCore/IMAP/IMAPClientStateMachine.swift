@@ -61,7 +61,9 @@ public struct IMAPClientStateMachine: Sendable {
             switch code {
             case .outOfOrder(let s): return "command out of order: \(s)"
             case .capabilityMissing(let c): return "the server does not advertise \(c)"
-            case .plaintextAuthRefused: return "credentials are never sent over a connection without TLS (allowPlaintextAuth / --allow-plaintext-auth for test servers)"
+            case .plaintextAuthRefused:
+                return
+                    "credentials are never sent over a connection without TLS (allowPlaintextAuth / --allow-plaintext-auth for test servers)"
             case .loginDisabled: return "the server forbids LOGIN here (LOGINDISABLED)"
             case .commandWhileIdle: return "no command may be sent while IDLE runs; send DONE first"
             case .busy: return "a command is still running"
@@ -126,7 +128,9 @@ public struct IMAPClientStateMachine: Sendable {
     }
 
     /// The greeting: `* OK`, `* PREAUTH` or `* BYE`.
-    public mutating func receivedGreeting(_ response: IMAPResponse) throws(MachineError) -> IMAPUntaggedResponse.ConditionKind {
+    public mutating func receivedGreeting(_ response: IMAPResponse) throws(MachineError)
+        -> IMAPUntaggedResponse.ConditionKind
+    {
         guard state == .awaitingGreeting else { throw MachineError(.unexpectedResponse("a second greeting")) }
         guard case .untagged(.condition(let kind, let code, _)) = response else {
             throw MachineError(.unexpectedResponse("the greeting is not * OK, * PREAUTH or * BYE"))
@@ -185,7 +189,9 @@ public struct IMAPClientStateMachine: Sendable {
             guard state == .notAuthenticated else { throw MachineError(.outOfOrder("already authenticated")) }
             guard tlsActive || policy.allowPlaintextAuth else { throw MachineError(.plaintextAuthRefused) }
             if case .login = command, has("LOGINDISABLED") { throw MachineError(.loginDisabled) }
-            if case .authenticatePlain = command, !has("AUTH=PLAIN") { throw MachineError(.capabilityMissing("AUTH=PLAIN")) }
+            if case .authenticatePlain = command, !has("AUTH=PLAIN") {
+                throw MachineError(.capabilityMissing("AUTH=PLAIN"))
+            }
         case .select, .examine, .create:
             guard state == .authenticated || isSelected else { throw MachineError(.outOfOrder("log in first")) }
         case .uidSearch, .uidFetch, .uidStoreAddFlags, .uidExpunge, .uidMove:
@@ -222,7 +228,9 @@ public struct IMAPClientStateMachine: Sendable {
     }
 
     /// One response from the server.
-    public mutating func received(_ response: IMAPResponse, now: ContinuousClock.Instant = .now) throws(MachineError) -> Event {
+    public mutating func received(_ response: IMAPResponse, now: ContinuousClock.Instant = .now) throws(MachineError)
+        -> Event
+    {
         switch response {
         case .continuation:
             guard var p = pending else { throw MachineError(.unexpectedResponse("+ with no command waiting")) }
@@ -257,7 +265,9 @@ public struct IMAPClientStateMachine: Sendable {
             }
             return .untagged(u)
         case .tagged(let t):
-            guard let p = pending, p.tag == t.tag else { throw MachineError(.unexpectedResponse("tagged response \(t.tag) matches no command")) }
+            guard let p = pending, p.tag == t.tag else {
+                throw MachineError(.unexpectedResponse("tagged response \(t.tag) matches no command"))
+            }
             pending = nil
             if case .capability(let caps)? = t.code { setCapabilities(caps) }
             switch p.command {

@@ -153,11 +153,16 @@ public struct IMAPCommandEncoder: Sendable {
             }
         case .uidFetch(let set, let items):
             guard !set.isEmpty else { throw .emptySet }
-            for item in items where !item.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }) { throw .invalidCharacters(item) }
+            for item in items where !item.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }) {
+                throw .invalidCharacters(item)
+            }
             w.raw("UID FETCH \(set) (\(items.joined(separator: " ")))")
         case .uidStoreAddFlags(let set, let flags):
             guard !set.isEmpty else { throw .emptySet }
-            for f in flags where f.isEmpty || !f.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "(") && $0 != UInt8(ascii: ")") }) {
+            for f in flags
+            where f.isEmpty
+                || !f.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "(") && $0 != UInt8(ascii: ")") })
+            {
                 throw .invalidCharacters(f)
             }
             w.raw("UID STORE \(set) +FLAGS.SILENT (\(flags.joined(separator: " ")))")
@@ -185,7 +190,11 @@ public struct IMAPCommandEncoder: Sendable {
 
     public static func form(of s: String, astring: Bool) -> StringForm {
         let u = Array(s.utf8)
-        if astring, !u.isEmpty, s.uppercased() != "NIL", u.allSatisfy({ Reader.isAtomChar($0) || $0 == UInt8(ascii: "]") }) { return .atom }
+        if astring, !u.isEmpty, s.uppercased() != "NIL",
+            u.allSatisfy({ Reader.isAtomChar($0) || $0 == UInt8(ascii: "]") })
+        {
+            return .atom
+        }
         if u.count <= 1024, u.allSatisfy({ $0 >= 0x01 && $0 < 0x80 && $0 != 0x0D && $0 != 0x0A }) { return .quoted }
         return .literal
     }
@@ -271,7 +280,10 @@ public enum Base64 {
         var i = 0
         while i + 3 <= bytes.count {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)],
+                alphabet[Int(n & 63)],
+            ]
             i += 3
         }
         let rest = bytes.count - i
@@ -280,7 +292,9 @@ public enum Base64 {
             out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
         } else if rest == 2 {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "="),
+            ]
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -12,7 +12,9 @@ public struct IMAPFramingParser: Sendable {
         public var lineLength: Int
         public var literalSize: Int
         public var responseSize: Int
-        public init(lineLength: Int = 64 * 1024, literalSize: Int = 50 * 1024 * 1024, responseSize: Int = 51 * 1024 * 1024) {
+        public init(
+            lineLength: Int = 64 * 1024, literalSize: Int = 50 * 1024 * 1024, responseSize: Int = 51 * 1024 * 1024
+        ) {
             self.lineLength = lineLength
             self.literalSize = literalSize
             self.responseSize = responseSize
@@ -67,7 +69,10 @@ public struct IMAPFramingParser: Sendable {
             var lf: Int?
             var i = scan
             while i < buffer.count {
-                if buffer[i] == 0x0A { lf = i; break }
+                if buffer[i] == 0x0A {
+                    lf = i
+                    break
+                }
                 i += 1
             }
             guard let end = lf else {
@@ -80,7 +85,9 @@ public struct IMAPFramingParser: Sendable {
             scan = end + 1
             if let n = try literalLength(lineEnd: end - 1) {
                 guard n <= limits.literalSize else { throw .literalTooLarge(size: n, limit: limits.literalSize) }
-                guard scan - start + n <= limits.responseSize else { throw .responseTooLarge(limit: limits.responseSize) }
+                guard scan - start + n <= limits.responseSize else {
+                    throw .responseTooLarge(limit: limits.responseSize)
+                }
                 literalRemaining = n
                 lineStart = scan
                 continue
@@ -115,10 +122,14 @@ public struct IMAPFramingParser: Sendable {
     private mutating func compactIfWorthIt() {
         if start == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.count <= 1 << 20)
-            start = 0; scan = 0; lineStart = 0
+            start = 0
+            scan = 0
+            lineStart = 0
         } else if start > 64 * 1024 && start * 2 > buffer.count {
             buffer.removeSubrange(0..<start)
-            scan -= start; lineStart -= start; start = 0
+            scan -= start
+            lineStart -= start
+            start = 0
         }
     }
 }
@@ -133,7 +144,9 @@ public enum IMAPFramingError: Error, Hashable, Sendable, CustomStringConvertible
         switch self {
         case .lineTooLong(let l): return "the server sent a line longer than \(l) octets"
         case .literalTooLarge(let s, let l):
-            return s == Int.max ? "the server announced an absurd literal size" : "the server announced a literal of \(s) octets (limit \(l))"
+            return s == Int.max
+                ? "the server announced an absurd literal size"
+                : "the server announced a literal of \(s) octets (limit \(l))"
         case .responseTooLarge(let l): return "the server's response exceeds \(l) octets"
         case .bareLineFeed(let o): return "the server sent a line feed without carriage return (offset \(o))"
         }

@@ -77,7 +77,10 @@ public struct IMAPESearch: Hashable, Sendable {
     public var min: UInt32?
     public var max: UInt32?
 
-    public init(tag: String? = nil, uid: Bool = false, all: IMAPSequenceSet? = nil, count: Int? = nil, min: UInt32? = nil, max: UInt32? = nil) {
+    public init(
+        tag: String? = nil, uid: Bool = false, all: IMAPSequenceSet? = nil, count: Int? = nil, min: UInt32? = nil,
+        max: UInt32? = nil
+    ) {
         self.tag = tag
         self.uid = uid
         self.all = all
@@ -100,8 +103,10 @@ public struct IMAPFetchAttributes: Hashable, Sendable {
     public var flags: [String]?
     public var internalDate: String?
 
-    public init(uid: UInt32? = nil, rfc822Size: Int? = nil, body: [UInt8]? = nil, bodyIsNil: Bool = false,
-                sections: [String: [UInt8]] = [:], flags: [String]? = nil, internalDate: String? = nil) {
+    public init(
+        uid: UInt32? = nil, rfc822Size: Int? = nil, body: [UInt8]? = nil, bodyIsNil: Bool = false,
+        sections: [String: [UInt8]] = [:], flags: [String]? = nil, internalDate: String? = nil
+    ) {
         self.uid = uid
         self.rfc822Size = rfc822Size
         self.body = body
@@ -145,7 +150,9 @@ public struct IMAPSequenceSet: Hashable, Sendable, CustomStringConvertible {
         var out: [UInt32] = []
         for r in ranges {
             if r.upperBound == UInt32.max { throw IMAPParseError("open-ended set cannot be expanded") }
-            if out.count + Int(r.upperBound - r.lowerBound) + 1 > limit { throw IMAPParseError("set holds more than \(limit) numbers") }
+            if out.count + Int(r.upperBound - r.lowerBound) + 1 > limit {
+                throw IMAPParseError("set holds more than \(limit) numbers")
+            }
             out.append(contentsOf: r)
         }
         return out

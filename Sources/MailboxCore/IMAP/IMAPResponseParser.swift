@@ -29,7 +29,9 @@ public enum IMAPResponseParser {
         let tag = try r.tag()
         try r.expect(UInt8(ascii: " "))
         let word = try r.atom().uppercased()
-        guard let status = IMAPStatus(rawValue: word) else { throw IMAPParseError("tagged response with status \(word)", offset: r.position) }
+        guard let status = IMAPStatus(rawValue: word) else {
+            throw IMAPParseError("tagged response with status \(word)", offset: r.position)
+        }
         let (code, text) = try parseRespText(&r)
         return .tagged(IMAPTaggedResponse(tag: tag, status: status, code: code, text: text))
     }
@@ -40,9 +42,11 @@ public enum IMAPResponseParser {
         var code: IMAPResponseCode?
         if r.peek() == UInt8(ascii: "[") {
             r.advance()
-            guard let close = r.firstIndex(of: UInt8(ascii: "]")) else { throw IMAPParseError("response code without ]", offset: r.position) }
+            guard let close = r.firstIndex(of: UInt8(ascii: "]")) else {
+                throw IMAPParseError("response code without ]", offset: r.position)
+            }
             let inner = r.take(upTo: close)
-            r.advance() // ]
+            r.advance()  // ]
             code = try parseCode(inner)
             if r.peek() == UInt8(ascii: " ") { r.advance() }
         }
@@ -82,7 +86,9 @@ public enum IMAPResponseParser {
             guard words.count == 3, let v = UInt32(words[0]) else { throw IMAPParseError("bad COPYUID") }
             return .copyUID(uidValidity: v, source: try parseSet(words[1]), destination: try parseSet(words[2]))
         case "APPENDUID":
-            guard words.count == 2, let v = UInt32(words[0]), let u = UInt32(words[1]) else { throw IMAPParseError("bad APPENDUID") }
+            guard words.count == 2, let v = UInt32(words[0]), let u = UInt32(words[1]) else {
+                throw IMAPParseError("bad APPENDUID")
+            }
             return .appendUID(uidValidity: v, uid: u)
         default:
             return .other(name, rest)
@@ -95,7 +101,9 @@ public enum IMAPResponseParser {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             func number(_ s: Substring) throws(IMAPParseError) -> UInt32 {
                 if s == "*" { return UInt32.max }
-                guard let n = UInt32(s), n > 0 else { throw IMAPParseError("bad number \(String(s).debugDescription) in set") }
+                guard let n = UInt32(s), n > 0 else {
+                    throw IMAPParseError("bad number \(String(s).debugDescription) in set")
+                }
                 return n
             }
             let ends = part.split(separator: ":", omittingEmptySubsequences: false)
@@ -104,7 +112,8 @@ public enum IMAPResponseParser {
                 let n = try number(ends[0])
                 ranges.append(n...n)
             case 2:
-                let a = try number(ends[0]), b = try number(ends[1])
+                let a = try number(ends[0])
+                let b = try number(ends[1])
                 ranges.append(min(a, b)...max(a, b))
             default:
                 throw IMAPParseError("bad set \(text.debugDescription)")
@@ -145,7 +154,10 @@ public enum IMAPResponseParser {
             var uids: [UInt32] = []
             while r.peek() == UInt8(ascii: " ") {
                 r.advance()
-                if r.peek() == UInt8(ascii: "(") { try r.skipValue(depth: 0); continue } // (MODSEQ n), RFC 7162
+                if r.peek() == UInt8(ascii: "(") {
+                    try r.skipValue(depth: 0)
+                    continue
+                }  // (MODSEQ n), RFC 7162
                 let n = try r.number()
                 guard n > 0, n <= Int(UInt32.max) else { throw IMAPParseError("bad number in SEARCH") }
                 uids.append(UInt32(n))
@@ -174,7 +186,10 @@ public enum IMAPResponseParser {
                 continue
             }
             let key = try r.atom().uppercased()
-            if key == "UID" { out.uid = true; continue }
+            if key == "UID" {
+                out.uid = true
+                continue
+            }
             try r.expect(UInt8(ascii: " "))
             switch key {
             case "ALL": out.all = try parseSet(try r.atomString())
@@ -193,7 +208,10 @@ public enum IMAPResponseParser {
         try r.expect(UInt8(ascii: "("))
         var first = true
         while true {
-            if r.peek() == UInt8(ascii: ")") { r.advance(); break }
+            if r.peek() == UInt8(ascii: ")") {
+                r.advance()
+                break
+            }
             if !first { try r.expect(UInt8(ascii: " ")) }
             first = false
             let name = try r.fetchItemName()
@@ -256,7 +274,9 @@ struct Reader {
     }
 
     mutating func stripCRLF() throws(IMAPParseError) {
-        guard end >= 2, bytes[end - 2] == 0x0D, bytes[end - 1] == 0x0A else { throw IMAPParseError("response does not end with CRLF") }
+        guard end >= 2, bytes[end - 2] == 0x0D, bytes[end - 1] == 0x0A else {
+            throw IMAPParseError("response does not end with CRLF")
+        }
         end -= 2
     }
 
@@ -265,14 +285,19 @@ struct Reader {
 
     mutating func expect(_ b: UInt8) throws(IMAPParseError) {
         guard peek() == b else {
-            throw IMAPParseError("expected \(String(decoding: [b], as: UTF8.self).debugDescription), found \(peek().map { String(decoding: [$0], as: UTF8.self).debugDescription } ?? "end")", offset: position)
+            throw IMAPParseError(
+                "expected \(String(decoding: [b], as: UTF8.self).debugDescription), found \(peek().map { String(decoding: [$0], as: UTF8.self).debugDescription } ?? "end")",
+                offset: position)
         }
         position += 1
     }
 
     func firstIndex(of b: UInt8) -> Int? {
         var i = position
-        while i < end { if bytes[i] == b { return i }; i += 1 }
+        while i < end {
+            if bytes[i] == b { return i }
+            i += 1
+        }
         return nil
     }
 
@@ -293,7 +318,7 @@ struct Reader {
         guard b > 0x20, b < 0x7F else { return false }
         switch b {
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
-             UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "]"):
+            UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "]"):
             return false
         default:
             return true
@@ -303,7 +328,7 @@ struct Reader {
     /// tag = 1*<any ASTRING-CHAR except "+">
     mutating func tag() throws(IMAPParseError) -> String {
         let s = position
-        while let b = peek(), (Reader.isAtomChar(b) || b == UInt8(ascii: "]")), b != UInt8(ascii: "+") { position += 1 }
+        while let b = peek(), Reader.isAtomChar(b) || b == UInt8(ascii: "]"), b != UInt8(ascii: "+") { position += 1 }
         guard position > s else { throw IMAPParseError("expected a tag, * or +", offset: position) }
         return String(decoding: bytes[s..<position], as: UTF8.self)
     }
@@ -340,10 +365,14 @@ struct Reader {
         let s = position
         while let b = peek(), Reader.isAtomChar(b), b != UInt8(ascii: "[") { position += 1 }
         if peek() == UInt8(ascii: "[") {
-            guard let close = firstIndex(of: UInt8(ascii: "]")) else { throw IMAPParseError("section without ]", offset: position) }
+            guard let close = firstIndex(of: UInt8(ascii: "]")) else {
+                throw IMAPParseError("section without ]", offset: position)
+            }
             position = close + 1
             if peek() == UInt8(ascii: "<") {
-                guard let gt = firstIndex(of: UInt8(ascii: ">")) else { throw IMAPParseError("partial without >", offset: position) }
+                guard let gt = firstIndex(of: UInt8(ascii: ">")) else {
+                    throw IMAPParseError("partial without >", offset: position)
+                }
                 position = gt + 1
             }
         }
@@ -358,7 +387,9 @@ struct Reader {
         case UInt8(ascii: "{"), UInt8(ascii: "~"): return try literal()
         default:
             let a = try atom()
-            guard a.uppercased() == "NIL" else { throw IMAPParseError("expected a string or NIL, found \(a.debugDescription)", offset: position) }
+            guard a.uppercased() == "NIL" else {
+                throw IMAPParseError("expected a string or NIL, found \(a.debugDescription)", offset: position)
+            }
             return nil
         }
     }
@@ -418,7 +449,10 @@ struct Reader {
         try expect(UInt8(ascii: "("))
         var flags: [String] = []
         while let b = peek(), b != UInt8(ascii: ")") {
-            if b == UInt8(ascii: " ") { position += 1; continue }
+            if b == UInt8(ascii: " ") {
+                position += 1
+                continue
+            }
             let s = position
             while let c = peek(), c > 0x20, c < 0x7F, c != UInt8(ascii: ")"), c != UInt8(ascii: "(") { position += 1 }
             guard position > s else { throw IMAPParseError("bad flag", offset: position) }
@@ -430,12 +464,17 @@ struct Reader {
 
     /// Skips one value of any shape: list, string, literal, NIL, atom, number.
     mutating func skipValue(depth: Int) throws(IMAPParseError) {
-        guard depth < IMAPResponseParser.maxDepth else { throw IMAPParseError("nesting deeper than \(IMAPResponseParser.maxDepth)", offset: position) }
+        guard depth < IMAPResponseParser.maxDepth else {
+            throw IMAPParseError("nesting deeper than \(IMAPResponseParser.maxDepth)", offset: position)
+        }
         switch peek() {
         case UInt8(ascii: "("):
             position += 1
             while let b = peek(), b != UInt8(ascii: ")") {
-                if b == UInt8(ascii: " ") { position += 1; continue }
+                if b == UInt8(ascii: " ") {
+                    position += 1
+                    continue
+                }
                 try skipValue(depth: depth + 1)
             }
             try expect(UInt8(ascii: ")"))
@@ -446,7 +485,9 @@ struct Reader {
             let s = position
             while let b = peek(), b > 0x20, b != UInt8(ascii: "("), b != UInt8(ascii: ")") {
                 if b == UInt8(ascii: "[") {
-                    guard let close = firstIndex(of: UInt8(ascii: "]")) else { throw IMAPParseError("[ without ]", offset: position) }
+                    guard let close = firstIndex(of: UInt8(ascii: "]")) else {
+                        throw IMAPParseError("[ without ]", offset: position)
+                    }
                     position = close + 1
                     continue
                 }

@@ -112,7 +112,9 @@ public struct POP3ClientStateMachine: Sendable {
         public var description: String {
             switch code {
             case .outOfOrder(let s): return "command out of order: \(s)"
-            case .plaintextAuthRefused: return "credentials are never sent over a connection without TLS (allowPlaintextAuth / --allow-plaintext-auth for test servers)"
+            case .plaintextAuthRefused:
+                return
+                    "credentials are never sent over a connection without TLS (allowPlaintextAuth / --allow-plaintext-auth for test servers)"
             case .busy: return "a command is still running"
             case .invalidArgument: return "an argument is empty or holds control characters"
             case .unexpectedReply: return "a reply arrived while no command was waiting"

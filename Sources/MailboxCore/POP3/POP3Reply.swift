@@ -37,7 +37,9 @@ public struct POP3Reply: Hashable, Sendable {
     }
 
     /// The first line as the server sent it.
-    public var statusLine: String { (isOK ? "+OK" : "-ERR") + (code.map { " [\($0)]" } ?? "") + (text.isEmpty ? "" : " " + text) }
+    public var statusLine: String {
+        (isOK ? "+OK" : "-ERR") + (code.map { " [\($0)]" } ?? "") + (text.isEmpty ? "" : " " + text)
+    }
 }
 
 /// Frames POP3 replies. Whether a `+OK` starts a multi-line reply depends on
@@ -110,7 +112,9 @@ public struct POP3ReplyParser: Sendable {
                 }
                 // Dot-unstuffing: a line starting with "." lost one.
                 let content = line.first == UInt8(ascii: ".") ? line.dropFirst() : line[...]
-                guard body.count + content.count + 2 <= limits.bodySize else { throw .bodyTooLarge(limit: limits.bodySize) }
+                guard body.count + content.count + 2 <= limits.bodySize else {
+                    throw .bodyTooLarge(limit: limits.bodySize)
+                }
                 body += content
                 body += [0x0D, 0x0A]
                 continue

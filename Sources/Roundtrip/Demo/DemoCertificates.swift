@@ -33,7 +33,8 @@ enum DemoCertificates {
         let server = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey),
             notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(86400),
-            issuer: caName, subject: try DistinguishedName { CommonName(serverName) }, signatureAlgorithm: .ecdsaWithSHA256,
+            issuer: caName, subject: try DistinguishedName { CommonName(serverName) },
+            signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
@@ -42,8 +43,9 @@ enum DemoCertificates {
             },
             issuerPrivateKey: .init(caKey)
         )
-        let files = Files(caFile: directory + "/demo-ca.pem", certificateFile: directory + "/simulator-cert.pem",
-                          keyFile: directory + "/simulator-key.pem")
+        let files = Files(
+            caFile: directory + "/demo-ca.pem", certificateFile: directory + "/simulator-cert.pem",
+            keyFile: directory + "/simulator-key.pem")
         try write(try ca.serializeAsPEM().pemString, to: files.caFile)
         try write(try server.serializeAsPEM().pemString, to: files.certificateFile)
         try write(serverKey.pemRepresentation, to: files.keyFile)
@@ -51,7 +53,10 @@ enum DemoCertificates {
     }
 
     private static func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
     }

@@ -273,7 +273,8 @@ public struct Ledger: Sendable {
                 try Self.insertEvent(
                     db, token: token, kind: "recipient.unconfirmed-evidence", at: at,
                     detail: [
-                        "recipient": r.address, "offered": verdict.rawValue, "key": key.rawValue, "report": report.description,
+                        "recipient": r.address, "offered": verdict.rawValue, "key": key.rawValue,
+                        "report": report.description,
                     ])
             } else if VerdictRules.report(verdict, replaces: old, key: key) {
                 r.verdict = verdict
@@ -306,7 +307,8 @@ public struct Ledger: Sendable {
         -> AttachOutcome
     {
         try await attach(
-            report: report, to: token, recipient: e.address, verdict: e.verdict, status: e.status, diagnostic: e.diagnostic,
+            report: report, to: token, recipient: e.address, verdict: e.verdict, status: e.status,
+            diagnostic: e.diagnostic,
             remoteMTA: e.remoteMTA, reportingMTA: e.reportingMTA, key: e.key, confidence: e.confidence ?? .low, at: at)
     }
 
@@ -602,7 +604,8 @@ extension Ledger {
         let open = Verdict.allCases.filter { !$0.isFinal }.map(\.rawValue)
         let counts = try Row.fetchOne(
             db,
-            sql: "SELECT COUNT(*), SUM(verdict IN (\(open.map { _ in "?" }.joined(separator: ",")))) FROM recipients WHERE probe_token = ?",
+            sql:
+                "SELECT COUNT(*), SUM(verdict IN (\(open.map { _ in "?" }.joined(separator: ",")))) FROM recipients WHERE probe_token = ?",
             arguments: StatementArguments(open + [token])
         )
         let total: Int = counts?[0] ?? 0

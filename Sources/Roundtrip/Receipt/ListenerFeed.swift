@@ -35,7 +35,8 @@ public final class ListenerFeed: ReportFeed {
                 },
                 onMessage: { m in
                     guard let data = FileManager.default.contents(atPath: m.path) else { return }
-                    await deliver(ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
+                    await deliver(
+                        ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
                 }
             )
         } catch {
@@ -50,7 +51,8 @@ public final class ListenerFeed: ReportFeed {
                 listener.triggerShutdown()
             }
         } catch {
-            let e = FeedError(description: "the listener on \(configuration.host):\(configuration.port) failed: \(error)")
+            let e = FeedError(
+                description: "the listener on \(configuration.host):\(configuration.port) failed: \(error)")
             ready.continuation.yield(.failure(e))
             throw e
         }

@@ -12,7 +12,10 @@ public struct MaildirFeed: ReportFeed {
     /// Mark correlated messages as seen (`new/X` → `cur/X:2,S`).
     public let markSeen: Bool
 
-    public init(path: String, interval: Duration = .milliseconds(100), since: Date = Date().addingTimeInterval(-300), markSeen: Bool = true) {
+    public init(
+        path: String, interval: Duration = .milliseconds(100), since: Date = Date().addingTimeInterval(-300),
+        markSeen: Bool = true
+    ) {
         self.path = path
         self.interval = interval
         self.since = since
@@ -51,7 +54,8 @@ public struct MaildirFeed: ReportFeed {
 
     public func markHandled(_ sources: [String]) async {
         guard markSeen else { return }
-        _ = MaildirReader(root: path, includeCur: true).markHandled(sources: sources.filter { $0.hasPrefix(path + "/") })
+        _ = MaildirReader(root: path, includeCur: true).markHandled(
+            sources: sources.filter { $0.hasPrefix(path + "/") })
     }
 }
 
@@ -69,7 +73,10 @@ public struct IMAPFeed: ReportFeed {
     public let cleanup: Bool
     public let log: @Sendable (String) -> Void
 
-    public init(options: MailboxServerOptions, since: Date = Date(), cleanup: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        options: MailboxServerOptions, since: Date = Date(), cleanup: Bool = false,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.options = options
         self.since = since
         self.cleanup = cleanup
@@ -79,8 +86,10 @@ public struct IMAPFeed: ReportFeed {
     public var name: String { "IMAP \(options.url)" }
 
     public func run(deliver: @escaping @Sendable (ReceivedMessage) async -> Void) async throws {
-        try await IMAPClient.watch(options, query: MailboxQuery(since: since), until: nil,
-                                   onReconnect: { [log] e in log("IMAP: reconnecting after \(e)") }) { m in
+        try await IMAPClient.watch(
+            options, query: MailboxQuery(since: since), until: nil,
+            onReconnect: { [log] e in log("IMAP: reconnecting after \(e)") }
+        ) { m in
             await deliver(ReceivedMessage(source: m.source, bytes: m.bytes))
             return true
         }
@@ -105,7 +114,10 @@ public struct POP3Feed: ReportFeed {
     public let cleanup: Bool
     public let log: @Sendable (String) -> Void
 
-    public init(options: MailboxServerOptions, interval: Duration = .seconds(2), cleanup: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        options: MailboxServerOptions, interval: Duration = .seconds(2), cleanup: Bool = false,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.options = options
         self.interval = interval
         self.cleanup = cleanup

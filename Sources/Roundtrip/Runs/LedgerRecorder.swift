@@ -17,7 +17,9 @@ struct LedgerRecorder: Sendable {
     }
 
     func probe(_ probe: Probe, createdAt: Date, deadline: Date) async {
-        await attempt("recording the probe") { try await ledger?.recordProbe(NewProbe(probe, createdAt: createdAt, deadline: deadline)) }
+        await attempt("recording the probe") {
+            try await ledger?.recordProbe(NewProbe(probe, createdAt: createdAt, deadline: deadline))
+        }
     }
 
     func session(token: String, group: SubmissionGroup) async {
@@ -25,9 +27,10 @@ struct LedgerRecorder: Sendable {
         let transcript = final.report.transcript
         let json = (try? JSONEncoder().encode(transcript)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
         await attempt("recording the session") {
-            try await ledger?.recordSession(token: token, server: final.route.target.display,
-                                            mxTried: group.attempts.map(\.route.target.display), transcript: json,
-                                            dsnAvailable: final.report.dsn)
+            try await ledger?.recordSession(
+                token: token, server: final.route.target.display,
+                mxTried: group.attempts.map(\.route.target.display), transcript: json,
+                dsnAvailable: final.report.dsn)
         }
     }
 
@@ -43,8 +46,9 @@ struct LedgerRecorder: Sendable {
             reply = SMTPReply(code: outcome.replyCode ?? 250, lines: [enhanced + (outcome.text ?? "")])
         }
         await attempt("recording the submission of \(outcome.address)") {
-            try await ledger?.recordSubmission(token: token, recipient: outcome.address, reply: reply, stage: stage,
-                                               accepted: reply.isPositive)
+            try await ledger?.recordSubmission(
+                token: token, recipient: outcome.address, reply: reply, stage: stage,
+                accepted: reply.isPositive)
         }
     }
 
@@ -53,10 +57,11 @@ struct LedgerRecorder: Sendable {
         guard let ledger else { return nil }
         let summary = parsed.map { Self.summary($0) }
         do {
-            return try await ledger.recordReport(NewReport(
-                receivedAt: m.receivedAt, source: m.source, raw: m.bytes, parsed: summary,
-                kind: (parsed?.kind.isReport ?? false) ? .report : .notAReport, forged: forged
-            ))
+            return try await ledger.recordReport(
+                NewReport(
+                    receivedAt: m.receivedAt, source: m.source, raw: m.bytes, parsed: summary,
+                    kind: (parsed?.kind.isReport ?? false) ? .report : .notAReport, forged: forged
+                ))
         } catch {
             log("ledger: storing the report from \(m.source) failed: \(error)")
             return nil
@@ -98,9 +103,13 @@ struct LedgerRecorder: Sendable {
             var reportingMTA: String?
             var recipients: [Recipient]
         }
-        let s = Summary(kind: r.kind.name, envelopeId: r.originalEnvelopeID, reportingMTA: r.reportingMTA?.value,
-                        recipients: r.recipients.map { .init(recipient: $0.address, action: $0.action.rawValue,
-                                                             status: $0.status?.description, diagnostic: $0.diagnostic) })
+        let s = Summary(
+            kind: r.kind.name, envelopeId: r.originalEnvelopeID, reportingMTA: r.reportingMTA?.value,
+            recipients: r.recipients.map {
+                .init(
+                    recipient: $0.address, action: $0.action.rawValue,
+                    status: $0.status?.description, diagnostic: $0.diagnostic)
+            })
         return (try? JSONEncoder().encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -11,7 +11,10 @@ public struct ParseRun: Sequence, Sendable {
     /// Where `-` reads from (standard input; tests give bytes).
     public var standardInput: @Sendable () -> [UInt8]
 
-    public init(inputs: [String], standardInput: @escaping @Sendable () -> [UInt8] = { [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }) {
+    public init(
+        inputs: [String],
+        standardInput: @escaping @Sendable () -> [UInt8] = { [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
+    ) {
         self.inputs = inputs
         self.standardInput = standardInput
     }
@@ -51,12 +54,20 @@ public struct ParseRun: Sequence, Sendable {
                     var isDirectory: ObjCBool = false
                     // Vanished between listing and reading (another reader moved it), or a
                     // folder inside the folder: skipped quietly.
-                    guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+                    guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory),
+                        !isDirectory.boolValue
+                    else { continue }
                     // A folder's files are read as a Maildir's: never through a link, size capped.
                     if let (bytes, _) = MaildirReader.readFile(file, limit: Self.maxMessageSize) {
                         ready = Self.split(name: file, bytes: bytes)[...]
                     } else {
-                        ready = [.failure(name: file, error: "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets")]
+                        ready = [
+                            .failure(
+                                name: file,
+                                error:
+                                    "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets"
+                            )
+                        ]
                     }
                     continue
                 }
@@ -282,7 +293,8 @@ public struct ParseRecord: Encodable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(self) else {
-            return "{\"error\":\"cannot encode\",\"file\":\(String(decoding: (try? encoder.encode(file)) ?? Data("\"?\"".utf8), as: UTF8.self))}"
+            return
+                "{\"error\":\"cannot encode\",\"file\":\(String(decoding: (try? encoder.encode(file)) ?? Data("\"?\"".utf8), as: UTF8.self))}"
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -37,8 +37,11 @@ public struct PollDocument: Codable, Sendable {
     public var error: String?
     public var exitCode: Int32
 
-    public init(mailbox: String, kind: String, messages: [PollMessage], tls: TLSReport?, alerts: [String], cleanup: CleanupReport?,
-                error: String?, exitCode: Int32) {
+    public init(
+        mailbox: String, kind: String, messages: [PollMessage], tls: TLSReport?, alerts: [String],
+        cleanup: CleanupReport?,
+        error: String?, exitCode: Int32
+    ) {
         self.mailbox = mailbox
         self.kind = kind
         self.messages = messages
@@ -88,8 +91,11 @@ public struct PollRun: Sendable {
     /// the query's token).
     public var cleanup: Bool
 
-    public init(mailbox: Mailbox, query: MailboxQuery = MailboxQuery(), watch: Bool = false, until: ContinuousClock.Instant? = nil,
-                count: Int? = nil, interval: Duration = .seconds(5), cleanup: Bool = false) {
+    public init(
+        mailbox: Mailbox, query: MailboxQuery = MailboxQuery(), watch: Bool = false,
+        until: ContinuousClock.Instant? = nil,
+        count: Int? = nil, interval: Duration = .seconds(5), cleanup: Bool = false
+    ) {
         self.mailbox = mailbox
         self.query = query
         self.watch = watch
@@ -104,7 +110,8 @@ public struct PollRun: Sendable {
         switch mailbox {
         case .imap(let options): try await imap(options, observer, listed)
         case .pop3(let options): try await pop3(options, observer, listed)
-        case .maildir(let path, let includeCur): try await maildir(MaildirReader(root: path, includeCur: includeCur), observer, listed)
+        case .maildir(let path, let includeCur):
+            try await maildir(MaildirReader(root: path, includeCur: includeCur), observer, listed)
         }
     }
 
@@ -133,16 +140,22 @@ public struct PollRun: Sendable {
 
     private func imap(_ options: MailboxServerOptions, _ observer: some PollObserver, _ listed: Listed) async throws {
         if watch {
-            try await IMAPClient.watch(options, query: query, until: until, onConnect: { client in
-                observer.connected(tls: await client.tlsReport)
-            }, onReconnect: { e in
-                observer.reconnecting(after: e)
-            }) { message in
+            try await IMAPClient.watch(
+                options, query: query, until: until,
+                onConnect: { client in
+                    observer.connected(tls: await client.tlsReport)
+                },
+                onReconnect: { e in
+                    observer.reconnecting(after: e)
+                }
+            ) { message in
                 listed.take(message)
             }
             let sources = listed.sources
             if cleanup, !sources.isEmpty {
-                observer.cleanedUp(try await IMAPClient.withConnection(options) { client in try await client.cleanup(sources: sources) })
+                observer.cleanedUp(
+                    try await IMAPClient.withConnection(options) { client in try await client.cleanup(sources: sources)
+                    })
             }
             return
         }
@@ -164,15 +177,20 @@ public struct PollRun: Sendable {
 
     private func pop3(_ options: MailboxServerOptions, _ observer: some PollObserver, _ listed: Listed) async throws {
         if watch {
-            try await POP3Client.watch(options, query: query, until: until, interval: interval, onConnect: { client in
-                observer.connected(tls: await client.tlsReport)
-            }) { message in
+            try await POP3Client.watch(
+                options, query: query, until: until, interval: interval,
+                onConnect: { client in
+                    observer.connected(tls: await client.tlsReport)
+                }
+            ) { message in
                 listed.take(message)
             }
             // UIDLs are stable across sessions: clean up in a fresh one.
             let sources = listed.sources
             if cleanup, !sources.isEmpty {
-                observer.cleanedUp(try await POP3Client.withConnection(options) { client in try await client.cleanup(sources: sources) })
+                observer.cleanedUp(
+                    try await POP3Client.withConnection(options) { client in try await client.cleanup(sources: sources)
+                    })
             }
             return
         }
@@ -180,7 +198,9 @@ public struct PollRun: Sendable {
         do {
             observer.connected(tls: await client.tlsReport)
             for m in try await client.poll(query) { _ = listed.take(m) }
-            if cleanup, !listed.sources.isEmpty { observer.cleanedUp(try await client.cleanup(sources: listed.sources)) }
+            if cleanup, !listed.sources.isEmpty {
+                observer.cleanedUp(try await client.cleanup(sources: listed.sources))
+            }
             try await client.quit()
             observer.transcript(await client.transcript)
         } catch {

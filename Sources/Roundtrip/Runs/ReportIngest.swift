@@ -52,12 +52,15 @@ public struct ReportIngest: Sendable {
             return .unmatched
         }
         let recipients = details.recipients.sorted { $0.position < $1.position }
-        let evidence = ReportEvidence.from(report, correlation: c, source: m.source,
-                                           recipients: recipients.map { ($0.address, $0.verdict) })
+        let evidence = ReportEvidence.from(
+            report, correlation: c, source: m.source,
+            recipients: recipients.map { ($0.address, $0.verdict) })
         await recorder.match(id, token: token.value, correlation: c)
         await recorder.attach(id, token: token.value, evidence: evidence, at: m.receivedAt)
         let updated = evidence.filter(\.isAuthenticated).map(\.address)
-        log("report via \(m.source): probe \(token.value), matched by \(c.key.rawValue)\(c.key.isAuthenticated ? "" : " (unconfirmed: no valid token, verdicts unchanged)"); names \(evidence.map(\.address).joined(separator: ", "))")
+        log(
+            "report via \(m.source): probe \(token.value), matched by \(c.key.rawValue)\(c.key.isAuthenticated ? "" : " (unconfirmed: no valid token, verdicts unchanged)"); names \(evidence.map(\.address).joined(separator: ", "))"
+        )
         return .matched(token: token.value, updated: updated, key: c.key)
     }
 }

@@ -28,26 +28,37 @@ public enum StatusQuery {
             let server = d.probe.server
             switch r.verdict {
             case .rejected: (out.outbound, out.inbound) = VerdictWording.rejected(server: server, reply: reply)
-            case .dsnUnavailable: (out.outbound, out.inbound) = VerdictWording.acceptedWithoutDSN(server: server, reply: reply)
+            case .dsnUnavailable:
+                (out.outbound, out.inbound) = VerdictWording.acceptedWithoutDSN(server: server, reply: reply)
             case .pending:
-                out.outbound = r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted yet"
+                out.outbound =
+                    r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted yet"
                 out.inbound = VerdictWording.noReportYet
             case .timeout:
-                out.outbound = r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted"
+                out.outbound =
+                    r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted"
                 out.inbound = VerdictWording.timeoutInbound
             case .delivered, .relayed, .expanded, .delayed, .failed:
-                out.outbound = VerdictWording.outbound(r.verdict, reporter: r.reportingMTA, status: r.statusCode, diagnostic: r.diagnostic)
-                out.inbound = VerdictWording.inbound(source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
+                out.outbound = VerdictWording.outbound(
+                    r.verdict, reporter: r.reportingMTA, status: r.statusCode, diagnostic: r.diagnostic)
+                out.inbound = VerdictWording.inbound(
+                    source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
             }
             return out
         }
         let status = RunExitStatus.from(verdicts: recipients.map(\.verdict), strict: strict)
         return RunReport(
-            token: d.probe.token, returnPath: d.probe.returnPath, messageID: d.probe.messageID, startedAt: d.probe.createdAt,
+            token: d.probe.token, returnPath: d.probe.returnPath, messageID: d.probe.messageID,
+            startedAt: d.probe.createdAt,
             finishedAt: now, deadlineSeconds: d.probe.deadline.timeIntervalSince(d.probe.createdAt), strict: strict,
-            submissions: d.probe.server.map { [SubmissionSummary(target: $0, dsnAdvertised: d.probe.dsnAvailable ?? false,
-                                                                 dsnRequested: d.probe.dsnAvailable ?? false,
-                                                                 recipients: d.recipients.map(\.address))] } ?? [],
+            submissions: d.probe.server.map {
+                [
+                    SubmissionSummary(
+                        target: $0, dsnAdvertised: d.probe.dsnAvailable ?? false,
+                        dsnRequested: d.probe.dsnAvailable ?? false,
+                        recipients: d.recipients.map(\.address))
+                ]
+            } ?? [],
             recipients: recipients, forgedReports: d.reports.filter(\.forged).count, exitCode: status.rawValue
         )
     }

@@ -26,9 +26,11 @@ public struct VerifyConfiguration: Sendable {
     /// The clock the deadline runs on (tests inject one that they control).
     public var clock: any Clock<Duration> = ContinuousClock()
 
-    public init(builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
-                requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey,
-                ledger: Ledger? = nil) {
+    public init(
+        builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
+        requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey,
+        ledger: Ledger? = nil
+    ) {
         self.builder = builder
         self.server = server
         self.dialog = dialog
@@ -115,25 +117,31 @@ public enum VerifyRun {
                 recipients: probe.recipients.map { .init(mailbox: $0.mailbox, parameters: $0.parameters) },
                 message: probe.message, requireDSN: config.requireDSN
             )
-            let groups = await Submitter.submit(envelope, base: config.dialog, server: config.server, resolver: config.resolver,
-                                                mxPort: config.mxPort)
+            let groups = await Submitter.submit(
+                envelope, base: config.dialog, server: config.server, resolver: config.resolver,
+                mxPort: config.mxPort)
             var anySubmitted = false
             var submissionFailure = false
             for g in groups {
                 let addresses = g.recipients.map(\.mailbox.description)
                 if let e = g.routingError {
-                    submissions.append(SubmissionSummary(target: g.domain ?? "?", recipients: addresses, error: e.message, failedStep: e.step.rawValue))
+                    submissions.append(
+                        SubmissionSummary(
+                            target: g.domain ?? "?", recipients: addresses, error: e.message,
+                            failedStep: e.step.rawValue))
                     for a in addresses { tracker.notSubmitted(a, reason: e.message) }
                     continue
                 }
                 for attempt in g.attempts {
                     let r = attempt.report
                     let tls = r.tls.map { "\($0.protocolVersion ?? "TLS"), certificate \($0.verification.rawValue)" }
-                    submissions.append(SubmissionSummary(
-                        target: attempt.route.target.display, address: r.address, mxPreference: attempt.route.mxPreference,
-                        dsnAdvertised: r.dsn, dsnRequested: r.dsnRequested, tls: tls, recipients: addresses,
-                        error: r.failedStep == nil ? nil : r.error, failedStep: r.failedStep?.rawValue
-                    ))
+                    submissions.append(
+                        SubmissionSummary(
+                            target: attempt.route.target.display, address: r.address,
+                            mxPreference: attempt.route.mxPreference,
+                            dsnAdvertised: r.dsn, dsnRequested: r.dsnRequested, tls: tls, recipients: addresses,
+                            error: r.failedStep == nil ? nil : r.error, failedStep: r.failedStep?.rawValue
+                        ))
                     warnings += r.warnings.map { "\(attempt.route.target.display): \($0)" }
                 }
                 guard let final = g.final?.report ?? g.attempts.last?.report else { continue }
@@ -148,18 +156,23 @@ public enum VerifyRun {
                 for a in addresses {
                     if let outcome = final.recipients.first(where: { $0.address.lowercased() == a.lowercased() }) {
                         let accepted = outcome.accepted && messageTaken
-                        tracker.submitted(a, server: server, accepted: accepted, replyCode: outcome.replyCode, enhancedCode: outcome.enhancedCode,
-                                          text: outcome.text, dsnRequested: final.dsnRequested, at: acceptedAt)
+                        tracker.submitted(
+                            a, server: server, accepted: accepted, replyCode: outcome.replyCode,
+                            enhancedCode: outcome.enhancedCode,
+                            text: outcome.text, dsnRequested: final.dsnRequested, at: acceptedAt)
                         if accepted { anySubmitted = true }
-                        await recorder.submission(token: token.value, outcome: outcome, messageTaken: messageTaken,
-                                                  dataReply: final.dataReplyCode.map { ($0, final.dataReplyText) })
+                        await recorder.submission(
+                            token: token.value, outcome: outcome, messageTaken: messageTaken,
+                            dataReply: final.dataReplyCode.map { ($0, final.dataReplyText) })
                     } else {
                         submissionFailure = true
                         tracker.notSubmitted(a, reason: final.error ?? "the transaction did not complete")
                     }
                 }
             }
-            if config.waitForReports { log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports") }
+            if config.waitForReports {
+                log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports")
+            }
 
             // Wait for reports until every recipient has a final verdict or the deadline passes.
             let deadlineAt = ContinuousClock.now + config.deadline
@@ -198,8 +211,10 @@ public enum VerifyRun {
                     case .tick:
                         let left = ContinuousClock.now.duration(to: deadlineAt)
                         let waiting = tracker.recipients.filter { !$0.verdict.isFinal }.count
-                        progress?(VerifyProgress(waitingFor: waiting, total: tracker.recipients.count,
-                                                 secondsLeft: max(0, Double(left.components.seconds))))
+                        progress?(
+                            VerifyProgress(
+                                waitingFor: waiting, total: tracker.recipients.count,
+                                secondsLeft: max(0, Double(left.components.seconds))))
                         continue
                     case .message(let m):
                         guard let report = try? DeliveryReportParser.parse(m.bytes) else {
@@ -208,7 +223,8 @@ public enum VerifyRun {
                             continue
                         }
                         let text = String(decoding: m.bytes.prefix(1 << 20), as: UTF8.self)
-                        let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
+                        let c = correlator.correlate(
+                            report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
                         let id = await recorder.report(m, parsed: report, forged: c.isForged)
                         if c.token == token {
                             let evidence = tracker.evidence(in: report, correlation: c, source: m.source)
@@ -216,7 +232,9 @@ public enum VerifyRun {
                             if !updated.isEmpty { handled.append(m.source) }
                             await recorder.match(id, token: token.value, correlation: c)
                             await recorder.attach(id, token: token.value, evidence: evidence, at: m.receivedAt)
-                            log("report via \(m.source): \(report.kind.name), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))")
+                            log(
+                                "report via \(m.source): \(report.kind.name), matched by \(c.key.rawValue); updated \(updated.joined(separator: ", "))"
+                            )
                         } else if c.isForged {
                             forged += 1
                             log("report via \(m.source) carries a forged token; ignored")
@@ -230,7 +248,8 @@ public enum VerifyRun {
             // No feed of our own: a standing `roundtrip listen --ledger` (or another
             // process) fills the ledger; read the verdicts from there.
             var ledgerRecipients: [RecipientResult]?
-            if config.waitForReports && feeds.isEmpty && anySubmitted && !tracker.isComplete, let ledger = config.ledger {
+            if config.waitForReports && feeds.isEmpty && anySubmitted && !tracker.isComplete, let ledger = config.ledger
+            {
                 log("no report feed of our own: waiting for the ledger \(ledger.path ?? "") to be filled")
                 let waitUntil = Date().addingTimeInterval(Double(config.deadline.components.seconds))
                 if let d = try? await StatusQuery.wait(ledger: ledger, token: token.value, until: waitUntil) {
@@ -246,7 +265,9 @@ public enum VerifyRun {
             var results = tracker.recipients
             if let fromLedger = ledgerRecipients {
                 for i in results.indices {
-                    if let r = fromLedger.first(where: { $0.address.lowercased() == results[i].address.lowercased() }), r.verdict != .pending {
+                    if let r = fromLedger.first(where: { $0.address.lowercased() == results[i].address.lowercased() }),
+                        r.verdict != .pending
+                    {
                         var merged = r
                         merged.roundTripSeconds = r.roundTripSeconds ?? results[i].roundTripSeconds
                         results[i] = merged
@@ -266,7 +287,8 @@ public enum VerifyRun {
                 status = .configuration
             }
             let report = RunReport(
-                token: token.value, returnPath: probe.returnPath.description, messageID: probe.messageID, startedAt: started,
+                token: token.value, returnPath: probe.returnPath.description, messageID: probe.messageID,
+                startedAt: started,
                 finishedAt: Date(), deadlineSeconds: Double(config.deadline.components.seconds), strict: config.strict,
                 submissions: submissions, recipients: results, unmatchedReports: unmatched, forgedReports: forged,
                 warnings: warnings, exitCode: status.rawValue

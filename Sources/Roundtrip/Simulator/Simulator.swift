@@ -41,10 +41,13 @@ public struct SimulatorConfiguration: Sendable {
     public var clientTimeouts: SMTPTimeouts
 
     public init(
-        host: String = "127.0.0.1", port: Int = 0, noDSNHost: String? = nil, noDSNPort: Int? = nil, hostname: String, domains: [String],
+        host: String = "127.0.0.1", port: Int = 0, noDSNHost: String? = nil, noDSNPort: Int? = nil, hostname: String,
+        domains: [String],
         storeDirectory: String, routes: [String: HostPort] = [:], resolver: any MXResolver = LibresolvResolver(),
-        latency: Duration = .zero, delay: Duration = .seconds(5), slowReplyDelay: Duration = .seconds(2), reportAttempts: Int = 4,
-        retryBackoff: Duration = .seconds(1), tls: ListenerTLSSource = .selfSigned, clientTimeouts: SMTPTimeouts = SMTPTimeouts(all: .seconds(30))
+        latency: Duration = .zero, delay: Duration = .seconds(5), slowReplyDelay: Duration = .seconds(2),
+        reportAttempts: Int = 4,
+        retryBackoff: Duration = .seconds(1), tls: ListenerTLSSource = .selfSigned,
+        clientTimeouts: SMTPTimeouts = SMTPTimeouts(all: .seconds(30))
     ) {
         self.host = host
         self.port = port
@@ -101,7 +104,9 @@ public final class Simulator: Service, Sendable {
     private let counter = NIOLockedValueBox<UInt64>(0)
 
     /// The behaviours by local part, for the session's recipient policy.
-    public static let recipientPolicy = SMTPServerSession.RecipientPolicy(["reject": .refuseUnknownUser, "slow": .acceptWithSlowReplies])
+    public static let recipientPolicy = SMTPServerSession.RecipientPolicy([
+        "reject": .refuseUnknownUser, "slow": .acceptWithSlowReplies,
+    ])
 
     /// - Parameters:
     ///   - onServerRunning: the DSN listener's bound address (port 0 → the real port).
@@ -120,13 +125,15 @@ public final class Simulator: Service, Sendable {
         self.jobs = jobs
         self.jobsContinuation = continuation
         var main = SMTPListenerConfiguration(
-            host: configuration.host, port: configuration.port, hostname: configuration.hostname, domains: configuration.domains,
+            host: configuration.host, port: configuration.port, hostname: configuration.hostname,
+            domains: configuration.domains,
             storeDirectory: configuration.storeDirectory, tls: configuration.tls, shutdownGracePeriod: .seconds(5)
         )
         main.advertiseDSN = true
         main.recipientPolicy = Self.recipientPolicy
         main.slowReplyDelay = .nanoseconds(Self.nanoseconds(configuration.slowReplyDelay))
-        self.listener = try SMTPListener(configuration: main, logger: logger, onServerRunning: onServerRunning) { message in
+        self.listener = try SMTPListener(configuration: main, logger: logger, onServerRunning: onServerRunning) {
+            message in
             continuation.yield(message)
         }
         if let port = configuration.noDSNPort {
@@ -137,7 +144,8 @@ public final class Simulator: Service, Sendable {
             plain.storeDirectory = (configuration.storeDirectory as NSString).appendingPathComponent("nodsn")
             var plainLogger = logger
             plainLogger[metadataKey: "sim.listener"] = "nodsn"
-            self.noDSNListener = try SMTPListener(configuration: plain, logger: plainLogger, onServerRunning: onNoDSNServerRunning)
+            self.noDSNListener = try SMTPListener(
+                configuration: plain, logger: plainLogger, onServerRunning: onNoDSNServerRunning)
         } else {
             self.noDSNListener = nil
         }
@@ -184,7 +192,9 @@ public final class Simulator: Service, Sendable {
         envelope.recipients.map { r in
             let local = r.address.lastIndex(of: "@").map { String(r.address[..<$0]) } ?? r.address
             return SimulatedRecipient(
-                address: r.address, behaviour: SimulatedBehaviour.forLocalPart(local.trimmingCharacters(in: CharacterSet(charactersIn: "\""))),
+                address: r.address,
+                behaviour: SimulatedBehaviour.forLocalPart(
+                    local.trimmingCharacters(in: CharacterSet(charactersIn: "\""))),
                 notify: notify(r.notify), originalRecipient: r.originalRecipient
             )
         }
@@ -194,7 +204,8 @@ public final class Simulator: Service, Sendable {
         guard let text else { return .absent }
         let words = Set(text.uppercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         if words.contains("NEVER") { return .never }
-        return .conditions(success: words.contains("SUCCESS"), failure: words.contains("FAILURE"), delay: words.contains("DELAY"))
+        return .conditions(
+            success: words.contains("SUCCESS"), failure: words.contains("FAILURE"), delay: words.contains("DELAY"))
     }
 
     private func process(_ message: StoredMessage) async {
@@ -211,7 +222,8 @@ public final class Simulator: Service, Sendable {
         do {
             bytes = Self.withoutStoreTrace(Array(try Data(contentsOf: URL(fileURLWithPath: message.path))))
         } catch {
-            logger.error("cannot read the stored message", metadata: ["sim.message": "\(message.name)", "error": "\(error)"])
+            logger.error(
+                "cannot read the stored message", metadata: ["sim.message": "\(message.name)", "error": "\(error)"])
             return
         }
         await withDiscardingTaskGroup { group in
@@ -222,7 +234,9 @@ public final class Simulator: Service, Sendable {
                         if plan.timing == .afterDelay { wait += self.configuration.delay }
                         if wait > .zero { try await Task.sleep(for: wait) }
                     } catch {
-                        self.logger.info("report dropped at shutdown", metadata: ["sim.message": "\(message.name)", "sim.event": "\(plan.event)"])
+                        self.logger.info(
+                            "report dropped at shutdown",
+                            metadata: ["sim.message": "\(message.name)", "sim.event": "\(plan.event)"])
                         return
                     }
                     let report = self.build(plan, message: message, original: bytes)
@@ -244,7 +258,8 @@ public final class Simulator: Service, Sendable {
         let headerEnd = Self.headerSection(of: original)
         if plan.event == .legacyBounce {
             return SimulatedReports.legacyBounce(
-                reportingMTA: configuration.hostname, to: envelope.mailFrom, messageID: id, date: now, recipients: plan.recipients,
+                reportingMTA: configuration.hostname, to: envelope.mailFrom, messageID: id, date: now,
+                recipients: plan.recipients,
                 returnedHeader: headerEnd
             )
         }
@@ -264,10 +279,12 @@ public final class Simulator: Service, Sendable {
         case .failed, .legacyBounce: subject = "Undelivered Mail Returned to Sender"
         }
         var builder = RFC3464Builder(
-            reportingMTA: configuration.hostname, from: "MAILER-DAEMON@\(configuration.hostname) (Mail Delivery System)", to: envelope.mailFrom,
+            reportingMTA: configuration.hostname,
+            from: "MAILER-DAEMON@\(configuration.hostname) (Mail Delivery System)", to: envelope.mailFrom,
             subject: subject, messageID: id, date: now, boundary: "=_roundtrip-sim-\(message.name)-\(n)",
             originalEnvelopeID: envelope.envelopeID,
-            arrivalDate: MessageDate(secondsSince1970: Int64(envelope.receivedAt.timeIntervalSince1970), zoneOffsetMinutes: 0),
+            arrivalDate: MessageDate(
+                secondsSince1970: Int64(envelope.receivedAt.timeIntervalSince1970), zoneOffsetMinutes: 0),
             recipients: recipients, returnedHeader: headerEnd
         )
         if plan.returned == .fullMessage { builder.returnedMessage = original }
@@ -290,7 +307,9 @@ public final class Simulator: Service, Sendable {
     static func headerSection(of message: [UInt8]) -> [UInt8] {
         var i = 0
         while i + 3 < message.count {
-            if message[i] == 0x0D && message[i + 1] == 0x0A && message[i + 2] == 0x0D && message[i + 3] == 0x0A { return Array(message[..<(i + 2)]) }
+            if message[i] == 0x0D && message[i + 1] == 0x0A && message[i + 2] == 0x0D && message[i + 3] == 0x0A {
+                return Array(message[..<(i + 2)])
+            }
             i += 1
         }
         return message
@@ -299,7 +318,8 @@ public final class Simulator: Service, Sendable {
     private func send(_ report: [UInt8], plan: PlannedReport, message: StoredMessage) async {
         let to = message.envelope.mailFrom
         var outcome = SimulatorReportOutcome(
-            messageName: message.name, event: plan.event, to: to, recipients: plan.recipients.map(\.finalRecipient), report: report,
+            messageName: message.name, event: plan.event, to: to, recipients: plan.recipients.map(\.finalRecipient),
+            report: report,
             delivered: false, attempts: 0, error: nil
         )
         defer { onReport(outcome) }
@@ -308,12 +328,14 @@ public final class Simulator: Service, Sendable {
             mailbox = try SMTPMailbox(to)
         } catch {
             outcome.error = "the reverse path \(to.debugDescription) is not a mailbox: \(error)"
-            logger.error("report not sent", metadata: ["sim.message": "\(message.name)", "error": "\(outcome.error ?? "")"])
+            logger.error(
+                "report not sent", metadata: ["sim.message": "\(message.name)", "error": "\(outcome.error ?? "")"])
             return
         }
         let envelope = SubmissionEnvelope(reversePath: .null, recipients: [.init(mailbox: mailbox)], message: report)
         var options = SMTPCheckOptions(
-            host: "", port: 25, heloName: configuration.hostname, tls: TLSPolicy(starttls: .auto, verify: .off), sendData: true,
+            host: "", port: 25, heloName: configuration.hostname, tls: TLSPolicy(starttls: .auto, verify: .off),
+            sendData: true,
             timeouts: configuration.clientTimeouts
         )
         options.refusedRecipientIsFailure = true
@@ -321,7 +343,8 @@ public final class Simulator: Service, Sendable {
         var backoff = configuration.retryBackoff
         for attempt in 1...configuration.reportAttempts {
             outcome.attempts = attempt
-            let groups = await Submitter.submit(envelope, base: options, server: server, resolver: configuration.resolver)
+            let groups = await Submitter.submit(
+                envelope, base: options, server: server, resolver: configuration.resolver)
             if let error = groups.first?.routingError {
                 outcome.error = error.description
             } else if let final = groups.first?.attempts.last {
@@ -337,14 +360,19 @@ public final class Simulator: Service, Sendable {
                     )
                     return
                 }
-                outcome.error = final.report.steps.last.map { "\($0.step.rawValue): \($0.replyCode.map(String.init) ?? "") \($0.text ?? $0.note ?? "")" }
+                outcome.error =
+                    final.report.steps.last.map {
+                        "\($0.step.rawValue): \($0.replyCode.map(String.init) ?? "") \($0.text ?? $0.note ?? "")"
+                    }
                     ?? "failed"
             } else {
                 outcome.error = "no route"
             }
             logger.warning(
                 "report delivery failed",
-                metadata: ["sim.message": "\(message.name)", "sim.attempt": "\(attempt)", "error": "\(outcome.error ?? "")"]
+                metadata: [
+                    "sim.message": "\(message.name)", "sim.attempt": "\(attempt)", "error": "\(outcome.error ?? "")",
+                ]
             )
             if attempt < configuration.reportAttempts {
                 do { try await Task.sleep(for: backoff) } catch { return }

@@ -96,9 +96,12 @@ public struct Correlator: Sendable {
         }
         // 3. Original-/Final-Recipient against pending probes: only a unique
         //    match counts, since the same address may be probed twice.
-        let reported = Set(report.recipients.flatMap { r in
-            [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value].compactMap { $0?.lowercased() }
-        })
+        let reported = Set(
+            report.recipients.flatMap { r in
+                [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value].compactMap {
+                    $0?.lowercased()
+                }
+            })
         if forged.isEmpty, !reported.isEmpty {
             let matches = pending.filter { p in p.recipients.contains { reported.contains($0.lowercased()) } }
             if matches.count == 1 {

@@ -12,9 +12,11 @@ public enum RunRenderer {
             var line = "  submitted to \(s.target)"
             if let a = s.address, a != s.target { line += " (\(a))" }
             if let p = s.mxPreference { line += " MX \(p)" }
-            if let e = s.error { line += ": " + paint("not taken: \(e)", "31") }
-            else {
-                line += s.dsnRequested ? ", DSN requested" : (s.dsnAdvertised ? "" : ", " + paint("no DSN offered", "33"))
+            if let e = s.error {
+                line += ": " + paint("not taken: \(e)", "31")
+            } else {
+                line +=
+                    s.dsnRequested ? ", DSN requested" : (s.dsnAdvertised ? "" : ", " + paint("no DSN offered", "33"))
                 if let t = s.tls { line += ", \(t)" }
             }
             out += line + "\n"
@@ -26,21 +28,32 @@ public enum RunRenderer {
             case .relayed, .delayed, .dsnUnavailable, .pending: colourCode = "33"
             case .failed, .rejected, .timeout: colourCode = "31"
             }
-            var line = "  " + paint(rec.verdict.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0), colourCode) + " \(rec.address)"
+            var line =
+                "  " + paint(rec.verdict.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0), colourCode)
+                + " \(rec.address)"
             if let s = rec.status { line += "  \(s)" }
             if let rtt = rec.roundTripSeconds { line += String(format: "  round trip %.2f s", rtt) }
             out += line + "\n"
             out += "      out: \(rec.outbound)\n"
             out += "      in:  \(rec.inbound)\n"
-            if let d = rec.diagnostic, rec.verdict == .failed || rec.verdict == .delayed { out += "      diagnostic: \(d)\n" }
+            if let d = rec.diagnostic, rec.verdict == .failed || rec.verdict == .delayed {
+                out += "      diagnostic: \(d)\n"
+            }
             if rec.unconfirmedReports > 0 {
-                out += "      " + paint("unconfirmed:", "33") + " \(VerdictWording.unconfirmed(rec.unconfirmedReports))\n"
+                out +=
+                    "      " + paint("unconfirmed:", "33") + " \(VerdictWording.unconfirmed(rec.unconfirmedReports))\n"
             }
         }
         for w in r.warnings { out += "  " + paint("warning:", "33") + " \(w)\n" }
-        if r.forgedReports > 0 { out += "  " + paint("warning:", "33") + " \(r.forgedReports) report(s) carried a forged token and were ignored\n" }
+        if r.forgedReports > 0 {
+            out +=
+                "  " + paint("warning:", "33")
+                + " \(r.forgedReports) report(s) carried a forged token and were ignored\n"
+        }
         if r.exitCode != 0 && expected {
-            out += String(format: "%@ (verify exits %d for these verdicts, %.1f s)\n", paint("AS EXPECTED", "32"), r.exitCode, r.elapsedSeconds)
+            out += String(
+                format: "%@ (verify exits %d for these verdicts, %.1f s)\n", paint("AS EXPECTED", "32"), r.exitCode,
+                r.elapsedSeconds)
         } else {
             let status = r.exitCode == 0 ? paint("PROVEN", "32") : paint("NOT PROVEN", "31")
             out += String(format: "%@ (exit %d, %.1f s)\n", status, r.exitCode, r.elapsedSeconds)
@@ -67,7 +80,11 @@ public enum RunRenderer {
             case "'": out += "&apos;"
             default:
                 // XML 1.0 forbids most control characters.
-                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" && scalar != "\r" { out += "?" } else { out.unicodeScalars.append(scalar) }
+                if scalar.value < 0x20 && scalar != "\n" && scalar != "\t" && scalar != "\r" {
+                    out += "?"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
             }
         }
         return out
@@ -83,7 +100,8 @@ public enum RunRenderer {
             let time = String(format: "%.3f", rec.roundTripSeconds ?? 0)
             cases += "    <testcase classname=\"roundtrip.verify\" name=\"\(xml(rec.address))\" time=\"\(time)\">\n"
             let message = xml("\(rec.verdict.rawValue): \(rec.verdict.meaning)")
-            let body = xml("out: \(rec.outbound)\nin: \(rec.inbound)" + (rec.diagnostic.map { "\ndiagnostic: \($0)" } ?? ""))
+            let body = xml(
+                "out: \(rec.outbound)\nin: \(rec.inbound)" + (rec.diagnostic.map { "\ndiagnostic: \($0)" } ?? ""))
             switch rec.verdict {
             case .delivered, .expanded:
                 break
@@ -93,7 +111,8 @@ public enum RunRenderer {
             case .relayed, .delayed, .dsnUnavailable:
                 if r.strict {
                     failures += 1
-                    cases += "      <failure type=\"\(rec.verdict.rawValue)\" message=\"\(message)\">\(body)</failure>\n"
+                    cases +=
+                        "      <failure type=\"\(rec.verdict.rawValue)\" message=\"\(message)\">\(body)</failure>\n"
                 } else {
                     skipped += 1
                     cases += "      <skipped message=\"\(message)\"/>\n"
@@ -104,9 +123,12 @@ public enum RunRenderer {
         }
         let time = String(format: "%.3f", r.elapsedSeconds)
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        out += "<testsuites name=\"roundtrip\" tests=\"\(r.recipients.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(time)\">\n"
-        out += "  <testsuite name=\"roundtrip verify \(xml(r.token))\" tests=\"\(r.recipients.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(time)\">\n"
-        out += "    <properties>\n      <property name=\"token\" value=\"\(xml(r.token))\"/>\n      <property name=\"returnPath\" value=\"\(xml(r.returnPath))\"/>\n    </properties>\n"
+        out +=
+            "<testsuites name=\"roundtrip\" tests=\"\(r.recipients.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(time)\">\n"
+        out +=
+            "  <testsuite name=\"roundtrip verify \(xml(r.token))\" tests=\"\(r.recipients.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(time)\">\n"
+        out +=
+            "    <properties>\n      <property name=\"token\" value=\"\(xml(r.token))\"/>\n      <property name=\"returnPath\" value=\"\(xml(r.returnPath))\"/>\n    </properties>\n"
         out += cases
         out += "  </testsuite>\n</testsuites>\n"
         return out
@@ -119,15 +141,19 @@ public enum RunRenderer {
         let word = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][Int(status.nagios)]
         var counts: [Verdict: Int] = [:]
         for rec in r.recipients { counts[rec.verdict, default: 0] += 1 }
-        let summary = Verdict.allCases.compactMap { v in counts[v].map { "\($0) \(v.rawValue)" } }.joined(separator: ", ")
+        let summary = Verdict.allCases.compactMap { v in counts[v].map { "\($0) \(v.rawValue)" } }.joined(
+            separator: ", ")
         let rtts = r.recipients.compactMap(\.roundTripSeconds)
         var perf = [String]()
         if let maxRTT = rtts.max() { perf.append(String(format: "rtt_max=%.3fs;;;0;", maxRTT)) }
         for (i, rec) in r.recipients.enumerated() {
             if let rtt = rec.roundTripSeconds { perf.append(String(format: "'rtt_%d'=%.3fs;;;0;", i + 1, rtt)) }
         }
-        for v in [Verdict.delivered, .failed, .timeout] { perf.append("\(v.rawValue)=\(counts[v] ?? 0);;;0;\(r.recipients.count)") }
+        for v in [Verdict.delivered, .failed, .timeout] {
+            perf.append("\(v.rawValue)=\(counts[v] ?? 0);;;0;\(r.recipients.count)")
+        }
         perf.append(String(format: "elapsed=%.3fs;;;0;", r.elapsedSeconds))
-        return "ROUNDTRIP \(word) - \(summary.isEmpty ? "no recipients" : summary) (probe \(r.token)) | \(perf.joined(separator: " "))\n"
+        return
+            "ROUNDTRIP \(word) - \(summary.isEmpty ? "no recipients" : summary) (probe \(r.token)) | \(perf.joined(separator: " "))\n"
     }
 }

@@ -15,8 +15,11 @@ public struct SubmissionSummary: Sendable, Hashable, Codable {
     public var error: String?
     public var failedStep: String?
 
-    public init(target: String, address: String? = nil, mxPreference: Int? = nil, dsnAdvertised: Bool = false,
-                dsnRequested: Bool = false, tls: String? = nil, recipients: [String] = [], error: String? = nil, failedStep: String? = nil) {
+    public init(
+        target: String, address: String? = nil, mxPreference: Int? = nil, dsnAdvertised: Bool = false,
+        dsnRequested: Bool = false, tls: String? = nil, recipients: [String] = [], error: String? = nil,
+        failedStep: String? = nil
+    ) {
         self.target = target
         self.address = address
         self.mxPreference = mxPreference
@@ -48,9 +51,12 @@ public struct RunReport: Sendable, Codable {
     public var warnings: [String]
     public var exitCode: Int32
 
-    public init(token: String, returnPath: String, messageID: String, startedAt: Date, finishedAt: Date, deadlineSeconds: Double,
-                strict: Bool, submissions: [SubmissionSummary], recipients: [RecipientResult], unmatchedReports: Int = 0,
-                forgedReports: Int = 0, warnings: [String] = [], exitCode: Int32) {
+    public init(
+        token: String, returnPath: String, messageID: String, startedAt: Date, finishedAt: Date,
+        deadlineSeconds: Double,
+        strict: Bool, submissions: [SubmissionSummary], recipients: [RecipientResult], unmatchedReports: Int = 0,
+        forgedReports: Int = 0, warnings: [String] = [], exitCode: Int32
+    ) {
         self.token = token
         self.returnPath = returnPath
         self.messageID = messageID

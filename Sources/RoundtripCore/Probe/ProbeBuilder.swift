@@ -35,8 +35,10 @@ public struct ProbeBuilder: Sendable {
     /// Pad the message to at least this many octets.
     public var size: Int?
 
-    public init(from: SMTPMailbox, recipients: [SMTPMailbox], notify: DSNNotify = .all, ret: DSNReturn = .headers,
-                subject: String? = nil, body: [UInt8]? = nil, headers: [(name: String, value: String)] = [], size: Int? = nil) {
+    public init(
+        from: SMTPMailbox, recipients: [SMTPMailbox], notify: DSNNotify = .all, ret: DSNReturn = .headers,
+        subject: String? = nil, body: [UInt8]? = nil, headers: [(name: String, value: String)] = [], size: Int? = nil
+    ) {
         self.from = from
         self.recipients = recipients
         self.notify = notify
@@ -64,13 +66,18 @@ public struct ProbeBuilder: Sendable {
         guard !text.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
             throw BuildError(description: "--header: control characters (CR, LF, NUL) are not allowed")
         }
-        guard let colon = text.firstIndex(of: ":") else { throw BuildError(description: "--header must be \"Name: value\"") }
+        guard let colon = text.firstIndex(of: ":") else {
+            throw BuildError(description: "--header must be \"Name: value\"")
+        }
         let name = String(text[..<colon])
         let value = String(text[text.index(after: colon)...]).trimmingLeadingSpaces()
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) else {
             throw BuildError(description: "--header name \(name.debugDescription) is not a valid field name")
         }
-        let reserved = ["message-id", "x-roundtrip-probe", "from", "to", "date", "mime-version", "content-type", "content-transfer-encoding"]
+        let reserved = [
+            "message-id", "x-roundtrip-probe", "from", "to", "date", "mime-version", "content-type",
+            "content-transfer-encoding",
+        ]
         guard !reserved.contains(name.lowercased()) else {
             throw BuildError(description: "--header cannot replace \(name): the probe sets it")
         }
@@ -86,7 +93,10 @@ public struct ProbeBuilder: Sendable {
         do {
             returnPath = try SMTPMailbox("\(local)@\(from.domain)", context: "return path")
         } catch {
-            throw BuildError(description: "the VERP return path \(local)@\(from.domain) is not valid (\(error)); use a shorter --from local part")
+            throw BuildError(
+                description:
+                    "the VERP return path \(local)@\(from.domain) is not valid (\(error)); use a shorter --from local part"
+            )
         }
         let utf8 = returnPath.requiresSMTPUTF8 || recipients.contains { $0.requiresSMTPUTF8 }
         let envid: EnvelopeID
@@ -117,13 +127,14 @@ public struct ProbeBuilder: Sendable {
         } else {
             lines.append("Content-Type: text/plain; charset=us-ascii")
             lines.append("Content-Transfer-Encoding: 7bit")
-            bodyBytes = Array("""
-            This is a delivery probe sent by roundtrip to prove that mail flows both ways.\r
-            It asks for a delivery status notification; no reply is needed.\r
-            \r
-            roundtrip probe token: \(token.value)\r
+            bodyBytes = Array(
+                """
+                This is a delivery probe sent by roundtrip to prove that mail flows both ways.\r
+                It asks for a delivery status notification; no reply is needed.\r
+                \r
+                roundtrip probe token: \(token.value)\r
 
-            """.utf8)
+                """.utf8)
         }
         var message = Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8) + bodyBytes
         if let size, message.count < size {
@@ -133,21 +144,26 @@ public struct ProbeBuilder: Sendable {
             let rest = size - message.count
             if rest > 2 { message += Array(repeating: UInt8(ascii: "x"), count: rest - 2) + [0x0D, 0x0A] }
         }
-        if message.split(separator: 0x0A, omittingEmptySubsequences: false).contains(where: { $0.count > DataEncoder.maxLineLength + 1 }) {
+        if message.split(separator: 0x0A, omittingEmptySubsequences: false).contains(where: {
+            $0.count > DataEncoder.maxLineLength + 1
+        }) {
             throw BuildError(description: "a body line is longer than 998 octets; wrap the --body-file text")
         }
         let bodyIs8Bit = message.contains { $0 >= 0x80 }
         let mail = MailParameters(
-            size: nil, body: bodyIs8Bit ? .eightBitMIME : nil, smtpUTF8: utf8, ret: notify.isNever ? nil : ret, envelopeID: envid
+            size: nil, body: bodyIs8Bit ? .eightBitMIME : nil, smtpUTF8: utf8, ret: notify.isNever ? nil : ret,
+            envelopeID: envid
         )
         var rcpts: [ProbeRecipient] = []
         for r in recipients {
             let orcpt: OriginalRecipient
             do { orcpt = try OriginalRecipient(r) } catch { throw BuildError(description: "\(error)") }
-            rcpts.append(ProbeRecipient(mailbox: r, parameters: RcptParameters(notify: notify, originalRecipient: orcpt)))
+            rcpts.append(
+                ProbeRecipient(mailbox: r, parameters: RcptParameters(notify: notify, originalRecipient: orcpt)))
         }
-        return Probe(token: token, returnPath: returnPath, mailParameters: mail, recipients: rcpts, message: message,
-                     messageID: messageID, subject: subject)
+        return Probe(
+            token: token, returnPath: returnPath, mailParameters: mail, recipients: rcpts, message: message,
+            messageID: messageID, subject: subject)
     }
 }
 

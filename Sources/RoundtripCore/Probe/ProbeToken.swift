@@ -31,7 +31,9 @@ public struct ProbeToken: Hashable, Sendable, CustomStringConvertible, Comparabl
         return ProbeToken(value: String(decoding: time + rand + mac, as: UTF8.self), createdAt: createdAt)
     }
 
-    public static func make<R: RandomNumberGenerator>(createdAt: UInt32, key: SymmetricKey, using rng: inout R) -> ProbeToken {
+    public static func make<R: RandomNumberGenerator>(createdAt: UInt32, key: SymmetricKey, using rng: inout R)
+        -> ProbeToken
+    {
         make(createdAt: createdAt, random: (0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) }, key: key)
     }
 

@@ -19,7 +19,8 @@ public struct ReportEvidence: Sendable, Hashable {
     public var source: String
 
     public init(
-        address: String, verdict: Verdict, action: String, status: String? = nil, statusPseudo: Bool? = nil, diagnostic: String? = nil,
+        address: String, verdict: Verdict, action: String, status: String? = nil, statusPseudo: Bool? = nil,
+        diagnostic: String? = nil,
         remoteMTA: String? = nil, reportingMTA: String? = nil, reportKind: String = "rfc3464", key: CorrelationKey,
         confidence: Confidence? = nil, source: String
     ) {
@@ -56,24 +57,32 @@ public struct ReportEvidence: Sendable, Hashable {
     /// address differs (forwarding rewrote it). Report recipients that name
     /// none of ours are left out.
     public static func from(
-        _ report: DeliveryReport, correlation: Correlation, source: String, recipients: [(address: String, verdict: Verdict)]
+        _ report: DeliveryReport, correlation: Correlation, source: String,
+        recipients: [(address: String, verdict: Verdict)]
     ) -> [ReportEvidence] {
         guard report.kind.isReport else { return [] }
         var byAddress: [String: String] = [:]
-        for r in recipients where byAddress[r.address.lowercased()] == nil { byAddress[r.address.lowercased()] = r.address }
+        for r in recipients where byAddress[r.address.lowercased()] == nil {
+            byAddress[r.address.lowercased()] = r.address
+        }
         let waiting = report.recipients.count == 1 ? recipients.filter { !$0.verdict.isFinal }.map(\.address) : []
         var out: [ReportEvidence] = []
         for r in report.recipients {
-            let candidates = [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value].compactMap { $0 }
+            let candidates = [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value]
+                .compactMap { $0 }
             var target = candidates.lazy.compactMap { byAddress[$0.lowercased()] }.first
             if target == nil, report.recipients.count == 1, waiting.count == 1 { target = waiting[0] }
             guard let address = target else { continue }
-            out.append(ReportEvidence(
-                address: address, verdict: VerdictRules.verdict(for: r.action), action: r.actionRaw ?? r.action.rawValue,
-                status: r.status?.description, statusPseudo: r.status == nil ? nil : r.statusIsPseudo, diagnostic: r.diagnostic,
-                remoteMTA: r.remoteMTA?.value, reportingMTA: report.reportingMTA?.value, reportKind: report.kind.name,
-                key: correlation.key, confidence: correlation.confidence, source: source
-            ))
+            out.append(
+                ReportEvidence(
+                    address: address, verdict: VerdictRules.verdict(for: r.action),
+                    action: r.actionRaw ?? r.action.rawValue,
+                    status: r.status?.description, statusPseudo: r.status == nil ? nil : r.statusIsPseudo,
+                    diagnostic: r.diagnostic,
+                    remoteMTA: r.remoteMTA?.value, reportingMTA: report.reportingMTA?.value,
+                    reportKind: report.kind.name,
+                    key: correlation.key, confidence: correlation.confidence, source: source
+                ))
         }
         return out
     }

@@ -62,8 +62,10 @@ public struct RunTracker: Sendable {
     }
 
     /// The server's answer at RCPT/DATA for `address`.
-    public mutating func submitted(_ address: String, server: String?, accepted: Bool, replyCode: Int?, enhancedCode: String?,
-                                   text: String?, dsnRequested: Bool, at: Date) {
+    public mutating func submitted(
+        _ address: String, server: String?, accepted: Bool, replyCode: Int?, enhancedCode: String?,
+        text: String?, dsnRequested: Bool, at: Date
+    ) {
         guard let i = index(of: address) else { return }
         recipients[i].server = server
         recipients[i].smtpReplyCode = replyCode
@@ -75,7 +77,8 @@ public struct RunTracker: Sendable {
             (recipients[i].outbound, recipients[i].inbound) = VerdictWording.rejected(server: server, reply: reply)
         } else if !dsnRequested {
             recipients[i].verdict = .dsnUnavailable
-            (recipients[i].outbound, recipients[i].inbound) = VerdictWording.acceptedWithoutDSN(server: server, reply: reply)
+            (recipients[i].outbound, recipients[i].inbound) = VerdictWording.acceptedWithoutDSN(
+                server: server, reply: reply)
         } else {
             acceptedAt[address.lowercased()] = at
             recipients[i].outbound = VerdictWording.waiting(server: server, reply: reply)
@@ -102,13 +105,16 @@ public struct RunTracker: Sendable {
     /// A report correlated with this probe. Returns the addresses whose
     /// verdict it changed.
     @discardableResult
-    public mutating func received(_ report: DeliveryReport, correlation: Correlation, source: String, at: Date) -> [String] {
+    public mutating func received(_ report: DeliveryReport, correlation: Correlation, source: String, at: Date)
+        -> [String]
+    {
         evidence(in: report, correlation: correlation, source: source).filter { apply($0, at: at) }.map(\.address)
     }
 
     /// What `report` says about this probe's recipients.
     public func evidence(in report: DeliveryReport, correlation: Correlation, source: String) -> [ReportEvidence] {
-        ReportEvidence.from(report, correlation: correlation, source: source, recipients: recipients.map { ($0.address, $0.verdict) })
+        ReportEvidence.from(
+            report, correlation: correlation, source: source, recipients: recipients.map { ($0.address, $0.verdict) })
     }
 
     /// Applies one piece of evidence by `VerdictRules`; true when it changed the verdict.

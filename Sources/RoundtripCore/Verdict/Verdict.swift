@@ -30,7 +30,8 @@ public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable {
     public var meaning: String {
         switch self {
         case .delivered: return "delivered: outbound and inbound paths proven"
-        case .relayed: return "relayed to a hop without DSN: outbound proven to that hop, inbound proven, final delivery unproven"
+        case .relayed:
+            return "relayed to a hop without DSN: outbound proven to that hop, inbound proven, final delivery unproven"
         case .expanded: return "expanded to an alias or list: both directions proven"
         case .delayed: return "delayed: the far end is still trying; inbound path proven"
         case .failed: return "failed after acceptance: outbound failed with the reported reason; inbound path proven"

@@ -120,7 +120,10 @@ public enum VerdictWording {
     }
 
     public static func acceptedWithoutDSN(server: String?, reply: String) -> (outbound: String, inbound: String) {
-        ("accepted by \(server ?? "the server") (\(reply)); no DSN could be requested", "not tested: the server does not offer DSN")
+        (
+            "accepted by \(server ?? "the server") (\(reply)); no DSN could be requested",
+            "not tested: the server does not offer DSN"
+        )
     }
 
     public static func waiting(server: String?, reply: String) -> String {

@@ -13,10 +13,12 @@ public enum DataEncoder {
         while i < bytes.count {
             let b = bytes[i]
             if b == 0x0D {
-                out.append(0x0D); out.append(0x0A)
+                out.append(0x0D)
+                out.append(0x0A)
                 if i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1 }
             } else if b == 0x0A {
-                out.append(0x0D); out.append(0x0A)
+                out.append(0x0D)
+                out.append(0x0A)
             } else {
                 out.append(b)
             }
@@ -36,8 +38,11 @@ public enum DataEncoder {
         while i < message.count {
             let b = message[i]
             if b == 0x0D {
-                guard i + 1 < message.count, message[i + 1] == 0x0A else { throw SMTPSyntaxError(.bareLineEnding, "message data") }
-                out.append(0x0D); out.append(0x0A)
+                guard i + 1 < message.count, message[i + 1] == 0x0A else {
+                    throw SMTPSyntaxError(.bareLineEnding, "message data")
+                }
+                out.append(0x0D)
+                out.append(0x0A)
                 i += 2
                 lineLength = 0
                 atLineStart = true
@@ -53,9 +58,12 @@ public enum DataEncoder {
             i += 1
         }
         if !atLineStart {
-            out.append(0x0D); out.append(0x0A)
+            out.append(0x0D)
+            out.append(0x0A)
         }
-        out.append(UInt8(ascii: ".")); out.append(0x0D); out.append(0x0A)
+        out.append(UInt8(ascii: "."))
+        out.append(0x0D)
+        out.append(0x0A)
         return out
     }
 }

@@ -70,15 +70,25 @@ public struct EndOfDataDecoder: Sendable {
                 switch b {
                 case UInt8(ascii: "."): state = .dotAtLineStart
                 case 0x0D: state = .cr
-                case 0x0A: sawBareLF = true; emit(b); state = .inLine
-                default: emit(b); state = .inLine
+                case 0x0A:
+                    sawBareLF = true
+                    emit(b)
+                    state = .inLine
+                default:
+                    emit(b)
+                    state = .inLine
                 }
             case .dotAtLineStart:
                 // The first dot is removed: it was stuffed (or sloppy).
                 switch b {
                 case 0x0D: state = .dotCRAtLineStart
-                case 0x0A: sawBareLF = true; emit(b); state = .inLine
-                default: emit(b); state = .inLine
+                case 0x0A:
+                    sawBareLF = true
+                    emit(b)
+                    state = .inLine
+                default:
+                    emit(b)
+                    state = .inLine
                 }
             case .dotCRAtLineStart:
                 if b == 0x0A {
@@ -94,7 +104,8 @@ public struct EndOfDataDecoder: Sendable {
                 inLine(b)
             case .cr:
                 if b == 0x0A {
-                    emit(0x0D); emit(0x0A)
+                    emit(0x0D)
+                    emit(0x0A)
                     state = .lineStart
                 } else {
                     sawBareCR = true
@@ -113,7 +124,9 @@ public struct EndOfDataDecoder: Sendable {
     private mutating func inLine(_ b: UInt8) {
         switch b {
         case 0x0D: state = .cr
-        case 0x0A: sawBareLF = true; emit(b)
+        case 0x0A:
+            sawBareLF = true
+            emit(b)
         default: emit(b)
         }
     }

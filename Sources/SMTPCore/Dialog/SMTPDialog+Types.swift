@@ -36,8 +36,10 @@ public struct SubmissionEnvelope: Sendable {
     /// the DSN parameters (and says so).
     public var requireDSN: Bool
 
-    public init(reversePath: ReversePath, mailParameters: MailParameters = MailParameters(), recipients: [Recipient],
-                message: [UInt8]? = nil, requireDSN: Bool = false) {
+    public init(
+        reversePath: ReversePath, mailParameters: MailParameters = MailParameters(), recipients: [Recipient],
+        message: [UInt8]? = nil, requireDSN: Bool = false
+    ) {
         self.reversePath = reversePath
         self.mailParameters = mailParameters
         self.recipients = recipients
@@ -56,8 +58,10 @@ public struct RecipientOutcome: Sendable, Hashable, Codable {
     /// "rcpt", or "data" when the message itself was refused.
     public var refusedAt: String?
 
-    public init(address: String, accepted: Bool, replyCode: Int? = nil, enhancedCode: String? = nil, text: String? = nil,
-                refusedAt: String? = nil) {
+    public init(
+        address: String, accepted: Bool, replyCode: Int? = nil, enhancedCode: String? = nil, text: String? = nil,
+        refusedAt: String? = nil
+    ) {
         self.address = address
         self.accepted = accepted
         self.replyCode = replyCode
@@ -98,7 +102,9 @@ extension SMTPDialog {
         public var status: Status
         public var note: String?
 
-        public init(step: Step, command: String?, reply: SMTPReply?, durationMs: Double, status: Status, note: String? = nil) {
+        public init(
+            step: Step, command: String?, reply: SMTPReply?, durationMs: Double, status: Status, note: String? = nil
+        ) {
             self.step = step
             self.command = command
             self.replyCode = reply?.code
@@ -225,8 +231,11 @@ extension SMTPDialog {
         /// goes on with the accepted ones.
         public var refusedRecipientIsFailure: Bool
 
-        public init(heloName: String, tls: TLSMode = .opportunistic, auth: AuthCredentials? = nil, allowPlaintextAuth: Bool = false,
-                    transaction: Transaction = .none, refusedRecipientIsFailure: Bool = true) {
+        public init(
+            heloName: String, tls: TLSMode = .opportunistic, auth: AuthCredentials? = nil,
+            allowPlaintextAuth: Bool = false,
+            transaction: Transaction = .none, refusedRecipientIsFailure: Bool = true
+        ) {
             self.heloName = heloName
             self.tls = tls
             self.auth = auth

@@ -95,8 +95,9 @@ public struct SMTPDialog: Sendable {
                 phase = .over
                 return Failure(.certificateRejected, step: .tls, message: "certificate verification failed: \(problem)")
             }
-            addStep(.tls, command: command, reply: reply, since: tlsStart, at: now, status: .warn,
-                    note: "\(check.summary): \(problem) (opportunistic TLS, RFC 7435)")
+            addStep(
+                .tls, command: command, reply: reply, since: tlsStart, at: now, status: .warn,
+                note: "\(check.summary): \(problem) (opportunistic TLS, RFC 7435)")
             warnings.append("TLS certificate: \(problem)")
         } else {
             addStep(.tls, command: command, reply: reply, since: tlsStart, at: now, status: .pass, note: check.summary)
@@ -107,7 +108,9 @@ public struct SMTPDialog: Sendable {
     /// After `.verifyTLS` and a `tlsVerified` that did not fail: EHLO again
     /// (RFC 3207 §4.2: what was learnt before TLS is forgotten).
     public mutating func continueAfterTLS(at now: Double) -> Action {
-        guard case .handshake = phase else { return fail(.protocolViolation, .tls, "TLS verified outside the STARTTLS switch") }
+        guard case .handshake = phase else {
+            return fail(.protocolViolation, .tls, "TLS verified outside the STARTTLS switch")
+        }
         phase = .ehloAfterTLS
         return send([.ehlo(configuration.heloName)], step: .ehlo, at: now)
     }
@@ -123,8 +126,9 @@ public struct SMTPDialog: Sendable {
         banner = reply.text
         serverName = reply.lines.first?.split(separator: " ").first.map(String.init)
         guard reply.code == 220 else {
-            addStep(.banner, command: nil, reply: reply, since: stepStart, at: now, status: .fail,
-                    note: reply.code == 554 ? "the server refuses service" : nil)
+            addStep(
+                .banner, command: nil, reply: reply, since: stepStart, at: now, status: .fail,
+                note: reply.code == 554 ? "the server refuses service" : nil)
             return fail(.rejected, .banner, "the greeting is not 220", reply: reply)
         }
         addStep(.banner, command: nil, reply: reply, since: stepStart, at: now, status: .pass)
@@ -153,7 +157,9 @@ public struct SMTPDialog: Sendable {
         return answered(replies, outcomes: outcomes, discarded: discarded, at: now)
     }
 
-    private mutating func answered(_ replies: [SMTPReply], outcomes: [SMTPClientSession.Outcome], discarded: Int, at now: Double) -> Action {
+    private mutating func answered(
+        _ replies: [SMTPReply], outcomes: [SMTPClientSession.Outcome], discarded: Int, at now: Double
+    ) -> Action {
         let reply = replies[0]
         let step = currentStep
         switch phase {
@@ -164,26 +170,35 @@ public struct SMTPDialog: Sendable {
             return startTLSAnswered(reply, upgrade: upgrade, discarded: discarded, at: now)
         case .ehloAfterTLS:
             guard reply.code == 250 else {
-                addStep(.ehlo, command: SMTPCommand.ehlo(configuration.heloName).redactedLine, reply: reply, since: stepStart, at: now,
-                        status: .fail, note: "EHLO after STARTTLS refused")
+                addStep(
+                    .ehlo, command: SMTPCommand.ehlo(configuration.heloName).redactedLine, reply: reply,
+                    since: stepStart, at: now,
+                    status: .fail, note: "EHLO after STARTTLS refused")
                 return fail(.rejected, .ehlo, "EHLO after STARTTLS refused", reply: reply)
             }
-            addStep(.ehlo, command: SMTPCommand.ehlo(configuration.heloName).redactedLine, reply: reply, since: stepStart, at: now,
-                    status: .pass, note: "after TLS")
+            addStep(
+                .ehlo, command: SMTPCommand.ehlo(configuration.heloName).redactedLine, reply: reply, since: stepStart,
+                at: now,
+                status: .pass, note: "after TLS")
             captureCapabilities()
             return authenticate(at: now)
         case .auth(let mechanism, let auth): return authAnswered(reply, mechanism: mechanism, auth, at: now)
-        case .mail(let envelope, let pipelined): return mailAnswered(replies, envelope: envelope, pipelined: pipelined, at: now)
+        case .mail(let envelope, let pipelined):
+            return mailAnswered(replies, envelope: envelope, pipelined: pipelined, at: now)
         case .rcpt(let envelope, let index):
             recipientAnswered(reply, envelope: envelope, index: index, since: stepStart, at: now)
             return nextRecipient(envelope, after: index, at: now)
         case .data(let message): return dataAnswered(reply, message: message, at: now)
         case .message: return messageAnswered(reply, at: now)
         case .rset:
-            addStep(.quit, command: "RSET", reply: reply, since: stepStart, at: now, status: reply.isPositive ? .pass : .warn)
+            addStep(
+                .quit, command: "RSET", reply: reply, since: stepStart, at: now,
+                status: reply.isPositive ? .pass : .warn)
             return afterTransaction(at: now)
         case .quit(let refused):
-            addStep(.quit, command: "QUIT", reply: reply, since: stepStart, at: now, status: reply.code == 221 ? .pass : .warn)
+            addStep(
+                .quit, command: "QUIT", reply: reply, since: stepStart, at: now,
+                status: reply.code == 221 ? .pass : .warn)
             return finish(refused: refused)
         case .connecting, .greeting, .handshake, .over:
             return fail(.protocolViolation, step, "a reply out of order", reply: reply)
@@ -222,7 +237,9 @@ public struct SMTPDialog: Sendable {
             addStep(.ehlo, command: ehlo, reply: reply, since: stepStart, at: now, status: .fail)
             return fail(.rejected, .ehlo, "EHLO refused", reply: reply)
         }
-        addStep(.ehlo, command: ehlo, reply: reply, since: stepStart, at: now, status: .warn, note: "EHLO not supported; falling back to HELO")
+        addStep(
+            .ehlo, command: ehlo, reply: reply, since: stepStart, at: now, status: .warn,
+            note: "EHLO not supported; falling back to HELO")
         phase = .helo
         return send([.helo(configuration.heloName)], step: .ehlo, at: now)
     }
@@ -233,7 +250,9 @@ public struct SMTPDialog: Sendable {
             addStep(.ehlo, command: helo, reply: reply, since: stepStart, at: now, status: .fail)
             return fail(.rejected, .ehlo, "HELO refused", reply: reply)
         }
-        addStep(.ehlo, command: helo, reply: reply, since: stepStart, at: now, status: .warn, note: "HELO only: no extensions, no DSN")
+        addStep(
+            .ehlo, command: helo, reply: reply, since: stepStart, at: now, status: .warn,
+            note: "HELO only: no extensions, no DSN")
         warnings.append("the server only speaks HELO: no ESMTP extensions, so no DSN can be requested")
         captureCapabilities()
         return startTLS(at: now)
@@ -252,17 +271,22 @@ public struct SMTPDialog: Sendable {
         case .implicit:
             return authenticate(at: now)
         case .never:
-            addStep(.tls, command: nil, reply: nil, since: now, at: now, status: .skip, note: "STARTTLS not attempted (--starttls never)")
+            addStep(
+                .tls, command: nil, reply: nil, since: now, at: now, status: .skip,
+                note: "STARTTLS not attempted (--starttls never)")
             return authenticate(at: now)
         case .opportunistic, .required:
             break
         }
         guard session.capabilities?.startTLS == true else {
             if configuration.tls == .required {
-                addStep(.tls, command: nil, reply: nil, since: now, at: now, status: .fail, note: "STARTTLS not offered")
+                addStep(
+                    .tls, command: nil, reply: nil, since: now, at: now, status: .fail, note: "STARTTLS not offered")
                 return fail(.tlsFailed, .tls, "the server does not offer STARTTLS (--starttls require)")
             }
-            addStep(.tls, command: nil, reply: nil, since: now, at: now, status: .warn, note: "STARTTLS not offered: the session stays in plaintext")
+            addStep(
+                .tls, command: nil, reply: nil, since: now, at: now, status: .warn,
+                note: "STARTTLS not offered: the session stays in plaintext")
             warnings.append("the server does not offer STARTTLS")
             return authenticate(at: now)
         }
@@ -275,14 +299,17 @@ public struct SMTPDialog: Sendable {
     }
 
     /// `upgrade`: the session took the reply as the go-ahead (220).
-    private mutating func startTLSAnswered(_ reply: SMTPReply, upgrade: Bool, discarded: Int, at now: Double) -> Action {
+    private mutating func startTLSAnswered(_ reply: SMTPReply, upgrade: Bool, discarded: Int, at now: Double) -> Action
+    {
         let command = SMTPCommand.startTLS.redactedLine
         guard upgrade else {
             if configuration.tls == .required {
                 addStep(.tls, command: command, reply: reply, since: tlsStart, at: now, status: .fail)
                 return fail(.tlsFailed, .tls, "STARTTLS refused", reply: reply)
             }
-            addStep(.tls, command: command, reply: reply, since: tlsStart, at: now, status: .warn, note: "STARTTLS refused: plaintext")
+            addStep(
+                .tls, command: command, reply: reply, since: tlsStart, at: now, status: .warn,
+                note: "STARTTLS refused: plaintext")
             warnings.append("STARTTLS was refused: \(reply.code) \(reply.text)")
             return authenticate(at: now)
         }
@@ -300,14 +327,17 @@ public struct SMTPDialog: Sendable {
         guard let auth = configuration.auth else { return beginTransaction(at: now) }
         guard let caps = session.capabilities, !caps.authMechanisms.isEmpty else {
             addStep(.auth, command: nil, reply: nil, since: now, at: now, status: .fail, note: "AUTH not offered")
-            return fail(.authFailed, .auth, session.tlsActive ? "the server does not offer AUTH" : "the server does not offer AUTH without TLS")
+            return fail(
+                .authFailed, .auth,
+                session.tlsActive ? "the server does not offer AUTH" : "the server does not offer AUTH without TLS")
         }
         let offered = caps.authMechanisms
         let mechanism: String
         if let m = auth.mechanism?.uppercased() {
             guard offered.contains(m) else {
-                addStep(.auth, command: nil, reply: nil, since: now, at: now, status: .fail,
-                        note: "\(m) not offered (offered: \(offered.joined(separator: " ")))")
+                addStep(
+                    .auth, command: nil, reply: nil, since: now, at: now, status: .fail,
+                    note: "\(m) not offered (offered: \(offered.joined(separator: " ")))")
                 return fail(.authFailed, .auth, "AUTH \(m) is not offered")
             }
             mechanism = m
@@ -316,13 +346,18 @@ public struct SMTPDialog: Sendable {
         } else if offered.contains("LOGIN") {
             mechanism = "LOGIN"
         } else {
-            addStep(.auth, command: nil, reply: nil, since: now, at: now, status: .fail,
-                    note: "no supported mechanism (offered: \(offered.joined(separator: " ")))")
+            addStep(
+                .auth, command: nil, reply: nil, since: now, at: now, status: .fail,
+                note: "no supported mechanism (offered: \(offered.joined(separator: " ")))")
             return fail(.authFailed, .auth, "the server offers neither PLAIN nor LOGIN")
         }
         guard session.tlsActive || configuration.allowPlaintextAuth else {
-            addStep(.auth, command: nil, reply: nil, since: now, at: now, status: .fail, note: "refused to send credentials without TLS")
-            return fail(.authFailed, .auth, "AUTH over a connection without TLS is refused (use --allow-plaintext-auth for test servers)")
+            addStep(
+                .auth, command: nil, reply: nil, since: now, at: now, status: .fail,
+                note: "refused to send credentials without TLS")
+            return fail(
+                .authFailed, .auth,
+                "AUTH over a connection without TLS is refused (use --allow-plaintext-auth for test servers)")
         }
         let b64 = { (s: String) in Base64.encode(Array(s.utf8), lineLength: 0) }
         let first: SMTPCommand
@@ -341,7 +376,9 @@ public struct SMTPDialog: Sendable {
         return send([first], step: .auth, at: now, restartsStep: false)
     }
 
-    private mutating func authAnswered(_ reply: SMTPReply, mechanism: String, _ auth: AuthPhase, at now: Double) -> Action {
+    private mutating func authAnswered(_ reply: SMTPReply, mechanism: String, _ auth: AuthPhase, at now: Double)
+        -> Action
+    {
         switch auth {
         case .exchanging(let first, var responses):
             if reply.code == 334, !responses.isEmpty {
@@ -350,8 +387,9 @@ public struct SMTPDialog: Sendable {
                 return send([.authResponse(next)], step: .auth, at: now, restartsStep: false)
             }
             if reply.code == 235 {
-                addStep(.auth, command: first.redactedLine, reply: reply, since: stepStart, at: now, status: .pass,
-                        note: "authenticated as \(configuration.auth?.user ?? "") with \(mechanism)")
+                addStep(
+                    .auth, command: first.redactedLine, reply: reply, since: stepStart, at: now, status: .pass,
+                    note: "authenticated as \(configuration.auth?.user ?? "") with \(mechanism)")
                 return beginTransaction(at: now)
             }
             if reply.code == 334 {
@@ -381,7 +419,9 @@ public struct SMTPDialog: Sendable {
             let fromText = from ?? "roundtrip-check@\(configuration.heloName)"
             let path: ReversePath
             do {
-                path = fromText == "<>" || fromText.isEmpty ? .null : .mailbox(try SMTPMailbox(fromText, context: "--from"))
+                path =
+                    fromText == "<>" || fromText.isEmpty
+                    ? .null : .mailbox(try SMTPMailbox(fromText, context: "--from"))
             } catch {
                 return .failure(Failure(.invalidInput, step: .mail, message: "\(error)"))
             }
@@ -391,16 +431,24 @@ public struct SMTPDialog: Sendable {
                     return .failure(Failure(.invalidInput, step: .rcpt, message: "\(error)"))
                 }
             }
-            let utf8 = (path.mailboxValue?.requiresSMTPUTF8 ?? false) || recipients.contains { $0.mailbox.requiresSMTPUTF8 }
-            let message = stamp.map { Self.testMessage(from: path, to: recipients.map(\.mailbox), heloName: configuration.heloName, stamp: $0) }
-            return .success(SubmissionEnvelope(reversePath: path, mailParameters: MailParameters(smtpUTF8: utf8), recipients: recipients,
-                                               message: message))
+            let utf8 =
+                (path.mailboxValue?.requiresSMTPUTF8 ?? false) || recipients.contains { $0.mailbox.requiresSMTPUTF8 }
+            let message = stamp.map {
+                Self.testMessage(from: path, to: recipients.map(\.mailbox), heloName: configuration.heloName, stamp: $0)
+            }
+            return .success(
+                SubmissionEnvelope(
+                    reversePath: path, mailParameters: MailParameters(smtpUTF8: utf8), recipients: recipients,
+                    message: message))
         }
     }
 
     /// The small message `check --data` sends (CRLF, not yet dot-stuffed).
-    public static func testMessage(from: ReversePath, to: [SMTPMailbox], heloName: String, stamp: TestMessageStamp) -> [UInt8] {
-        let text = "From: \(from.mailboxValue.map { "<\($0)>" } ?? "<>")\r\n"
+    public static func testMessage(from: ReversePath, to: [SMTPMailbox], heloName: String, stamp: TestMessageStamp)
+        -> [UInt8]
+    {
+        let text =
+            "From: \(from.mailboxValue.map { "<\($0)>" } ?? "<>")\r\n"
             + "To: \(to.map { "<\($0)>" }.joined(separator: ", "))\r\n"
             + "Subject: roundtrip check \(stamp.id)\r\n"
             + "Date: \(stamp.date)\r\n"
@@ -424,10 +472,15 @@ public struct SMTPDialog: Sendable {
         let wantsDSN = envelope.mailParameters.usesDSN || envelope.recipients.contains { $0.parameters.usesDSN }
         if wantsDSN && !caps.dsn {
             if envelope.requireDSN {
-                addStep(.mail, command: nil, reply: nil, since: now, at: now, status: .fail, note: "the server does not offer DSN (--require-dsn)")
-                return fail(.dsnUnavailable, .mail, "the server does not advertise DSN, so no delivery report can be requested")
+                addStep(
+                    .mail, command: nil, reply: nil, since: now, at: now, status: .fail,
+                    note: "the server does not offer DSN (--require-dsn)")
+                return fail(
+                    .dsnUnavailable, .mail, "the server does not advertise DSN, so no delivery report can be requested")
             }
-            warnings.append("the server does not advertise DSN: the probe goes out without DSN parameters, so no report can be asked for")
+            warnings.append(
+                "the server does not advertise DSN: the probe goes out without DSN parameters, so no report can be asked for"
+            )
             envelope.mailParameters.ret = nil
             envelope.mailParameters.envelopeID = nil
             for i in envelope.recipients.indices { envelope.recipients[i].parameters = RcptParameters() }
@@ -444,14 +497,18 @@ public struct SMTPDialog: Sendable {
         return send(pipelined ? [mail] + rcpts : [mail], step: .mail, at: now)
     }
 
-    private mutating func mailAnswered(_ replies: [SMTPReply], envelope: SubmissionEnvelope, pipelined: Bool, at now: Double) -> Action {
+    private mutating func mailAnswered(
+        _ replies: [SMTPReply], envelope: SubmissionEnvelope, pipelined: Bool, at now: Double
+    ) -> Action {
         let mail = SMTPCommand.mail(envelope.reversePath, envelope.mailParameters).redactedLine
         let mailReply = replies[0]
         guard mailReply.isPositive else {
             addStep(.mail, command: mail, reply: mailReply, since: transactionStart, at: now, status: .fail)
             return fail(.rejected, .mail, "MAIL FROM refused", reply: mailReply)
         }
-        addStep(.mail, command: mail, reply: mailReply, since: transactionStart, at: now, status: .pass, note: pipelined ? "pipelined with RCPT" : nil)
+        addStep(
+            .mail, command: mail, reply: mailReply, since: transactionStart, at: now, status: .pass,
+            note: pipelined ? "pipelined with RCPT" : nil)
         guard pipelined else { return nextRecipient(envelope, after: -1, at: now) }
         for (i, reply) in replies.dropFirst().enumerated() {
             recipientAnswered(reply, envelope: envelope, index: i, since: transactionStart, at: now)
@@ -459,15 +516,20 @@ public struct SMTPDialog: Sendable {
         return afterRecipients(envelope, at: now)
     }
 
-    private mutating func recipientAnswered(_ reply: SMTPReply, envelope: SubmissionEnvelope, index: Int, since: Double, at now: Double) {
+    private mutating func recipientAnswered(
+        _ reply: SMTPReply, envelope: SubmissionEnvelope, index: Int, since: Double, at now: Double
+    ) {
         let recipient = envelope.recipients[index]
         let ok = reply.isPositive
-        addStep(.rcpt, command: SMTPCommand.rcpt(recipient.mailbox, recipient.parameters).redactedLine, reply: reply, since: since, at: now,
-                status: ok ? .pass : .fail, note: ok ? "recipient accepted" : "recipient refused")
-        recipients.append(RecipientOutcome(
-            address: recipient.mailbox.description, accepted: ok, replyCode: reply.code,
-            enhancedCode: reply.enhancedCode?.description, text: reply.text, refusedAt: ok ? nil : "rcpt"
-        ))
+        addStep(
+            .rcpt, command: SMTPCommand.rcpt(recipient.mailbox, recipient.parameters).redactedLine, reply: reply,
+            since: since, at: now,
+            status: ok ? .pass : .fail, note: ok ? "recipient accepted" : "recipient refused")
+        recipients.append(
+            RecipientOutcome(
+                address: recipient.mailbox.description, accepted: ok, replyCode: reply.code,
+                enhancedCode: reply.enhancedCode?.description, text: reply.text, refusedAt: ok ? nil : "rcpt"
+            ))
         if !ok && refusedRecipient == nil { refusedRecipient = reply }
     }
 
@@ -511,11 +573,14 @@ public struct SMTPDialog: Sendable {
                 recipients[i].text = reply.text
                 recipients[i].refusedAt = "data"
             }
-            addStep(.data, command: "DATA", reply: reply, since: dataStart, at: now, status: .fail, note: "message refused after the data")
+            addStep(
+                .data, command: "DATA", reply: reply, since: dataStart, at: now, status: .fail,
+                note: "message refused after the data")
             return fail(.rejected, .data, "the message was refused", reply: reply)
         }
         acceptedAt = now
-        addStep(.data, command: "DATA", reply: reply, since: dataStart, at: now, status: .pass, note: "message accepted")
+        addStep(
+            .data, command: "DATA", reply: reply, since: dataStart, at: now, status: .pass, note: "message accepted")
         return endTransaction(at: now)
     }
 
@@ -566,21 +631,29 @@ public struct SMTPDialog: Sendable {
         }
     }
 
-    private mutating func exchange(_ commands: [SMTPCommand], step: Step, timeout: Timeout = .command,
-                                   tolerant: Bool = false) -> Result<Exchange, Failure> {
+    private mutating func exchange(
+        _ commands: [SMTPCommand], step: Step, timeout: Timeout = .command,
+        tolerant: Bool = false
+    ) -> Result<Exchange, Failure> {
         if let closedBy {
-            return .failure(Failure(.rejected, step: closedBy.step, message: "the server is closing the session", reply: closedBy.reply))
+            return .failure(
+                Failure(
+                    .rejected, step: closedBy.step, message: "the server is closing the session", reply: closedBy.reply)
+            )
         }
         do {
             let bytes = try session.send(commands)
-            return .success(Exchange(commands: commands, bytes: bytes, step: step, timeout: timeout, tolerant: tolerant))
+            return .success(
+                Exchange(commands: commands, bytes: bytes, step: step, timeout: timeout, tolerant: tolerant))
         } catch {
             return .failure(Failure(.invalidInput, step: step, message: "\(error)"))
         }
     }
 
-    private mutating func send(_ commands: [SMTPCommand], step: Step, timeout: Timeout = .command, at now: Double,
-                               restartsStep: Bool = true, tolerant: Bool = false) -> Action {
+    private mutating func send(
+        _ commands: [SMTPCommand], step: Step, timeout: Timeout = .command, at now: Double,
+        restartsStep: Bool = true, tolerant: Bool = false
+    ) -> Action {
         if restartsStep { stepStart = now }
         switch exchange(commands, step: step, timeout: timeout, tolerant: tolerant) {
         case .success(let e): return .send(e)
@@ -588,7 +661,8 @@ public struct SMTPDialog: Sendable {
         }
     }
 
-    private mutating func fail(_ kind: Failure.Kind, _ step: Step, _ message: String, reply: SMTPReply? = nil) -> Action {
+    private mutating func fail(_ kind: Failure.Kind, _ step: Step, _ message: String, reply: SMTPReply? = nil) -> Action
+    {
         fail(Failure(kind, step: step, message: message, reply: reply))
     }
 
@@ -597,9 +671,13 @@ public struct SMTPDialog: Sendable {
         return .failed(failure)
     }
 
-    private mutating func addStep(_ step: Step, command: String?, reply: SMTPReply?, since: Double, at now: Double,
-                                  status: StepResult.Status, note: String? = nil) {
-        steps.append(StepResult(step: step, command: command, reply: reply, durationMs: ((now - since) * 1_000_000).rounded() / 1000,
-                                status: status, note: note))
+    private mutating func addStep(
+        _ step: Step, command: String?, reply: SMTPReply?, since: Double, at now: Double,
+        status: StepResult.Status, note: String? = nil
+    ) {
+        steps.append(
+            StepResult(
+                step: step, command: command, reply: reply, durationMs: ((now - since) * 1_000_000).rounded() / 1000,
+                status: status, note: note))
     }
 }

@@ -1,4 +1,5 @@
 import MailCore
+
 /// `RET=FULL` or `RET=HDRS`: what a failure report returns. RFC 3461 §4.3.
 public enum DSNReturn: String, Hashable, Sendable, CaseIterable {
     case full = "FULL"
@@ -39,7 +40,9 @@ public struct DSNNotify: Hashable, Sendable, CustomStringConvertible {
         if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw SMTPSyntaxError(.controlCharacter, "NOTIFY") }
         if text.utf8.contains(where: { $0 >= 0x80 }) { throw SMTPSyntaxError(.nonASCII, "NOTIFY") }
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.uppercased() }
-        guard !items.isEmpty, items.allSatisfy({ !$0.isEmpty }) else { throw SMTPSyntaxError(.invalidParameter, "NOTIFY") }
+        guard !items.isEmpty, items.allSatisfy({ !$0.isEmpty }) else {
+            throw SMTPSyntaxError(.invalidParameter, "NOTIFY")
+        }
         if items.contains("NEVER") {
             guard items.count == 1 else { throw SMTPSyntaxError(.notifyNeverCombined, "NOTIFY") }
             self.conditions = []
@@ -47,7 +50,9 @@ public struct DSNNotify: Hashable, Sendable, CustomStringConvertible {
         }
         var set = Set<Condition>()
         for item in items {
-            guard let c = Condition(rawValue: item) else { throw SMTPSyntaxError(.invalidParameter, "NOTIFY value \(item.debugDescription)") }
+            guard let c = Condition(rawValue: item) else {
+                throw SMTPSyntaxError(.invalidParameter, "NOTIFY value \(item.debugDescription)")
+            }
             guard set.insert(c).inserted else { throw SMTPSyntaxError(.duplicateParameter, "NOTIFY") }
         }
         self.conditions = set
@@ -68,7 +73,8 @@ public struct EnvelopeID: Hashable, Sendable, CustomStringConvertible {
     public init(_ value: String) throws {
         guard !value.isEmpty else { throw SMTPSyntaxError(.emptyValue, "ENVID") }
         guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
-            throw SMTPSyntaxError(value.utf8.contains { $0 < 0x20 || $0 == 0x7F } ? .controlCharacter : .nonASCII, "ENVID")
+            throw SMTPSyntaxError(
+                value.utf8.contains { $0 < 0x20 || $0 == 0x7F } ? .controlCharacter : .nonASCII, "ENVID")
         }
         guard XText.encode(value).utf8.count <= Self.maxEncodedLength else {
             throw SMTPSyntaxError(.tooLong(limit: Self.maxEncodedLength), "ENVID (xtext-encoded)")
@@ -94,10 +100,14 @@ public struct OriginalRecipient: Hashable, Sendable {
 
     public init(address: String, addressType: String? = nil) throws {
         guard !address.isEmpty else { throw SMTPSyntaxError(.emptyValue, "ORCPT") }
-        guard !address.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw SMTPSyntaxError(.controlCharacter, "ORCPT") }
+        guard !address.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw SMTPSyntaxError(.controlCharacter, "ORCPT")
+        }
         let ascii = address.utf8.allSatisfy { $0 < 0x80 }
         let type = addressType ?? (ascii ? "rfc822" : "utf-8")
-        guard !type.isEmpty, type.utf8.allSatisfy({ Self.isAtomChar($0) }) else { throw SMTPSyntaxError(.invalidParameter, "ORCPT address type") }
+        guard !type.isEmpty, type.utf8.allSatisfy({ Self.isAtomChar($0) }) else {
+            throw SMTPSyntaxError(.invalidParameter, "ORCPT address type")
+        }
         if type.lowercased() == "rfc822" && !ascii { throw SMTPSyntaxError(.nonASCII, "ORCPT rfc822 address") }
         self.addressType = type
         self.address = address
@@ -125,7 +135,9 @@ public struct OriginalRecipient: Hashable, Sendable {
         var out = ""
         for scalar in s.unicodeScalars {
             let v = scalar.value
-            let isQChar = (0x21...0x2A).contains(v) || (0x2C...0x3C).contains(v) || (0x3E...0x5B).contains(v) || (0x5D...0x7E).contains(v)
+            let isQChar =
+                (0x21...0x2A).contains(v) || (0x2C...0x3C).contains(v) || (0x3E...0x5B).contains(v)
+                || (0x5D...0x7E).contains(v)
             if isQChar {
                 out.unicodeScalars.append(scalar)
             } else {
@@ -150,7 +162,10 @@ public struct MailParameters: Hashable, Sendable {
     public var ret: DSNReturn?
     public var envelopeID: EnvelopeID?
 
-    public init(size: Int? = nil, body: MailBody? = nil, smtpUTF8: Bool = false, ret: DSNReturn? = nil, envelopeID: EnvelopeID? = nil) {
+    public init(
+        size: Int? = nil, body: MailBody? = nil, smtpUTF8: Bool = false, ret: DSNReturn? = nil,
+        envelopeID: EnvelopeID? = nil
+    ) {
         self.size = size
         self.body = body
         self.smtpUTF8 = smtpUTF8

@@ -6,7 +6,9 @@ public struct EnhancedStatusCode: Hashable, Sendable, Comparable, CustomStringCo
     public let detail: Int
 
     public init?(statusClass: Int, subject: Int, detail: Int) {
-        guard [2, 4, 5].contains(statusClass), (0...999).contains(subject), (0...999).contains(detail) else { return nil }
+        guard [2, 4, 5].contains(statusClass), (0...999).contains(subject), (0...999).contains(detail) else {
+            return nil
+        }
         self.statusClass = statusClass
         self.subject = subject
         self.detail = detail
@@ -14,7 +16,9 @@ public struct EnhancedStatusCode: Hashable, Sendable, Comparable, CustomStringCo
 
     /// Parses exactly `x.y.z`.
     public init?(_ text: some StringProtocol) {
-        guard let (code, length) = Self.parsePrefix(Array(text.utf8)[...]), length == text.utf8.count else { return nil }
+        guard let (code, length) = Self.parsePrefix(Array(text.utf8)[...]), length == text.utf8.count else {
+            return nil
+        }
         self = code
     }
 
@@ -41,7 +45,9 @@ public struct EnhancedStatusCode: Hashable, Sendable, Comparable, CustomStringCo
             }
         }
         if i < bytes.endIndex, bytes[i] != 0x20, bytes[i] != 0x09 { return nil }
-        guard let code = EnhancedStatusCode(statusClass: parts[0], subject: parts[1], detail: parts[2]) else { return nil }
+        guard let code = EnhancedStatusCode(statusClass: parts[0], subject: parts[1], detail: parts[2]) else {
+            return nil
+        }
         return (code, i - bytes.startIndex)
     }
 

@@ -89,7 +89,9 @@ public enum SMTPCommand: Hashable, Sendable {
         if text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw SMTPSyntaxError(.controlCharacter, verb.rawValue)
         }
-        guard text.utf8.count + 2 <= lineLimit else { throw SMTPSyntaxError(.tooLong(limit: lineLimit), "\(verb.rawValue) command line") }
+        guard text.utf8.count + 2 <= lineLimit else {
+            throw SMTPSyntaxError(.tooLong(limit: lineLimit), "\(verb.rawValue) command line")
+        }
         return text
     }
 

@@ -30,7 +30,8 @@ public struct SMTPSyntaxError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var description: String {
         switch code {
-        case .controlCharacter: return "\(context): control character (CR, LF, NUL, ...) refused; it could inject SMTP commands"
+        case .controlCharacter:
+            return "\(context): control character (CR, LF, NUL, ...) refused; it could inject SMTP commands"
         case .emptyValue: return "\(context): empty value"
         case .tooLong(let limit): return "\(context): longer than \(limit) octets"
         case .invalidAddress: return "\(context): not a valid mailbox (local-part@domain)"

@@ -65,9 +65,15 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
             guard rawLocal.allSatisfy({ $0 >= 0x20 }) else { throw SMTPSyntaxError(.invalidAddress, context) }
             local = Self.quoted(rawLocal)
         }
-        guard local.count <= Self.maxLocalPart else { throw SMTPSyntaxError(.tooLong(limit: Self.maxLocalPart), "\(context) local part") }
-        guard rawDomain.count <= Self.maxDomain else { throw SMTPSyntaxError(.tooLong(limit: Self.maxDomain), "\(context) domain") }
-        guard local.count + 1 + rawDomain.count + 2 <= Self.maxPath else { throw SMTPSyntaxError(.tooLong(limit: Self.maxPath), "\(context) path") }
+        guard local.count <= Self.maxLocalPart else {
+            throw SMTPSyntaxError(.tooLong(limit: Self.maxLocalPart), "\(context) local part")
+        }
+        guard rawDomain.count <= Self.maxDomain else {
+            throw SMTPSyntaxError(.tooLong(limit: Self.maxDomain), "\(context) domain")
+        }
+        guard local.count + 1 + rawDomain.count + 2 <= Self.maxPath else {
+            throw SMTPSyntaxError(.tooLong(limit: Self.maxPath), "\(context) path")
+        }
         self.localPart = String(decoding: local, as: UTF8.self)
         self.domain = String(decoding: rawDomain, as: UTF8.self)
     }
@@ -101,7 +107,8 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
     /// atext plus UTF-8 octets (RFC 6531 extends atext with UTF8-non-ascii).
     static func isAtext(_ b: UInt8) -> Bool {
         switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         case 0x80...0xFF:
             return true
@@ -150,7 +157,9 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
         guard !d.isEmpty else { return false }
         if d.first == UInt8(ascii: "[") {
             guard d.last == UInt8(ascii: "]"), d.count > 2 else { return false }
-            return d[1..<(d.count - 1)].allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: "\\") }
+            return d[1..<(d.count - 1)].allSatisfy {
+                $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: "\\")
+            }
         }
         var label = 0
         for b in d {
@@ -159,8 +168,10 @@ public struct SMTPMailbox: Hashable, Sendable, CustomStringConvertible {
                 label = 0
                 continue
             }
-            let ok = (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
-                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_") || b >= 0x80
+            let ok =
+                (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "-")
+                || b == UInt8(ascii: "_") || b >= 0x80
             guard ok else { return false }
             label += 1
             if label > 63 { return false }

@@ -30,7 +30,9 @@ public struct SMTPReply: Hashable, Sendable, CustomStringConvertible {
     /// The enhanced status code at the start of the first line, if its class
     /// agrees with the reply code's first digit.
     public var enhancedCode: EnhancedStatusCode? {
-        guard let first = lines.first, let (code, _) = EnhancedStatusCode.parsePrefix(Array(first.utf8)[...]) else { return nil }
+        guard let first = lines.first, let (code, _) = EnhancedStatusCode.parsePrefix(Array(first.utf8)[...]) else {
+            return nil
+        }
         return code.statusClass == self.code / 100 ? code : nil
     }
 

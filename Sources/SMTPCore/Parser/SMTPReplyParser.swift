@@ -101,7 +101,9 @@ public struct SMTPReplyParser: Sendable {
             throw SMTPSyntaxError(.invalidReplyCode, "reply line")
         }
         let code = Int(d[0] - 48) * 100 + Int(d[1] - 48) * 10 + Int(d[2] - 48)
-        guard (2...5).contains(code / 100), (code / 10) % 10 <= 5 else { throw SMTPSyntaxError(.invalidReplyCode, "reply line") }
+        guard (2...5).contains(code / 100), (code / 10) % 10 <= 5 else {
+            throw SMTPSyntaxError(.invalidReplyCode, "reply line")
+        }
         if line.count == 3 { return (code, true, "") }
         let sep = line[s + 3]
         let text = String(decoding: line[(s + 4)...], as: UTF8.self)

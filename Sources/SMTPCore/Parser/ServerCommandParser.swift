@@ -1,4 +1,5 @@
 import MailCore
+
 /// A command as the listener receives it (the server-side view of
 /// `SMTPCommand`): paths already validated, ESMTP parameters checked.
 ///
@@ -73,7 +74,8 @@ public struct ServerCommandError: Error, Hashable, Sendable, CustomStringConvert
 ///   ORCPT on RCPT. An unknown keyword gets 555, a bad or repeated value 501.
 public enum ServerCommandParser {
     static let notImplementedVerbs: Set<String> = [
-        "EXPN", "HELP", "AUTH", "BDAT", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD", "VERB", "ONEX", "BURL",
+        "EXPN", "HELP", "AUTH", "BDAT", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD", "VERB",
+        "ONEX", "BURL",
     ]
 
     public static func parse(_ line: [UInt8]) -> Result<SMTPServerCommand, ServerCommandError> {
@@ -151,7 +153,9 @@ public enum ServerCommandParser {
             }
             switch keyword {
             case "SIZE":
-                guard let value, !value.isEmpty, value.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(value) else {
+                guard let value, !value.isEmpty, value.count <= 18, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                    let n = Int(value)
+                else {
                     throw ServerCommandError(.syntax, 501, "5.5.4 Bad SIZE parameter")
                 }
                 params.size = n
@@ -170,8 +174,8 @@ public enum ServerCommandParser {
                 params.ret = ret
             case "ENVID":
                 guard let value, let decoded = XText.decodeStrict(value), !decoded.isEmpty,
-                      decoded.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }),
-                      let envid = try? EnvelopeID(String(decoding: decoded, as: UTF8.self))
+                    decoded.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }),
+                    let envid = try? EnvelopeID(String(decoding: decoded, as: UTF8.self))
                 else {
                     throw ServerCommandError(.syntax, 501, "5.5.4 Bad ENVID parameter (xtext, at most 100 characters)")
                 }
@@ -225,7 +229,8 @@ public enum ServerCommandParser {
     /// `ORCPT=addr-type ";" xtext`, at most 500 characters in all.
     static func originalRecipient(_ value: String) -> OriginalRecipient? {
         guard ("ORCPT=" + value).utf8.count <= OriginalRecipient.maxParameterLength,
-              let semicolon = value.firstIndex(of: ";") else { return nil }
+            let semicolon = value.firstIndex(of: ";")
+        else { return nil }
         let type = String(value[..<semicolon])
         let encoded = String(value[value.index(after: semicolon)...])
         guard !type.isEmpty, !encoded.isEmpty else { return nil }
@@ -242,7 +247,9 @@ public enum ServerCommandParser {
     }
 
     /// Matches `FROM:` / `TO:` case-insensitively and skips one stray SP.
-    static func expectPrefix(_ prefix: String, in argument: ArraySlice<UInt8>, usage: String) throws -> ArraySlice<UInt8> {
+    static func expectPrefix(_ prefix: String, in argument: ArraySlice<UInt8>, usage: String) throws -> ArraySlice<
+        UInt8
+    > {
         let p = Array(prefix.utf8)
         guard argument.count >= p.count else { throw ServerCommandError(.syntax, 501, "5.5.4 Syntax: \(usage)") }
         for (i, b) in p.enumerated() where Self.upper(argument[argument.startIndex + i]) != b {
@@ -263,7 +270,10 @@ public enum ServerCommandParser {
         while i < rest.endIndex {
             let b = rest[i]
             if quoted {
-                if b == UInt8(ascii: "\\") { i += 2; continue }
+                if b == UInt8(ascii: "\\") {
+                    i += 2
+                    continue
+                }
                 if b == UInt8(ascii: "\"") { quoted = false }
             } else if b == UInt8(ascii: "\"") {
                 quoted = true
@@ -278,7 +288,9 @@ public enum ServerCommandParser {
         guard let close else { throw ServerCommandError(.syntax, 501, "5.5.4 Syntax: \(usage)") }
         var path = rest[(rest.startIndex + 1)..<close]
         let after = rest[(close + 1)...]
-        guard after.isEmpty || after.first == 0x20 else { throw ServerCommandError(.syntax, 501, "5.5.4 Syntax: \(usage)") }
+        guard after.isEmpty || after.first == 0x20 else {
+            throw ServerCommandError(.syntax, 501, "5.5.4 Syntax: \(usage)")
+        }
         guard path.count <= SMTPMailbox.maxPath else { throw ServerCommandError(.syntax, 501, "5.1.3 Path too long") }
         // A-d-l ":" Mailbox — accept the route syntax, then drop it.
         if path.first == UInt8(ascii: "@") {
@@ -316,7 +328,7 @@ public enum ServerCommandParser {
             let eq = token.firstIndex(of: UInt8(ascii: "="))
             let keyword = token[token.startIndex..<(eq ?? token.endIndex)]
             guard let first = keyword.first, isAlpha(first) || isDigit(first),
-                  keyword.allSatisfy({ isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "-") })
+                keyword.allSatisfy({ isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "-") })
             else {
                 throw ServerCommandError(.syntax, 501, "5.5.4 Bad parameter syntax")
             }

@@ -26,6 +26,7 @@ public struct RecipientGate: Sendable {
 
     /// The `550 5.1.1` for a recipient the gate refuses.
     public static func refusal(_ mailbox: SMTPMailbox) -> SMTPReply {
-        SMTPReply(code: 550, lines: ["5.1.1 <\(mailbox)>: Recipient address rejected: not a report address of this listener"])
+        SMTPReply(
+            code: 550, lines: ["5.1.1 <\(mailbox)>: Recipient address rejected: not a report address of this listener"])
     }
 }

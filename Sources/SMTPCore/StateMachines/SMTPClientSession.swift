@@ -52,7 +52,8 @@ public struct SMTPClientSession: Sendable {
             switch code {
             case .outOfOrder(let what): return "command out of order: \(what)"
             case .extensionNotOffered(let k): return "the server does not advertise \(k)"
-            case .plaintextAuthRefused: return "AUTH refused over a connection without TLS (use --allow-plaintext-auth for test servers)"
+            case .plaintextAuthRefused:
+                return "AUTH refused over a connection without TLS (use --allow-plaintext-auth for test servers)"
             case .pipeliningNotOffered: return "several commands in one batch need PIPELINING"
             case .unexpectedReply: return "reply received while no command was waiting for one"
             case .syntax(let e): return e.description
@@ -107,7 +108,9 @@ public struct SMTPClientSession: Sendable {
         if authChallengePending, commands.count != 1 || commands[0].verb != .authResponse {
             throw SessionError(.outOfOrder("a 334 challenge must be answered first (\"*\" aborts)"))
         }
-        let batch = pending.compactMap { e -> SMTPCommand? in if case .command(let c) = e { return c } else { return nil } } + commands
+        let batch =
+            pending.compactMap { e -> SMTPCommand? in if case .command(let c) = e { return c } else { return nil } }
+            + commands
         if batch.count > 1 || pending.contains(.endOfData) {
             guard capabilities?.pipelining == true else { throw SessionError(.pipeliningNotOffered) }
             for c in batch.dropLast() where !c.mayBePipelinedMidBatch {
@@ -135,7 +138,9 @@ public struct SMTPClientSession: Sendable {
 
     /// Encodes the message after 354 (dot-stuffed, with the final dot).
     public mutating func sendMessage(_ message: [UInt8]) throws -> [UInt8] {
-        guard state == .awaitingMessage else { throw SessionError(.outOfOrder("message content without a 354 reply to DATA")) }
+        guard state == .awaitingMessage else {
+            throw SessionError(.outOfOrder("message content without a 354 reply to DATA"))
+        }
         let bytes: [UInt8]
         do { bytes = try DataEncoder.encode(message) } catch let e as SMTPSyntaxError { throw SessionError(.syntax(e)) }
         state = .ready
@@ -162,14 +167,20 @@ public struct SMTPClientSession: Sendable {
     /// The server's reply to the oldest outstanding command.
     public mutating func receive(_ reply: SMTPReply) throws -> Outcome {
         if state == .awaitingGreeting {
-            if reply.code == 421 { state = .closed; return .closing(reply) }
+            if reply.code == 421 {
+                state = .closed
+                return .closing(reply)
+            }
             // 220 opens the session; 554 means "no service" but QUIT is still expected.
             state = .greeted
             serviceRefused = !reply.isPositive
             return .greeting(reply)
         }
         guard !pending.isEmpty else {
-            if reply.code == 421 { state = .closed; return .closing(reply) }
+            if reply.code == 421 {
+                state = .closed
+                return .closing(reply)
+            }
             throw SessionError(.unexpectedReply)
         }
         let expectation = pending.removeFirst()
@@ -210,7 +221,9 @@ public struct SMTPClientSession: Sendable {
         case .mail:
             // Replies to an old transaction must not touch the one pipelined behind it.
             if laterTransactionStarted { break }
-            if reply.isPositive { mailAccepted = true } else if !pending.contains(where: { if case .command(.rcpt) = $0 { return true } else { return false } }) {
+            if reply.isPositive {
+                mailAccepted = true
+            } else if !pending.contains(where: { if case .command(.rcpt) = $0 { return true } else { return false } }) {
                 resetTransaction()
             }
         case .rcpt:
@@ -254,11 +267,15 @@ public struct SMTPClientSession: Sendable {
         case .ehlo, .helo:
             resetTransaction()
         case .startTLS:
-            guard state == .ready, !mailSent else { throw SessionError(.outOfOrder("STARTTLS needs a completed EHLO and no open transaction")) }
+            guard state == .ready, !mailSent else {
+                throw SessionError(.outOfOrder("STARTTLS needs a completed EHLO and no open transaction"))
+            }
             guard !tlsActive else { throw SessionError(.outOfOrder("TLS is already active")) }
             guard caps?.startTLS == true else { throw SessionError(.extensionNotOffered("STARTTLS")) }
         case .auth(let mechanism, _):
-            guard state == .ready, !mailSent else { throw SessionError(.outOfOrder("AUTH needs a completed EHLO and no open transaction")) }
+            guard state == .ready, !mailSent else {
+                throw SessionError(.outOfOrder("AUTH needs a completed EHLO and no open transaction"))
+            }
             guard !authenticated else { throw SessionError(.outOfOrder("already authenticated")) }
             guard let caps, caps.authMechanisms.contains(mechanism.uppercased()) else {
                 throw SessionError(.extensionNotOffered("AUTH \(mechanism.uppercased())"))
@@ -269,20 +286,28 @@ public struct SMTPClientSession: Sendable {
             guard tlsActive || policy.allowPlaintextAuth else { throw SessionError(.plaintextAuthRefused) }
             authChallengePending = false
         case .mail(_, let p):
-            guard state == .ready, let caps else { throw SessionError(.outOfOrder("MAIL needs a completed EHLO or HELO")) }
-            guard !mailSent else { throw SessionError(.outOfOrder("MAIL inside an open transaction (send RSET first)")) }
+            guard state == .ready, let caps else {
+                throw SessionError(.outOfOrder("MAIL needs a completed EHLO or HELO"))
+            }
+            guard !mailSent else {
+                throw SessionError(.outOfOrder("MAIL inside an open transaction (send RSET first)"))
+            }
             if p.usesDSN && !caps.dsn { throw SessionError(.extensionNotOffered("DSN")) }
             if p.size != nil && caps.sizeLimit == nil { throw SessionError(.extensionNotOffered("SIZE")) }
             if p.body == .eightBitMIME && !caps.eightBitMIME { throw SessionError(.extensionNotOffered("8BITMIME")) }
             if p.body == .sevenBit && !caps.eightBitMIME { throw SessionError(.extensionNotOffered("8BITMIME")) }
             if p.smtpUTF8 && !caps.smtpUTF8 { throw SessionError(.extensionNotOffered("SMTPUTF8")) }
-            if case .mailbox(let m) = command.mailPath, m.requiresSMTPUTF8, !p.smtpUTF8 { throw SessionError(.extensionNotOffered("SMTPUTF8 (non-ASCII sender)")) }
+            if case .mailbox(let m) = command.mailPath, m.requiresSMTPUTF8, !p.smtpUTF8 {
+                throw SessionError(.extensionNotOffered("SMTPUTF8 (non-ASCII sender)"))
+            }
             mailSent = true
             smtpUTF8Transaction = p.smtpUTF8
         case .rcpt(let mailbox, let p):
             guard mailSent, let caps else { throw SessionError(.outOfOrder("RCPT before MAIL")) }
             if p.usesDSN && !caps.dsn { throw SessionError(.extensionNotOffered("DSN")) }
-            if mailbox.requiresSMTPUTF8 && !smtpUTF8Transaction { throw SessionError(.extensionNotOffered("SMTPUTF8 (non-ASCII recipient)")) }
+            if mailbox.requiresSMTPUTF8 && !smtpUTF8Transaction {
+                throw SessionError(.extensionNotOffered("SMTPUTF8 (non-ASCII recipient)"))
+            }
         case .data:
             guard mailSent else { throw SessionError(.outOfOrder("DATA before MAIL")) }
         case .rset:

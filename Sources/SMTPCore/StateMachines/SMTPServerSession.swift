@@ -17,7 +17,10 @@ public struct SMTPEnvelope: Hashable, Sendable {
     /// `SMTP`, `ESMTP` or `ESMTPS` (RFC 3848), for the `Received:` header.
     public var protocolName: String
 
-    public init(reversePath: ReversePath, mailParameters: MailParameters, recipients: [Recipient], heloName: String, protocolName: String) {
+    public init(
+        reversePath: ReversePath, mailParameters: MailParameters, recipients: [Recipient], heloName: String,
+        protocolName: String
+    ) {
         self.reversePath = reversePath
         self.mailParameters = mailParameters
         self.recipients = recipients
@@ -81,7 +84,9 @@ public struct SMTPServerSession: Sendable {
         /// The local part before `+`, lower-cased.
         public static func key(of mailbox: SMTPMailbox) -> String {
             let local = mailbox.unquotedLocalPart
-            let base = local.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? local
+            let base =
+                local.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+                ?? local
             return base.lowercased()
         }
 
@@ -269,7 +274,8 @@ public struct SMTPServerSession: Sendable {
     /// The listener shuts down and this session is between transactions.
     public mutating func shutdown() -> Action {
         phase = .closed
-        return .replyThenClose(Self.reply(421, "4.3.2 \(configuration.hostname) Service shutting down, closing connection"))
+        return .replyThenClose(
+            Self.reply(421, "4.3.2 \(configuration.hostname) Service shutting down, closing connection"))
     }
 
     /// Whether a transaction is open (MAIL given, message not finished).
@@ -301,14 +307,16 @@ public struct SMTPServerSession: Sendable {
                 phase = .command
                 transaction = nil
                 decoder = EndOfDataDecoder()
-                return .reply(Self.reply(552, "5.3.4 Message size exceeds fixed limit of \(configuration.maxMessageSize) octets"))
+                return .reply(
+                    Self.reply(552, "5.3.4 Message size exceeds fixed limit of \(configuration.maxMessageSize) octets"))
             }
             let message = decoder.message
             decoder = EndOfDataDecoder()
             phase = .storing
             let envelope = SMTPEnvelope(
                 reversePath: txn.reversePath, mailParameters: txn.parameters, recipients: txn.recipients,
-                heloName: greeting?.name ?? "", protocolName: (greeting?.esmtp ?? false ? "ESMTP" : "SMTP") + (tlsActive ? "S" : "")
+                heloName: greeting?.name ?? "",
+                protocolName: (greeting?.esmtp ?? false ? "ESMTP" : "SMTP") + (tlsActive ? "S" : "")
             )
             return .acceptMessage(envelope, message)
         }
@@ -388,7 +396,8 @@ public struct SMTPServerSession: Sendable {
             junkCommands += 1
             if junkCommands > configuration.maxJunkCommands {
                 phase = .closed
-                return .replyThenClose(Self.reply(421, "4.7.0 \(configuration.hostname) Error: too many commands without mail"))
+                return .replyThenClose(
+                    Self.reply(421, "4.7.0 \(configuration.hostname) Error: too many commands without mail"))
             }
         default: break
         }
@@ -408,7 +417,8 @@ public struct SMTPServerSession: Sendable {
                 return error(Self.reply(555, "5.5.4 MAIL parameters need EHLO"))
             }
             if let size = params.size, size > configuration.maxMessageSize {
-                return .reply(Self.reply(552, "5.3.4 Message size exceeds fixed limit of \(configuration.maxMessageSize) octets"))
+                return .reply(
+                    Self.reply(552, "5.3.4 Message size exceeds fixed limit of \(configuration.maxMessageSize) octets"))
             }
             transaction = Transaction(reversePath: path, parameters: params)
             return .reply(Self.reply(250, "2.1.0 Ok"))
@@ -475,7 +485,9 @@ public struct SMTPServerSession: Sendable {
         case .startTLS:
             guard configuration.startTLSAvailable else { return error(Self.reply(454, "4.7.0 TLS not available")) }
             guard !tlsActive else { return error(Self.reply(503, "5.5.1 TLS already active")) }
-            guard transaction == nil else { return error(Self.reply(503, "5.5.1 STARTTLS not allowed inside a mail transaction")) }
+            guard transaction == nil else {
+                return error(Self.reply(503, "5.5.1 STARTTLS not allowed inside a mail transaction"))
+            }
             // Anything the client sent after STARTTLS arrived in plaintext:
             // drop it so it is never read as if it came over TLS.
             discardedPlaintextOctets += input.count - readIndex
@@ -492,7 +504,10 @@ public struct SMTPServerSession: Sendable {
     }
 
     private func ehloReply(_ name: String) -> SMTPReply {
-        var lines = ["\(configuration.hostname) greets \(name)", "PIPELINING", "SIZE \(configuration.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        var lines = [
+            "\(configuration.hostname) greets \(name)", "PIPELINING", "SIZE \(configuration.maxMessageSize)",
+            "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+        ]
         if configuration.advertiseDSN { lines.append("DSN") }
         if configuration.startTLSAvailable && !tlsActive { lines.append("STARTTLS") }
         return SMTPReply(code: 250, lines: lines)

@@ -25,7 +25,8 @@ enum ConfigFile {
     /// $XDG_CONFIG_HOME/roundtrip/config.toml, else ~/.config/roundtrip/config.toml.
     static func defaultPath(environment: [String: String]) -> String {
         if let p = environment[environmentVariable], !p.isEmpty { return p }
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let base =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
         return base + "/roundtrip/config.toml"
     }
@@ -68,13 +69,17 @@ enum ConfigFile {
         return args
     }
 
-    static func arguments(for section: TOMLTable, subcommand: String, path: String, given: [String]) throws -> [String] {
+    static func arguments(for section: TOMLTable, subcommand: String, path: String, given: [String]) throws -> [String]
+    {
         var out: [String] = []
         for key in section.keys.sorted() {
             guard let value = section[key] else { continue }
             let lower = key.lowercased()
             if lower.contains("password") && lower != "password-file" {
-                throw Problem(description: "\(path): [\(subcommand)] \(key): secrets are not read from the config file; use password-file or ROUNDTRIP_PASSWORD")
+                throw Problem(
+                    description:
+                        "\(path): [\(subcommand)] \(key): secrets are not read from the config file; use password-file or ROUNDTRIP_PASSWORD"
+                )
             }
             guard key.range(of: "^[a-z][a-z0-9-]*$", options: .regularExpression) != nil else {
                 throw Problem(description: "\(path): [\(subcommand)] \(key) is not an option name")

@@ -108,14 +108,17 @@ struct DayArgument: ExpressibleByArgument, Hashable, Sendable {
 
     init?(argument s: String) {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
+        guard parts.count == 3, parts[0].count == 4, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2])
+        else { return nil }
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC") ?? cal.timeZone
         var c = DateComponents()
         c.year = y
         c.month = m
         c.day = d
-        guard (1...12).contains(m), (1...31).contains(d), let date = cal.date(from: c), cal.component(.day, from: date) == d else { return nil }
+        guard (1...12).contains(m), (1...31).contains(d), let date = cal.date(from: c),
+            cal.component(.day, from: date) == d
+        else { return nil }
         self.date = date
     }
 }

@@ -29,12 +29,15 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("connect-timeout"), help: "Seconds to wait for the TCP connection (default 30).")
     var connectTimeout: Double?
 
-    @Option(name: .customLong("dns-server"), help: "Resolve MX and host names with this DNS server, HOST[:PORT] (numeric).")
+    @Option(
+        name: .customLong("dns-server"), help: "Resolve MX and host names with this DNS server, HOST[:PORT] (numeric).")
     var dnsServer: String?
 
     func validate() throws {
         if let helo { do { _ = try SMTPCommand.ehlo(helo).line() } catch { throw ValidationError("--helo: \(error)") } }
-        if let m = authMechanism, !["PLAIN", "LOGIN"].contains(m.uppercased()) { throw ValidationError("--auth-mechanism must be PLAIN or LOGIN") }
+        if let m = authMechanism, !["PLAIN", "LOGIN"].contains(m.uppercased()) {
+            throw ValidationError("--auth-mechanism must be PLAIN or LOGIN")
+        }
         if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be positive") }
         if let t = connectTimeout, !(t > 0) { throw ValidationError("--connect-timeout must be positive") }
     }
@@ -60,8 +63,9 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The dialog settings; host and port are filled in per server.
     func dialogOptions(host: String = "", port: Int = 25) throws -> SMTPCheckOptions {
-        SMTPCheckOptions(host: host, port: port, heloName: heloName, tls: tlsPolicy, auth: try credentials(),
-                         allowPlaintextAuth: tlsOptions.allowPlaintextAuth, timeouts: timeouts, resolver: try resolver())
+        SMTPCheckOptions(
+            host: host, port: port, heloName: heloName, tls: tlsPolicy, auth: try credentials(),
+            allowPlaintextAuth: tlsOptions.allowPlaintextAuth, timeouts: timeouts, resolver: try resolver())
     }
 
     static func localHostName() -> String {

@@ -5,7 +5,10 @@ import Roundtrip
 
 /// Where probes and reports are recorded, shared by verify, send, status and listen.
 struct LedgerOptions: ParsableArguments {
-    @Option(help: "The ledger file (default: $XDG_DATA_HOME/roundtrip/ledger.sqlite or ~/.local/share/roundtrip/ledger.sqlite). The probe-token key lives beside it.")
+    @Option(
+        help:
+            "The ledger file (default: $XDG_DATA_HOME/roundtrip/ledger.sqlite or ~/.local/share/roundtrip/ledger.sqlite). The probe-token key lives beside it."
+    )
     var ledger: String?
 
     init() {}

@@ -1,5 +1,5 @@
-import Crypto
 import ArgumentParser
+import Crypto
 import Foundation
 import MailTransport
 import Roundtrip
@@ -8,23 +8,36 @@ import SMTPCore
 
 /// What to send and where: shared by `verify` and `send`.
 struct ProbeOptions: ParsableArguments {
-    @Option(name: .customLong("to"), help: ArgumentHelp("Recipient; repeat for several.", valueName: "address"), transform: SMTPMailbox.argument)
+    @Option(
+        name: .customLong("to"), help: ArgumentHelp("Recipient; repeat for several.", valueName: "address"),
+        transform: SMTPMailbox.argument)
     var recipients: [SMTPMailbox] = []
 
-    @Option(help: ArgumentHelp("Return address: reports come back to LOCAL+TOKEN@DOMAIN.", valueName: "address"), transform: SMTPMailbox.argument)
+    @Option(
+        help: ArgumentHelp("Return address: reports come back to LOCAL+TOKEN@DOMAIN.", valueName: "address"),
+        transform: SMTPMailbox.argument)
     var from: SMTPMailbox
 
-    @Option(help: ArgumentHelp("Submit to this server (HOST[:PORT], default port 25) instead of the recipients' MX.", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "Submit to this server (HOST[:PORT], default port 25) instead of the recipients' MX.",
+            valueName: "host:port"))
     var server: ServerArgument?
 
     @Option(name: .customLong("mx-port"), help: "Port for MX delivery.")
     var mxPort: Int = 25
 
-    @Option(help: ArgumentHelp("How long to wait for reports: 90s, 10m, 1h. For send: when status calls it a timeout.", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "How long to wait for reports: 90s, 10m, 1h. For send: when status calls it a timeout.",
+            valueName: "duration"))
     var deadline: DurationArgument = DurationArgument(.seconds(600), text: "10m")
 
-    @Option(help: ArgumentHelp("DSN NOTIFY: NEVER or a list of SUCCESS,FAILURE,DELAY (default SUCCESS,FAILURE,DELAY).", valueName: "notify"),
-            transform: DSNNotify.argument)
+    @Option(
+        help: ArgumentHelp(
+            "DSN NOTIFY: NEVER or a list of SUCCESS,FAILURE,DELAY (default SUCCESS,FAILURE,DELAY).", valueName: "notify"
+        ),
+        transform: DSNNotify.argument)
     var notify: DSNNotify = .all
 
     @Option(help: "DSN RET: hdrs or full.")
@@ -36,8 +49,10 @@ struct ProbeOptions: ParsableArguments {
     @Option(name: .customLong("body-file"), help: "Message body from this file.")
     var bodyFile: String?
 
-    @Option(name: .customLong("header"), help: ArgumentHelp("Extra header \"Name: value\"; repeat for several.", valueName: "header"),
-            transform: HeaderArgument.argument)
+    @Option(
+        name: .customLong("header"),
+        help: ArgumentHelp("Extra header \"Name: value\"; repeat for several.", valueName: "header"),
+        transform: HeaderArgument.argument)
     var headers: [HeaderArgument] = []
 
     @Option(help: "Pad the probe to at least N octets (tests size limits).")
@@ -53,7 +68,9 @@ struct ProbeOptions: ParsableArguments {
         if !(1...65535).contains(mxPort) { throw ValidationError("--mx-port must be 1-65535") }
     }
 
-    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: Ledger?, strict: Bool) throws -> VerifyConfiguration {
+    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: Ledger?, strict: Bool) throws
+        -> VerifyConfiguration
+    {
         var body: [UInt8]?
         if let bodyFile {
             guard let data = FileManager.default.contents(atPath: (bodyFile as NSString).expandingTildeInPath) else {

@@ -10,40 +10,58 @@ import RoundtripCore
 
 /// Where reports come back to, for verify.
 struct ReceiptOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Run our own report listener for the run on HOST:PORT (the return domain's MX must point here), for --from's domain.", valueName: "host:port"))
+    @Option(
+        help: ArgumentHelp(
+            "Run our own report listener for the run on HOST:PORT (the return domain's MX must point here), for --from's domain.",
+            valueName: "host:port"))
     var listen: ServerArgument?
 
-    @Option(name: .customLong("listen-store"), help: "Where the listener stores what it receives (default: a folder beside the ledger).")
+    @Option(
+        name: .customLong("listen-store"),
+        help: "Where the listener stores what it receives (default: a folder beside the ledger).")
     var listenStore: String?
 
-    @Option(help: ArgumentHelp("Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.", valueName: "url"),
-            transform: MailboxURLArgument.argument)
+    @Option(
+        help: ArgumentHelp(
+            "Read reports from this IMAP mailbox (IDLE when offered): imap[s]://USER@HOST[:PORT]/MAILBOX, USER percent-encoded.",
+            valueName: "url"),
+        transform: MailboxURLArgument.argument)
     var imap: MailboxURLArgument?
 
-    @Option(help: ArgumentHelp("Read reports from this POP3 mailbox: pop3[s]://USER@HOST[:PORT].", valueName: "url"), transform: MailboxURLArgument.argument)
+    @Option(
+        help: ArgumentHelp("Read reports from this POP3 mailbox: pop3[s]://USER@HOST[:PORT].", valueName: "url"),
+        transform: MailboxURLArgument.argument)
     var pop3: MailboxURLArgument?
 
     @Option(help: "Read reports from this Maildir (new/ and cur/).")
     var maildir: String?
 
-    @Option(name: .customLong("mailbox-password-file"), help: "The mailbox password (default: --password-file, else ROUNDTRIP_PASSWORD).")
+    @Option(
+        name: .customLong("mailbox-password-file"),
+        help: "The mailbox password (default: --password-file, else ROUNDTRIP_PASSWORD).")
     var mailboxPasswordFile: String?
 
-    @Flag(help: "Remove the reports that matched this probe from the mailbox afterwards (IMAP UID MOVE or UIDPLUS expunge, POP3 DELE); Maildir reports are always marked seen.")
+    @Flag(
+        help:
+            "Remove the reports that matched this probe from the mailbox afterwards (IMAP UID MOVE or UIDPLUS expunge, POP3 DELE); Maildir reports are always marked seen."
+    )
     var cleanup = false
 
     func mailboxOptions(_ url: MailboxURL, connection: ConnectionOptions) throws -> MailboxServerOptions {
         let password = try Secrets.password(file: mailboxPasswordFile ?? connection.passwordFile)
         let t = TimeAmount.nanoseconds(Int64((connection.timeout ?? 30) * 1e9))
         return MailboxServerOptions(
-            url: url, password: password, tls: connection.tlsOptions.policy(transport: url.scheme.implicitTLS ? .implicit : .starttls),
+            url: url, password: password,
+            tls: connection.tlsOptions.policy(transport: url.scheme.implicitTLS ? .implicit : .starttls),
             allowPlaintextAuth: connection.tlsOptions.allowPlaintextAuth, timeout: t, connectTimeout: t
         )
     }
 
     /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
-    func feeds(connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
-               log: @escaping @Sendable (String) -> Void) throws -> [any ReportFeed] {
+    func feeds(
+        connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
+        log: @escaping @Sendable (String) -> Void
+    ) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
         if let listen {
             let hp = listen.hostPort(defaultPort: 25)
@@ -51,14 +69,21 @@ struct ReceiptOptions: ParsableArguments {
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
             var configuration = SMTPListenerConfiguration(
-                host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain], storeDirectory: store
+                host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain],
+                storeDirectory: store
             )
             configuration.recipientGate = ProbeToken.recipientGate(key: key)
             feeds.append(ListenerFeed(configuration: configuration, logger: logger))
         }
         if let maildir { feeds.append(MaildirFeed(path: (maildir as NSString).expandingTildeInPath)) }
-        if let imap { feeds.append(IMAPFeed(options: try mailboxOptions(imap.url, connection: connection), cleanup: cleanup, log: log)) }
-        if let pop3 { feeds.append(POP3Feed(options: try mailboxOptions(pop3.url, connection: connection), cleanup: cleanup, log: log)) }
+        if let imap {
+            feeds.append(
+                IMAPFeed(options: try mailboxOptions(imap.url, connection: connection), cleanup: cleanup, log: log))
+        }
+        if let pop3 {
+            feeds.append(
+                POP3Feed(options: try mailboxOptions(pop3.url, connection: connection), cleanup: cleanup, log: log))
+        }
         return feeds
     }
 }

@@ -43,7 +43,9 @@ enum CheckRenderer {
     static func printText(_ r: SMTPCheckReport, verbose: Bool, mx: MXSummary?) {
         var out = ""
         let target = r.host.contains(":") ? "[\(r.host)]:\(r.port)" : "\(r.host):\(r.port)"
-        if let mx, !mx.exchangers.isEmpty, let rec = mx.exchangers.first(where: { $0.host.trimmingCharacters(in: ["."]) == r.host }) {
+        if let mx, !mx.exchangers.isEmpty,
+            let rec = mx.exchangers.first(where: { $0.host.trimmingCharacters(in: ["."]) == r.host })
+        {
             out += "MX \(rec.preference) \(r.host) for \(mx.domain)\n"
         } else if let mx, let host = mx.implicitHost {
             out += "\(mx.domain) has no MX; implicit MX \(host)\n"
@@ -70,24 +72,32 @@ enum CheckRenderer {
         if !r.capabilities.isEmpty || r.usedHELO {
             let caps = r.capabilities.map { ([$0.keyword] + $0.parameters).joined(separator: " ") }
             out += "  extensions: \(r.usedHELO ? "none (HELO)" : caps.joined(separator: ", "))\n"
-            out += "  DSN: \(r.dsn ? "advertised" : paint("NOT advertised: delivery reports cannot be requested", "33"))\n"
+            out +=
+                "  DSN: \(r.dsn ? "advertised" : paint("NOT advertised: delivery reports cannot be requested", "33"))\n"
         }
         if let t = r.tls {
             out += "  TLS: \(t.protocolVersion ?? "?") \(t.cipher ?? "?")\n"
             out += "    subject:    \(t.subject ?? "-")\n"
-            out += "    SANs:       \(t.subjectAlternativeNames.isEmpty ? "-" : t.subjectAlternativeNames.joined(separator: ", "))\n"
+            out +=
+                "    SANs:       \(t.subjectAlternativeNames.isEmpty ? "-" : t.subjectAlternativeNames.joined(separator: ", "))\n"
             out += "    issuer:     \(t.issuer ?? "-")\n"
             if let na = t.notAfter { out += "    not after:  \(iso(na))\n" }
             let chain = t.chainVerified.map { $0 ? "yes" : "no (\(t.chainError ?? "?"))" } ?? "not checked"
             let name = t.hostnameMatched.map { $0 ? "yes" : "no" } ?? "not checked"
-            out += "    chain verified against \(t.trustStore == "system" ? "the system trust store" : t.trustStore): \(chain)\n"
+            out +=
+                "    chain verified against \(t.trustStore == "system" ? "the system trust store" : t.trustStore): \(chain)\n"
             out += "    host name \(t.verifiedName) matched: \(name)\n"
         }
         for w in r.warnings { out += "  \(paint("warning:", "33")) \(w)\n" }
         if let step = r.failedStep {
-            out += paint("FAIL", "31") + " at \(step.rawValue): \(r.error ?? "") (exit \(ExitStatus(step: step).rawValue))\n"
+            out +=
+                paint("FAIL", "31")
+                + " at \(step.rawValue): \(r.error ?? "") (exit \(ExitStatus(step: step).rawValue))\n"
         } else {
-            out += paint("PASS", "32") + (r.warnings.isEmpty ? "" : " with \(r.warnings.count) warning\(r.warnings.count == 1 ? "" : "s")") + "\n"
+            out +=
+                paint("PASS", "32")
+                + (r.warnings.isEmpty ? "" : " with \(r.warnings.count) warning\(r.warnings.count == 1 ? "" : "s")")
+                + "\n"
         }
         FileHandle.standardOutput.write(Data(out.utf8))
     }
@@ -107,8 +117,9 @@ enum CheckRenderer {
     }
 
     static func printJSON(_ reports: [SMTPCheckReport], mx: MXSummary?, exitCode: ExitStatus) {
-        let doc = Document(schemaVersion: schemaVersion, tool: "roundtrip \(RoundtripVersion.current)", mx: mx, results: reports,
-                           passed: exitCode == .ok, exitCode: exitCode.rawValue)
+        let doc = Document(
+            schemaVersion: schemaVersion, tool: "roundtrip \(RoundtripVersion.current)", mx: mx, results: reports,
+            passed: exitCode == .ok, exitCode: exitCode.rawValue)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         enc.dateEncodingStrategy = .iso8601

@@ -15,7 +15,8 @@ enum ParseRenderer {
         if let id = r.originalEnvelopeID { s += "  envelope-id: \(id)\n" }
         if let mta = r.reportingMTA { s += "  reporting-mta: \(mta.value)\n" }
         for rr in r.recipients {
-            s += "  \(rr.address): \(rr.action.rawValue) \(rr.status?.description ?? "-")\(rr.statusIsPseudo ? " (guessed)" : "")"
+            s +=
+                "  \(rr.address): \(rr.action.rawValue) \(rr.status?.description ?? "-")\(rr.statusIsPseudo ? " (guessed)" : "")"
             if let m = rr.remoteMTA { s += " via \(m.value)" }
             s += "\n"
             if let d = rr.diagnostic { s += "    \(d.prefix(200))\n" }

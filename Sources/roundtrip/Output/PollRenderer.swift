@@ -55,7 +55,8 @@ final class PollOutput: PollObserver, @unchecked Sendable {
 
     static func encoder(pretty: Bool) -> JSONEncoder {
         let e = JSONEncoder()
-        e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        e.outputFormatting =
+            pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         e.dateEncodingStrategy = .iso8601
         return e
     }
@@ -70,7 +71,9 @@ final class PollOutput: PollObserver, @unchecked Sendable {
         case .text:
             Self.write(Self.textLine(p) + "\n")
         case .jsonl:
-            if let data = try? Self.encoder(pretty: false).encode(p) { Self.write(String(decoding: data, as: UTF8.self) + "\n") }
+            if let data = try? Self.encoder(pretty: false).encode(p) {
+                Self.write(String(decoding: data, as: UTF8.self) + "\n")
+            }
         case .json:
             break
         }
@@ -82,17 +85,23 @@ final class PollOutput: PollObserver, @unchecked Sendable {
             let flat = s.map { $0.isNewline || $0 == "\t" ? " " : $0 }
             return String(flat.prefix(200))
         }
-        return [p.source, "size=\(p.size)", p.multipartReport ? "report=yes" : "report=no",
-                "from=\(clean(p.from))", "subject=\(clean(p.subject))", "message-id=\(clean(p.messageId))"].joined(separator: "\t")
+        return [
+            p.source, "size=\(p.size)", p.multipartReport ? "report=yes" : "report=no",
+            "from=\(clean(p.from))", "subject=\(clean(p.subject))", "message-id=\(clean(p.messageId))",
+        ].joined(separator: "\t")
     }
 
     func finish(exitCode: Int32) {
         let doc = locked {
-            PollDocument(mailbox: mailbox, kind: kind, messages: messages, tls: _tls, alerts: _alerts, cleanup: _cleanup, error: _error, exitCode: exitCode)
+            PollDocument(
+                mailbox: mailbox, kind: kind, messages: messages, tls: _tls, alerts: _alerts, cleanup: _cleanup,
+                error: _error, exitCode: exitCode)
         }
         switch format {
         case .json:
-            if let data = try? Self.encoder(pretty: true).encode(doc) { Self.write(String(decoding: data, as: UTF8.self) + "\n") }
+            if let data = try? Self.encoder(pretty: true).encode(doc) {
+                Self.write(String(decoding: data, as: UTF8.self) + "\n")
+            }
         case .text:
             for a in doc.alerts { FileHandle.standardError.write(Data("ALERT from the server: \(a)\n".utf8)) }
             if let c = doc.cleanup {

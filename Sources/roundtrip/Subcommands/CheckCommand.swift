@@ -9,21 +9,21 @@ struct CheckCommand: RoundtripSubcommand {
         commandName: "check",
         abstract: "Run the basic SMTP dialog check against a server or every MX of a domain.",
         discussion: """
-        Connects, reads the 220 banner, sends EHLO (HELO on 500/502), lists the extensions, upgrades with STARTTLS when offered and sends EHLO again, optionally authenticates, optionally tests MAIL FROM / RCPT TO acceptance, then RSET and QUIT. Every step is timed and judged.
+            Connects, reads the 220 banner, sends EHLO (HELO on 500/502), lists the extensions, upgrades with STARTTLS when offered and sends EHLO again, optionally authenticates, optionally tests MAIL FROM / RCPT TO acceptance, then RSET and QUIT. Every step is timed and judged.
 
-        Examples:
-          roundtrip check 127.0.0.1:2525
-          roundtrip check --domain example.org
-          roundtrip check mx.example.org --from probe@a.example \\
-            --rcpt alice@example.org --format json
-          roundtrip check smtp.example.org:587 --auth user@example.org \\
-            --password-file ~/.pw --starttls require
-          roundtrip check smtp.example.org:465 --tls implicit
+            Examples:
+              roundtrip check 127.0.0.1:2525
+              roundtrip check --domain example.org
+              roundtrip check mx.example.org --from probe@a.example \\
+                --rcpt alice@example.org --format json
+              roundtrip check smtp.example.org:587 --auth user@example.org \\
+                --password-file ~/.pw --starttls require
+              roundtrip check smtp.example.org:465 --tls implicit
 
-        The password comes from --password-file or the ROUNDTRIP_PASSWORD environment variable, never from the command line.
+            The password comes from --password-file or the ROUNDTRIP_PASSWORD environment variable, never from the command line.
 
-        With --domain, every MX is checked and the exit code is that of the first failing MX in preference order. \(ExitStatus.help(for: .check))
-        """
+            With --domain, every MX is checked and the exit code is that of the first failing MX in preference order. \(ExitStatus.help(for: .check))
+            """
     )
 
     @Argument(help: ArgumentHelp("The server, HOST[:PORT] or [IPv6]:PORT. Omit with --domain.", valueName: "server"))
@@ -35,11 +35,15 @@ struct CheckCommand: RoundtripSubcommand {
     @Option(help: "The port when HOST has none (default 25; 465 with --tls implicit).")
     var port: Int?
 
-    @Option(help: ArgumentHelp("Envelope sender for the MAIL FROM test (\"<>\" for the null sender).", valueName: "address"),
-            transform: CheckCommand.sender)
+    @Option(
+        help: ArgumentHelp(
+            "Envelope sender for the MAIL FROM test (\"<>\" for the null sender).", valueName: "address"),
+        transform: CheckCommand.sender)
     var from: String?
 
-    @Option(help: ArgumentHelp("Recipient for the RCPT TO test; repeat for several.", valueName: "address"), transform: CheckCommand.recipient)
+    @Option(
+        help: ArgumentHelp("Recipient for the RCPT TO test; repeat for several.", valueName: "address"),
+        transform: CheckCommand.recipient)
     var rcpt: [String] = []
 
     @Flag(help: "Also send a small test message after RCPT (it will be delivered).")
@@ -69,7 +73,9 @@ struct CheckCommand: RoundtripSubcommand {
         if server == nil && domain == nil { throw ValidationError("name a server (HOST[:PORT]) or use --domain") }
         if server != nil && domain != nil { throw ValidationError("give either a server or --domain, not both") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535") }
-        if connection.auth == nil && connection.passwordFile != nil { throw ValidationError("--password-file needs --auth") }
+        if connection.auth == nil && connection.passwordFile != nil {
+            throw ValidationError("--password-file needs --auth")
+        }
     }
 
     static func status(for error: any Error) -> ExitStatus? {
@@ -96,7 +102,9 @@ struct CheckCommand: RoundtripSubcommand {
                 targets = [HostPort(host: host, port: defaultPort)]
             case .exchangers(let list):
                 mxNote = MXSummary(domain: domain, nullMX: false, exchangers: list)
-                targets = list.map { HostPort(host: $0.host.hasSuffix(".") ? String($0.host.dropLast()) : $0.host, port: defaultPort) }
+                targets = list.map {
+                    HostPort(host: $0.host.hasSuffix(".") ? String($0.host.dropLast()) : $0.host, port: defaultPort)
+                }
             }
         } else if let server {
             targets = [server.hostPort(defaultPort: defaultPort)]

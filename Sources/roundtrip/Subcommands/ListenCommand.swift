@@ -1,10 +1,10 @@
 import ArgumentParser
 import Crypto
 import Foundation
-import Roundtrip
 import Logging
 import MailTransport
 import NIOCore
+import Roundtrip
 import RoundtripCore
 import SMTPCore
 import ServiceLifecycle
@@ -15,20 +15,20 @@ struct ListenCommand: RoundtripSubcommand {
         commandName: "listen",
         abstract: "Run the report listener: an SMTP server that stores delivery reports durably.",
         discussion: """
-        Accepts mail only for the --domain names (never relays) and only for addresses that can be reports for our probes: LOCAL+TOKEN@DOMAIN where TOKEN is a probe token whose HMAC verifies with this installation's key (the file probe-token.key beside the ledger), postmaster@DOMAIN (RFC 5321), and the local parts named with --accept. Every other recipient gets 550 5.1.1. It offers STARTTLS (the given certificate, or a self-signed one made at start-up), and writes every message to STORE/new (Maildir) with its envelope in STORE/envelopes/NAME.json, fsync'ed before it answers 250; while the store's filesystem has less than --min-free bytes free, DATA gets 452 4.3.1. SIGTERM or SIGINT stops accepting, lets open sessions finish (--grace seconds), then exits.
+            Accepts mail only for the --domain names (never relays) and only for addresses that can be reports for our probes: LOCAL+TOKEN@DOMAIN where TOKEN is a probe token whose HMAC verifies with this installation's key (the file probe-token.key beside the ledger), postmaster@DOMAIN (RFC 5321), and the local parts named with --accept. Every other recipient gets 550 5.1.1. It offers STARTTLS (the given certificate, or a self-signed one made at start-up), and writes every message to STORE/new (Maildir) with its envelope in STORE/envelopes/NAME.json, fsync'ed before it answers 250; while the store's filesystem has less than --min-free bytes free, DATA gets 452 4.3.1. SIGTERM or SIGINT stops accepting, lets open sessions finish (--grace seconds), then exits.
 
-        Limits per client: --max-per-client connections (an IPv6 client is counted by its /64), 100 commands that move no mail (EHLO, NOOP, RSET, ...) between messages, --max-session seconds per session; replies are written only while the client reads them.
+            Limits per client: --max-per-client connections (an IPv6 client is counted by its /64), 100 commands that move no mail (EHLO, NOOP, RSET, ...) between messages, --max-session seconds per session; replies are written only while the client reads them.
 
-        Examples:
-          roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org \\
-            --store /var/lib/roundtrip
-          roundtrip listen --bind 127.0.0.1:2627 --domain return.rt.test \\
-            --store /tmp/store -v
-          roundtrip listen --bind [::]:25 --domain b.example.org --store /srv/rt \\
-            --tls-cert c.pem --tls-key k.pem
+            Examples:
+              roundtrip listen --bind 0.0.0.0:25 --domain bounce.example.org \\
+                --store /var/lib/roundtrip
+              roundtrip listen --bind 127.0.0.1:2627 --domain return.rt.test \\
+                --store /tmp/store -v
+              roundtrip listen --bind [::]:25 --domain b.example.org --store /srv/rt \\
+                --tls-cert c.pem --tls-key k.pem
 
-        \(ExitStatus.help(for: .listen)) Configuration problems: a bad certificate or key, a store that cannot be written, a probe-token key or ledger that cannot be read.
-        """
+            \(ExitStatus.help(for: .listen)) Configuration problems: a bad certificate or key, a store that cannot be written, a probe-token key or ledger that cannot be read.
+            """
     )
 
     @Option(help: ArgumentHelp("Address and port to listen on: HOST:PORT or [IPv6]:PORT.", valueName: "host:port"))
@@ -40,7 +40,10 @@ struct ListenCommand: RoundtripSubcommand {
     @Option(help: "The store directory (created if missing).")
     var store: String
 
-    @Option(help: "How files are made durable before 250: file (fdatasync each file, any filesystem) or batch (write out, then one journal commit per batch; ext4/XFS only).")
+    @Option(
+        help:
+            "How files are made durable before 250: file (fdatasync each file, any filesystem) or batch (write out, then one journal commit per batch; ext4/XFS only)."
+    )
     var sync: MessageStore.SyncMode = .file
 
     @Option(help: "Our host name in the greeting and Received: (default: this machine's name).")
@@ -76,16 +79,24 @@ struct ListenCommand: RoundtripSubcommand {
     @Option(help: "Seconds open sessions get to finish after SIGTERM.")
     var grace: Double = 30
 
-    @Option(help: ArgumentHelp("Also accept mail for this local part (any +tag) in the --domain names; repeat for several. postmaster is always accepted.", valueName: "LOCALPART"))
+    @Option(
+        help: ArgumentHelp(
+            "Also accept mail for this local part (any +tag) in the --domain names; repeat for several. postmaster is always accepted.",
+            valueName: "LOCALPART"))
     var accept: [String] = []
 
-    @Option(name: .customLong("min-free"), help: "Free bytes the store's filesystem must keep; below it DATA is answered 452 4.3.1.")
+    @Option(
+        name: .customLong("min-free"),
+        help: "Free bytes the store's filesystem must keep; below it DATA is answered 452 4.3.1.")
     var minFree: UInt64 = 100 * 1024 * 1024
 
     @Option(name: .customLong("max-session"), help: "Seconds a session may last in all.")
     var maxSession: Double = 600
 
-    @Option(help: "Correlate every stored report with the probes in this ledger (as `send` and `verify` record them), so `roundtrip status TOKEN --wait` sees the verdicts. The probe-token key lives beside it.")
+    @Option(
+        help:
+            "Correlate every stored report with the probes in this ledger (as `send` and `verify` record them), so `roundtrip status TOKEN --wait` sees the verdicts. The probe-token key lives beside it."
+    )
     var ledger: String?
 
     @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
@@ -97,10 +108,20 @@ struct ListenCommand: RoundtripSubcommand {
         if noTLS && tlsCert != nil { throw ValidationError("--no-tls contradicts --tls-cert") }
         if maxSize < 65536 { throw ValidationError("--max-size must be at least 65536 (RFC 5321 §4.5.3.1.7)") }
         if maxRecipients < 1 { throw ValidationError("--max-recipients must be at least 1") }
-        if maxConnections < 1 || maxPerClient < 1 { throw ValidationError("--max-connections and --max-per-client must be at least 1") }
-        if !(idleTimeout > 0) || !(dataTimeout > 0) || !(grace >= 0) || !(maxSession > 0) { throw ValidationError("timeouts must be positive") }
-        for a in accept where a.isEmpty || a.contains(where: { $0 == "@" || $0 == "+" || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }) {
-            throw ValidationError("--accept takes a bare local part (no @, +, spaces or control characters), not \(a.debugDescription)")
+        if maxConnections < 1 || maxPerClient < 1 {
+            throw ValidationError("--max-connections and --max-per-client must be at least 1")
+        }
+        if !(idleTimeout > 0) || !(dataTimeout > 0) || !(grace >= 0) || !(maxSession > 0) {
+            throw ValidationError("timeouts must be positive")
+        }
+        for a in accept
+        where a.isEmpty
+            || a.contains(where: {
+                $0 == "@" || $0 == "+" || $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false
+            })
+        {
+            throw ValidationError(
+                "--accept takes a bare local part (no @, +, spaces or control characters), not \(a.debugDescription)")
         }
     }
 
@@ -119,9 +140,12 @@ struct ListenCommand: RoundtripSubcommand {
         }
         let seconds = { (s: Double) in TimeAmount.nanoseconds(Int64(s * 1e9)) }
         var configuration = SMTPListenerConfiguration(
-            host: bind.host, port: bind.port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain, storeDirectory: store, syncMode: sync, tls: tls,
-            maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections, maxConnectionsPerClient: maxPerClient,
-            timeouts: SMTPListenerTimeouts(command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
+            host: bind.host, port: bind.port, hostname: hostname ?? ConnectionOptions.localHostName(), domains: domain,
+            storeDirectory: store, syncMode: sync, tls: tls,
+            maxMessageSize: maxSize, maxRecipients: maxRecipients, maxConnections: maxConnections,
+            maxConnectionsPerClient: maxPerClient,
+            timeouts: SMTPListenerTimeouts(
+                command: seconds(idleTimeout), data: seconds(dataTimeout), tlsHandshake: seconds(min(idleTimeout, 60))),
             shutdownGracePeriod: seconds(grace)
         )
         configuration.minFreeBytes = minFree
@@ -144,7 +168,8 @@ struct ListenCommand: RoundtripSubcommand {
         }
         let onMessage: @Sendable (StoredMessage) async -> Void = { [ingest] m in
             guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }
-            await ingest.ingest(ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
+            await ingest.ingest(
+                ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
         }
         try await Daemon.run(logger: logger) {
             try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)

@@ -10,15 +10,15 @@ struct ParseCommand: RoundtripSubcommand {
         commandName: "parse",
         abstract: "Parse delivery status notifications and bounce messages.",
         discussion: """
-        Each FILE may be a message file, a Maildir folder (new/ and cur/ are read), an mbox file (split mboxrd-style; its messages are named FILE#N when it holds several), or - for standard input. Unreadable inputs are reported and the run goes on; the exit status is then 1.
+            Each FILE may be a message file, a Maildir folder (new/ and cur/ are read), an mbox file (split mboxrd-style; its messages are named FILE#N when it holds several), or - for standard input. Unreadable inputs are reported and the run goes on; the exit status is then 1.
 
-        Examples:
-          roundtrip parse bounce.eml
-          roundtrip parse --format json ~/Maildir
-          cat bounce.eml | roundtrip parse --format jsonl -
+            Examples:
+              roundtrip parse bounce.eml
+              roundtrip parse --format json ~/Maildir
+              cat bounce.eml | roundtrip parse --format jsonl -
 
-        \(ExitStatus.help(for: .parse))
-        """
+            \(ExitStatus.help(for: .parse))
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {

@@ -11,27 +11,32 @@ struct PollCommand: RoundtripSubcommand {
         commandName: "poll",
         abstract: "Read a mailbox (IMAP, POP3 or Maildir) once, or watch it, and list the messages.",
         discussion: """
-        Lists each message with its source, size, From, Subject, Message-ID and whether it is a multipart/report (a delivery report). IMAP reads with BODY.PEEK[], POP3 with UIDL and RETR, Maildir from new/; nothing is changed unless --cleanup is given.
+            Lists each message with its source, size, From, Subject, Message-ID and whether it is a multipart/report (a delivery report). IMAP reads with BODY.PEEK[], POP3 with UIDL and RETR, Maildir from new/; nothing is changed unless --cleanup is given.
 
-        imap:// and pop3:// upgrade with STARTTLS/STLS when offered (--starttls); imaps:// and pop3s:// use TLS from the first byte. Credentials are never sent without TLS unless --allow-plaintext-auth is given. The password comes from --password-file or ROUNDTRIP_PASSWORD, never from the command line.
+            imap:// and pop3:// upgrade with STARTTLS/STLS when offered (--starttls); imaps:// and pop3s:// use TLS from the first byte. Credentials are never sent without TLS unless --allow-plaintext-auth is given. The password comes from --password-file or ROUNDTRIP_PASSWORD, never from the command line.
 
-        Examples:
-          roundtrip poll --imap imaps://rpt%40example.org@imap.example.org/INBOX \\
-            --password-file pw
-          roundtrip poll --imap imap://user@127.0.0.1:143/INBOX --starttls require \\
-            --watch
-          roundtrip poll --pop3 pop3s://user@pop.example.org --search TOKEN
-          roundtrip poll --maildir ~/Maildir --format jsonl
+            Examples:
+              roundtrip poll --imap imaps://rpt%40example.org@imap.example.org/INBOX \\
+                --password-file pw
+              roundtrip poll --imap imap://user@127.0.0.1:143/INBOX --starttls require \\
+                --watch
+              roundtrip poll --pop3 pop3s://user@pop.example.org --search TOKEN
+              roundtrip poll --maildir ~/Maildir --format jsonl
 
-        \(ExitStatus.help(for: .poll)) Details in docs/poll.md.
-        """
+            \(ExitStatus.help(for: .poll)) Details in docs/poll.md.
+            """
     )
 
-    @Option(help: ArgumentHelp("IMAP mailbox URL: imap[s]://USER@HOST[:PORT]/MAILBOX (USER percent-encoded, e.g. reports%40example.org).", valueName: "url"),
-            transform: MailboxURLArgument.argument)
+    @Option(
+        help: ArgumentHelp(
+            "IMAP mailbox URL: imap[s]://USER@HOST[:PORT]/MAILBOX (USER percent-encoded, e.g. reports%40example.org).",
+            valueName: "url"),
+        transform: MailboxURLArgument.argument)
     var imap: MailboxURLArgument?
 
-    @Option(help: ArgumentHelp("POP3 mailbox URL: pop3[s]://USER@HOST[:PORT].", valueName: "url"), transform: MailboxURLArgument.argument)
+    @Option(
+        help: ArgumentHelp("POP3 mailbox URL: pop3[s]://USER@HOST[:PORT].", valueName: "url"),
+        transform: MailboxURLArgument.argument)
     var pop3: MailboxURLArgument?
 
     @Option(help: "Maildir folder (holding new/, cur/, tmp/).")
@@ -42,7 +47,10 @@ struct PollCommand: RoundtripSubcommand {
 
     @OptionGroup var tlsOptions: TLSOptions
 
-    @Option(help: "Only messages carrying this token (IMAP: SEARCH HEADER X-Roundtrip-Probe / TEXT; POP3 and Maildir: the raw bytes).")
+    @Option(
+        help:
+            "Only messages carrying this token (IMAP: SEARCH HEADER X-Roundtrip-Probe / TEXT; POP3 and Maildir: the raw bytes)."
+    )
     var search: String?
 
     @Option(help: ArgumentHelp("Only messages that arrived on or after this day (YYYY-MM-DD).", valueName: "day"))
@@ -66,10 +74,15 @@ struct PollCommand: RoundtripSubcommand {
     @Flag(help: "Maildir: also scan cur/ (messages another reader has seen).")
     var includeCur = false
 
-    @Flag(help: "Remove the listed messages afterwards (needs --search): IMAP UID MOVE to --cleanup-folder, else UID EXPUNGE with UIDPLUS; POP3 DELE + QUIT; Maildir new/ → cur/ as seen.")
+    @Flag(
+        help:
+            "Remove the listed messages afterwards (needs --search): IMAP UID MOVE to --cleanup-folder, else UID EXPUNGE with UIDPLUS; POP3 DELE + QUIT; Maildir new/ → cur/ as seen."
+    )
     var cleanup = false
 
-    @Option(name: .customLong("cleanup-folder"), help: "IMAP folder for --cleanup when the server offers MOVE (\"\" deletes instead).")
+    @Option(
+        name: .customLong("cleanup-folder"),
+        help: "IMAP folder for --cleanup when the server offers MOVE (\"\" deletes instead).")
     var cleanupFolder: String = "Roundtrip-Processed"
 
     @Option(help: "Output: text, json (one document at the end), or jsonl (one object per message as it arrives).")
@@ -80,7 +93,9 @@ struct PollCommand: RoundtripSubcommand {
 
     func validate() throws {
         let sources = [imap != nil, pop3 != nil, maildir != nil].filter { $0 }
-        guard sources.count == 1 else { throw ValidationError("name exactly one mailbox: --imap URL, --pop3 URL or --maildir PATH") }
+        guard sources.count == 1 else {
+            throw ValidationError("name exactly one mailbox: --imap URL, --pop3 URL or --maildir PATH")
+        }
         if let imap = imap?.url {
             guard imap.scheme.isIMAP else { throw ValidationError("--imap needs an imap:// or imaps:// URL") }
             guard imap.user != nil else { throw ValidationError("--imap URL names no user: imaps://USER@HOST/INBOX") }
@@ -94,9 +109,13 @@ struct PollCommand: RoundtripSubcommand {
         if let duration, !(duration > 0) { throw ValidationError("--duration must be positive") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if (duration != nil || count != nil) && !watch { throw ValidationError("--duration and --count need --watch") }
-        if cleanup && search == nil { throw ValidationError("--cleanup needs --search TOKEN, so that only our own messages are removed") }
+        if cleanup && search == nil {
+            throw ValidationError("--cleanup needs --search TOKEN, so that only our own messages are removed")
+        }
         if let search, !ProbeToken.isWellFormed(search) {
-            throw ValidationError("--search takes a probe token (\(ProbeToken.length) characters a-z, 2-7), not \(search.debugDescription)")
+            throw ValidationError(
+                "--search takes a probe token (\(ProbeToken.length) characters a-z, 2-7), not \(search.debugDescription)"
+            )
         }
         if maildir != nil && passwordFile != nil { throw ValidationError("--password-file is for --imap and --pop3") }
         if maildir == nil && includeCur { throw ValidationError("--include-cur is for --maildir") }
@@ -111,13 +130,15 @@ struct PollCommand: RoundtripSubcommand {
     }
 
     func execute() async throws -> ExitStatus {
-        let output = PollOutput(format: format, mailbox: imap?.text ?? pop3?.text ?? maildir ?? "",
-                                kind: imap != nil ? "imap" : pop3 != nil ? "pop3" : "maildir", verbose: verbose)
+        let output = PollOutput(
+            format: format, mailbox: imap?.text ?? pop3?.text ?? maildir ?? "",
+            kind: imap != nil ? "imap" : pop3 != nil ? "pop3" : "maildir", verbose: verbose)
         var status = ExitStatus.ok
         do {
             let run = PollRun(
                 mailbox: try mailbox(), query: MailboxQuery(token: search, since: since?.date), watch: watch,
-                until: duration.map { .now + .milliseconds(Int64($0 * 1000)) }, count: count, interval: .milliseconds(Int64(interval * 1000)),
+                until: duration.map { .now + .milliseconds(Int64($0 * 1000)) }, count: count,
+                interval: .milliseconds(Int64(interval * 1000)),
                 cleanup: cleanup
             )
             try await run.run(output)
@@ -141,7 +162,8 @@ struct PollCommand: RoundtripSubcommand {
         let password = try Self.password(file: passwordFile)
         let t = TimeAmount.milliseconds(Int64(timeout * 1000))
         return MailboxServerOptions(
-            url: url, password: password, tls: tlsOptions.policy(transport: url.scheme.implicitTLS ? .implicit : .starttls),
+            url: url, password: password,
+            tls: tlsOptions.policy(transport: url.scheme.implicitTLS ? .implicit : .starttls),
             allowPlaintextAuth: tlsOptions.allowPlaintextAuth, timeout: t, connectTimeout: t,
             cleanupFolder: cleanupFolder.isEmpty ? nil : cleanupFolder,
             pollInterval: .milliseconds(Int64(interval * 1000))

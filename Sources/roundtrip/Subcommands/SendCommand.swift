@@ -8,15 +8,15 @@ struct SendCommand: RoundtripSubcommand {
         commandName: "send",
         abstract: "Send probe(s) and record them in the ledger without waiting; prints the token.",
         discussion: """
-        The first half of a split run: `roundtrip send` now, `roundtrip status TOKEN --wait 5m` later, while a standing `roundtrip listen --ledger` (or a `verify` run) fills the ledger.
+            The first half of a split run: `roundtrip send` now, `roundtrip status TOKEN --wait 5m` later, while a standing `roundtrip listen --ledger` (or a `verify` run) fills the ledger.
 
-        Example:
-          roundtrip send --to alice@example.org \\
-            --from roundtrip@bounce.example.net \\
-            --ledger /var/lib/roundtrip/ledger.sqlite
+            Example:
+              roundtrip send --to alice@example.org \\
+                --from roundtrip@bounce.example.net \\
+                --ledger /var/lib/roundtrip/ledger.sqlite
 
-        \(ExitStatus.help(for: .send))
-        """
+            \(ExitStatus.help(for: .send))
+            """
     )
 
     @OptionGroup var probe: ProbeOptions

@@ -8,20 +8,21 @@ struct StatusCommand: RoundtripSubcommand {
         commandName: "status",
         abstract: "Show probes and reports in the ledger; wait for a probe's verdicts.",
         discussion: """
-        Without a TOKEN, lists the recent probes with their verdicts and the reports that matched no probe; with one, shows that probe and, with --wait, waits until every recipient has a final verdict. Probes past their deadline are expired on the way (pending recipients become timeout).
+            Without a TOKEN, lists the recent probes with their verdicts and the reports that matched no probe; with one, shows that probe and, with --wait, waits until every recipient has a final verdict. Probes past their deadline are expired on the way (pending recipients become timeout).
 
-        Examples:
-          roundtrip status
-          roundtrip status TOKEN --wait 5m
+            Examples:
+              roundtrip status
+              roundtrip status TOKEN --wait 5m
 
-        \(ExitStatus.help(for: .status))
-        """
+            \(ExitStatus.help(for: .status))
+            """
     )
 
     @Argument(help: "A probe token.")
     var token: String?
 
-    @Option(help: ArgumentHelp("Wait up to this long for the probe's final verdicts (90s, 5m, 1h).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp("Wait up to this long for the probe's final verdicts (90s, 5m, 1h).", valueName: "duration"))
     var wait: DurationArgument?
 
     @Option(help: "How many recent probes to list.")
@@ -36,7 +37,9 @@ struct StatusCommand: RoundtripSubcommand {
     @OptionGroup var ledgerOptions: LedgerOptions
 
     func validate() throws {
-        if token == nil && (format == .junit || format == .nagios) { throw ValidationError("--format \(format.rawValue) needs a TOKEN") }
+        if token == nil && (format == .junit || format == .nagios) {
+            throw ValidationError("--format \(format.rawValue) needs a TOKEN")
+        }
         if token == nil && wait != nil { throw ValidationError("--wait needs a TOKEN") }
     }
 
@@ -47,7 +50,8 @@ struct StatusCommand: RoundtripSubcommand {
         _ = try await ledger.expire(now: Date())
         if let token {
             let until = Date().addingTimeInterval(wait?.seconds ?? 0)
-            guard let details = try await StatusQuery.wait(ledger: ledger, token: token.lowercased(), until: until) else {
+            guard let details = try await StatusQuery.wait(ledger: ledger, token: token.lowercased(), until: until)
+            else {
                 Self.report("no probe \(token) in \(try ledgerOptions.path())")
                 return .usage
             }
@@ -68,11 +72,15 @@ struct StatusCommand: RoundtripSubcommand {
             }
             var reports: [RunReport] = []
             for p in probes {
-                if let d = try await ledger.probe(token: p.probe.token) { reports.append(StatusQuery.runReport(d, strict: strict)) }
+                if let d = try await ledger.probe(token: p.probe.token) {
+                    reports.append(StatusQuery.runReport(d, strict: strict))
+                }
             }
-            let listing = Listing(probes: reports, unmatchedReports: unmatched.map {
-                Unmatched(receivedAt: $0.receivedAt, source: $0.source, forged: $0.forged, summary: $0.parsed)
-            })
+            let listing = Listing(
+                probes: reports,
+                unmatchedReports: unmatched.map {
+                    Unmatched(receivedAt: $0.receivedAt, source: $0.source, forged: $0.forged, summary: $0.parsed)
+                })
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             enc.dateEncodingStrategy = .iso8601
@@ -84,7 +92,8 @@ struct StatusCommand: RoundtripSubcommand {
         for p in probes {
             out += "\(p.probe.token)  \(df.string(from: p.probe.createdAt))  \(p.probe.status.rawValue)\n"
             for r in p.recipients.sorted(by: { $0.position < $1.position }) {
-                out += "  \(r.verdict.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.address)\(r.statusCode.map { "  \($0)" } ?? "")\n"
+                out +=
+                    "  \(r.verdict.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.address)\(r.statusCode.map { "  \($0)" } ?? "")\n"
             }
         }
         if !unmatched.isEmpty {

@@ -21,22 +21,41 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
     @Test func commandsOnTheWire() throws {
         #expect(text(try enc.encode(.select("INBOX"), tag: "a3")) == "a3 SELECT INBOX\r\n")
         #expect(text(try enc.encode(.select("My Reports"), tag: "a3")) == "a3 SELECT \"My Reports\"\r\n")
-        #expect(text(try enc.encode(.uidSearch([.header("X-Roundtrip-Probe", "k3v9")]), tag: "a4")) == "a4 UID SEARCH HEADER X-Roundtrip-Probe \"k3v9\"\r\n")
+        #expect(
+            text(try enc.encode(.uidSearch([.header("X-Roundtrip-Probe", "k3v9")]), tag: "a4"))
+                == "a4 UID SEARCH HEADER X-Roundtrip-Probe \"k3v9\"\r\n")
         let since = try #require(IMAPDate(year: 2025, month: 3, day: 3))
-        #expect(text(try enc.encode(.uidSearch([.since(since), .text("tok")]), tag: "a5")) == "a5 UID SEARCH SINCE 3-Mar-2025 TEXT \"tok\"\r\n")
+        #expect(
+            text(try enc.encode(.uidSearch([.since(since), .text("tok")]), tag: "a5"))
+                == "a5 UID SEARCH SINCE 3-Mar-2025 TEXT \"tok\"\r\n")
         #expect(text(try enc.encode(.uidSearch([.uid(.from(4100))]), tag: "a7")) == "a7 UID SEARCH UID 4100:*\r\n")
         #expect(text(try enc.encode(.uidSearch([]), tag: "a7")) == "a7 UID SEARCH ALL\r\n")
-        #expect(text(try enc.encode(.uidFetch(IMAPSequenceSet(numbers: [4101]), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), tag: "a8")) == "a8 UID FETCH 4101 (UID RFC822.SIZE BODY.PEEK[])\r\n")
-        #expect(text(try enc.encode(.uidStoreAddFlags(IMAPSequenceSet(numbers: [4107, 4108, 4110]), flags: ["\\Deleted"]), tag: "a11")) == "a11 UID STORE 4107:4108,4110 +FLAGS.SILENT (\\Deleted)\r\n")
-        #expect(text(try enc.encode(.uidExpunge(IMAPSequenceSet(numbers: [4107])), tag: "a12")) == "a12 UID EXPUNGE 4107\r\n")
-        #expect(text(try enc.encode(.uidMove(IMAPSequenceSet(numbers: [4101]), mailbox: "Roundtrip/Processed"), tag: "a10")) == "a10 UID MOVE 4101 Roundtrip/Processed\r\n")
+        #expect(
+            text(
+                try enc.encode(
+                    .uidFetch(IMAPSequenceSet(numbers: [4101]), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), tag: "a8"
+                )) == "a8 UID FETCH 4101 (UID RFC822.SIZE BODY.PEEK[])\r\n")
+        #expect(
+            text(
+                try enc.encode(
+                    .uidStoreAddFlags(IMAPSequenceSet(numbers: [4107, 4108, 4110]), flags: ["\\Deleted"]), tag: "a11"))
+                == "a11 UID STORE 4107:4108,4110 +FLAGS.SILENT (\\Deleted)\r\n")
+        #expect(
+            text(try enc.encode(.uidExpunge(IMAPSequenceSet(numbers: [4107])), tag: "a12"))
+                == "a12 UID EXPUNGE 4107\r\n")
+        #expect(
+            text(try enc.encode(.uidMove(IMAPSequenceSet(numbers: [4101]), mailbox: "Roundtrip/Processed"), tag: "a10"))
+                == "a10 UID MOVE 4101 Roundtrip/Processed\r\n")
         #expect(text(try enc.encode(.idle, tag: "a13")) == "a13 IDLE\r\n")
         #expect(throws: IMAPEncodingError.emptySet) { try enc.encode(.uidExpunge(IMAPSequenceSet([])), tag: "a1") }
-        #expect(throws: IMAPEncodingError.self) { try enc.encode(.uidStoreAddFlags(IMAPSequenceSet(numbers: [1]), flags: ["a)b"]), tag: "a1") }
+        #expect(throws: IMAPEncodingError.self) {
+            try enc.encode(.uidStoreAddFlags(IMAPSequenceSet(numbers: [1]), flags: ["a)b"]), tag: "a1")
+        }
     }
 
     @Test func quotedEscapesOnlyQuoteAndBackslash() throws {
-        #expect(text(try enc.encode(.login(user: "u", password: "p\"q\\r"), tag: "a1")) == "a1 LOGIN u \"p\\\"q\\\\r\"\r\n")
+        #expect(
+            text(try enc.encode(.login(user: "u", password: "p\"q\\r"), tag: "a1")) == "a1 LOGIN u \"p\\\"q\\\\r\"\r\n")
     }
 
     @Test func synchronisingLiteralSplitsTheCommand() throws {
@@ -45,7 +64,8 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(String(decoding: e.parts[0], as: UTF8.self) == "a2 LOGIN alice {9}\r\n")
         #expect(String(decoding: e.parts[1], as: UTF8.self) == "pässword\r\n")
         #expect(e.redacted == "a2 LOGIN <redacted>")
-        let plus = try IMAPCommandEncoder(literalPlus: true).encode(.login(user: "alice", password: "pässword"), tag: "a2")
+        let plus = try IMAPCommandEncoder(literalPlus: true).encode(
+            .login(user: "alice", password: "pässword"), tag: "a2")
         #expect(plus.parts.count == 1)
         #expect(text(plus) == "a2 LOGIN alice {9+}\r\npässword\r\n")
     }
@@ -60,7 +80,9 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
     @Test func descriptionsRedactSecrets() {
         #expect(IMAPCommand.select("INBOX").description == "SELECT INBOX")
         #expect(IMAPCommand.login(user: "alice", password: "s3cret").description == "LOGIN <redacted>")
-        #expect(IMAPCommand.authenticatePlain(user: "alice", password: "s3cret", initialResponse: true).description == "AUTHENTICATE PLAIN <redacted>")
+        #expect(
+            IMAPCommand.authenticatePlain(user: "alice", password: "s3cret", initialResponse: true).description
+                == "AUTHENTICATE PLAIN <redacted>")
         #expect(!String(reflecting: IMAPCommand.login(user: "alice", password: "s3cret")).contains("s3cret"))
         #expect("\(POP3Command.pass("s3cret"))" == "PASS <redacted>")
     }
@@ -85,7 +107,9 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
 }
 
 @Suite struct IMAPClientStateMachineTests {
-    func greeted(_ caps: String = "IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR IDLE", tls: Bool = false, allowPlain: Bool = false) throws -> IMAPClientStateMachine {
+    func greeted(
+        _ caps: String = "IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR IDLE", tls: Bool = false, allowPlain: Bool = false
+    ) throws -> IMAPClientStateMachine {
         var m = IMAPClientStateMachine(policy: .init(allowPlaintextAuth: allowPlain), implicitTLS: tls)
         #expect(try m.receivedGreeting(try parse("* OK [CAPABILITY \(caps)] ready\r\n")) == .ok)
         return m
@@ -114,7 +138,9 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(throws: IMAPClientStateMachine.MachineError.self) { try bye.send(.noop) }
         var none = IMAPClientStateMachine()
         #expect(throws: IMAPClientStateMachine.MachineError.self) { try none.send(.capability) }
-        #expect(throws: IMAPClientStateMachine.MachineError.self) { try none.receivedGreeting(try parse("a1 OK hi\r\n")) }
+        #expect(throws: IMAPClientStateMachine.MachineError.self) {
+            try none.receivedGreeting(try parse("a1 OK hi\r\n"))
+        }
     }
 
     @Test func starttlsForgetsCapabilitiesAndBlocksUntilHandshake() throws {
@@ -130,19 +156,27 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(m.capabilities.isEmpty)
         #expect(throws: IMAPClientStateMachine.MachineError.self) { try m.send(.startTLS) }
         _ = try m.send(.capability)
-        #expect(try complete(&m, "* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE\r\n") == .untagged(.capability(["IMAP4rev1", "AUTH=PLAIN", "IDLE"])))
+        #expect(
+            try complete(&m, "* CAPABILITY IMAP4rev1 AUTH=PLAIN IDLE\r\n")
+                == .untagged(.capability(["IMAP4rev1", "AUTH=PLAIN", "IDLE"])))
         _ = try complete(&m, "a2 OK done\r\n")
         #expect(m.has("auth=plain"))
     }
 
     @Test func credentialsNeedTLS() throws {
         var m = try greeted()
-        #expect(throws: IMAPClientStateMachine.MachineError(.plaintextAuthRefused)) { try m.send(.login(user: "u", password: "p")) }
-        #expect(throws: IMAPClientStateMachine.MachineError(.plaintextAuthRefused)) { try m.send(.authenticatePlain(user: "u", password: "p", initialResponse: true)) }
+        #expect(throws: IMAPClientStateMachine.MachineError(.plaintextAuthRefused)) {
+            try m.send(.login(user: "u", password: "p"))
+        }
+        #expect(throws: IMAPClientStateMachine.MachineError(.plaintextAuthRefused)) {
+            try m.send(.authenticatePlain(user: "u", password: "p", initialResponse: true))
+        }
         var allowed = try greeted(allowPlain: true)
         _ = try allowed.send(.login(user: "u", password: "p"))
         var disabled = try greeted("IMAP4rev1 LOGINDISABLED", tls: true)
-        #expect(throws: IMAPClientStateMachine.MachineError(.loginDisabled)) { try disabled.send(.login(user: "u", password: "p")) }
+        #expect(throws: IMAPClientStateMachine.MachineError(.loginDisabled)) {
+            try disabled.send(.login(user: "u", password: "p"))
+        }
     }
 
     @Test func loginForgetsCapabilitiesUnlessTheOKCarriesThem() throws {
@@ -161,7 +195,11 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         var m = try greeted(tls: true)
         _ = try m.send(.login(user: "u", password: "p"))
         let e = try complete(&m, "a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
-        #expect(e == .completed(.login(user: "u", password: "p"), .init(tag: "a1", status: .no, code: .authenticationFailed, text: "Authentication failed.")))
+        #expect(
+            e
+                == .completed(
+                    .login(user: "u", password: "p"),
+                    .init(tag: "a1", status: .no, code: .authenticationFailed, text: "Authentication failed.")))
         #expect(m.state == .notAuthenticated)
     }
 
@@ -225,13 +263,20 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         _ = try m.send(.uidSearch([.all]))
         #expect(try complete(&m, "* 4 EXISTS\r\n") == .untagged(.exists(4)))
         #expect(try complete(&m, "* SEARCH 1 2\r\n") == .untagged(.search([1, 2])))
-        guard case .completed(.uidSearch, _) = try complete(&m, "a3 OK done\r\n") else { Issue.record("not completed"); return }
+        guard case .completed(.uidSearch, _) = try complete(&m, "a3 OK done\r\n") else {
+            Issue.record("not completed")
+            return
+        }
     }
 
     @Test func cleanupCommandsNeedTheirCapabilities() throws {
         var plain = try loggedInAndSelected(caps: "IMAP4rev1")
-        #expect(throws: IMAPClientStateMachine.MachineError(.capabilityMissing("MOVE"))) { try plain.send(.uidMove(IMAPSequenceSet(numbers: [1]), mailbox: "X")) }
-        #expect(throws: IMAPClientStateMachine.MachineError(.capabilityMissing("UIDPLUS"))) { try plain.send(.uidExpunge(IMAPSequenceSet(numbers: [1]))) }
+        #expect(throws: IMAPClientStateMachine.MachineError(.capabilityMissing("MOVE"))) {
+            try plain.send(.uidMove(IMAPSequenceSet(numbers: [1]), mailbox: "X"))
+        }
+        #expect(throws: IMAPClientStateMachine.MachineError(.capabilityMissing("UIDPLUS"))) {
+            try plain.send(.uidExpunge(IMAPSequenceSet(numbers: [1])))
+        }
         _ = try plain.send(.uidStoreAddFlags(IMAPSequenceSet(numbers: [1]), flags: ["\\Seen"]))
         var rev2 = try loggedInAndSelected(caps: "IMAP4rev2")
         _ = try rev2.send(.uidMove(IMAPSequenceSet(numbers: [1]), mailbox: "X"))
@@ -256,7 +301,9 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect(try m.endIdle() == bytes("DONE\r\n"))
         #expect(throws: IMAPClientStateMachine.MachineError.self) { try m.endIdle() }
         #expect(throws: IMAPClientStateMachine.MachineError(.commandWhileIdle)) { try m.send(.noop) }
-        #expect(try complete(&m, "a3 OK Idle completed\r\n") == .completed(.idle, .init(tag: "a3", status: .ok, text: "Idle completed")))
+        #expect(
+            try complete(&m, "a3 OK Idle completed\r\n")
+                == .completed(.idle, .init(tag: "a3", status: .ok, text: "Idle completed")))
         #expect(!m.isIdling)
         _ = try m.send(.noop)
     }

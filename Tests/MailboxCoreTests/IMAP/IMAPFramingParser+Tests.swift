@@ -94,7 +94,7 @@ func frames(_ input: [UInt8], chunk: Int, limits: IMAPFramingParser.Limits = .in
         #expect(throws: IMAPFramingError.literalTooLarge(size: 52_428_801, limit: 52_428_800)) { try p.next() }
         var q = IMAPFramingParser()
         q.append(bytes("* 1 FETCH (BODY[] {52428800}\r\n"))
-        #expect(try q.next() == nil) // exactly 50 MiB is allowed
+        #expect(try q.next() == nil)  // exactly 50 MiB is allowed
         var r = IMAPFramingParser()
         r.append(bytes("* 1 FETCH (BODY[] {99999999999999999999}\r\n"))
         #expect(throws: IMAPFramingError.self) { try r.next() }
@@ -148,7 +148,10 @@ func frames(_ input: [UInt8], chunk: Int, limits: IMAPFramingParser.Limits = .in
             p.append(bytes(")\r\n"))
             let frame = try #require(try p.next())
             let response = try IMAPResponseParser.parse(frame)
-            guard case .untagged(.fetch(1, let a)) = response else { Issue.record("not a FETCH"); return }
+            guard case .untagged(.fetch(1, let a)) = response else {
+                Issue.record("not a FETCH")
+                return
+            }
             #expect(a.uid == 9 && a.body?.count == size)
         }
         #expect(elapsed < .seconds(20))

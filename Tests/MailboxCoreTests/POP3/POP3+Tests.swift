@@ -17,7 +17,8 @@ import Testing
         return out
     }
 
-    static let dialog = "+OK Dovecot ready.\r\n"
+    static let dialog =
+        "+OK Dovecot ready.\r\n"
         + "+OK\r\nTOP\r\nUIDL\r\nSTLS\r\nSASL PLAIN LOGIN\r\n.\r\n"
         + "-ERR [IN-USE] Mailbox locked\r\n"
         + "+OK 120 octets\r\nSubject: x\r\n\r\n..leading dot\r\n...two\r\n.\r\n"
@@ -25,12 +26,13 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 7, 100])
     func multiLineRepliesAndDotUnstuffing(chunk: Int) throws {
-        let r = try replies(Self.dialog, expect: [.singleLine, .multiLine, .multiLine, .multiLine, .multiLine], chunk: chunk)
+        let r = try replies(
+            Self.dialog, expect: [.singleLine, .multiLine, .multiLine, .multiLine, .multiLine], chunk: chunk)
         #expect(r.count == 5)
         #expect(r[0] == POP3Reply(isOK: true, text: "Dovecot ready."))
         #expect(r[1].lines == ["TOP", "UIDL", "STLS", "SASL PLAIN LOGIN"])
         #expect(r[2] == POP3Reply(isOK: false, code: "IN-USE", text: "Mailbox locked"))
-        #expect(r[2].body == nil) // -ERR is one line even where a list was expected
+        #expect(r[2].body == nil)  // -ERR is one line even where a list was expected
         #expect(r[3].body == bytes("Subject: x\r\n\r\n.leading dot\r\n..two\r\n"))
         #expect(r[4].lines == ["1 000001", "2 abc-def"])
     }
@@ -42,7 +44,9 @@ import Testing
 
     @Test func statusLines() throws {
         #expect(try POP3ReplyParser.parseStatus(bytes("+OK")) == POP3Reply(isOK: true, text: ""))
-        #expect(try POP3ReplyParser.parseStatus(bytes("-ERR [SYS/TEMP] try later")) == POP3Reply(isOK: false, code: "SYS/TEMP", text: "try later"))
+        #expect(
+            try POP3ReplyParser.parseStatus(bytes("-ERR [SYS/TEMP] try later"))
+                == POP3Reply(isOK: false, code: "SYS/TEMP", text: "try later"))
         #expect(try POP3ReplyParser.parseStatus(bytes("-ERR [AUTH] Authentication failed.")).code == "AUTH")
         #expect(throws: POP3ParseError.self) { try POP3ReplyParser.parseStatus(bytes("OK fine")) }
         #expect(throws: POP3ParseError.self) { try POP3ReplyParser.parseStatus(bytes("+OKAY")) }
@@ -98,7 +102,9 @@ import Testing
         #expect(m.has("STLS") && m.saslMechanisms == ["PLAIN", "LOGIN"])
         #expect(throws: POP3ClientStateMachine.MachineError(.plaintextAuthRefused)) { try m.send(.user("alice")) }
         _ = try m.send(.stls)
-        #expect(try m.received(POP3Reply(isOK: true, text: "Begin TLS")) == .startTLS(POP3Reply(isOK: true, text: "Begin TLS")))
+        #expect(
+            try m.received(POP3Reply(isOK: true, text: "Begin TLS"))
+                == .startTLS(POP3Reply(isOK: true, text: "Begin TLS")))
         #expect(throws: POP3ClientStateMachine.MachineError.self) { try m.send(.capa) }
         m.tlsEstablished()
         #expect(m.capabilities == nil && m.tlsActive)
@@ -129,10 +135,13 @@ import Testing
         var m = try greeted(tls: true)
         _ = try m.send(.authPlain(user: "alice", password: "s3cret"))
         _ = try m.received(POP3Reply(isOK: true, text: ""))
-        _ = try m.send(.dele(2)); _ = try m.received(POP3Reply(isOK: true, text: ""))
-        _ = try m.send(.dele(9)); _ = try m.received(POP3Reply(isOK: false, text: "no such message"))
+        _ = try m.send(.dele(2))
+        _ = try m.received(POP3Reply(isOK: true, text: ""))
+        _ = try m.send(.dele(9))
+        _ = try m.received(POP3Reply(isOK: false, text: "no such message"))
         #expect(m.markedForDeletion == [2])
-        _ = try m.send(.quit); _ = try m.received(POP3Reply(isOK: true, text: "bye"))
+        _ = try m.send(.quit)
+        _ = try m.received(POP3Reply(isOK: true, text: "bye"))
         #expect(m.state == .update)
         #expect(m.committedDeletions == [2])
         #expect(throws: POP3ClientStateMachine.MachineError.self) { try m.send(.noop) }
@@ -140,26 +149,34 @@ import Testing
 
     @Test func quitBeforeLoginCommitsNothing() throws {
         var m = try greeted(tls: true)
-        _ = try m.send(.quit); _ = try m.received(POP3Reply(isOK: true, text: "bye"))
+        _ = try m.send(.quit)
+        _ = try m.received(POP3Reply(isOK: true, text: "bye"))
         #expect(m.state == .closed && m.committedDeletions.isEmpty)
     }
 
     @Test func rsetUnmarks() throws {
         var m = try greeted(tls: true)
-        _ = try m.send(.user("a")); _ = try m.received(POP3Reply(isOK: true, text: ""))
-        _ = try m.send(.pass("b")); _ = try m.received(POP3Reply(isOK: true, text: ""))
-        _ = try m.send(.dele(1)); _ = try m.received(POP3Reply(isOK: true, text: ""))
-        _ = try m.send(.rset); _ = try m.received(POP3Reply(isOK: true, text: ""))
+        _ = try m.send(.user("a"))
+        _ = try m.received(POP3Reply(isOK: true, text: ""))
+        _ = try m.send(.pass("b"))
+        _ = try m.received(POP3Reply(isOK: true, text: ""))
+        _ = try m.send(.dele(1))
+        _ = try m.received(POP3Reply(isOK: true, text: ""))
+        _ = try m.send(.rset)
+        _ = try m.received(POP3Reply(isOK: true, text: ""))
         #expect(m.markedForDeletion.isEmpty)
     }
 
     @Test func redactionAndArguments() throws {
         #expect(POP3Command.pass("s3cret").redactedLine == "PASS <redacted>")
         #expect(POP3Command.authPlain(user: "a", password: "s3cret").redactedLine == "AUTH PLAIN <redacted>")
-        #expect(try POP3Command.authPlain(user: "alice", password: "s3cret").line() == "AUTH PLAIN AGFsaWNlAHMzY3JldA==")
+        #expect(
+            try POP3Command.authPlain(user: "alice", password: "s3cret").line() == "AUTH PLAIN AGFsaWNlAHMzY3JldA==")
         #expect(POP3Command.retr(3).redactedLine == "RETR 3")
         #expect(throws: POP3ClientStateMachine.MachineError.self) { try POP3Command.user("a\r\nDELE 1").line() }
-        #expect(POP3Command.uidl.isMultiLine && POP3Command.retr(1).isMultiLine && !POP3Command.uidlOne(1).isMultiLine && !POP3Command.dele(1).isMultiLine)
+        #expect(
+            POP3Command.uidl.isMultiLine && POP3Command.retr(1).isMultiLine && !POP3Command.uidlOne(1).isMultiLine
+                && !POP3Command.dele(1).isMultiLine)
     }
 
     @Test func plaintextAllowedByPolicy() throws {
@@ -177,7 +194,9 @@ import Testing
 @Suite struct MailboxURLTests {
     @Test func forms() throws {
         let a = try MailboxURL(parsing: "imaps://reports%40example.org@imap.example.org/INBOX")
-        #expect(a.scheme == .imaps && a.user == "reports@example.org" && a.host == "imap.example.org" && a.port == 993 && a.mailbox == "INBOX")
+        #expect(
+            a.scheme == .imaps && a.user == "reports@example.org" && a.host == "imap.example.org" && a.port == 993
+                && a.mailbox == "INBOX")
         let b = try MailboxURL(parsing: "imap://user@127.0.0.1:143/Reports%20DSN")
         #expect(b.port == 143 && b.mailbox == "Reports DSN" && !b.scheme.implicitTLS)
         let c = try MailboxURL(parsing: "pop3s://user@pop.example.org")
@@ -190,7 +209,10 @@ import Testing
         #expect(d.description == "imap://[::1]:2143/INBOX")
     }
 
-    @Test(arguments: ["imap:/host", "http://h", "imap://u:pw@h/INBOX", "imap://h:0", "imap://h:99999", "pop3://h/INBOX", "imap://", "imap://u@h:x", "imap://%zz@h"])
+    @Test(arguments: [
+        "imap:/host", "http://h", "imap://u:pw@h/INBOX", "imap://h:0", "imap://h:99999", "pop3://h/INBOX", "imap://",
+        "imap://u@h:x", "imap://%zz@h",
+    ])
     func rejected(url: String) {
         #expect(throws: MailboxURL.ParseError.self) { try MailboxURL(parsing: url) }
     }
@@ -198,7 +220,9 @@ import Testing
 
 @Suite struct MessageSummaryTests {
     @Test func headerScan() {
-        let m = bytes("Return-Path: <>\r\nFrom: MAILER-DAEMON@rt.test (Mail Delivery System)\r\nSubject: Successful\r\n Mail Delivery Report\r\nMessage-ID: <abc@rt.test>\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"x\"\r\n\r\nSubject: not a header\r\n")
+        let m = bytes(
+            "Return-Path: <>\r\nFrom: MAILER-DAEMON@rt.test (Mail Delivery System)\r\nSubject: Successful\r\n Mail Delivery Report\r\nMessage-ID: <abc@rt.test>\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"x\"\r\n\r\nSubject: not a header\r\n"
+        )
         let s = MessageSummary(m)
         #expect(s.from == "MAILER-DAEMON@rt.test (Mail Delivery System)")
         #expect(s.subject == "Successful Mail Delivery Report")
