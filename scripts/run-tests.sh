@@ -7,7 +7,8 @@
 #      Dovecot and dnsmasq on 127.0.0.1 (see that script for ports and users)
 #   2. source $ROUNDTRIP_TEST_DIR/env.sh, export ROUNDTRIP_INTEGRATION=1 so the
 #      integration tests treat an unreachable service as a failure, not a skip
-#   3. swift build --build-tests -Xswiftc -warnings-as-errors
+#   3. swift format lint --strict (the .swift-format rules), then
+#      swift build --build-tests -Xswiftc -warnings-as-errors
 #   4. swift test (same flags, so nothing is rebuilt) "$@"
 #   5. FUZZ=1: scripts/fuzz.sh 20 (20 s for each of the five fuzz targets)
 #   6. scripts/package-check.sh: builds the Debian package once and checks it
@@ -32,8 +33,13 @@ export ROUNDTRIP_INTEGRATION=1
 SWIFT_FLAGS=(-Xswiftc -warnings-as-errors)
 
 rc=0
-echo "run-tests: swift build --build-tests ${SWIFT_FLAGS[*]}"
-swift build --build-tests "${SWIFT_FLAGS[@]}" || rc=$?
+echo "run-tests: swift format lint --strict"
+swift format lint --strict --recursive --parallel Sources Tests Package.swift || rc=$?
+
+if ((rc == 0)); then
+    echo "run-tests: swift build --build-tests ${SWIFT_FLAGS[*]}"
+    swift build --build-tests "${SWIFT_FLAGS[@]}" || rc=$?
+fi
 
 if ((rc == 0)); then
     echo "run-tests: swift test ${SWIFT_FLAGS[*]} $*"
