@@ -39,7 +39,7 @@ func imapOptions(
     MailboxServerOptions(
         url: try MailboxURL(parsing: "\(scheme)://\(user)@\(host):\(port)/INBOX"), password: password,
         tls: TLSPolicy(starttls: starttls, verify: caFile == nil ? .off : .strict, caFile: caFile),
-        allowPlaintextAuth: allowPlaintext, timeout: .seconds(3), connectTimeout: .seconds(3),
+        allowPlaintextAuth: allowPlaintext, timeout: .seconds(10), connectTimeout: .seconds(10),
         cleanupFolder: cleanupFolder, pollInterval: .milliseconds(100)
     )
 }

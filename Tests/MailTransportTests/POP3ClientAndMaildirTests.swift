@@ -36,7 +36,7 @@ func pop3Options(
     MailboxServerOptions(
         url: try MailboxURL(parsing: "\(scheme)://alice@\(host):\(port)"), password: password,
         tls: TLSPolicy(starttls: starttls, verify: caFile == nil ? .off : .strict, caFile: caFile),
-        allowPlaintextAuth: allowPlaintext, timeout: .seconds(3), connectTimeout: .seconds(3)
+        allowPlaintextAuth: allowPlaintext, timeout: .seconds(10), connectTimeout: .seconds(10)
     )
 }
 
