@@ -256,11 +256,11 @@ import Testing
     }
 
     @Test func tricklingClientIsCutOff() async throws {
-        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(500)) }) { h in
+        try await ListenerHarness.with({ $0.timeouts = SMTPListenerTimeouts(command: .milliseconds(1000)) }) { h in
             let c = try await h.client()
             try await c.send("NOOP\r\n")
             #expect(try await c.reply()?.code == 250)
-            // One byte every 100 ms never completes a line within 500 ms.
+            // One byte every 100 ms never completes a line within 1 s.
             var cut = false
             for byte in "MAIL FROM:<slow@b.example>\r\n" {
                 try? await c.send(String(byte))
