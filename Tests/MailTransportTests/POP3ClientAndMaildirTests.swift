@@ -253,3 +253,23 @@ func pop3Options(
         await server.stop()
     }
 }
+
+@Suite struct POP3ExpungedMeanwhileTests {
+    @Test("a message expunged by another session while we poll is skipped; the others are read")
+    func expungedMessageIsSkipped() async throws {
+        let server = try await ScriptedMailboxServer.start(
+            greeting: "+OK ready\r\n",
+            script: pop3Script { line, _ in
+                line == "RETR 2" ? .send("-ERR Message 2 expunged.\r\n") : nil
+            })
+        let client = try await POP3Client.connect(try pop3Options(port: server.port))
+        let messages = try await client.poll(MailboxQuery())
+        #expect(
+            messages.map { String(decoding: $0.bytes, as: UTF8.self) }.map {
+                $0.contains("tok1") || $0.contains("tok3")
+            } == [true, true])
+        #expect(await client.transcript.contains { $0.text.contains("RETR 2 refused") })
+        try await client.quit()
+        await server.stop()
+    }
+}

@@ -216,7 +216,18 @@ public actor POP3Client {
     public func poll(_ query: MailboxQuery, skipping: Set<String> = []) async throws -> [FetchedMessage] {
         var out: [FetchedMessage] = []
         for (n, id) in try await uidl() where !skipping.contains(id) {
-            let bytes = try await retrieve(n)
+            // Another session (an IMAP client on the same mailbox, say) may expunge a listed
+            // message meanwhile; Dovecot then answers RETR with -ERR. That message is skipped,
+            // the poll goes on.
+            let reply = try await run(.retr(n), step: .fetch, allowFailure: true)
+            guard reply.isOK else {
+                note(
+                    .info,
+                    "RETR \(n) refused (\(reply.statusLine)): the message left the mailbox during this session; skipped"
+                )
+                continue
+            }
+            let bytes = reply.body ?? []
             if let token = query.token, !IMAPClient.contains(bytes, token) { continue }
             out.append(FetchedMessage(source: source(uidl: id), bytes: bytes))
         }
