@@ -3,6 +3,7 @@ import Foundation
 import MailCore
 import MailTransport
 import NIOConcurrencyHelpers
+import RoundtripCore
 import Testing
 
 @testable import Roundtrip

@@ -2,6 +2,8 @@ import DeliveryReports
 import Foundation
 import MailCore
 import MailTransport
+import NIOConcurrencyHelpers
+import RoundtripCore
 
 /// `roundtrip parse`: delivery reports from message files, Maildir folders, mbox files and
 /// standard input (`-`), one record per message, read one file at a time as the records are
@@ -24,51 +26,66 @@ public struct ParseRun: Sequence, Sendable {
     }
 
     public struct Iterator: IteratorProtocol {
+        var inputs: Inputs
+
+        init(inputs: ArraySlice<String>, standardInput: @escaping @Sendable () -> [UInt8]) {
+            self.inputs = Inputs(inputs: inputs, standardInput: standardInput)
+        }
+
+        public mutating func next() -> ParseRecord? { inputs.next().map(ParseRun.record) }
+    }
+
+    /// A message read, or an input that could not be read.
+    enum Item: Sendable {
+        case message(name: String, bytes: [UInt8])
+        case failure(name: String, error: String)
+
+        var size: Int {
+            if case .message(_, let bytes) = self { return bytes.count }
+            return 0
+        }
+    }
+
+    static func record(_ item: Item) -> ParseRecord {
+        switch item {
+        case .failure(let name, let error):
+            return ParseRecord(file: name, error: error)
+        case .message(let name, let bytes):
+            do {
+                return ParseRecord(file: name, report: try DeliveryReportParser.parse(bytes))
+            } catch {
+                return ParseRecord(file: name, error: error.description)
+            }
+        }
+    }
+
+    /// The inputs' messages, one file read at a time as they are taken.
+    struct Inputs: IteratorProtocol {
         var inputs: ArraySlice<String>
         let standardInput: @Sendable () -> [UInt8]
         /// The files of a folder still to read.
         var files: ArraySlice<String> = []
-        /// The messages of one file still to parse, or the failure to read it.
+        /// The messages of one file still to hand out, or the failure to read it.
         var ready: ArraySlice<Item> = []
 
-        enum Item {
-            case message(name: String, bytes: [UInt8])
-            case failure(name: String, error: String)
-        }
-
-        public mutating func next() -> ParseRecord? {
+        mutating func next() -> Item? {
             while true {
-                if let item = ready.popFirst() {
-                    switch item {
-                    case .failure(let name, let error):
-                        return ParseRecord(file: name, error: error)
-                    case .message(let name, let bytes):
-                        do {
-                            return ParseRecord(file: name, report: try DeliveryReportParser.parse(bytes))
-                        } catch {
-                            return ParseRecord(file: name, error: error.description)
-                        }
-                    }
-                }
+                if let item = ready.popFirst() { return item }
                 if let file = files.popFirst() {
-                    var isDirectory: ObjCBool = false
-                    // Vanished between listing and reading (another reader moved it), or a
-                    // folder inside the folder: skipped quietly.
-                    guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory),
-                        !isDirectory.boolValue
-                    else { continue }
                     // A folder's files are read as a Maildir's: never through a link, size capped.
                     if let (bytes, _) = MaildirReader.readFile(file, limit: Self.maxMessageSize) {
                         ready = Self.split(name: file, bytes: bytes)[...]
-                    } else {
-                        ready = [
-                            .failure(
-                                name: file,
-                                error:
-                                    "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets"
-                            )
-                        ]
+                        continue
                     }
+                    // Vanished between listing and reading (another reader moved it), or a
+                    // folder inside the folder: skipped quietly.
+                    var st = stat()
+                    guard lstat(file, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { continue }
+                    ready = [
+                        .failure(
+                            name: file,
+                            error: "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets")
+                    ]
                     continue
                 }
                 guard let input = inputs.popFirst() else { return nil }
@@ -93,18 +110,33 @@ public struct ParseRun: Sequence, Sendable {
 
         static let maxMessageSize = 50 * 1024 * 1024
 
+        /// A file named on the command line: followed if it is a link (the user named it), any size
+        /// up to the cap.
         static func readFile(_ path: String) -> [Item] {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                return [.failure(name: path, error: "cannot open file")]
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return [.failure(name: path, error: "cannot open file: \(errnoText())")] }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                return [.failure(name: path, error: "not a regular file")]
             }
-            defer { try? handle.close() }
-            do {
-                let data = try handle.readToEnd() ?? Data()
-                return split(name: path, bytes: [UInt8](data))
-            } catch {
-                return [.failure(name: path, error: "read failed: \(error.localizedDescription)")]
+            guard Int(st.st_size) <= maxMessageSize * 64 else {
+                return [.failure(name: path, error: "larger than \(maxMessageSize * 64) octets")]
             }
+            var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+            var got = 0
+            while got < bytes.count {
+                let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + got, $0.count - got) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return [.failure(name: path, error: "read failed: \(errnoText())")] }
+                if n == 0 { break }
+                got += n
+            }
+            bytes.removeSubrange(got...)
+            return split(name: path, bytes: bytes)
         }
+
+        static func errnoText() -> String { String(cString: strerror(errno)) }
 
         /// An mbox file holds one item per message; anything else is one message. A file that
         /// holds one message is named by its path alone, one of several as `PATH#N` (1-based).
@@ -145,157 +177,101 @@ public struct ParseRun: Sequence, Sendable {
     }
 }
 
-/// One record of `roundtrip parse` (docs/parse-json.md): keys sorted by the encoder, absent
-/// values `null` (never omitted), except `error`, `family` and `reason`.
-public struct ParseRecord: Encodable, Sendable {
-    public var file: String
-    public var report: DeliveryReport?
-    public var error: String?
-
-    public init(file: String, report: DeliveryReport) {
-        self.file = file
-        self.report = report
+extension ParseRun {
+    public enum Format: String, CaseIterable, Sendable {
+        case text, json, jsonl
     }
 
-    public init(file: String, error: String) {
-        self.file = file
-        self.error = error
+    /// Messages taken from the inputs at a time: the most held in memory, with their output.
+    static let batchMessages = 512
+    static let batchOctets = 32 * 1024 * 1024
+
+    /// Parses and renders every message in input order, `workers` messages at a time, and
+    /// hands the output to `write` in chunks of about 64 KiB. Reading stays on the calling
+    /// thread; memory is bounded by one batch (512 messages or 32 MiB of input), whatever the
+    /// number of inputs. Returns false when an input could not be read.
+    public func render(
+        _ format: Format, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        write: ([UInt8]) -> Void
+    ) -> Bool {
+        var items = Inputs(inputs: inputs[...], standardInput: standardInput)
+        var out: [UInt8] = []
+        out.reserveCapacity(128 * 1024)
+        var allRead = true
+        var count = 0
+        if format == .json { out.append(UInt8(ascii: "[")) }
+        while true {
+            var batch: [Item] = []
+            var octets = 0
+            while batch.count < Self.batchMessages, octets < Self.batchOctets, let item = items.next() {
+                octets += item.size
+                batch.append(item)
+            }
+            if batch.isEmpty { break }
+            let rendered = Self.render(batch, format, workers: Swift.max(1, workers))
+            for (failed, bytes) in rendered {
+                if failed { allRead = false }
+                switch format {
+                case .text:
+                    out.append(contentsOf: bytes)
+                case .jsonl:
+                    out.append(contentsOf: bytes)
+                    out.append(UInt8(ascii: "\n"))
+                case .json:
+                    // One array, a record per line.
+                    out.append(contentsOf: (count == 0 ? "\n  " : ",\n  ").utf8)
+                    out.append(contentsOf: bytes)
+                }
+                count += 1
+                if out.count >= 64 * 1024 {
+                    write(out)
+                    out.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        if format == .json { out.append(contentsOf: Array("\n]\n".utf8)) }
+        if !out.isEmpty { write(out) }
+        return allRead
     }
 
-    enum Key: String, CodingKey {
-        case file, error, kind, family, reason, envelopeId, reportingMTA, recipients, returnedHeaders, envelope
+    /// One batch, parsed and rendered on `workers` threads; the results in the batch's order
+    /// (true: the record is an error).
+    static func render(_ batch: [Item], _ format: Format, workers: Int) -> [(Bool, [UInt8])] {
+        let results = UnsafeMutableBufferPointer<(Bool, [UInt8])>.allocate(capacity: batch.count)
+        results.initialize(repeating: (false, []))
+        defer { results.deinitialize().deallocate() }
+        let next = NIOLockedValueBox(0)
+        let slots = ResultSlots(results)
+        DispatchQueue.concurrentPerform(iterations: Swift.min(workers, batch.count)) { _ in
+            while true {
+                // Small claims keep both cores busy to the end of a batch of uneven messages.
+                let start = next.withLockedValue { claimed -> Int in
+                    claimed += 8
+                    return claimed - 8
+                }
+                if start >= batch.count { return }
+                for i in start..<Swift.min(start + 8, batch.count) {
+                    let record = record(batch[i])
+                    let bytes: [UInt8]
+                    switch format {
+                    case .text:
+                        bytes = Array(record.text().utf8)
+                    case .json, .jsonl:
+                        var json = JSONBytes(reservingCapacity: 1024)
+                        record.json(into: &json)
+                        bytes = json.bytes
+                    }
+                    slots.set(i, (record.error != nil, bytes))
+                }
+            }
+        }
+        return Array(results)
     }
+}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(file, forKey: .file)
-        guard let r = report else {
-            try c.encode(error ?? "unknown error", forKey: .error)
-            return
-        }
-        try c.encode(r.kind.name, forKey: .kind)
-        switch r.kind {
-        case .legacy(let family): try c.encode(family, forKey: .family)
-        case .notAReport(let reason): try c.encode(reason.rawValue, forKey: .reason)
-        default: break
-        }
-        try c.encode(r.originalEnvelopeID, forKey: .envelopeId)
-        try c.encode(r.reportingMTA?.value, forKey: .reportingMTA)
-        try c.encode(r.recipients.map(Recipient.init), forKey: .recipients)
-        try c.encode(r.returnedHeaders.map(ReturnedHeaders.init), forKey: .returnedHeaders)
-        try c.encode(Envelope(r.envelope), forKey: .envelope)
-    }
-
-    /// `recipients[]`.
-    struct Recipient: Encodable {
-        var recipient: String
-        var originalRecipient: String?
-        var action: String
-        var actionInferred: Bool
-        var status: String?
-        var statusLiteral: Bool
-        var remoteMTA: String?
-        var diagnostic: String?
-
-        init(_ rr: RecipientReport) {
-            recipient = rr.address
-            originalRecipient = rr.originalRecipientDecoded ?? rr.originalRecipient?.value
-            action = rr.action.rawValue
-            actionInferred = rr.actionInferred
-            status = rr.status?.description
-            statusLiteral = !rr.statusIsPseudo
-            remoteMTA = rr.remoteMTA?.value
-            diagnostic = rr.diagnostic
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case recipient, originalRecipient, action, actionInferred, status, statusLiteral, remoteMTA, diagnostic
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(recipient, forKey: .recipient)
-            try c.encode(originalRecipient, forKey: .originalRecipient)
-            try c.encode(action, forKey: .action)
-            try c.encode(actionInferred, forKey: .actionInferred)
-            try c.encode(status, forKey: .status)
-            try c.encode(statusLiteral, forKey: .statusLiteral)
-            try c.encode(remoteMTA, forKey: .remoteMTA)
-            try c.encode(diagnostic, forKey: .diagnostic)
-        }
-    }
-
-    /// `returnedHeaders`.
-    struct ReturnedHeaders: Encodable {
-        var source: String
-        var messageId: String?
-        var subject: String?
-        var xRoundtripProbe: String?
-        var from: String?
-        var to: String?
-        var date: String?
-
-        init(_ h: DeliveryReports.ReturnedHeaders) {
-            source = h.source.rawValue
-            messageId = h.messageID
-            subject = h.subject
-            xRoundtripProbe = h.roundtripProbe
-            from = h.from
-            to = h.to
-            date = h.date
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case source, messageId, subject, xRoundtripProbe, from, to, date
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(source, forKey: .source)
-            try c.encode(messageId, forKey: .messageId)
-            try c.encode(subject, forKey: .subject)
-            try c.encode(xRoundtripProbe, forKey: .xRoundtripProbe)
-            try c.encode(from, forKey: .from)
-            try c.encode(to, forKey: .to)
-            try c.encode(date, forKey: .date)
-        }
-    }
-
-    /// `envelope`.
-    struct Envelope: Encodable {
-        var to: [String]
-        var deliveredTo: [String]
-        var xOriginalTo: [String]
-        var returnPath: String?
-
-        init(_ e: ReportEnvelope) {
-            to = e.to
-            deliveredTo = e.deliveredTo
-            xOriginalTo = e.xOriginalTo
-            returnPath = e.returnPath
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case to, deliveredTo, xOriginalTo, returnPath
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(to, forKey: .to)
-            try c.encode(deliveredTo, forKey: .deliveredTo)
-            try c.encode(xOriginalTo, forKey: .xOriginalTo)
-            try c.encode(returnPath, forKey: .returnPath)
-        }
-    }
-
-    /// One line of JSON (keys sorted, slashes unescaped), as `jsonl` prints it.
-    public func jsonLine() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(self) else {
-            return
-                "{\"error\":\"cannot encode\",\"file\":\(String(decoding: (try? encoder.encode(file)) ?? Data("\"?\"".utf8), as: UTF8.self))}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
+/// Each worker writes only the slots it claimed, so no two threads touch one slot.
+private struct ResultSlots: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<(Bool, [UInt8])>
+    init(_ buffer: UnsafeMutableBufferPointer<(Bool, [UInt8])>) { self.buffer = buffer }
+    func set(_ i: Int, _ value: (Bool, [UInt8])) { buffer[i] = value }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import DeliveryReports
 import Foundation
 import Roundtrip
 
@@ -10,7 +9,7 @@ struct ParseCommand: RoundtripSubcommand {
         commandName: "parse",
         abstract: "Parse delivery status notifications and bounce messages.",
         discussion: """
-            Each FILE may be a message file, a Maildir folder (new/ and cur/ are read), an mbox file (split mboxrd-style; its messages are named FILE#N when it holds several), or - for standard input. Unreadable inputs are reported and the run goes on; the exit status is then 1.
+            Each FILE may be a message file, a Maildir folder (new/ and cur/ are read), an mbox file (split mboxrd-style; its messages are named FILE#N when it holds several), or - for standard input. Unreadable inputs are reported and the run goes on; the exit status is then 1. Messages are parsed on all cores and printed in input order.
 
             Examples:
               roundtrip parse bounce.eml
@@ -21,39 +20,39 @@ struct ParseCommand: RoundtripSubcommand {
             """
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
-        case text, json, jsonl
-    }
-
     @Option(name: .long, help: "Output format: text, json (one array) or jsonl (one object per line).")
-    var format: Format = .text
+    var format: ParseRun.Format = .text
+
+    @Option(name: .long, help: "Messages parsed at once (default: the number of cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Argument(help: "Message files, Maildir folders, mbox files, or - for stdin.")
     var inputs: [String]
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one FILE, folder, or - for stdin") }
+        if jobs < 1 || jobs > 1024 { throw ValidationError("--jobs must be between 1 and 1024") }
     }
 
     func execute() async throws -> ExitStatus {
-        let out = FileHandle.standardOutput
-        var unreadable = false
-        var first = true
-        if format == .json { out.write(Data("[".utf8)) }
-        for record in ParseRun(inputs: inputs) {
-            if record.error != nil { unreadable = true }
-            switch format {
-            case .text:
-                out.write(Data(ParseRenderer.text(record).utf8))
-            case .jsonl:
-                out.write(Data((record.jsonLine() + "\n").utf8))
-            case .json:
-                // One array, a record per line, written as the records come.
-                out.write(Data(((first ? "\n  " : ",\n  ") + record.jsonLine()).utf8))
+        let allRead = ParseRun(inputs: inputs).render(format, workers: jobs) { StandardOutput.write($0) }
+        return allRead ? .ok : .failed
+    }
+}
+
+extension ParseRun.Format: ExpressibleByArgument {}
+
+/// Bytes to file descriptor 1 with write(2), whole (a short write is continued).
+enum StandardOutput {
+    static func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buf in
+            var done = 0
+            while done < buf.count {
+                let n = Foundation.write(1, buf.baseAddress! + done, buf.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }  // EPIPE and the like: nobody reads any more
+                done += n
             }
-            first = false
         }
-        if format == .json { out.write(Data("\n]\n".utf8)) }
-        return unreadable ? .failed : .ok
     }
 }
