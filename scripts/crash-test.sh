@@ -5,7 +5,7 @@
 # port), let SENDERS concurrent SMTP clients (python3 smtplib) send messages
 # as fast as they can, each logging the queue id of every message whose 250 it
 # saw, SIGKILL the listener after SECONDS_BEFORE_KILL, then assert that every
-# acknowledged message is in STORE/new with its envelope in STORE/envelopes
+# acknowledged message is in STORE/new with its envelope (its first header field)
 # (and carries the client's unique Message-ID). Prints "crash-test: PASS".
 # Network traffic goes to 127.0.0.1 only. Takes about 5 s.
 set -euo pipefail
@@ -83,7 +83,7 @@ ACKED=$(cat "$WORK"/acked.* 2>/dev/null | wc -l)
 IN_NEW=$(find "$STORE/new" -type f | wc -l)
 IN_TMP=$(find "$STORE/tmp" -type f | wc -l)
 MISSING=$("$PY" - "$WORK" "$STORE" <<'EOF'
-import glob, json, os, sys
+import email, glob, json, os, sys
 work, store = sys.argv[1], sys.argv[2]
 problems = 0
 for path in glob.glob(f"{work}/acked.*"):
@@ -92,13 +92,15 @@ for path in glob.glob(f"{work}/acked.*"):
         if len(parts) != 2: continue
         qid, mid = parts
         msg = f"{store}/new/{qid}"
-        env = f"{store}/envelopes/{qid}.json"
         if not os.path.isfile(msg):
             print(f"crash-test: MISSING message {qid} ({mid})", file=sys.stderr); problems += 1; continue
-        if f"Message-ID: <{mid}>".encode() not in open(msg, "rb").read():
+        data = open(msg, "rb").read()
+        if f"Message-ID: <{mid}>".encode() not in data:
             print(f"crash-test: WRONG content in {qid} (expected {mid})", file=sys.stderr); problems += 1
         try:
-            e = json.load(open(env))
+            # The envelope is the stored file's first header field.
+            assert data.startswith(b"X-Roundtrip-Envelope:")
+            e = json.loads(email.message_from_bytes(data)["X-Roundtrip-Envelope"])
             assert e["rcptTo"][0].startswith("roundtrip+c") and e["mailFrom"] == ""
         except Exception as x:
             print(f"crash-test: MISSING or bad envelope for {qid}: {x}", file=sys.stderr); problems += 1

@@ -353,7 +353,7 @@ else
     ok=no
     if wait_listening "$WORK/listener.log" 30 && send_report "$PORT" > "$WORK/send.log" 2>&1; then
         message=$(find "$STORE/new" -type f | head -n 1)
-        if (($(stored_reports) == 1)) && [[ -f $STORE/envelopes/$(basename "$message").json ]] \
+        if (($(stored_reports) == 1)) && head -c 21 "$message" | grep -q '^X-Roundtrip-Envelope:'  \
             && [[ $(stat -c %U "$message") == roundtrip ]]; then
             ok=yes
         fi

@@ -120,7 +120,12 @@ struct ListenerHarness {
     let stored: NIOLockedValueBox<[StoredMessage]>
 
     var newFiles: [String] { (try? FileManager.default.contentsOfDirectory(atPath: store + "/new")) ?? [] }
-    var envelopeFiles: [String] { (try? FileManager.default.contentsOfDirectory(atPath: store + "/envelopes")) ?? [] }
+    /// The envelope the listener wrote into a stored message.
+    func envelope(of name: String) -> ReceivedEnvelope? {
+        FileManager.default.contents(atPath: store + "/new/" + name).flatMap {
+            ReceivedEnvelope(storedMessage: Array($0))
+        }
+    }
 
     func client() async throws -> RawSMTPClient {
         let c = try await RawSMTPClient.connect(port: port)

@@ -8,8 +8,9 @@ import SMTPCore
     import Glibc
 #endif
 
-/// The envelope of a received message, stored as JSON beside it in
-/// `STORE/envelopes/<name>.json`.
+/// The envelope of a received message, stored inside it: the stored file's first header field
+/// is `X-Roundtrip-Envelope:` with the envelope as JSON (folded between JSON tokens), written
+/// by the listener before any octet of the peer's (`init(storedMessage:)` reads it back).
 public struct ReceivedEnvelope: Codable, Sendable, Hashable {
     public struct Recipient: Codable, Sendable, Hashable {
         /// `local@domain`, or `Postmaster`.
@@ -71,13 +72,74 @@ public struct ReceivedEnvelope: Codable, Sendable, Hashable {
     }
 }
 
-/// A message that is on disk, durably: `path` in `STORE/new/` and its
-/// envelope in `STORE/envelopes/`.
+extension ReceivedEnvelope {
+    static let headerName = Array("X-Roundtrip-Envelope:".utf8)
+
+    /// The `X-Roundtrip-Envelope:` field: the envelope as compact JSON (keys sorted, dates in
+    /// ISO 8601), folded after a `,` outside strings once a line passes 72 octets (unfolding
+    /// leaves a tab between JSON tokens, which JSON allows).
+    func headerField() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = try encoder.encode(self)
+        var out = Self.headerName + [UInt8(ascii: " ")]
+        out.reserveCapacity(json.count + json.count / 32 + 32)
+        var line = out.count
+        var inString = false
+        var escaped = false
+        for b in json {
+            out.append(b)
+            line += 1
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if b == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else if b == UInt8(ascii: "\"") {
+                inString = true
+            } else if b == UInt8(ascii: ","), line > 72 {
+                out += [0x0D, 0x0A, 0x09]
+                line = 1
+            }
+        }
+        out += [0x0D, 0x0A]
+        return out
+    }
+
+    /// The envelope the listener wrote at the start of a stored message; nil when the file does
+    /// not start with it (a field of the same name further down came from the peer and is never
+    /// read).
+    public init?(storedMessage bytes: some Collection<UInt8>) {
+        var rest = bytes[...]
+        guard rest.starts(with: Self.headerName) else { return nil }
+        rest = rest.dropFirst(Self.headerName.count)
+        var json: [UInt8] = []
+        while let b = rest.first {
+            rest = rest.dropFirst()
+            if b == 0x0A {
+                // Unfold: the field goes on while the next line starts with white space.
+                guard let next = rest.first, next == 0x20 || next == 0x09 else { break }
+                continue
+            }
+            if b != 0x0D { json.append(b) }
+            if json.count > 1 << 20 { return nil }
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let e = try? decoder.decode(ReceivedEnvelope.self, from: Data(json)) else { return nil }
+        self = e
+    }
+}
+
+/// A message that is on disk, durably, in `STORE/new/`, its envelope inside it.
 public struct StoredMessage: Sendable, Hashable {
     /// The Maildir unique name (also the queue id in the `250` reply).
     public var name: String
     public var path: String
-    public var envelopePath: String
     public var envelope: ReceivedEnvelope
 }
 
@@ -88,26 +150,25 @@ public struct MessageStoreError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A Maildir-style durable spool: `STORE/{tmp,new,cur}` plus
-/// `STORE/envelopes/`.
+/// A Maildir-style durable spool: `STORE/{tmp,new,cur}`.
 ///
-/// Each message is written to `tmp/`, fsync'ed, its envelope is written and
-/// fsync'ed and renamed into `envelopes/` (directory fsync'ed), then the
-/// message is renamed into `new/` and `new/` fsync'ed — all before the
-/// caller's promise completes, so `250` is only ever sent for a message that
-/// survives a crash.
+/// Each message is written to `tmp/` with the envelope and the trace fields in front
+/// (`X-Roundtrip-Envelope`, `Return-Path`, `Delivered-To`, `Received`), made durable, renamed
+/// into `new/`, and `new/` is fsync'ed, all before the caller's promise completes, so `250` is
+/// only ever sent for a message that survives a crash. One file create, one rename and a share
+/// of one directory fsync per message (plus one fdatasync with `SyncMode.file`).
 ///
 /// **Group commit.** One writer thread takes every pending message, waits up
 /// to `batchWindow` (or until no more arrive for `idleGap`) for others, then
 /// writes the whole batch, starts the writeback of every file at once, makes
-/// the files durable (see `SyncMode`), renames them and fsyncs each directory
+/// the files durable (see `SyncMode`), renames them and fsyncs `new/`
 /// once per batch before completing all the promises. Concurrent sessions
 /// therefore share the expensive journal commits, device cache flushes and
 /// directory syncs instead of queueing behind each other's.
 public final class MessageStore: Sendable {
     /// How the files of a batch are made durable before the renames.
     public enum SyncMode: String, Sendable, Hashable, CaseIterable {
-        /// `fdatasync` every message and envelope file (after starting the
+        /// `fdatasync` every message file (after starting the
         /// writeback of the whole batch). Durable on every filesystem; costs
         /// at least one device cache flush per file.
         case file
@@ -163,7 +224,7 @@ public final class MessageStore: Sendable {
         self.idleGap = idleGap
         self.queue = WorkQueue()
         let fm = FileManager.default
-        for sub in ["", "/tmp", "/new", "/cur", "/envelopes"] {
+        for sub in ["", "/tmp", "/new", "/cur"] {
             let path = self.directory + sub
             do {
                 try fm.createDirectory(
@@ -285,96 +346,55 @@ public final class MessageStore: Sendable {
         let job: Job
         let name: String
         let messageFD: Int32
-        let envelopeFD: Int32
         let envelope: ReceivedEnvelope
     }
 
     private func commit(_ batch: [Job]) {
         var pending: [Pending] = []
         pending.reserveCapacity(batch.count)
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
         // 1. Write every file of the batch and start its writeback.
         for job in batch {
             let name = uniqueName()
-            let tmpMessage = directory + "/tmp/" + name
-            let tmpEnvelope = directory + "/tmp/" + name + ".json"
             do {
-                let json = try encoder.encode(job.envelope)
-                let envelopeFD = try Self.writeFile(tmpEnvelope, bytes: Array(json))
-                let header = receivedHeader(job.envelope, name: name)
-                let messageFD: Int32
-                do {
-                    messageFD = try Self.writeFile(tmpMessage, bytes: header, job.message)
-                } catch {
-                    close(envelopeFD)
-                    unlink(tmpEnvelope)
-                    throw error
-                }
-                pending.append(
-                    Pending(job: job, name: name, messageFD: messageFD, envelopeFD: envelopeFD, envelope: job.envelope))
+                let header = try job.envelope.headerField() + receivedHeader(job.envelope, name: name)
+                let fd = try Self.writeFile(directory + "/tmp/" + name, bytes: header, job.message)
+                pending.append(Pending(job: job, name: name, messageFD: fd, envelope: job.envelope))
             } catch {
                 job.promise.fail(error)
             }
         }
         // 2. Make each file's data durable.
         let writeback = SyncFileRange.function
-        for p in pending {
-            _ = writeback?(p.envelopeFD, 0, 0, SyncFileRange.write)
-            _ = writeback?(p.messageFD, 0, 0, SyncFileRange.write)
-        }
+        for p in pending { _ = writeback?(p.messageFD, 0, 0, SyncFileRange.write) }
         var durable: [Pending] = []
         for p in pending {
             let ok: Bool
             if syncMode == .batch, let writeback {
-                ok =
-                    writeback(p.envelopeFD, 0, 0, SyncFileRange.waitAll) == 0
-                    && writeback(p.messageFD, 0, 0, SyncFileRange.waitAll) == 0
+                ok = writeback(p.messageFD, 0, 0, SyncFileRange.waitAll) == 0
             } else {
-                ok = fdatasync(p.envelopeFD) == 0 && fdatasync(p.messageFD) == 0
+                ok = fdatasync(p.messageFD) == 0
             }
             let err = errno
-            close(p.envelopeFD)
             close(p.messageFD)
             if ok {
                 durable.append(p)
             } else {
                 unlink(directory + "/tmp/" + p.name)
-                unlink(directory + "/tmp/" + p.name + ".json")
                 p.job.promise.fail(MessageStoreError("fsync failed: \(String(cString: strerror(err)))"))
             }
         }
-        // 3. Envelopes first, into envelopes/, one directory sync. (In batch
-        // mode the two directory syncs come after both renames: one journal
-        // commit covers the batch, and since the journal commits operations
-        // in order, no crash can leave a message without its envelope.)
-        var placed: [Pending] = []
+        // 3. Into new/.
+        var delivered: [Pending] = []
         for p in durable {
-            if rename(directory + "/tmp/" + p.name + ".json", directory + "/envelopes/" + p.name + ".json") == 0 {
-                placed.append(p)
+            if rename(directory + "/tmp/" + p.name, directory + "/new/" + p.name) == 0 {
+                delivered.append(p)
             } else {
                 let err = errno
                 unlink(directory + "/tmp/" + p.name)
                 p.job.promise.fail(MessageStoreError("rename failed: \(String(cString: strerror(err)))"))
             }
         }
-        guard !placed.isEmpty else { return }
-        if syncMode == .file, let error = Self.syncDirectory(directory + "/envelopes") {
-            for p in placed { p.job.promise.fail(error) }
-            return
-        }
-        // 4. Messages into new/, one directory sync, then answer everyone.
-        var delivered: [Pending] = []
-        for p in placed {
-            if rename(directory + "/tmp/" + p.name, directory + "/new/" + p.name) == 0 {
-                delivered.append(p)
-            } else {
-                let err = errno
-                p.job.promise.fail(MessageStoreError("rename failed: \(String(cString: strerror(err)))"))
-            }
-        }
-        // 5. The directory sync and the answers happen on the second stage,
+        // 4. The directory sync and the answers happen on the second stage,
         // so the next batch is written while this one is being committed
         // (and batches that pile up there share one sync).
         guard !delivered.isEmpty else { return }
@@ -396,18 +416,14 @@ public final class MessageStore: Sendable {
             let delivered = syncQueue.batches.flatMap { $0 }
             syncQueue.batches.removeAll(keepingCapacity: true)
             c.unlock()
-            let error =
-                (syncMode == .batch ? Self.syncDirectory(directory + "/envelopes") : nil)
-                ?? Self.syncDirectory(directory + "/new")
+            let error = Self.syncDirectory(directory + "/new")
             for p in delivered {
                 if let error {
                     p.job.promise.fail(error)
                 } else {
                     p.job.promise.succeed(
                         StoredMessage(
-                            name: p.name, path: directory + "/new/" + p.name,
-                            envelopePath: directory + "/envelopes/" + p.name + ".json",
-                            envelope: p.envelope
+                            name: p.name, path: directory + "/new/" + p.name, envelope: p.envelope
                         )
                     )
                 }

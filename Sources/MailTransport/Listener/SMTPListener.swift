@@ -37,7 +37,7 @@ public struct SMTPListenerConfiguration: Sendable {
     public var hostname: String
     /// Domains we accept mail for; everything else is relay-denied.
     public var domains: [String]
-    /// The Maildir-style store (`tmp`, `new`, `cur`, `envelopes`).
+    /// The Maildir-style store (`tmp`, `new`, `cur`).
     public var storeDirectory: String
     /// How the store makes files durable (`MessageStore.SyncMode`).
     public var syncMode: MessageStore.SyncMode
