@@ -16,7 +16,7 @@ N=${1:-1000}
 MODE=${2:-listener}
 # shellcheck disable=SC1091
 source "${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}/env.sh"
-BIN=.build/release/roundtrip
+BIN=${ROUNDTRIP_BIN:-.build/release/roundtrip}
 [[ -x $BIN ]] || swift build -c release --product roundtrip
 MAILDIR="$ROUNDTRIP_TEST_MAILDIR_ROOT/rt.test/reports"
 if [[ $MODE == maildir ]]; then

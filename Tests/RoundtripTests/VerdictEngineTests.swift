@@ -52,6 +52,9 @@ import Testing
                 report("report \(seed) \(n)", source: evidence.source, received: Double(2 + n)))
             try await ledger.attach(report: id, to: probe.token, evidence: evidence, at: at(Double(2 + n)))
             tracker.apply(evidence, at: at(Double(2 + n)))
+            // The tracker counts its waiting recipients instead of scanning them.
+            #expect(tracker.waitingCount == tracker.recipients.filter { !$0.verdict.isFinal }.count)
+            #expect(tracker.isComplete == tracker.recipients.allSatisfy { $0.verdict.isFinal })
         }
         let details = try #require(try await ledger.probe(token: probe.token))
         let fromLedger = StatusQuery.runReport(details, strict: false, now: at(100)).recipients

@@ -615,6 +615,80 @@ struct SMTPDialogTests {
         #expect(run.dialog.dataReply?.code == 250)
     }
 
+    /// A server that takes at most `limit` recipients per transaction, as Postfix
+    /// (`smtpd_recipient_limit`) and Exim (`recipients_max`) do: 452 4.5.3 for the rest.
+    final class LimitedServer {
+        let limit: Int
+        var taken = 0
+        var transactions: [[String]] = []
+        init(limit: Int) { self.limit = limit }
+        func respond(_ c: SMTPCommand, _ tls: Bool, refuse: Set<String> = []) -> SMTPReply {
+            switch c {
+            case .mail:
+                taken = 0
+                transactions.append([])
+            case .rcpt(let m, _):
+                if refuse.contains(m.description) { return r(550, "5.1.1 no such user") }
+                guard taken < limit else { return r(452, "4.5.3 Error: too many recipients") }
+                taken += 1
+                transactions[transactions.count - 1].append(m.description)
+                return r(250, "2.1.5 Ok")
+            default: break
+            }
+            return accepting(full)(c, tls)
+        }
+    }
+
+    @Test(
+        "a recipient limit (452 after some were taken) sends the rest in further transactions, same message",
+        arguments: [true, false])
+    func recipientLimitSplitsTransactions(pipelining: Bool) throws {
+        let rcpts = (1...8).map { "u\($0)@dest.example" }
+        let server = LimitedServer(limit: 3)
+        let caps = pipelining ? Self.full : Self.full.filter { $0 != "PIPELINING" }
+        let run = Self.drive(
+            Self.config(try Self.probe(rcpts), refusedIsFailure: false),
+            respond: { c, tls in
+                if case .ehlo = c { return SMTPReply(code: 250, lines: ["mx.example"] + caps) }
+                return server.respond(c, tls, refuse: ["u5@dest.example"])
+            })
+        #expect(run.finished)
+        #expect(
+            server.transactions
+                == [["u1", "u2", "u3"], ["u4", "u6", "u7"], ["u8"]].map { $0.map { "\($0)@dest.example" } })
+        #expect(run.lines.filter { $0 == "<message>" }.count == 3)
+        // One outcome per recipient: the refused one refused, every other accepted.
+        #expect(Set(run.dialog.recipients.map(\.address)) == Set(rcpts))
+        #expect(run.dialog.recipients.count == 8)
+        #expect(run.dialog.recipients.filter { !$0.accepted }.map(\.address) == ["u5@dest.example"])
+        #expect(run.lines.filter { $0.hasPrefix("MAIL FROM:<roundtrip+tok@return.example>") }.count == 3)
+        // u4, u6, u7, u8 turned away in the first transaction, u8 again in the second.
+        #expect(run.steps(.rcpt).filter { $0.status == .warn }.count == 5)
+    }
+
+    @Test("452 to a transaction's first recipient is a refusal, not a loop")
+    func firstRecipient452IsARefusal() throws {
+        let server = LimitedServer(limit: 0)
+        let run = Self.drive(
+            Self.config(try Self.probe(["a@dest.example", "b@dest.example"]), refusedIsFailure: false),
+            respond: { c, tls in server.respond(c, tls) })
+        #expect(run.finished)
+        #expect(run.dialog.recipients.map(\.replyCode) == [452, 452])
+        #expect(!run.lines.contains("DATA"))
+    }
+
+    @Test("the message refused in the first transaction: the recipients waiting for the next are refused too")
+    func messageRefusedWithOverflow() throws {
+        let server = LimitedServer(limit: 1)
+        let run = Self.drive(
+            Self.config(
+                try Self.probe(["a@dest.example", "b@dest.example", "c@dest.example"]), refusedIsFailure: false),
+            afterMessage: Self.r(554, "5.7.1 spam"), respond: { c, tls in server.respond(c, tls) })
+        #expect(run.failure?.step == .data)
+        #expect(run.dialog.recipients.map(\.address) == ["a@dest.example", "b@dest.example", "c@dest.example"])
+        #expect(run.dialog.recipients.allSatisfy { !$0.accepted && $0.replyCode == 554 && $0.refusedAt == "data" })
+    }
+
     @Test("every recipient refused: no DATA, the transaction is reset")
     func allRefused() throws {
         let run = Self.drive(

@@ -153,8 +153,12 @@ public enum VerifyRun {
                 }
                 let acceptedAt = final.acceptedAt.map { started.addingTimeInterval($0) } ?? Date()
                 let messageTaken = (final.dataReplyCode ?? 0) / 100 == 2
+                var outcomes: [String: RecipientOutcome] = [:]
+                for o in final.recipients where outcomes[o.address.lowercased()] == nil {
+                    outcomes[o.address.lowercased()] = o
+                }
                 for a in addresses {
-                    if let outcome = final.recipients.first(where: { $0.address.lowercased() == a.lowercased() }) {
+                    if let outcome = outcomes[a.lowercased()] {
                         let accepted = outcome.accepted && messageTaken
                         tracker.submitted(
                             a, server: server, accepted: accepted, replyCode: outcome.replyCode,
@@ -210,10 +214,9 @@ public enum VerifyRun {
                         continue
                     case .tick:
                         let left = ContinuousClock.now.duration(to: deadlineAt)
-                        let waiting = tracker.recipients.filter { !$0.verdict.isFinal }.count
                         progress?(
                             VerifyProgress(
-                                waitingFor: waiting, total: tracker.recipients.count,
+                                waitingFor: tracker.waitingCount, total: tracker.recipients.count,
                                 secondsLeft: max(0, Double(left.components.seconds))))
                         continue
                     case .message(let m):
@@ -264,9 +267,10 @@ public enum VerifyRun {
             // send: a probe still waiting for its report counts as sent.
             var results = tracker.recipients
             if let fromLedger = ledgerRecipients {
+                var byAddress: [String: RecipientResult] = [:]
+                for r in fromLedger { byAddress[r.address.lowercased()] = r }
                 for i in results.indices {
-                    if let r = fromLedger.first(where: { $0.address.lowercased() == results[i].address.lowercased() }),
-                        r.verdict != .pending
+                    if let r = byAddress[results[i].address.lowercased()], r.verdict != .pending
                     {
                         var merged = r
                         merged.roundTripSeconds = r.roundTripSeconds ?? results[i].roundTripSeconds

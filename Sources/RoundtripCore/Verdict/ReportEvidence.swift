@@ -60,18 +60,32 @@ public struct ReportEvidence: Sendable, Hashable {
         _ report: DeliveryReport, correlation: Correlation, source: String,
         recipients: [(address: String, verdict: Verdict)]
     ) -> [ReportEvidence] {
-        guard report.kind.isReport else { return [] }
         var byAddress: [String: String] = [:]
         for r in recipients where byAddress[r.address.lowercased()] == nil {
             byAddress[r.address.lowercased()] = r.address
         }
-        let waiting = report.recipients.count == 1 ? recipients.filter { !$0.verdict.isFinal }.map(\.address) : []
+        return from(
+            report, correlation: correlation, source: source, recipient: { byAddress[$0.lowercased()] },
+            soleWaiting: {
+                let waiting = recipients.filter { !$0.verdict.isFinal }
+                return waiting.count == 1 ? waiting[0].address : nil
+            })
+    }
+
+    /// The same, for a caller that can look recipients up itself (a probe with thousands of
+    /// recipients and a report for one): `recipient` gives the probe's spelling of an address
+    /// (any case), `soleWaiting` the one recipient without a final verdict, if exactly one.
+    public static func from(
+        _ report: DeliveryReport, correlation: Correlation, source: String, recipient: (String) -> String?,
+        soleWaiting: () -> String?
+    ) -> [ReportEvidence] {
+        guard report.kind.isReport else { return [] }
         var out: [ReportEvidence] = []
         for r in report.recipients {
             let candidates = [r.finalRecipient?.value, r.originalRecipientDecoded, r.originalRecipient?.value]
                 .compactMap { $0 }
-            var target = candidates.lazy.compactMap { byAddress[$0.lowercased()] }.first
-            if target == nil, report.recipients.count == 1, waiting.count == 1 { target = waiting[0] }
+            var target = candidates.lazy.compactMap(recipient).first
+            if target == nil, report.recipients.count == 1 { target = soleWaiting() }
             guard let address = target else { continue }
             out.append(
                 ReportEvidence(

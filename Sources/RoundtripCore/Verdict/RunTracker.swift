@@ -49,12 +49,21 @@ public struct RunTracker: Sendable {
     /// Lower-cased address → position, so a report for one of thousands of
     /// recipients is found without a scan.
     private let positions: [String: Int]
+    /// How many recipients have no final verdict: `isComplete` without a scan.
+    private var waiting: Int
 
     public init(recipients: [String]) {
         self.recipients = recipients.map { RecipientResult(address: $0) }
         var positions: [String: Int] = [:]
         for (i, r) in recipients.enumerated() where positions[r.lowercased()] == nil { positions[r.lowercased()] = i }
         self.positions = positions
+        self.waiting = self.recipients.count
+    }
+
+    /// Every verdict change goes through here, so `waiting` stays true.
+    private mutating func set(_ i: Int, _ verdict: Verdict) {
+        waiting += (verdict.isFinal ? 0 : 1) - (recipients[i].verdict.isFinal ? 0 : 1)
+        recipients[i].verdict = verdict
     }
 
     private func index(of address: String) -> Int? {
@@ -73,10 +82,10 @@ public struct RunTracker: Sendable {
         recipients[i].smtpText = text
         let reply = VerdictWording.reply(code: replyCode, enhanced: enhancedCode, text: text)
         if !accepted {
-            recipients[i].verdict = .rejected
+            set(i, .rejected)
             (recipients[i].outbound, recipients[i].inbound) = VerdictWording.rejected(server: server, reply: reply)
         } else if !dsnRequested {
-            recipients[i].verdict = .dsnUnavailable
+            set(i, .dsnUnavailable)
             (recipients[i].outbound, recipients[i].inbound) = VerdictWording.acceptedWithoutDSN(
                 server: server, reply: reply)
         } else {
@@ -89,7 +98,7 @@ public struct RunTracker: Sendable {
     public mutating func markDSNUnavailable(_ address: String, server: String?) {
         guard let i = index(of: address) else { return }
         recipients[i].server = server
-        recipients[i].verdict = .dsnUnavailable
+        set(i, .dsnUnavailable)
         recipients[i].outbound = "not sent: \(server ?? "the server") does not offer DSN (--require-dsn)"
         recipients[i].inbound = "not tested"
     }
@@ -97,7 +106,7 @@ public struct RunTracker: Sendable {
     /// The probe could not be submitted for `address` (connect, TLS, AUTH).
     public mutating func notSubmitted(_ address: String, reason: String) {
         guard let i = index(of: address) else { return }
-        recipients[i].verdict = .rejected
+        set(i, .rejected)
         recipients[i].outbound = "not submitted: \(reason)"
         recipients[i].inbound = "not tested"
     }
@@ -114,7 +123,9 @@ public struct RunTracker: Sendable {
     /// What `report` says about this probe's recipients.
     public func evidence(in report: DeliveryReport, correlation: Correlation, source: String) -> [ReportEvidence] {
         ReportEvidence.from(
-            report, correlation: correlation, source: source, recipients: recipients.map { ($0.address, $0.verdict) })
+            report, correlation: correlation, source: source,
+            recipient: { index(of: $0).map { recipients[$0].address } },
+            soleWaiting: { waiting == 1 ? recipients.first { !$0.verdict.isFinal }?.address : nil })
     }
 
     /// Applies one piece of evidence by `VerdictRules`; true when it changed the verdict.
@@ -127,7 +138,7 @@ public struct RunTracker: Sendable {
             return false
         }
         guard VerdictRules.report(e.verdict, replaces: recipients[i].verdict, key: e.key) else { return false }
-        recipients[i].verdict = e.verdict
+        set(i, e.verdict)
         recipients[i].action = e.action
         recipients[i].status = e.status
         recipients[i].statusPseudo = e.statusPseudo
@@ -147,13 +158,16 @@ public struct RunTracker: Sendable {
     }
 
     /// Whether nothing more needs to be waited for.
-    public var isComplete: Bool { recipients.allSatisfy { $0.verdict.isFinal } }
+    public var isComplete: Bool { waiting == 0 }
+
+    /// How many recipients still wait for a final verdict.
+    public var waitingCount: Int { waiting }
 
     /// The deadline passed: whoever still waits gets `timeout`; `delayed` stays
     /// (the inbound path is proven).
     public mutating func deadlinePassed() {
         for i in recipients.indices where recipients[i].verdict == .pending {
-            recipients[i].verdict = .timeout
+            set(i, .timeout)
             recipients[i].inbound = VerdictWording.timeoutInbound
         }
     }

@@ -58,6 +58,13 @@ public struct SMTPDialog: Sendable {
     private var dataStart = 0.0
     private var tlsStart = 0.0
     private var refusedRecipient: SMTPReply?
+    /// The transaction under way (as sent: DSN parameters dropped where the server lacks DSN)
+    /// and where its recipients' outcomes start in `recipients`.
+    private var transaction: SubmissionEnvelope?
+    private var transactionOutcomes = 0
+    /// Recipients a server limit turned away with 452 after others were accepted: they go in
+    /// the next transaction (RFC 5321 §4.5.3.1.10).
+    private var overflow: [SubmissionEnvelope.Recipient] = []
     /// The 421 that closed the session, and the step it answered.
     private var closedBy: (reply: SMTPReply, step: Step)?
 
@@ -489,12 +496,33 @@ public struct SMTPDialog: Sendable {
         if let size = envelope.message?.count, caps.sizeLimit != nil {
             envelope.mailParameters.size = size
         }
+        return startTransaction(envelope, pipelining: caps.pipelining, at: now)
+    }
+
+    private mutating func startTransaction(_ envelope: SubmissionEnvelope, pipelining: Bool, at now: Double)
+        -> Action
+    {
         let mail = SMTPCommand.mail(envelope.reversePath, envelope.mailParameters)
         let rcpts = envelope.recipients.map { SMTPCommand.rcpt($0.mailbox, $0.parameters) }
-        let pipelined = caps.pipelining && !rcpts.isEmpty
+        let pipelined = pipelining && !rcpts.isEmpty
+        transaction = envelope
+        transactionOutcomes = recipients.count
         transactionStart = now
         phase = .mail(envelope, pipelined: pipelined)
         return send(pipelined ? [mail] + rcpts : [mail], step: .mail, at: now)
+    }
+
+    /// The recipients of this transaction not answered yet and those waiting for the next: a
+    /// failure that ends the dialog refuses them all with its reply.
+    private mutating func refuseUnsent(_ reply: SMTPReply, at stage: String, from index: Int) {
+        let unsent = (transaction?.recipients.dropFirst(index) ?? []) + overflow
+        overflow = []
+        for r in unsent {
+            recipients.append(
+                RecipientOutcome(
+                    address: r.mailbox.description, accepted: false, replyCode: reply.code,
+                    enhancedCode: reply.enhancedCode?.description, text: reply.text, refusedAt: stage))
+        }
     }
 
     private mutating func mailAnswered(
@@ -504,6 +532,8 @@ public struct SMTPDialog: Sendable {
         let mailReply = replies[0]
         guard mailReply.isPositive else {
             addStep(.mail, command: mail, reply: mailReply, since: transactionStart, at: now, status: .fail)
+            // In a later transaction (after a recipient limit) its recipients are refused with it.
+            if transactionOutcomes > 0 { refuseUnsent(mailReply, at: "mail", from: 0) }
             return fail(.rejected, .mail, "MAIL FROM refused", reply: mailReply)
         }
         addStep(
@@ -521,6 +551,17 @@ public struct SMTPDialog: Sendable {
     ) {
         let recipient = envelope.recipients[index]
         let ok = reply.isPositive
+        // 452 once some recipients were taken: the server's limit per transaction (Postfix
+        // 1000, Exim 100 by default); RFC 5321 §4.5.3.1.10 has the client send the message to
+        // the rest in another transaction. A 452 to a transaction's first recipient is a refusal.
+        if reply.code == 452, recipients[transactionOutcomes...].contains(where: \.accepted) {
+            addStep(
+                .rcpt, command: SMTPCommand.rcpt(recipient.mailbox, recipient.parameters).redactedLine, reply: reply,
+                since: since, at: now, status: .warn,
+                note: "too many recipients for one transaction: sent again in the next")
+            overflow.append(recipient)
+            return
+        }
         addStep(
             .rcpt, command: SMTPCommand.rcpt(recipient.mailbox, recipient.parameters).redactedLine, reply: reply,
             since: since, at: now,
@@ -553,6 +594,7 @@ public struct SMTPDialog: Sendable {
     private mutating func dataAnswered(_ reply: SMTPReply, message: [UInt8], at now: Double) -> Action {
         guard reply.code == 354 else {
             addStep(.data, command: "DATA", reply: reply, since: dataStart, at: now, status: .fail)
+            refuseUnsent(reply, at: "data", from: transaction?.recipients.count ?? 0)
             return fail(.rejected, .data, "DATA refused", reply: reply)
         }
         let bytes: [UInt8]
@@ -564,9 +606,10 @@ public struct SMTPDialog: Sendable {
     }
 
     private mutating func messageAnswered(_ reply: SMTPReply, at now: Double) -> Action {
-        dataReply = reply
+        if dataReply?.isPositive != true { dataReply = reply }
         guard reply.isPositive else {
-            for i in recipients.indices where recipients[i].accepted {
+            refuseUnsent(reply, at: "data", from: transaction?.recipients.count ?? 0)
+            for i in recipients.indices[transactionOutcomes...] where recipients[i].accepted {
                 recipients[i].accepted = false
                 recipients[i].replyCode = reply.code
                 recipients[i].enhancedCode = reply.enhancedCode?.description
@@ -578,7 +621,7 @@ public struct SMTPDialog: Sendable {
                 note: "message refused after the data")
             return fail(.rejected, .data, "the message was refused", reply: reply)
         }
-        acceptedAt = now
+        if acceptedAt == nil { acceptedAt = now }
         addStep(
             .data, command: "DATA", reply: reply, since: dataStart, at: now, status: .pass, note: "message accepted")
         return endTransaction(at: now)
@@ -595,6 +638,11 @@ public struct SMTPDialog: Sendable {
     }
 
     private mutating func afterTransaction(at now: Double) -> Action {
+        if !overflow.isEmpty, var next = transaction, let caps = session.capabilities {
+            next.recipients = overflow
+            overflow = []
+            return startTransaction(next, pipelining: caps.pipelining, at: now)
+        }
         if let refused = refusedRecipient, configuration.refusedRecipientIsFailure {
             return quit(refused: refused, at: now)
         }
