@@ -270,8 +270,7 @@ public enum VerifyRun {
                 var byAddress: [String: RecipientResult] = [:]
                 for r in fromLedger { byAddress[r.address.lowercased()] = r }
                 for i in results.indices {
-                    if let r = byAddress[results[i].address.lowercased()], r.verdict != .pending
-                    {
+                    if let r = byAddress[results[i].address.lowercased()], r.verdict != .pending {
                         var merged = r
                         merged.roundTripSeconds = r.roundTripSeconds ?? results[i].roundTripSeconds
                         results[i] = merged
