@@ -90,7 +90,9 @@ XDG_DATA_HOME="$WORK/data" "$BIN" listen --bind "127.0.0.1:$PORT" --domain bench
 SERVER_PID=$!
 run roundtrip
 STORED=$(find "$STORE/new" -type f | wc -l)
-ENVELOPES=$(grep -l -m1 '^X-Roundtrip-Envelope:' -r "$STORE/new" | wc -l)
+# The envelope is each message's first header field (roundtrip 0.1 wrote envelopes/NAME.json).
+ENVELOPES=$( (grep -l -m1 '^X-Roundtrip-Envelope:' -r "$STORE/new" || true) | wc -l)
+if [[ -d $STORE/envelopes ]]; then ENVELOPES=$((ENVELOPES + $(find "$STORE/envelopes" -type f | wc -l))); fi
 
 PORT=$(free_port)
 smtp-sink -u nobody "127.0.0.1:$PORT" 1024 &

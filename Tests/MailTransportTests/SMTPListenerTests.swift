@@ -488,3 +488,27 @@ import Testing
         #expect(ReceivedEnvelope(storedMessage: [UInt8]()) == nil)
     }
 }
+
+@Suite struct SyncModeTests {
+    /// `auto` is `batch` only where a journal commit makes earlier data durable (ext4, XFS).
+    @Test func autoIsFileOnFilesystemsWithoutThatJournal() throws {
+        #expect(MessageStore.SyncMode.suited(for: "/proc") == .file)
+        #expect(MessageStore.SyncMode.suited(for: "/nonexistent-\(UUID().uuidString)") == .file)
+        let dir = ListenerHarness.makeStoreDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try MessageStore(directory: dir, hostname: "mx.test", syncMode: .auto)
+        #expect(store.syncMode == MessageStore.SyncMode.suited(for: dir))
+        #expect(store.syncMode != .auto)
+        // Against coreutils' own statfs reading of the same folder.
+        let stat = Process()
+        stat.executableURL = URL(fileURLWithPath: "/usr/bin/stat")
+        stat.arguments = ["-f", "-c", "%t", dir]
+        let pipe = Pipe()
+        stat.standardOutput = pipe
+        try stat.run()
+        stat.waitUntilExit()
+        let hex = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let type = Int(hex.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
+        #expect(store.syncMode == ([0xEF53, 0x5846_5342].contains(type) ? .batch : .file), "f_type \(hex)")
+    }
+}

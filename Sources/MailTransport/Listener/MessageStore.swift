@@ -178,6 +178,28 @@ public final class MessageStore: Sendable {
         /// `core.fsyncMethod=batch`. Durable on journalling filesystems that
         /// commit all pending metadata on fsync (ext4, XFS); not on btrfs.
         case batch
+        /// `batch` where it is durable (the store is on ext4 or XFS, by
+        /// `statfs(2)`), `file` everywhere else.
+        case auto
+
+        /// What `auto` means for a store in `directory`.
+        public static func suited(for directory: String) -> SyncMode {
+            #if os(Linux)
+                // statfs(2), which Glibc's Swift module does not export: `f_type` is the first
+                // field (a long) of `struct statfs` on every Linux ABI; 512 octets hold it all.
+                typealias StatFS = @convention(c) (UnsafePointer<CChar>, UnsafeMutableRawPointer) -> Int32
+                guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "statfs") else { return .file }
+                let call = unsafeBitCast(symbol, to: StatFS.self)
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 16)
+                defer { buffer.deallocate() }
+                guard call(directory, buffer) == 0 else { return .file }
+                let type = buffer.load(as: Int.self)
+                // EXT4_SUPER_MAGIC (also ext2/ext3), XFS_SUPER_MAGIC.
+                return [0xEF53, 0x5846_5342].contains(type) ? .batch : .file
+            #else
+                return .file
+            #endif
+        }
     }
 
     public let directory: String
@@ -217,7 +239,6 @@ public final class MessageStore: Sendable {
         directory: String, hostname: String, syncMode: SyncMode = .file, batchWindow: Duration = .milliseconds(1),
         idleGap: Duration = .microseconds(200)
     ) throws {
-        self.syncMode = syncMode
         self.directory = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
         self.hostname = hostname
         self.batchWindow = batchWindow
@@ -233,6 +254,7 @@ public final class MessageStore: Sendable {
                 throw MessageStoreError("cannot create \(path): \(error.localizedDescription)")
             }
         }
+        self.syncMode = syncMode == .auto ? .suited(for: self.directory) : syncMode
         // Prove we can write, fsync and rename here.
         let probe = self.directory + "/tmp/.probe-\(getpid())"
         let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)

@@ -42,9 +42,9 @@ struct ListenCommand: RoundtripSubcommand {
 
     @Option(
         help:
-            "How files are made durable before 250: file (fdatasync each file, any filesystem) or batch (write out, then one journal commit per batch; ext4/XFS only)."
+            "How files are made durable before 250: file (fdatasync each file, any filesystem), batch (write out, then one journal commit per batch; ext4/XFS only) or auto (batch on ext4/XFS, else file)."
     )
-    var sync: MessageStore.SyncMode = .file
+    var sync: MessageStore.SyncMode = .auto
 
     @Option(help: "Our host name in the greeting and Received: (default: this machine's name).")
     var hostname: String?
