@@ -63,9 +63,10 @@ public enum DeliveryReportParser {
             }),
                 let text = LegacyNDR.recognise(context(), humanTextOnly: true)
             {
+                var byKey: [String: RecipientReport] = [:]
+                for t in text.recipients where byKey[RecipientMerge.key(t)] == nil { byKey[RecipientMerge.key(t)] = t }
                 for i in content.recipients.indices {
-                    let k = RecipientMerge.key(content.recipients[i])
-                    if let t = text.recipients.first(where: { RecipientMerge.key($0) == k }) {
+                    if let t = byKey[RecipientMerge.key(content.recipients[i])] {
                         RecipientMerge.fillFromText(&content.recipients[i], from: t)
                     }
                 }

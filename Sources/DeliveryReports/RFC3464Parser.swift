@@ -75,8 +75,10 @@ public enum RFC3464Parser {
         }
     }
 
-    /// At most this many fields are read from one delivery-status part.
-    static let maxFields = 10_000
+    /// At most this many fields are read from one delivery-status part: room for a report on
+    /// 10,000 recipients (a server that took them in one transaction) at 10 fields each, and a
+    /// bound on what a hostile part can make us hold (the parse is linear in the fields).
+    static let maxFields = 100_000
 
     static let perMessageNames: Set<String> = [
         "original-envelope-id", "reporting-mta", "dsn-gateway", "received-from-mta", "arrival-date",

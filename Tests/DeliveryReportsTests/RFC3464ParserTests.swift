@@ -444,4 +444,43 @@ struct HostileInputTests {
         #expect(
             try Self.timed("From: MAILER-DAEMON@x.example\nSubject: Undelivered Mail\n\n" + line + "\n") < .seconds(10))
     }
+
+    /// Postfix answers a probe for 5,000 recipients with one success DSN that lists them all,
+    /// in its text and in its machine part: the text is read once, not once per recipient.
+    @Test("a success DSN for 5,000 recipients, listed in the text and the machine part")
+    func thousandsOfRecipients() throws {
+        let n = 5000
+        let text = (1...n).map { "<u\($0)@dest.example>: delivery via virtual: delivered to maildir" }
+        let groups = (1...n).map {
+            "Final-Recipient: rfc822; u\($0)@dest.example\nOriginal-Recipient: rfc822;u\($0)@dest.example\nAction: delivered\nStatus: 2.0.0\n"
+        }
+        let s = """
+            From: MAILER-DAEMON@mx.example
+            Subject: Successful Mail Delivery Report
+            Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+            --b
+            Content-Type: text/plain
+
+            This is the mail system at host mx.example.
+
+            Your message was successfully delivered to the destination(s)
+            listed below.
+
+            \(text.joined(separator: "\n\n"))
+
+            --b
+            Content-Type: message/delivery-status
+
+            Reporting-MTA: dns; mx.example
+
+            \(groups.joined(separator: "\n"))
+            --b--
+            """
+        var report: DeliveryReport?
+        let took = try ContinuousClock().measure { report = try DeliveryReportParser.parse(Array(s.utf8)) }
+        #expect(report?.recipients.count == n)
+        #expect(report?.recipients.allSatisfy { $0.action == .delivered } == true)
+        #expect(took < .seconds(10))
+    }
 }

@@ -92,18 +92,24 @@ public enum LegacyAction {
         "but no delivery notification was sent by the destination server",
     ]
 
-    /// `delivered` or `relayed` for one recipient of a success notice: relayed when its own entry
-    /// (`block`) says so, or when the notice is a relay notice and names no successful delivery.
-    static func successAction(_ c: LegacyContext, block: Range<Int>, textEnd: Int) -> DeliveryAction {
+    /// Whether a success notice as a whole is a relay notice that names no successful delivery
+    /// (read once per notice, not once per recipient: a notice may list thousands).
+    static func isRelayNotice(_ c: LegacyContext, textEnd: Int) -> Bool {
         let end = min(textEnd, c.lower.count)
+        let relayNotice = relayedNoticeWords.contains { c.index(of: $0, from: 0, to: end) != nil }
+        let deliveredNotice = ["message delivered successfully", "successfully delivered to these recipients"]
+            .contains { c.index(of: $0, from: 0, to: end) != nil }
+        return relayNotice && !deliveredNotice
+    }
+
+    /// `delivered` or `relayed` for one recipient of a success notice: relayed when its own entry
+    /// (`block`) says so, or when the notice is a relay notice (`isRelayNotice`).
+    static func successAction(_ c: LegacyContext, block: Range<Int>, relayNotice: Bool) -> DeliveryAction {
         for w in relayedEntryWords
         where c.index(of: w, from: block.lowerBound, to: min(block.upperBound, c.lower.count)) != nil {
             return .relayed
         }
-        let relayNotice = relayedNoticeWords.contains { c.index(of: $0, from: 0, to: end) != nil }
-        let deliveredNotice = ["message delivered successfully", "successfully delivered to these recipients"]
-            .contains { c.index(of: $0, from: 0, to: end) != nil }
-        return relayNotice && !deliveredNotice ? .relayed : .delivered
+        return relayNotice ? .relayed : .delivered
     }
 
     /// Subject heads of delay notices (Exim "Warning: message … delayed", "Delivery delayed").

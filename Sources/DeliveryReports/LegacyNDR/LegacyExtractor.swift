@@ -74,11 +74,20 @@ enum LegacyExtractor {
         let whole = c.text[start..<end]
         let lowerWhole = c.lower[start..<end]
         var recipients: [RecipientReport] = []
+        let relayNotice = delivered && LegacyAction.isRelayNotice(c, textEnd: end)
+        // Where each placed recipient's entry ends: at the next placed one.
+        let positions = placed.map(\.position).sorted()
         for hit in found {
             let block: ArraySlice<UInt8>
             var skip = 0
             if hit.position >= 0 {
-                let next = placed.lazy.map(\.position).filter { $0 > hit.position }.min() ?? end
+                // The first placed position after this one (binary search).
+                var (low, high) = (0, positions.count)
+                while low < high {
+                    let mid = (low + high) / 2
+                    if positions[mid] <= hit.position { low = mid + 1 } else { high = mid }
+                }
+                let next = low < positions.count ? positions[low] : end
                 block = c.text[hit.position..<max(hit.position, next)]
                 skip = hit.length
             } else {
@@ -91,7 +100,7 @@ enum LegacyExtractor {
             let diagnostic = diagnosticText(block, skip: skip)
             let action: DeliveryAction =
                 delivered
-                ? LegacyAction.successAction(c, block: block.startIndex..<block.endIndex, textEnd: end)
+                ? LegacyAction.successAction(c, block: block.startIndex..<block.endIndex, relayNotice: relayNotice)
                 : delayed ? .delayed : .failed
             var rr = RecipientReport(
                 finalRecipient: TypedValue(type: "rfc822", value: ReportAddress.mailbox(hit.address)),
