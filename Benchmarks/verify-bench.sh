@@ -53,7 +53,7 @@ end=$(date +%s.%N)
 # Let Postfix finish the DSNs it was still writing, then measure its CPU.
 sleep 2
 after=$(postfix_cpu)
-read -r wall user sys maxrss < "$TIMES"
+read -r wall user sys maxrss < <(tail -n 1 "$TIMES")
 python3 - "$OUT" "$wall" "$user" "$sys" "$maxrss" "$before" "$after" "$HZ" "$N" "$start" "$end" "$MODE" <<'PY'
 import json, sys, os, glob
 out, wall, user, sys_, maxrss, before, after, hz, n, start, end, mode = sys.argv[1:]

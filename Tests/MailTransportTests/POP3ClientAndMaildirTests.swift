@@ -224,9 +224,10 @@ func pop3Options(
         }()
         let reader: any MailboxReader = MaildirReader(root: root)
         try await (reader as? MaildirReader)?.watch(
-            MailboxQuery(), until: .now + .seconds(5), interval: .milliseconds(50)
+            MailboxQuery(), until: .now + .seconds(120), interval: .milliseconds(50)
         ) { m in
             got.append(m)
+            // Ends on the second message; the limit is only for a broken watch.
             return got.all.count < 2
         }
         try await writer
