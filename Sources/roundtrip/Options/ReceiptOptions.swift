@@ -59,7 +59,7 @@ struct ReceiptOptions: ParsableArguments {
 
     /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
     func feeds(
-        connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
+        connection: ConnectionOptions, returnDomains: [String], ledgerPath: String, key: SymmetricKey, verbose: Bool,
         log: @escaping @Sendable (String) -> Void
     ) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
@@ -69,7 +69,7 @@ struct ReceiptOptions: ParsableArguments {
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
             var configuration = SMTPListenerConfiguration(
-                host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain],
+                host: hp.host, port: hp.port, hostname: connection.heloName, domains: returnDomains,
                 storeDirectory: store
             )
             configuration.recipientGate = ProbeToken.recipientGate(key: key)
