@@ -195,6 +195,9 @@ import Testing
         #expect(html.contains("3 (1 not proven)"))
         #expect(html.contains("class=\"bad\">failed</td>"))
         #expect(html.contains("no finished probe yet"))
+        // The time axis spans the route's own history: its oldest probe is on the left edge.
+        #expect(html.contains("<rect class=\"point fail\" x=\"5.0\""))
+        #expect(html.contains("<circle class=\"point ok\" cx=\"8.0\""))
     }
 
     @Test func everyStringIsEscaped() throws {

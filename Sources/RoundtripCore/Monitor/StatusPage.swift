@@ -34,7 +34,7 @@ public struct StatusPage: Sendable {
     public var routes: [StatusRoute]
 
     public static let chartWidth = 640
-    public static let chartHeight = 120
+    public static let chartHeight = 150
 
     public init(title: String = "roundtrip monitor", generatedAt: Date, windowStart: Date, routes: [StatusRoute]) {
         self.title = title
@@ -98,18 +98,21 @@ public struct StatusPage: Sendable {
             """
     }
 
-    /// The chart: x is time from `windowStart` to `generatedAt`, y the latency from 0 to the
-    /// largest in the window; a proven probe is a dot on the line, a probe that was not proven
-    /// is a red mark on the top edge (with its latency, when it had one, in its tooltip).
+    /// The chart: x is time from the route's oldest probe in the window (the window's start at
+    /// the latest) to `generatedAt`, y the latency from 0 to the largest in the window; a proven
+    /// probe is a dot on the line, a probe that was not proven is a red mark on the top edge (its
+    /// latency, when it had one, in its tooltip).
     func chart(_ route: StatusRoute) -> String {
         let w = Double(Self.chartWidth)
         let h = Double(Self.chartHeight)
-        let pad = 6.0
-        let start = min(windowStart, route.points.first?.at ?? windowStart)
+        let (left, right, top, bottom) = (8.0, 8.0, 22.0, 20.0)
+        let start = max(windowStart, route.points.first?.at ?? windowStart)
         let span = max(generatedAt.timeIntervalSince(start), 1)
-        let top = max(route.points.compactMap(\.outcome.roundTripSeconds).max() ?? 1, 0.001) * 1.1
-        func x(_ d: Date) -> Double { pad + (w - 2 * pad) * min(max(d.timeIntervalSince(start) / span, 0), 1) }
-        func y(_ s: Double) -> Double { h - pad - (h - 2 * pad) * min(max(s, 0) / top, 1) }
+        let highest = max(route.points.compactMap(\.outcome.roundTripSeconds).max() ?? 1, 0.001) * 1.1
+        func x(_ d: Date) -> Double {
+            left + (w - left - right) * min(max(d.timeIntervalSince(start) / span, 0), 1)
+        }
+        func y(_ s: Double) -> Double { h - bottom - (h - top - bottom) * min(max(s, 0) / highest, 1) }
         let c = Self.coordinate
         var line: [String] = []
         var marks = ""
@@ -122,7 +125,7 @@ public struct StatusPage: Sendable {
                     "<circle class=\"point ok\" cx=\"\(c(x(p.at)))\" cy=\"\(c(y(s)))\" r=\"3\"><title>\(tip)</title></circle>\n"
             } else {
                 marks +=
-                    "<rect class=\"point fail\" x=\"\(c(x(p.at) - 3))\" y=\"\(c(pad - 3))\" width=\"6\" height=\"6\"><title>\(tip)</title></rect>\n"
+                    "<rect class=\"point fail\" x=\"\(c(x(p.at) - 3))\" y=\"\(c(top - 12))\" width=\"6\" height=\"6\"><title>\(tip)</title></rect>\n"
             }
         }
         let name = Self.escape(route.name)
@@ -131,7 +134,11 @@ public struct StatusPage: Sendable {
             <h2>\(name)</h2>
             <svg xmlns="http://www.w3.org/2000/svg" class="chart" width="\(Self.chartWidth)" height="\(Self.chartHeight)" viewBox="0 0 \(Self.chartWidth) \(Self.chartHeight)" role="img" aria-label="round-trip latency of \(name)" data-route="\(name)" data-points="\(route.points.count)">
             <rect class="frame" x="0.5" y="0.5" width="\(Self.chartWidth - 1)" height="\(Self.chartHeight - 1)"/>
-            <text class="axis" x="\(Self.coordinate(w - pad))" y="14" text-anchor="end">\(Self.seconds(top / 1.1))</text>
+            <line class="grid" x1="\(c(left))" y1="\(c(y(highest / 1.1)))" x2="\(c(w - right))" y2="\(c(y(highest / 1.1)))"/>
+            <line class="grid" x1="\(c(left))" y1="\(c(h - bottom))" x2="\(c(w - right))" y2="\(c(h - bottom))"/>
+            <text class="axis" x="\(c(left))" y="\(c(y(highest / 1.1) - 3))">\(Self.seconds(highest / 1.1))</text>
+            <text class="axis" x="\(c(left))" y="\(c(h - 6))">\(Self.clock(start))</text>
+            <text class="axis" x="\(c(w - right))" y="\(c(h - 6))" text-anchor="end">\(Self.clock(generatedAt))</text>
             <polyline class="line" points="\(line.joined(separator: " "))"/>
             \(marks)</svg>
             </section>
@@ -147,7 +154,7 @@ public struct StatusPage: Sendable {
         .ok{color:#176f2c}.warn{color:#9a6700}.bad{color:#b42318;font-weight:bold}.none{color:#777}\
         .meta{color:#555}.chart{background:#fafafa}.frame{fill:none;stroke:#ccc}\
         .line{fill:none;stroke:#1f6feb;stroke-width:1.5}circle.point{fill:#1f6feb}rect.point{fill:#b42318}\
-        .axis{font-size:11px;fill:#555}h2{font-size:1.1em;margin:1.2em 0 .3em}
+        .axis{font-size:11px;fill:#555}.grid{stroke:#e3e3e3}h2{font-size:1.1em;margin:1.2em 0 .3em}
         """
 
     /// Escapes text for HTML element content and attribute values.
@@ -203,6 +210,14 @@ public struct StatusPage: Sendable {
         if v < 7200 { return "\(Int(v / 60)) min" }
         if v < 172_800 { return "\(Int(v / 3600)) h" }
         return "\(Int(v / 86400)) d"
+    }
+
+    /// "2026-12-04 10:49 UTC": the chart's time axis.
+    static func clock(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withFullDate, .withDashSeparatorInDate, .withTime, .withColonSeparatorInTime]
+        let text = f.string(from: d)
+        return text.replacingOccurrences(of: "T", with: " ").prefix(16) + " UTC"
     }
 
     static func timestamp(_ d: Date) -> String {
