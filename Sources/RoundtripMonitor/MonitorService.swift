@@ -167,7 +167,8 @@ public final class MonitorService: Service, Sendable {
             let d = origin.duration(to: clock.now)
             return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         }
-        var start = route.schedule.firstDelay(random: Double.random(in: 0..<1))
+        var slot = 0
+        var start = route.schedule.start(slot: 0, random: Double.random(in: 0..<1))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let wake = origin + .milliseconds(Int64(start * 1000))
             do {
@@ -178,16 +179,16 @@ public final class MonitorService: Service, Sendable {
                 return
             }
             if Task.isShuttingDownGracefully { return }
-            let began = elapsed()
             await probe(route)
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
-            let next = route.schedule.next(previousStart: began, finished: elapsed(), random: Double.random(in: 0..<1))
+            let next = route.schedule.next(after: slot, finished: elapsed(), random: Double.random(in: 0..<1))
             if next.skipped > 0 {
                 metrics.skipped(route: route.name, count: next.skipped)
                 logger.warning(
                     "route \(route.name): the probe was still waiting for its report at \(next.skipped) scheduled start(s); skipped them"
                 )
             }
+            slot = next.slot
             start = next.start
         }
     }

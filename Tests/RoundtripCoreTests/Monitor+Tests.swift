@@ -20,46 +20,53 @@ import Testing
 
     @Test func aProbeThatEndsInTimeKeepsTheRhythm() throws {
         let s = try MonitorSchedule(interval: 60)
-        #expect(s.next(previousStart: 100, finished: 103, random: 0.7) == .init(start: 160, skipped: 0))
-        #expect(s.next(previousStart: 100, finished: 160, random: 0) == .init(start: 160, skipped: 0))
-        #expect(s.firstDelay(random: 0.9) == 0)
+        #expect(s.start(slot: 0, random: 0.9) == 0)
+        #expect(s.next(after: 0, finished: 3, random: 0.7) == .init(slot: 1, start: 60, skipped: 0))
+        #expect(s.next(after: 1, finished: 60, random: 0) == .init(slot: 2, start: 120, skipped: 0))
+        #expect(s.next(after: 7, finished: 421, random: 0) == .init(slot: 8, start: 480, skipped: 0))
     }
 
-    @Test func jitterAddsUpToItsLength() throws {
+    @Test func jitterIsARandomPartOfEachSlotNotADrift() throws {
         let s = try MonitorSchedule(interval: 60, jitter: 10)
-        #expect(s.next(previousStart: 0, finished: 1, random: 0).start == 60)
-        #expect(s.next(previousStart: 0, finished: 1, random: 0.5).start == 65)
-        #expect(s.firstDelay(random: 0.5) == 5)
-        // Out-of-range draws are clamped, never a start outside [interval, interval + jitter).
-        #expect(s.next(previousStart: 0, finished: 1, random: 7).start < 70)
-        #expect(s.next(previousStart: 0, finished: 1, random: -3).start == 60)
-        #expect(s.firstDelay(random: .infinity) == 0)
+        #expect(s.start(slot: 0, random: 0.5) == 5)
+        #expect(s.next(after: 0, finished: 6, random: 0).start == 60)
+        #expect(s.next(after: 0, finished: 6, random: 0.5).start == 65)
+        // Slot 10 starts in [600, 610) whatever the earlier draws were.
+        #expect(s.next(after: 9, finished: 545, random: 0.99).start < 610)
+        #expect(s.next(after: 9, finished: 545, random: 0).start == 600)
+        // Out-of-range draws are clamped, never a start outside the slot.
+        #expect(s.next(after: 0, finished: 1, random: 7).start < 70)
+        #expect(s.next(after: 0, finished: 1, random: -3).start == 60)
+        #expect(s.start(slot: 0, random: .infinity) == 0)
     }
 
     @Test func aProbeStillWaitingSkipsSlotsInsteadOfStacking() throws {
         let s = try MonitorSchedule(interval: 10)
-        #expect(s.next(previousStart: 0, finished: 10.5, random: 0) == .init(start: 20, skipped: 1))
-        #expect(s.next(previousStart: 0, finished: 35, random: 0) == .init(start: 40, skipped: 3))
-        #expect(s.next(previousStart: 0, finished: 40, random: 0) == .init(start: 40, skipped: 3))
+        #expect(s.next(after: 0, finished: 10.5, random: 0) == .init(slot: 2, start: 20, skipped: 1))
+        #expect(s.next(after: 0, finished: 35, random: 0) == .init(slot: 4, start: 40, skipped: 3))
+        #expect(s.next(after: 0, finished: 40, random: 0) == .init(slot: 4, start: 40, skipped: 3))
+        #expect(s.next(after: 3, finished: 40.1, random: 0) == .init(slot: 5, start: 50, skipped: 1))
     }
 
-    /// Properties over random schedules: the next start is never before the finish, never
-    /// more than one interval plus the jitter after it, and on a slot of the rhythm.
+    /// Properties over random schedules: the next start is never before the finish, on its
+    /// slot (k × interval plus a part of the jitter), at most one slot after the finish, and
+    /// the skipped slots are exactly the ones between.
     @Test func randomSchedulesNeverOverlapAndNeverDrift() throws {
         var rng = SeededGenerator(seed: 13)
         for _ in 0..<5000 {
             let interval = Double.random(in: 1...3600, using: &rng)
             let jitter = Double.random(in: 0..<interval, using: &rng)
             let s = try MonitorSchedule(interval: interval, jitter: jitter)
-            let start = Double.random(in: 0...1e6, using: &rng)
-            let finished = start + Double.random(in: 0...(interval * 20), using: &rng)
+            let slot = Int.random(in: 0...10000, using: &rng)
+            let started = s.start(slot: slot, random: Double.random(in: 0..<1, using: &rng))
+            let finished = started + Double.random(in: 0...(interval * 20), using: &rng)
             let r = Double.random(in: 0..<1, using: &rng)
-            let n = s.next(previousStart: start, finished: finished, random: r)
-            #expect(n.start >= finished - 1e-6)
-            #expect(n.start <= max(finished, start + interval + jitter) + interval + jitter + 1e-6)
-            let slot = (n.start - start - jitter * r) / interval
-            #expect(abs(slot - slot.rounded()) < 1e-6)
-            #expect(Int(slot.rounded()) == n.skipped + 1)
+            let n = s.next(after: slot, finished: finished, random: r)
+            #expect(n.start >= finished - 1e-6 * interval)
+            #expect(n.slot > slot)
+            #expect(n.skipped == n.slot - slot - 1)
+            #expect(abs(n.start - (Double(n.slot) * interval + jitter * r)) < 1e-6 * Double(n.slot + 1) * interval)
+            #expect(n.skipped == 0 || n.start - interval < finished)
         }
     }
 }

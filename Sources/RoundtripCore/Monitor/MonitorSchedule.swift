@@ -1,15 +1,18 @@
-/// When a monitor route's probes start (docs/monitor.md). Pure: times are seconds on the
-/// caller's clock and the randomness comes in as a value in 0..<1.
+/// When a monitor route's probes start (docs/monitor.md). Pure: times are seconds since the
+/// monitor started, and the randomness comes in as a value in 0..<1.
 ///
-/// A route never overlaps itself: the next probe starts `interval` (plus up to `jitter`)
-/// after the previous one started, but never before that probe finished. A probe that ran
-/// past one or more of its slots skips them (they are counted, not stacked).
+/// Probes keep a fixed rhythm: slot k starts at k × interval plus its own random part of the
+/// jitter, so the average rate is one probe per interval and routes with the same interval
+/// do not all start at once. A route never overlaps itself: the next probe starts only after
+/// the previous one finished; slots that passed meanwhile are skipped (counted, not stacked).
 public struct MonitorSchedule: Sendable, Hashable {
     public var interval: Double
     public var jitter: Double
 
     public struct Next: Sendable, Hashable {
-        /// When the next probe starts.
+        /// The slot the next probe takes.
+        public var slot: Int
+        /// When it starts.
         public var start: Double
         /// Slots that passed while the previous probe was still running.
         public var skipped: Int
@@ -34,24 +37,19 @@ public struct MonitorSchedule: Sendable, Hashable {
         self.jitter = jitter
     }
 
-    /// The first probe's offset from the monitor's start: a random part of the jitter, so
-    /// routes with the same interval do not all start at once.
-    public func firstDelay(random: Double) -> Double {
-        jitter * Self.unit(random)
+    /// When slot `slot` starts, with this draw's part of the jitter.
+    public func start(slot: Int, random: Double) -> Double {
+        Double(slot) * interval + jitter * Self.unit(random)
     }
 
-    /// The next start after a probe that started at `previousStart` and finished at `finished`.
-    public func next(previousStart: Double, finished: Double, random: Double) -> Next {
+    /// The next start after the probe of slot `slot` finished at `finished`.
+    public func next(after slot: Int, finished: Double, random: Double) -> Next {
         let offset = jitter * Self.unit(random)
-        var slot = 1
-        var skipped = 0
-        // The first slot whose start (with this draw's jitter) is not before the finish.
-        let late = finished - (previousStart + interval + offset)
-        if late > 0 {
-            skipped = Int((late / interval).rounded(.up))
-            slot += skipped
+        var k = slot + 1
+        if Double(k) * interval + offset < finished {
+            k = max(k, Int(((finished - offset) / interval).rounded(.up)))
         }
-        return Next(start: previousStart + Double(slot) * interval + offset, skipped: skipped)
+        return Next(slot: k, start: Double(k) * interval + offset, skipped: k - slot - 1)
     }
 
     static func unit(_ r: Double) -> Double {
