@@ -74,7 +74,10 @@ probes=$(grep '^roundtrip_probes_total' <<<"$metrics" | awk '{s+=$2} END {print 
 cpu=$(awk -v a="$start" -v b="$end" -v hz="$HZ" 'BEGIN {printf "%.1f", (b-a)/hz}')
 echo "binary:        $BIN"
 echo "routes:        $ROUTES at $INTERVAL (jitter $JITTER) for ${DURATION} s, against roundtrip simulate"
-echo "probes:        $probes finished ($(grep '^roundtrip_probes_total' <<<"$metrics" | sed 's/.*verdict="\([^"]*\)"} \(.*\)/\1/' | sort | uniq -c | awk '{printf "%s %s ", $1, $2}'))"
+by_verdict=$(grep '^roundtrip_probes_total' <<<"$metrics" | sed 's/.*verdict="\([^"]*\)"} \(.*\)/\1 \2/' \
+    | awk '{n[$1] += $2} END {for (v in n) printf "%s %d, ", v, n[v]}')
+echo "probes:        $probes finished (${by_verdict%, })"
+echo "refused:       $(grep '^roundtrip_listener_refusals_total' <<<"$metrics" | awk '{s+=$2} END {print s+0}') report connections refused by the monitor's listener (421 4.7.0: 10 per client)"
 echo "skipped:       $(grep '^roundtrip_probes_skipped_total' <<<"$metrics" | awk '{s+=$2} END {print s+0}')"
 echo "CPU:           ${cpu} s user+sys over ${DURATION} s = $(awk -v c="$cpu" -v d="$DURATION" 'BEGIN {printf "%.1f", 100*c/d}') % of one core; $(awk -v c="$cpu" -v p="$probes" 'BEGIN {printf "%.1f", p ? 1000*c/p : 0}') ms per probe"
 echo "memory:        peak RSS $((hwm / 1024)) MiB, at the end $((rss / 1024)) MiB"
