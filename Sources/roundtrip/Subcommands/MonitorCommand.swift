@@ -52,12 +52,24 @@ struct MonitorCommand: RoundtripSubcommand {
     @Option(help: ArgumentHelp("After SIGTERM, how long probes still waiting may take.", valueName: "duration"))
     var grace: DurationArgument = DurationArgument(.seconds(30), text: "30s")
 
-    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Our host name in the listener's greeting (default: this machine's name).")
+    var helo: String?
+
+    @OptionGroup var tlsOptions: TLSOptions
+
+    @Option(help: "Seconds to wait for each IMAP or POP3 reply (default 30).")
+    var timeout: Double?
+
+    @Option(
+        name: .customLong("password-file"),
+        help: "The mailbox password when no mailbox-password-file is given (else ROUNDTRIP_PASSWORD).")
+    var passwordFile: String?
 
     @Flag(name: .shortAndLong, help: "Log each probe's steps (debug level); twice for every reply (trace).")
     var verbose: Int
 
     func validate() throws {
+        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be positive") }
         if retention.seconds < 3600 { throw ValidationError("--retention must be at least 1h") }
     }
 
@@ -77,6 +89,9 @@ struct MonitorCommand: RoundtripSubcommand {
         let (ledger, key) = try await ledgerOptions.open()
         let routes = try MonitorRoutes.load(path: config, key: key, ledger: ledger)
         let domains = domain.isEmpty ? Array(Set(routes.map { $0.verify.builder.from.domain })).sorted() : domain
+        let connection = ReceiptOptions.Connection(
+            heloName: helo ?? ConnectionOptions.localHostName(), tlsOptions: tlsOptions, timeout: timeout,
+            passwordFile: passwordFile)
         let feeds = try receipt.feeds(
             connection: connection, returnDomains: domains, ledgerPath: try ledgerOptions.path(), key: key,
             verbose: verbose > 0, log: { logger.info("\($0)") })
