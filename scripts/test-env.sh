@@ -61,7 +61,8 @@ MAILROOT="$STATE/mail"
 # STARTTLS/implicit TLS and libio-socket-inet6-perl for ::1.
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-          libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce)
+          libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce
+          prometheus chromium fonts-dejavu-core curl)
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -711,6 +712,7 @@ cmd_start() {
     verify_all
     write_env_file
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -726,6 +728,7 @@ cmd_stop() {
     if pid_alive "$(dovecot_pid)"; then stop_dovecot; log "dovecot stopped"; else log "dovecot not running"; fi
     if pid_alive "$(dnsmasq_pid)"; then stop_dnsmasq; log "dnsmasq stopped"; else log "dnsmasq not running"; fi
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" stop || log "test-env-prometheus.sh stop failed"
 }
 
 cmd_status() {

@@ -41,7 +41,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
 
     /// The subcommands, for the documentation of their codes.
     enum Command: String, CaseIterable, Sendable {
-        case check, verify, send, status, listen, poll, parse, simulate, demo
+        case check, verify, send, status, listen, poll, parse, simulate, demo, monitor
     }
 
     /// The codes `command` can exit with and what each means there, in ascending order.
@@ -80,7 +80,7 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
                 (.auth, "login"),
                 (.mail, "mailbox not found"), (.rcpt, "search/fetch/watch failed"), (.data, "cleanup failed"),
             ]
-        case .listen, .simulate:
+        case .listen, .simulate, .monitor:
             specific = [(.ok, "clean shutdown"), (.unavailable, "an address cannot be bound")]
         case .parse:
             specific = [(.ok, "every input was read"), (.failed, "some input could not be read")]

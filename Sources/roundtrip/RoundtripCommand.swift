@@ -12,7 +12,7 @@ struct RoundtripCommand: AsyncParsableCommand {
         version: RoundtripVersion.versionLine,
         subcommands: [
             CheckCommand.self, VerifyCommand.self, SendCommand.self, StatusCommand.self, ListenCommand.self,
-            PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self,
+            PollCommand.self, ParseCommand.self, SimulateCommand.self, DemoCommand.self, MonitorCommand.self,
         ]
     )
 

@@ -21,7 +21,7 @@ typealias ExitStatus = roundtrip.ExitStatus
         (.status, StatusCommand.self),
         (.listen, ListenCommand.self), (.poll, PollCommand.self), (.parse, ParseCommand.self),
         (.simulate, SimulateCommand.self),
-        (.demo, DemoCommand.self),
+        (.demo, DemoCommand.self), (.monitor, MonitorCommand.self),
     ]
 
     @Test func everySubcommandIsDocumented() {
@@ -136,6 +136,7 @@ typealias ExitStatus = roundtrip.ExitStatus
             ("docs/poll.md", "## Exit codes", .poll),
             ("docs/listen.md", "## Exit codes", .listen),
             ("docs/simulate.md", "## Exit codes", .simulate),
+            ("docs/monitor.md", "## Exit codes", .monitor),
         ]
         for place in places {
             let text = try String(contentsOf: Self.packageRoot.appendingPathComponent(place.file), encoding: .utf8)

@@ -235,6 +235,7 @@ public final class SMTPListener: Service, Sendable {
             child, ip: ip, maxTotal: configuration.maxConnections, maxPerClient: configuration.maxConnectionsPerClient)
         {
         case .admitted where !shuttingDown:
+            ListenerMetrics.sessionAdmitted()
             let registry = self.registry
             child.closeFuture.whenComplete { _ in registry.remove(child, ip: ip) }
         case .admitted:
@@ -348,7 +349,9 @@ final class RejectHandler: ChannelInboundHandler {
     init(text: String) { self.text = text }
 
     func channelActive(context: ChannelHandlerContext) {
-        let bytes = SMTPReply(code: 421, lines: [text]).wireBytes
+        let reply = SMTPReply(code: 421, lines: [text])
+        ListenerMetrics.replied(reply)
+        let bytes = reply.wireBytes
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in

@@ -296,6 +296,7 @@ final class SMTPListenerHandler: ChannelInboundHandler {
                         ]
                     )
                     reply = session.messageStored(id: stored.name)
+                    ListenerMetrics.messageStored()
                     onStored(stored)
                 case .failure(let error):
                     logger.error("message not stored", metadata: ["error": "\(error)"])
@@ -317,6 +318,7 @@ final class SMTPListenerHandler: ChannelInboundHandler {
 
     private func write(_ context: ChannelHandlerContext, _ reply: SMTPReply, promise: EventLoopPromise<Void>? = nil) {
         repliesWritten += 1
+        ListenerMetrics.replied(reply)
         logger.trace("reply", metadata: ["smtp.reply.code": "\(reply.code)"])
         let bytes = reply.wireBytes
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)

@@ -50,6 +50,11 @@ enum ConfigFile {
             return args
         }
         guard let subcommand = args.first, !subcommand.hasPrefix("-") else { return args }
+        // `monitor` reads its [[monitor.route]] tables from the file itself.
+        if subcommand == "monitor" {
+            let extra = ["--config", path]
+            if let dd = args.firstIndex(of: "--") { args.insert(contentsOf: extra, at: dd) } else { args += extra }
+        }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw Problem(description: "cannot read the config file \(path): \(error.localizedDescription)")
@@ -69,10 +74,15 @@ enum ConfigFile {
         return args
     }
 
-    static func arguments(for section: TOMLTable, subcommand: String, path: String, given: [String]) throws -> [String]
-    {
+    /// Tables of a subcommand's section that the subcommand reads itself (`[[monitor.route]]`),
+    /// not options.
+    static let ownTables: [String: Set<String>] = ["monitor": ["route"]]
+
+    static func arguments(
+        for section: TOMLTable, subcommand: String, path: String, given: [String], skipping: Set<String> = []
+    ) throws -> [String] {
         var out: [String] = []
-        for key in section.keys.sorted() {
+        for key in section.keys.sorted() where !skipping.contains(key) && ownTables[subcommand]?.contains(key) != true {
             guard let value = section[key] else { continue }
             let lower = key.lowercased()
             if lower.contains("password") && lower != "password-file" {

@@ -8,7 +8,7 @@ import SMTPCore
 // Option values parsed once, by ArgumentParser: the commands see typed values, never strings
 // to parse again. A value that does not parse is a usage error (64).
 
-/// A length of time: `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+/// A length of time: `90s`, `10m`, `1h`, `30d`, `500ms`, or plain seconds.
 struct DurationArgument: ExpressibleByArgument, Hashable, Sendable {
     var duration: Duration
     /// As written, for the help's "(default: 10m)".
@@ -21,7 +21,7 @@ struct DurationArgument: ExpressibleByArgument, Hashable, Sendable {
 
     init?(argument: String) {
         let t = argument.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         var seconds: Double?
         for (suffix, factor) in units where t.hasSuffix(suffix) {
             let number = t.dropLast(suffix.count)

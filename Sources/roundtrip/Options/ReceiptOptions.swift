@@ -47,7 +47,16 @@ struct ReceiptOptions: ParsableArguments {
     )
     var cleanup = false
 
-    func mailboxOptions(_ url: MailboxURL, connection: ConnectionOptions) throws -> MailboxServerOptions {
+    /// What the receipt takes from the connection options: our name for the listener, and the
+    /// password, TLS and timeout of a mailbox.
+    struct Connection {
+        var heloName: String
+        var tlsOptions: TLSOptions
+        var timeout: Double?
+        var passwordFile: String?
+    }
+
+    func mailboxOptions(_ url: MailboxURL, connection: Connection) throws -> MailboxServerOptions {
         let password = try Secrets.password(file: mailboxPasswordFile ?? connection.passwordFile)
         let t = TimeAmount.nanoseconds(Int64((connection.timeout ?? 30) * 1e9))
         return MailboxServerOptions(
@@ -59,7 +68,7 @@ struct ReceiptOptions: ParsableArguments {
 
     /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
     func feeds(
-        connection: ConnectionOptions, returnDomain: String, ledgerPath: String, key: SymmetricKey, verbose: Bool,
+        connection: Connection, returnDomains: [String], ledgerPath: String, key: SymmetricKey, verbose: Bool,
         log: @escaping @Sendable (String) -> Void
     ) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
@@ -69,7 +78,7 @@ struct ReceiptOptions: ParsableArguments {
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
             var configuration = SMTPListenerConfiguration(
-                host: hp.host, port: hp.port, hostname: connection.heloName, domains: [returnDomain],
+                host: hp.host, port: hp.port, hostname: connection.heloName, domains: returnDomains,
                 storeDirectory: store
             )
             configuration.recipientGate = ProbeToken.recipientGate(key: key)
@@ -85,5 +94,11 @@ struct ReceiptOptions: ParsableArguments {
                 POP3Feed(options: try mailboxOptions(pop3.url, connection: connection), cleanup: cleanup, log: log))
         }
         return feeds
+    }
+}
+
+extension ReceiptOptions.Connection {
+    init(_ c: ConnectionOptions) {
+        self.init(heloName: c.heloName, tlsOptions: c.tlsOptions, timeout: c.timeout, passwordFile: c.passwordFile)
     }
 }

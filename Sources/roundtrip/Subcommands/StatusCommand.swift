@@ -13,6 +13,7 @@ struct StatusCommand: RoundtripSubcommand {
             Examples:
               roundtrip status
               roundtrip status TOKEN --wait 5m
+              roundtrip status --html status.html
 
             \(ExitStatus.help(for: .status))
             """
@@ -34,9 +35,18 @@ struct StatusCommand: RoundtripSubcommand {
     @Option(help: "Output: text, json, junit or nagios (junit and nagios need a TOKEN).")
     var format: VerifyFormat = .text
 
+    @Option(
+        help: ArgumentHelp(
+            "Write the status page of `roundtrip monitor` (the monitor's routes over the last 24 h) to FILE and exit.",
+            valueName: "file"))
+    var html: String?
+
     @OptionGroup var ledgerOptions: LedgerOptions
 
     func validate() throws {
+        if html != nil && (token != nil || wait != nil) {
+            throw ValidationError("--html lists every route: no TOKEN, no --wait")
+        }
         if token == nil && (format == .junit || format == .nagios) {
             throw ValidationError("--format \(format.rawValue) needs a TOKEN")
         }
@@ -48,6 +58,17 @@ struct StatusCommand: RoundtripSubcommand {
     func execute() async throws -> ExitStatus {
         let (ledger, _) = try await ledgerOptions.open()
         _ = try await ledger.expire(now: Date())
+        if let html {
+            let page = try await StatusPageQuery.page(ledger: ledger, strict: strict).render()
+            do {
+                try Data(page.utf8).write(
+                    to: URL(fileURLWithPath: (html as NSString).expandingTildeInPath), options: .atomic)
+            } catch {
+                Self.report("cannot write \(html): \(error.localizedDescription)")
+                return .configuration
+            }
+            return .ok
+        }
         if let token {
             let until = Date().addingTimeInterval(wait?.seconds ?? 0)
             guard let details = try await StatusQuery.wait(ledger: ledger, token: token.lowercased(), until: until)
