@@ -662,8 +662,26 @@ struct SMTPDialogTests {
         #expect(run.dialog.recipients.count == 8)
         #expect(run.dialog.recipients.filter { !$0.accepted }.map(\.address) == ["u5@dest.example"])
         #expect(run.lines.filter { $0.hasPrefix("MAIL FROM:<roundtrip+tok@return.example>") }.count == 3)
-        // u4, u6, u7, u8 turned away in the first transaction, u8 again in the second.
-        #expect(run.steps(.rcpt).filter { $0.status == .warn }.count == 5)
+        // Pipelined: u4, u6, u7, u8 turned away in the first transaction, u8 again in the second.
+        // One at a time: after u4's 452 the rest wait unsent; u8's 452 in the second.
+        #expect(run.steps(.rcpt).filter { $0.status == .warn }.count == (pipelining ? 5 : 2))
+    }
+
+    @Test("RCPT goes out pipelined 100 at a time, and none past the batch that met the server's limit")
+    func recipientsInBatches() throws {
+        let rcpts = (1...250).map { "u\($0)@dest.example" }
+        let open = LimitedServer(limit: 1000)
+        let run = Self.drive(Self.config(try Self.probe(rcpts)), respond: { c, tls in open.respond(c, tls) })
+        #expect(run.finished)
+        #expect(run.writes.map { $0.filter { $0.hasPrefix("RCPT") }.count }.filter { $0 > 0 } == [100, 100, 50])
+        #expect(run.dialog.recipients.allSatisfy { $0.accepted })
+        // A server that takes 30: the first batch overshoots by 70, then a new transaction.
+        let limited = LimitedServer(limit: 30)
+        let split = Self.drive(Self.config(try Self.probe(rcpts)), respond: { c, tls in limited.respond(c, tls) })
+        #expect(split.finished)
+        #expect(limited.transactions.map(\.count) == [30, 30, 30, 30, 30, 30, 30, 30, 10])
+        #expect(split.lines.filter { $0.hasPrefix("RCPT") }.count <= 250 + 9 * 70)
+        #expect(split.dialog.recipients.count == 250 && split.dialog.recipients.allSatisfy { $0.accepted })
     }
 
     @Test("452 to a transaction's first recipient is a refusal, not a loop")

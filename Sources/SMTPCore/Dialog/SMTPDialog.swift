@@ -42,8 +42,10 @@ public struct SMTPDialog: Sendable {
         case handshake(command: String, reply: SMTPReply)
         case ehloAfterTLS
         case auth(mechanism: String, AuthPhase)
-        case mail(SubmissionEnvelope, pipelined: Bool)
-        case rcpt(SubmissionEnvelope, index: Int)
+        /// MAIL went out with the first `pipelined` RCPT commands behind it.
+        case mail(SubmissionEnvelope, pipelined: Int)
+        /// RCPT for `envelope.recipients[from..<from + count]`.
+        case rcpt(SubmissionEnvelope, from: Int, count: Int)
         case data(message: [UInt8])
         case message
         case rset
@@ -65,6 +67,12 @@ public struct SMTPDialog: Sendable {
     /// Recipients a server limit turned away with 452 after others were accepted: they go in
     /// the next transaction (RFC 5321 §4.5.3.1.10).
     private var overflow: [SubmissionEnvelope.Recipient] = []
+    /// Recipients accepted in the transaction under way.
+    private var acceptedInTransaction = 0
+    /// RCPT commands pipelined at once: RFC 5321 §4.5.3.1.8 has every server take at least 100
+    /// recipients, and a server counts the refusals beyond its limit as errors (Postfix drops the
+    /// session after `smtpd_recipient_overshoot_limit`, 1000): never more than this past it.
+    static let recipientBatch = 100
     /// The 421 that closed the session, and the step it answered.
     private var closedBy: (reply: SMTPReply, step: Step)?
 
@@ -192,9 +200,11 @@ public struct SMTPDialog: Sendable {
         case .auth(let mechanism, let auth): return authAnswered(reply, mechanism: mechanism, auth, at: now)
         case .mail(let envelope, let pipelined):
             return mailAnswered(replies, envelope: envelope, pipelined: pipelined, at: now)
-        case .rcpt(let envelope, let index):
-            recipientAnswered(reply, envelope: envelope, index: index, since: stepStart, at: now)
-            return nextRecipient(envelope, after: index, at: now)
+        case .rcpt(let envelope, let from, _):
+            for (i, reply) in replies.enumerated() {
+                recipientAnswered(reply, envelope: envelope, index: from + i, since: stepStart, at: now)
+            }
+            return sendRecipients(envelope, from: from + replies.count, at: now)
         case .data(let message): return dataAnswered(reply, message: message, at: now)
         case .message: return messageAnswered(reply, at: now)
         case .rset:
@@ -503,13 +513,14 @@ public struct SMTPDialog: Sendable {
         -> Action
     {
         let mail = SMTPCommand.mail(envelope.reversePath, envelope.mailParameters)
-        let rcpts = envelope.recipients.map { SMTPCommand.rcpt($0.mailbox, $0.parameters) }
-        let pipelined = pipelining && !rcpts.isEmpty
+        let first = pipelining ? min(Self.recipientBatch, envelope.recipients.count) : 0
+        let rcpts = envelope.recipients.prefix(first).map { SMTPCommand.rcpt($0.mailbox, $0.parameters) }
         transaction = envelope
         transactionOutcomes = recipients.count
+        acceptedInTransaction = 0
         transactionStart = now
-        phase = .mail(envelope, pipelined: pipelined)
-        return send(pipelined ? [mail] + rcpts : [mail], step: .mail, at: now)
+        phase = .mail(envelope, pipelined: first)
+        return send([mail] + rcpts, step: .mail, at: now)
     }
 
     /// The recipients of this transaction not answered yet and those waiting for the next: a
@@ -526,7 +537,7 @@ public struct SMTPDialog: Sendable {
     }
 
     private mutating func mailAnswered(
-        _ replies: [SMTPReply], envelope: SubmissionEnvelope, pipelined: Bool, at now: Double
+        _ replies: [SMTPReply], envelope: SubmissionEnvelope, pipelined: Int, at now: Double
     ) -> Action {
         let mail = SMTPCommand.mail(envelope.reversePath, envelope.mailParameters).redactedLine
         let mailReply = replies[0]
@@ -538,12 +549,11 @@ public struct SMTPDialog: Sendable {
         }
         addStep(
             .mail, command: mail, reply: mailReply, since: transactionStart, at: now, status: .pass,
-            note: pipelined ? "pipelined with RCPT" : nil)
-        guard pipelined else { return nextRecipient(envelope, after: -1, at: now) }
+            note: pipelined > 0 ? "pipelined with RCPT" : nil)
         for (i, reply) in replies.dropFirst().enumerated() {
             recipientAnswered(reply, envelope: envelope, index: i, since: transactionStart, at: now)
         }
-        return afterRecipients(envelope, at: now)
+        return sendRecipients(envelope, from: replies.count - 1, at: now)
     }
 
     private mutating func recipientAnswered(
@@ -554,7 +564,7 @@ public struct SMTPDialog: Sendable {
         // 452 once some recipients were taken: the server's limit per transaction (Postfix
         // 1000, Exim 100 by default); RFC 5321 §4.5.3.1.10 has the client send the message to
         // the rest in another transaction. A 452 to a transaction's first recipient is a refusal.
-        if reply.code == 452, recipients[transactionOutcomes...].contains(where: \.accepted) {
+        if reply.code == 452, acceptedInTransaction > 0 {
             addStep(
                 .rcpt, command: SMTPCommand.rcpt(recipient.mailbox, recipient.parameters).redactedLine, reply: reply,
                 since: since, at: now, status: .warn,
@@ -571,15 +581,22 @@ public struct SMTPDialog: Sendable {
                 address: recipient.mailbox.description, accepted: ok, replyCode: reply.code,
                 enhancedCode: reply.enhancedCode?.description, text: reply.text, refusedAt: ok ? nil : "rcpt"
             ))
+        if ok { acceptedInTransaction += 1 }
         if !ok && refusedRecipient == nil { refusedRecipient = reply }
     }
 
-    private mutating func nextRecipient(_ envelope: SubmissionEnvelope, after index: Int, at now: Double) -> Action {
-        let next = index + 1
-        guard next < envelope.recipients.count else { return afterRecipients(envelope, at: now) }
-        let r = envelope.recipients[next]
-        phase = .rcpt(envelope, index: next)
-        return send([.rcpt(r.mailbox, r.parameters)], step: .rcpt, at: now)
+    /// The next RCPT commands from `index` (a batch with PIPELINING, else one); once the server's
+    /// limit turned a recipient away, the rest wait for the next transaction unsent.
+    private mutating func sendRecipients(_ envelope: SubmissionEnvelope, from index: Int, at now: Double) -> Action {
+        guard index < envelope.recipients.count else { return afterRecipients(envelope, at: now) }
+        if !overflow.isEmpty {
+            overflow += envelope.recipients[index...]
+            return afterRecipients(envelope, at: now)
+        }
+        let count = (session.capabilities?.pipelining ?? false) ? Self.recipientBatch : 1
+        let batch = envelope.recipients[index..<min(index + count, envelope.recipients.count)]
+        phase = .rcpt(envelope, from: index, count: batch.count)
+        return send(batch.map { .rcpt($0.mailbox, $0.parameters) }, step: .rcpt, at: now)
     }
 
     // MARK: DATA
