@@ -290,6 +290,7 @@ public actor IMAPClient {
         case .uidExpunge: return "UID EXPUNGE"
         case .uidMove: return "UID MOVE"
         case .idle: return "IDLE"
+        case .listAll: return "LIST"
         }
     }
 
@@ -375,15 +376,19 @@ public actor IMAPClient {
             let chunk = Array(sorted[i..<min(i + 200, sorted.count)])
             i += chunk.count
             let (_, untagged) = try await run(
-                .uidFetch(IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), step: .fetch)
-            var byUID: [UInt32: [UInt8]] = [:]
+                .uidFetch(
+                    IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[]"]),
+                step: .fetch)
+            var byUID: [UInt32: (body: [UInt8], date: String?)] = [:]
             for u in untagged {
                 if case .fetch(_, let a) = u, let uid = a.uid, let body = a.body, chunk.contains(uid) {
-                    byUID[uid] = body
+                    byUID[uid] = (body, a.internalDate ?? byUID[uid]?.date)
                 }
             }
             for uid in chunk {
-                if let body = byUID[uid] { out.append(FetchedMessage(source: source(uid: uid), bytes: body)) }
+                if let m = byUID[uid] {
+                    out.append(FetchedMessage(source: source(uid: uid), bytes: m.body, internalDate: m.date))
+                }
             }
         }
         return out
@@ -409,6 +414,22 @@ public actor IMAPClient {
         let messages = try await fetch(uids: try await matchingUIDs(query))
         guard let token = query.token else { return messages }
         return messages.filter { Self.contains($0.bytes, token) }
+    }
+
+    /// The mailboxes (`LIST "" "*"`) with their attributes.
+    public func list() async throws -> [IMAPListEntry] {
+        let (_, untagged) = try await run(.listAll, step: .select)
+        return untagged.compactMap { u in
+            if case .other(let keyword, let rest) = u, keyword.uppercased() == "LIST" {
+                return IMAPListEntry(parsing: rest)
+            }
+            return nil
+        }
+    }
+
+    /// The mailbox the server marks `\Junk` (RFC 6154), if any.
+    public func junkMailbox() async throws -> String? {
+        try await list().first { $0.has("\\Junk") }?.name
     }
 
     // MARK: Waiting for mail

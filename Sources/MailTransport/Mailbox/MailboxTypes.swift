@@ -63,10 +63,13 @@ public struct FetchedMessage: Sendable, Hashable {
     /// `pop3s://user@host:995;UIDL=x`, or a Maildir file path.
     public var source: String
     public var bytes: [UInt8]
+    /// IMAP INTERNALDATE as the server wrote it (nil elsewhere).
+    public var internalDate: String?
 
-    public init(source: String, bytes: [UInt8]) {
+    public init(source: String, bytes: [UInt8], internalDate: String? = nil) {
         self.source = source
         self.bytes = bytes
+        self.internalDate = internalDate
     }
 }
 
