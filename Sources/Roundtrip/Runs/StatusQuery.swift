@@ -34,10 +34,12 @@ public enum StatusQuery {
                 out.outbound =
                     r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted yet"
                 out.inbound = VerdictWording.noReportYet
-            case .timeout:
+            case .timeout, .arrived:
                 out.outbound =
                     r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted"
-                out.inbound = VerdictWording.timeoutInbound
+                out.inbound =
+                    r.verdict == .arrived
+                    ? VerdictWording.arrivalInbound(reportExpected: true) : VerdictWording.timeoutInbound
             case .delivered, .relayed, .expanded, .delayed, .failed:
                 out.outbound = VerdictWording.outbound(
                     r.verdict, reporter: r.reportingMTA, status: r.statusCode, diagnostic: r.diagnostic)
@@ -46,7 +48,7 @@ public enum StatusQuery {
             }
             return out
         }
-        let status = RunExitStatus.from(verdicts: recipients.map(\.verdict), strict: strict)
+        let status = RunExitStatus.from(recipients: recipients, strict: strict)
         return RunReport(
             token: d.probe.token, returnPath: d.probe.returnPath, messageID: d.probe.messageID,
             startedAt: d.probe.createdAt,
