@@ -83,6 +83,45 @@ struct ArrivalTests {
         }
     }
 
+    /// The next hop files the probe into alice's `Junk` folder (a Maildir++
+    /// folder, written as a Sieve `fileinto "Junk"` would): Dovecot shows it
+    /// there, the run watches INBOX and Junk (`--arrival-junk`), and Junk
+    /// placement is a warning (exit 3), a failure with --strict (exit 1).
+    @Test func arrivalInJunkWarnsAndFailsWithStrict() async throws {
+        let junk = aliceMaildir + "/.Junk"
+        for sub in ["", "/cur", "/new", "/tmp"] {
+            try FileManager.default.createDirectory(atPath: junk + sub, withIntermediateDirectories: true)
+        }
+        try Self.run("/bin/chown", ["-R", "rtmail:rtmail", junk])
+        try await withFixedPorts {
+            try await ScriptedSMTPServer.with(
+                greeting: "220 hop.relay.rt.test ESMTP\r\n", port: 2626,
+                onMessage: { lines in
+                    let name = "\(Int(Date().timeIntervalSince1970)).M\(UUID().uuidString)P\(getpid()).hop.rt.test"
+                    let data = Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
+                    _ = FileManager.default.createFile(atPath: junk + "/tmp/" + name, contents: data)
+                    _ = try? Self.run("/bin/chown", ["rtmail:rtmail", junk + "/tmp/" + name])
+                    try? FileManager.default.moveItem(atPath: junk + "/tmp/" + name, toPath: junk + "/new/" + name)
+                }, script: VerifyAgainstPostfixTests.nextHop
+            ) { _ in
+                for strict in [false, true] {
+                    let tag = UUID().uuidString.prefix(8).lowercased()
+                    let (r, doc) = try await verify(
+                        ["--server", TestEnv.smtp, "--maildir", reports, "--arrival-junk", "Junk", "--cleanup"]
+                            + (strict ? ["--strict"] : []), to: "accept-\(tag)@relay.rt.test")
+                    #expect(r.status == (strict ? 1 : 3), "\(r.stdout)\(r.stderr)")
+                    let rec = recipient(doc)
+                    #expect(rec["verdict"] as? String == "delivered")
+                    let arrival = try #require(rec["arrival"] as? [String: Any], "\(r.stdout)")
+                    #expect(arrival["folder"] as? String == "Junk")
+                    #expect(arrival["junk"] as? Bool == true)
+                    let token = try #require(doc["token"] as? String)
+                    #expect(try Self.files(in: junk, containing: token).isEmpty)  // --cleanup
+                }
+            }
+        }
+    }
+
     /// Hands a message on by SMTP (swaks), as a next hop would.
     static func forward(_ lines: [String], to: String, via server: String) throws {
         let file = NSTemporaryDirectory() + "roundtrip-hop-\(UUID().uuidString).eml"
