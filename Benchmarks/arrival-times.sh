@@ -20,7 +20,8 @@ binary, n, mode, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 e = os.environ
 args = [binary, "verify", "--from", "reports@rt.test", "--to", "alice@rt.test",
         "--arrival", f"imap://alice%40rt.test@{e['ROUNDTRIP_TEST_IMAP']}/INBOX",
-        "--arrival-password-file", e["ROUNDTRIP_TEST_PASSWORD_FILE"], "--cleanup", "--deadline", "60s",
+        "--arrival-password-file", e["ROUNDTRIP_TEST_PASSWORD_FILE"], "--ca-file", e["ROUNDTRIP_TEST_CA"],
+        "--cleanup", "--deadline", "60s",
         "--ledger", f"{tmp}/ledger.sqlite", "--format", "json", "--verbose"]
 if mode == "no-report":
     args += ["--server", e["ROUNDTRIP_TEST_SMTP_NODSN"], "--no-report"]

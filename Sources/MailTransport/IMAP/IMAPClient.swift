@@ -394,14 +394,15 @@ public actor IMAPClient {
         return out
     }
 
-    /// UIDs that match the query: by `HEADER X-Roundtrip-Probe` and `TEXT`
-    /// for a token (SINCE narrows both), else by SINCE, else all.
+    /// UIDs that match the query: by `HEADER X-Roundtrip-Probe` and (unless
+    /// `searchText` is off) `TEXT` for a token (SINCE narrows both), else by
+    /// SINCE, else all.
     public func matchingUIDs(_ query: MailboxQuery) async throws -> [UInt32] {
         let since = query.since.flatMap { IMAPDate($0.addingTimeInterval(-86400)) }  // a day early: SINCE ignores zones
         let sinceKeys: [IMAPSearchKey] = since.map { [.since($0)] } ?? []
         if let token = query.token {
             let byHeader = try await search(sinceKeys + [.header("X-Roundtrip-Probe", token)])
-            let byText = try await search(sinceKeys + [.text(token)])
+            let byText = query.searchText ? try await search(sinceKeys + [.text(token)]) : []
             return Array(Set(byHeader + byText)).sorted()
         }
         return try await search(sinceKeys.isEmpty ? [.all] : sinceKeys)

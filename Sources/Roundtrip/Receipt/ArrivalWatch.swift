@@ -81,7 +81,7 @@ public struct ArrivalWatch: Sendable {
                 o.url.mailbox = folder.name
                 group.addTask { [log, name] in
                     try await IMAPClient.watch(
-                        o, query: MailboxQuery(token: token, since: since), until: nil,
+                        o, query: MailboxQuery(token: token, since: since, searchText: false), until: nil,
                         onReconnect: { e in log("\(name) \(folder.name): reconnecting after \(e)") }
                     ) { m in
                         let date = m.internalDate.flatMap(IMAPDateTime.secondsSince1970).map {
