@@ -137,6 +137,14 @@ struct ArrivalTests {
         #expect(r.status == 3, "\(r.stdout)\(r.stderr)")
         #expect(recipient(doc)["verdict"] as? String == "arrived")
         #expect(recipient(doc)["proof"] as? String == "arrival")
+        // The ledger recorded the arrival: status says what verify said.
+        let token = try #require(doc["token"] as? String)
+        let status = try await roundtrip(
+            ["status", token, "--ledger", Self.ledgerPath, "--format", "json"], timeout: 60)
+        let sdoc = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        #expect(status.status == 3, "\(status.stdout)\(status.stderr)")
+        #expect(recipient(sdoc)["verdict"] as? String == "arrived")
+        #expect((recipient(sdoc)["arrival"] as? [String: Any])?["folder"] as? String == "INBOX")
 
         let (pure, pdoc) = try await verify(["--server", TestEnv.smtpNoDSN, "--no-report", "--cleanup"])
         #expect(pure.status == 0, "\(pure.stdout)\(pure.stderr)")

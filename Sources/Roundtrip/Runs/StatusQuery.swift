@@ -46,6 +46,20 @@ public enum StatusQuery {
                 out.inbound = VerdictWording.inbound(
                     source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
             }
+            if VerdictRules.reportVerdicts.contains(r.verdict) { out.proof = "report" }
+            // The arrival applies on top of what the reports made of the verdict,
+            // by the rule RunTracker applies in memory.
+            if let a = d.arrivals.first(where: { $0.evidence.address.lowercased() == r.address.lowercased() }) {
+                out.arrival = a.evidence
+                if let v = VerdictRules.arrival(replaces: out.verdict, reportExpected: a.reportExpected) {
+                    if out.proof != "report" {
+                        out.inbound = VerdictWording.arrivalInbound(reportExpected: a.reportExpected)
+                    }
+                    out.verdict = v
+                    out.proof = "arrival"
+                    out.outbound = VerdictWording.arrival(a.evidence)
+                }
+            }
             return out
         }
         let status = RunExitStatus.from(recipients: recipients, strict: strict)

@@ -272,6 +272,7 @@ public enum VerifyRun {
                         arrivedMailboxes.insert(a.mailbox)
                         arrivedSources.append(a.source)
                         let changed = tracker.arrived(e)
+                        await recorder.arrival(token: token.value, evidence: e, reportExpected: config.reportExpected)
                         log(
                             "arrival of \(e.address) in \(e.folder)\(e.junk ? " (Junk)" : "") via \(a.mailbox)\(changed ? "; verdict now \(tracker.recipients.first { $0.address == e.address }?.verdict.rawValue ?? "?")" : "")"
                         )
