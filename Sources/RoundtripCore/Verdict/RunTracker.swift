@@ -34,7 +34,7 @@ public struct RecipientResult: Sendable, Hashable, Codable {
     public var proof: String?
     /// The probe found in the recipient's mailbox (`--arrival`).
     public var arrival: ArrivalEvidence?
-    /// Submission accepted → arrival in the mailbox (the topmost `Received:` time).
+    /// Submission accepted → the run saw the probe in the mailbox (this machine's clock).
     public var endToEndSeconds: Double?
 
     public init(address: String) {
@@ -167,7 +167,9 @@ public struct RunTracker: Sendable {
         guard let i = index(of: e.address), recipients[i].arrival == nil else { return false }
         recipients[i].arrival = e
         if let sent = acceptedAt[recipients[i].address.lowercased()] {
-            recipients[i].endToEndSeconds = max(0, e.arrivedAt.timeIntervalSince(sent))
+            // Our own clock at both ends: the Received: time has one-second
+            // resolution and the receiver's clock.
+            recipients[i].endToEndSeconds = max(0, e.observedAt.timeIntervalSince(sent))
         }
         return applyArrival(e, at: i)
     }

@@ -17,17 +17,21 @@ struct ArrivalOptions: ParsableArguments {
 
     @Option(
         name: .customLong("arrival-password-file"),
-        help: "The password of the --arrival mailboxes (default: ROUNDTRIP_ARRIVAL_PASSWORD).")
+        help: ArgumentHelp(
+            "The password of the --arrival mailboxes (default: ROUNDTRIP_ARRIVAL_PASSWORD).", valueName: "file"))
     var passwordFile: String?
 
     @Option(
         name: .customLong("arrival-junk"),
-        help: "The Junk folder's name when the server marks none as \\Junk (RFC 6154).")
+        help: ArgumentHelp(
+            "The Junk folder's name when the server marks none as \\Junk (RFC 6154).", valueName: "name"))
     var junk: String?
 
     @Option(
         name: .customLong("arrival-authserv-id"),
-        help: "Trust only the Authentication-Results added by this authserv-id (default: the topmost field's).")
+        help: ArgumentHelp(
+            "Trust only the Authentication-Results added by this authserv-id (default: the topmost field's).",
+            valueName: "id"))
     var authservID: String?
 
     @Flag(
