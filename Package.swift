@@ -51,6 +51,7 @@ let package = Package(
             name: "RoundtripCore",
             dependencies: [
                 "SMTPCore", "DeliveryReports", "MailCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

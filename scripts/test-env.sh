@@ -62,7 +62,8 @@ MAILROOT="$STATE/mail"
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
           libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce
-          prometheus chromium fonts-dejavu-core curl)
+          prometheus chromium fonts-dejavu-core curl \
+          python3-dkim python3-nacl)   # python3-dkim: the independent DKIM verifier of ArrivalTests
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }

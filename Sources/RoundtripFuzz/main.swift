@@ -40,6 +40,8 @@ func fuzzReports(_ bytes: [UInt8]) {
                 _ = f.decodedValue
                 _ = MessageDate(f.value)
                 _ = AddressParser.addrSpec(in: f.value)
+                _ = AuthenticationResults(parsing: f.value)
+                _ = ReceivedField(parsing: f.value)
             }
             return true
         }
@@ -108,7 +110,12 @@ func fuzzIMAP(_ bytes: [UInt8]) {
     for piece in [bytes[..<cut], bytes[cut...]] {
         framer.append(piece)
         do {
-            while let frame = try framer.next() { _ = try? IMAPResponseParser.parse(frame) }
+            while let frame = try framer.next() {
+                if case .untagged(.other(_, let rest))? = try? IMAPResponseParser.parse(frame) {
+                    _ = IMAPListEntry(parsing: rest)
+                    _ = IMAPDateTime.secondsSince1970(rest)
+                }
+            }
         } catch { return }
     }
 }

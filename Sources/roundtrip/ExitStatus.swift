@@ -61,7 +61,11 @@ enum ExitStatus: Int32, CaseIterable, Sendable {
             specific = [
                 (.ok, "all proven"), (.failed, "failed or rejected (also partial verdicts with --strict)"),
                 (.timeout, "timeout"),
-                (.partial, "partial (relayed, delayed, dsn-unavailable)"), (.notSubmitted, "could not submit"),
+                (
+                    .partial,
+                    "partial (relayed, delayed, dsn-unavailable, arrived, or an arrival in Junk or with dkim/dmarc=fail)"
+                ),
+                (.notSubmitted, "could not submit"),
             ]
         case .send:
             specific = [

@@ -6,7 +6,7 @@ import MailTransport
 enum Secrets {
     static let environmentVariable = "ROUNDTRIP_PASSWORD"
 
-    static func password(file: String?) throws -> String {
+    static func password(file: String?, environment: String = environmentVariable) throws -> String {
         if let file {
             let path = (file as NSString).expandingTildeInPath
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -21,11 +21,11 @@ enum Secrets {
             }
             return text
         }
-        if let env = ProcessInfo.processInfo.environment[environmentVariable], !env.isEmpty {
+        if let env = ProcessInfo.processInfo.environment[environment], !env.isEmpty {
             return env
         }
         throw TransportError(
-            .configuration, step: .auth, message: "a password is needed: --password-file FILE or \(environmentVariable)"
+            .configuration, step: .auth, message: "a password is needed: a password file or \(environment)"
         )
     }
 
@@ -35,6 +35,23 @@ enum Secrets {
         if let message = sharedFileWarning(path, shown: shown) {
             FileHandle.standardError.write(Data("roundtrip: warning: \(message)\n".utf8))
         }
+    }
+
+    /// A private key file must be readable by its owner only: refused otherwise.
+    static func privateKey(file: String) throws -> String {
+        let path = (file as NSString).expandingTildeInPath
+        var st = stat()
+        guard stat(path, &st) == 0, let data = FileManager.default.contents(atPath: path) else {
+            throw TransportError(.configuration, step: .data, message: "cannot read the key file \(file)")
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw TransportError(
+                .configuration, step: .data,
+                message:
+                    "the key file \(file) is readable by group or others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it"
+            )
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func sharedFileWarning(_ path: String, shown: String) -> String? {

@@ -76,7 +76,7 @@ let greeting = "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] ready\r\
                 FetchedMessage(
                     source: "imap://alice@127.0.0.1:\(server.port)/INBOX;UIDVALIDITY=7;UID=5", bytes: Array(body.utf8))
             ])
-        #expect(server.lines.contains { $0.hasSuffix("UID FETCH 5 (UID RFC822.SIZE BODY.PEEK[])") })
+        #expect(server.lines.contains { $0.hasSuffix("UID FETCH 5 (UID RFC822.SIZE INTERNALDATE BODY.PEEK[])") })
         await server.stop()
     }
 

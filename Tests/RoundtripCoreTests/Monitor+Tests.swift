@@ -141,7 +141,10 @@ import Testing
         #expect(DirectionState.outbound(.timeout) == .unknown && DirectionState.inbound(.timeout) == .failed)
         #expect(DirectionState.inbound(.rejected) == .untested && DirectionState.outbound(.rejected) == .rejected)
         #expect(DirectionState.inbound(.dsnUnavailable) == .untested)
-        for v in Verdict.allCases where v.isFinal && v != .rejected && v != .dsnUnavailable && v != .timeout {
+        // Arrived: the probe is in the mailbox, no report came back.
+        #expect(DirectionState.outbound(.arrived) == .proven && DirectionState.inbound(.arrived) == .unknown)
+        for v in Verdict.allCases
+        where v.isFinal && v != .rejected && v != .dsnUnavailable && v != .timeout && v != .arrived {
             #expect(DirectionState.inbound(v) == .proven, "a report came back for \(v)")
         }
     }

@@ -22,6 +22,8 @@ public final class ScriptedSMTPServer: Sendable {
     }
 
     public typealias Script = @Sendable (_ command: String, _ tls: Bool) -> Step
+    /// Called with each message's DATA lines (dot-unstuffed, without the final ".").
+    public typealias MessageHandler = @Sendable (_ lines: [String]) -> Void
 
     public let channel: any Channel
     private let received: NIOLockedValueBox<[String]>
@@ -38,7 +40,7 @@ public final class ScriptedSMTPServer: Sendable {
     public static func start(
         greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
         maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0,
-        script: @escaping Script
+        onMessage: MessageHandler? = nil, script: @escaping Script
     ) async throws -> ScriptedSMTPServer {
         let received = NIOLockedValueBox<[String]>([])
         let sslContext = try tls.map { cert -> NIOSSLContext in
@@ -62,7 +64,9 @@ public final class ScriptedSMTPServer: Sendable {
                         try child.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     try child.pipeline.syncOperations.addHandler(
-                        Handler(greeting: greeting, script: script, sslContext: sslContext, received: received)
+                        Handler(
+                            greeting: greeting, script: script, sslContext: sslContext, received: received,
+                            onMessage: onMessage)
                     )
                 }
             }
@@ -88,18 +92,21 @@ public final class ScriptedSMTPServer: Sendable {
         let script: Script
         let sslContext: NIOSSLContext?
         let received: NIOLockedValueBox<[String]>
+        let onMessage: MessageHandler?
         var buffer: [UInt8] = []
         var tls = false
         var inData = false
+        var message: [String] = []
 
         init(
             greeting: String, script: @escaping Script, sslContext: NIOSSLContext?,
-            received: NIOLockedValueBox<[String]>
+            received: NIOLockedValueBox<[String]>, onMessage: MessageHandler? = nil
         ) {
             self.greeting = greeting
             self.script = script
             self.sslContext = sslContext
             self.received = received
+            self.onMessage = onMessage
         }
 
         func channelActive(context: ChannelHandlerContext) {
@@ -118,7 +125,14 @@ public final class ScriptedSMTPServer: Sendable {
                 let line = String(decoding: buffer[..<idx], as: UTF8.self)
                 buffer.removeSubrange(..<(idx + 2))
                 if inData {
-                    if line == "." { inData = false } else { continue }
+                    if line == "." {
+                        inData = false
+                        onMessage?(message)
+                        message = []
+                    } else {
+                        message.append(line.hasPrefix(".") ? String(line.dropFirst()) : line)
+                        continue
+                    }
                 }
                 received.withLockedValue { $0.append(line) }
                 let step = line == "." ? script(".", tls) : script(line, tls)
@@ -203,12 +217,13 @@ extension ScriptedSMTPServer {
     /// `body` throws: no test leaves a server behind for the next one.
     public static func with<T>(
         greeting: String = "220 test.example ESMTP ready\r\n", tls: TestCertificate? = nil, implicitTLS: Bool = false,
-        maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0, script: @escaping Script,
+        maximumTLSVersion: TLSVersion? = nil, host: String = "127.0.0.1", port: Int = 0,
+        onMessage: MessageHandler? = nil, script: @escaping Script,
         _ body: (ScriptedSMTPServer) async throws -> T
     ) async throws -> T {
         let server = try await start(
             greeting: greeting, tls: tls, implicitTLS: implicitTLS, maximumTLSVersion: maximumTLSVersion,
-            host: host, port: port, script: script)
+            host: host, port: port, onMessage: onMessage, script: script)
         do {
             let result = try await body(server)
             await server.stop()

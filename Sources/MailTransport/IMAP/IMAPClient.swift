@@ -290,6 +290,7 @@ public actor IMAPClient {
         case .uidExpunge: return "UID EXPUNGE"
         case .uidMove: return "UID MOVE"
         case .idle: return "IDLE"
+        case .listAll: return "LIST"
         }
     }
 
@@ -375,28 +376,33 @@ public actor IMAPClient {
             let chunk = Array(sorted[i..<min(i + 200, sorted.count)])
             i += chunk.count
             let (_, untagged) = try await run(
-                .uidFetch(IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "BODY.PEEK[]"]), step: .fetch)
-            var byUID: [UInt32: [UInt8]] = [:]
+                .uidFetch(
+                    IMAPSequenceSet(numbers: chunk), items: ["UID", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[]"]),
+                step: .fetch)
+            var byUID: [UInt32: (body: [UInt8], date: String?)] = [:]
             for u in untagged {
                 if case .fetch(_, let a) = u, let uid = a.uid, let body = a.body, chunk.contains(uid) {
-                    byUID[uid] = body
+                    byUID[uid] = (body, a.internalDate ?? byUID[uid]?.date)
                 }
             }
             for uid in chunk {
-                if let body = byUID[uid] { out.append(FetchedMessage(source: source(uid: uid), bytes: body)) }
+                if let m = byUID[uid] {
+                    out.append(FetchedMessage(source: source(uid: uid), bytes: m.body, internalDate: m.date))
+                }
             }
         }
         return out
     }
 
-    /// UIDs that match the query: by `HEADER X-Roundtrip-Probe` and `TEXT`
-    /// for a token (SINCE narrows both), else by SINCE, else all.
+    /// UIDs that match the query: by `HEADER X-Roundtrip-Probe` and (unless
+    /// `searchText` is off) `TEXT` for a token (SINCE narrows both), else by
+    /// SINCE, else all.
     public func matchingUIDs(_ query: MailboxQuery) async throws -> [UInt32] {
         let since = query.since.flatMap { IMAPDate($0.addingTimeInterval(-86400)) }  // a day early: SINCE ignores zones
         let sinceKeys: [IMAPSearchKey] = since.map { [.since($0)] } ?? []
         if let token = query.token {
             let byHeader = try await search(sinceKeys + [.header("X-Roundtrip-Probe", token)])
-            let byText = try await search(sinceKeys + [.text(token)])
+            let byText = query.searchText ? try await search(sinceKeys + [.text(token)]) : []
             return Array(Set(byHeader + byText)).sorted()
         }
         return try await search(sinceKeys.isEmpty ? [.all] : sinceKeys)
@@ -409,6 +415,22 @@ public actor IMAPClient {
         let messages = try await fetch(uids: try await matchingUIDs(query))
         guard let token = query.token else { return messages }
         return messages.filter { Self.contains($0.bytes, token) }
+    }
+
+    /// The mailboxes (`LIST "" "*"`) with their attributes.
+    public func list() async throws -> [IMAPListEntry] {
+        let (_, untagged) = try await run(.listAll, step: .select)
+        return untagged.compactMap { u in
+            if case .other(let keyword, let rest) = u, keyword.uppercased() == "LIST" {
+                return IMAPListEntry(parsing: rest)
+            }
+            return nil
+        }
+    }
+
+    /// The mailbox the server marks `\Junk` (RFC 6154), if any.
+    public func junkMailbox() async throws -> String? {
+        try await list().first { $0.has("\\Junk") }?.name
     }
 
     // MARK: Waiting for mail

@@ -63,10 +63,13 @@ public struct FetchedMessage: Sendable, Hashable {
     /// `pop3s://user@host:995;UIDL=x`, or a Maildir file path.
     public var source: String
     public var bytes: [UInt8]
+    /// IMAP INTERNALDATE as the server wrote it (nil elsewhere).
+    public var internalDate: String?
 
-    public init(source: String, bytes: [UInt8]) {
+    public init(source: String, bytes: [UInt8], internalDate: String? = nil) {
         self.source = source
         self.bytes = bytes
+        self.internalDate = internalDate
     }
 }
 
@@ -81,9 +84,15 @@ public struct MailboxQuery: Sendable, Hashable {
     /// Maildir file time; POP3 ignores it).
     public var since: Date?
 
-    public init(token: String? = nil, since: Date? = nil) {
+    /// IMAP: also `SEARCH TEXT` for the token (a full-text scan, seconds on a
+    /// large mailbox without an index). Off for the probe itself, which always
+    /// carries `X-Roundtrip-Probe`; reports may quote the token only in the text.
+    public var searchText: Bool
+
+    public init(token: String? = nil, since: Date? = nil, searchText: Bool = true) {
         self.token = token
         self.since = since
+        self.searchText = searchText
     }
 }
 

@@ -192,7 +192,7 @@ public struct IMAPClientStateMachine: Sendable {
             if case .authenticatePlain = command, !has("AUTH=PLAIN") {
                 throw MachineError(.capabilityMissing("AUTH=PLAIN"))
             }
-        case .select, .examine, .create:
+        case .select, .examine, .create, .listAll:
             guard state == .authenticated || isSelected else { throw MachineError(.outOfOrder("log in first")) }
         case .uidSearch, .uidFetch, .uidStoreAddFlags, .uidExpunge, .uidMove:
             guard isSelected else { throw MachineError(.outOfOrder("select a mailbox first")) }

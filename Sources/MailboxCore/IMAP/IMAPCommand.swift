@@ -23,6 +23,8 @@ public enum IMAPCommand: Hashable, Sendable {
     /// `UID MOVE set mailbox` (MOVE).
     case uidMove(IMAPSequenceSet, mailbox: String)
     case idle
+    /// `LIST "" "*"`: every mailbox with its attributes (RFC 6154 special-use among them).
+    case listAll
 
     /// The capability this command needs, if any.
     public var requiredCapability: String? {
@@ -107,6 +109,7 @@ public struct IMAPCommandEncoder: Sendable {
         case .logout: w.raw("LOGOUT")
         case .startTLS: w.raw("STARTTLS")
         case .idle: w.raw("IDLE")
+        case .listAll: w.raw("LIST \"\" \"*\"")
         case .login(let user, let password):
             w.raw("LOGIN ")
             try w.astring(user)

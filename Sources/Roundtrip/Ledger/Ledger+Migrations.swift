@@ -92,6 +92,7 @@ extension Ledger {
                     ALTER TABLE recipients ADD COLUMN unconfirmed_reports INTEGER NOT NULL DEFAULT 0 CHECK (unconfirmed_reports >= 0);
                     """)
         }
+        registerArrivalMigration(&migrator)
         return migrator
     }
 }

@@ -414,7 +414,8 @@ public struct Ledger: Sendable {
                 .fetchAll(db)
             return ProbeDetails(
                 probe: try probe.plain(), recipients: recipients.map(\.plain),
-                reports: try reports.map { try $0.plain() }, events: try events.map { try $0.plain() }
+                reports: try reports.map { try $0.plain() }, events: try events.map { try $0.plain() },
+                arrivals: try Self.arrivals(db, token: token)
             )
         }
     }

@@ -228,6 +228,8 @@ public struct ProbeDetails: Sendable, Hashable {
     public var reports: [LedgerReport]
     /// Its audit trail, oldest first.
     public var events: [LedgerEvent]
+    /// The probe seen in recipients' mailboxes (`verify --arrival`).
+    public var arrivals: [LedgerArrival] = []
 }
 
 /// What `attach` did to the recipient.

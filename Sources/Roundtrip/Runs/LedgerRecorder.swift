@@ -85,6 +85,12 @@ struct LedgerRecorder: Sendable {
         }
     }
 
+    func arrival(token: String, evidence: ArrivalEvidence, reportExpected: Bool) async {
+        await attempt("recording the arrival for \(evidence.address)") {
+            try await ledger?.recordArrival(token: token, evidence: evidence, reportExpected: reportExpected)
+        }
+    }
+
     func expire() async {
         await attempt("expiring probes") { _ = try await ledger?.expire(now: Date()) }
     }

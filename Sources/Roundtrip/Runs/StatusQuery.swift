@@ -34,19 +34,35 @@ public enum StatusQuery {
                 out.outbound =
                     r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted yet"
                 out.inbound = VerdictWording.noReportYet
-            case .timeout:
+            case .timeout, .arrived:
                 out.outbound =
                     r.accepted == true ? VerdictWording.waiting(server: server, reply: reply) : "not submitted"
-                out.inbound = VerdictWording.timeoutInbound
+                out.inbound =
+                    r.verdict == .arrived
+                    ? VerdictWording.arrivalInbound(reportExpected: true) : VerdictWording.timeoutInbound
             case .delivered, .relayed, .expanded, .delayed, .failed:
                 out.outbound = VerdictWording.outbound(
                     r.verdict, reporter: r.reportingMTA, status: r.statusCode, diagnostic: r.diagnostic)
                 out.inbound = VerdictWording.inbound(
                     source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
             }
+            if VerdictRules.reportVerdicts.contains(r.verdict) { out.proof = "report" }
+            // The arrival applies on top of what the reports made of the verdict,
+            // by the rule RunTracker applies in memory.
+            if let a = d.arrivals.first(where: { $0.evidence.address.lowercased() == r.address.lowercased() }) {
+                out.arrival = a.evidence
+                if let v = VerdictRules.arrival(replaces: out.verdict, reportExpected: a.reportExpected) {
+                    if out.proof != "report" {
+                        out.inbound = VerdictWording.arrivalInbound(reportExpected: a.reportExpected)
+                    }
+                    out.verdict = v
+                    out.proof = "arrival"
+                    out.outbound = VerdictWording.arrival(a.evidence)
+                }
+            }
             return out
         }
-        let status = RunExitStatus.from(verdicts: recipients.map(\.verdict), strict: strict)
+        let status = RunExitStatus.from(recipients: recipients, strict: strict)
         return RunReport(
             token: d.probe.token, returnPath: d.probe.returnPath, messageID: d.probe.messageID,
             startedAt: d.probe.createdAt,

@@ -25,6 +25,10 @@ public struct VerifyConfiguration: Sendable {
     public var waitForReports = true
     /// The clock the deadline runs on (tests inject one that they control).
     public var clock: any Clock<Duration> = ContinuousClock()
+    /// false with `--no-report` (a pure mailbox loop): an arrival alone proves the recipient.
+    public var reportExpected = true
+    /// `--arrival-authserv-id`: whose `Authentication-Results` count (default: the topmost field's).
+    public var trustedAuthservID: String?
 
     public init(
         builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
@@ -48,6 +52,8 @@ public struct VerifyConfiguration: Sendable {
 public struct VerifyProgress: Sendable {
     public var waitingFor: Int
     public var total: Int
+    /// Recipients whose probe was seen in their mailbox (`--arrival`).
+    public var arrived: Int = 0
     public var secondsLeft: Double
 }
 
@@ -57,6 +63,8 @@ public enum VerifyRun {
     enum Event: Sendable {
         case message(ReceivedMessage)
         case feedFailed(String)
+        case arrival(ArrivalSighting)
+        case arrivalFailed(String)
         case deadline
         case tick
     }
@@ -69,13 +77,15 @@ public enum VerifyRun {
     public static func run(
         _ config: VerifyConfiguration,
         feeds: [any ReportFeed],
+        arrivals: [ArrivalWatch] = [],
         token: ProbeToken? = nil,
         progress: (@Sendable (VerifyProgress) -> Void)? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> (RunReport, Probe, [SubmissionGroup]) {
         let started = Date()
         let token = token ?? makeToken(key: config.key, now: started)
-        let probe = try config.builder.build(token: token, date: rfc5322Date(started))
+        let probe = try config.builder.build(
+            token: token, date: rfc5322Date(started), time: Int64(started.timeIntervalSince1970))
         let recorder = LedgerRecorder(ledger: config.ledger, log: log)
         let deadlineDate = started.addingTimeInterval(Double(config.deadline.components.seconds))
         // Recorded before submission: a DSN can arrive within milliseconds.
@@ -94,6 +104,20 @@ public enum VerifyRun {
                     }
                 }
             }
+            // The recipients' mailboxes are watched from the start too (the
+            // first search also finds a probe that arrived before the watch began).
+            for watch in arrivals {
+                group.addTask {
+                    do {
+                        try await watch.run(token: token.value, since: started) {
+                            continuation.yield(.arrival($0))
+                        }
+                    } catch is CancellationError {
+                    } catch {
+                        if !Task.isCancelled { continuation.yield(.arrivalFailed("\(watch.name): \(error)")) }
+                    }
+                }
+            }
             defer {
                 group.cancelAll()
                 continuation.finish()
@@ -108,7 +132,8 @@ public enum VerifyRun {
                     throw FeedError(description: "\(error)")
                 }
             }
-            var tracker = RunTracker(recipients: probe.recipients.map(\.mailbox.description))
+            var tracker = RunTracker(
+                recipients: probe.recipients.map(\.mailbox.description), reportExpected: config.reportExpected)
             var submissions: [SubmissionSummary] = []
             var warnings: [String] = []
             log("probe \(token.value): submitting to \(config.server?.display ?? "the recipients' MX")")
@@ -201,7 +226,18 @@ public enum VerifyRun {
             var forged = 0
             var handled: [String] = []
             var feedFailures: [String] = []
-            if config.waitForReports && !feeds.isEmpty && anySubmitted && !tracker.isComplete {
+            var arrivalFailures: [String] = []
+            var arrivedSources: [String] = []
+            var arrivedMailboxes = Set<String>()
+            // Done when every verdict is final and every watched mailbox showed
+            // the probe (or no recipient could still arrive).
+            func done() -> Bool {
+                guard tracker.isComplete else { return false }
+                guard arrivedMailboxes.count + arrivalFailures.count < arrivals.count else { return true }
+                return !tracker.recipients.contains { $0.arrival == nil && ![.rejected, .failed].contains($0.verdict) }
+            }
+            let watching = !feeds.isEmpty || !arrivals.isEmpty
+            if config.waitForReports && watching && anySubmitted && !done() {
                 waiting: for await event in events {
                     switch event {
                     case .deadline:
@@ -210,13 +246,48 @@ public enum VerifyRun {
                         log("report feed failed: \(why)")
                         feedFailures.append(why)
                         warnings.append("the report feed failed: \(why)")
-                        if feedFailures.count == feeds.count { break waiting }
+                        if feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count {
+                            break waiting
+                        }
+                        continue
+                    case .arrivalFailed(let why):
+                        log("arrival watch failed: \(why)")
+                        arrivalFailures.append(why)
+                        warnings.append("the arrival watch failed: \(why)")
+                        if feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count {
+                            break waiting
+                        }
+                        if done() { break waiting }
+                        continue
+                    case .arrival(let a):
+                        guard
+                            let e = ArrivalEvidence.from(
+                                a.bytes, token: token, key: config.key,
+                                recipients: tracker.recipients.map(\.address), mailbox: a.mailbox,
+                                mailboxUser: a.mailboxUser, folder: a.folder, junk: a.junk,
+                                internalDate: a.internalDate, source: a.source,
+                                trustedAuthservID: config.trustedAuthservID, observedAt: a.seenAt)
+                        else {
+                            log(
+                                "arrival in \(a.source): not this probe (token not authenticated) or no recipient of it"
+                            )
+                            continue
+                        }
+                        arrivedMailboxes.insert(a.mailbox)
+                        arrivedSources.append(a.source)
+                        let changed = tracker.arrived(e)
+                        await recorder.arrival(token: token.value, evidence: e, reportExpected: config.reportExpected)
+                        log(
+                            "arrival of \(e.address) in \(e.folder)\(e.junk ? " (Junk)" : "") via \(a.mailbox)\(changed ? "; verdict now \(tracker.recipients.first { $0.address == e.address }?.verdict.rawValue ?? "?")" : "")"
+                        )
+                        if done() { break waiting }
                         continue
                     case .tick:
                         let left = ContinuousClock.now.duration(to: deadlineAt)
                         progress?(
                             VerifyProgress(
                                 waitingFor: tracker.waitingCount, total: tracker.recipients.count,
+                                arrived: tracker.recipients.filter { $0.arrival != nil }.count,
                                 secondsLeft: max(0, Double(left.components.seconds))))
                         continue
                     case .message(let m):
@@ -244,15 +315,14 @@ public enum VerifyRun {
                         } else {
                             unmatched += 1
                         }
-                        if tracker.isComplete { break waiting }
+                        if done() { break waiting }
                     }
                 }
             }
             // No feed of our own: a standing `roundtrip listen --ledger` (or another
             // process) fills the ledger; read the verdicts from there.
             var ledgerRecipients: [RecipientResult]?
-            if config.waitForReports && feeds.isEmpty && anySubmitted && !tracker.isComplete, let ledger = config.ledger
-            {
+            if config.waitForReports && !watching && anySubmitted && !tracker.isComplete, let ledger = config.ledger {
                 log("no report feed of our own: waiting for the ledger \(ledger.path ?? "") to be filled")
                 let waitUntil = Date().addingTimeInterval(Double(config.deadline.components.seconds))
                 if let d = try? await StatusQuery.wait(ledger: ledger, token: token.value, until: waitUntil) {
@@ -264,6 +334,7 @@ public enum VerifyRun {
                 await recorder.expire()
             }
             for feed in feeds { await feed.markHandled(handled) }
+            for watch in arrivals { await watch.remove(arrivedSources) }
             // send: a probe still waiting for its report counts as sent.
             var results = tracker.recipients
             if let fromLedger = ledgerRecipients {
@@ -282,10 +353,15 @@ public enum VerifyRun {
             }
             let verdicts = results.map(\.verdict)
             let judged = config.waitForReports ? verdicts : verdicts.map { $0 == .pending ? .delivered : $0 }
-            var status = RunExitStatus.from(verdicts: judged, strict: config.strict)
+            var status =
+                config.waitForReports
+                ? RunExitStatus.from(recipients: results, strict: config.strict)
+                : RunExitStatus.from(verdicts: judged, strict: config.strict)
             if !anySubmitted && submissionFailure && verdicts.allSatisfy({ $0 == .rejected }) {
                 status = .submissionFailed
-            } else if !feeds.isEmpty && feedFailures.count == feeds.count && status == .timeout {
+            } else if watching && feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count
+                && status == .timeout
+            {
                 // Nowhere to read reports from: not a verdict about the mail path.
                 status = .configuration
             }

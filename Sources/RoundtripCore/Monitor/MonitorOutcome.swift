@@ -22,11 +22,12 @@ public struct MonitorOutcome: Sendable, Hashable {
         case .expanded: return 1
         case .relayed: return 2
         case .delayed: return 3
-        case .dsnUnavailable: return 4
-        case .pending: return 5
-        case .timeout: return 6
-        case .failed: return 7
-        case .rejected: return 8
+        case .arrived: return 4
+        case .dsnUnavailable: return 5
+        case .pending: return 6
+        case .timeout: return 7
+        case .failed: return 8
+        case .rejected: return 9
         }
     }
 }
@@ -50,7 +51,7 @@ public enum DirectionState: String, Sendable, Hashable, CaseIterable {
 
     public static func outbound(_ v: Verdict) -> DirectionState {
         switch v {
-        case .delivered, .expanded: return .proven
+        case .delivered, .expanded, .arrived: return .proven
         case .relayed: return .relayed
         case .delayed: return .delayed
         case .failed: return .failed
@@ -64,6 +65,8 @@ public enum DirectionState: String, Sendable, Hashable, CaseIterable {
         switch v {
         case .delivered, .expanded, .relayed, .delayed, .failed: return .proven
         case .timeout: return .failed
+        // Arrival proved the way out; the report that would prove the way back never came.
+        case .arrived: return .unknown
         case .rejected, .dsnUnavailable: return .untested
         case .pending: return .waiting
         }

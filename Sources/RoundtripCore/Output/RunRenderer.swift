@@ -25,7 +25,7 @@ public enum RunRenderer {
             let colourCode: String
             switch rec.verdict {
             case .delivered, .expanded: colourCode = "32"
-            case .relayed, .delayed, .dsnUnavailable, .pending: colourCode = "33"
+            case .relayed, .delayed, .dsnUnavailable, .pending, .arrived: colourCode = "33"
             case .failed, .rejected, .timeout: colourCode = "31"
             }
             var line =
@@ -33,9 +33,15 @@ public enum RunRenderer {
                 + " \(rec.address)"
             if let s = rec.status { line += "  \(s)" }
             if let rtt = rec.roundTripSeconds { line += String(format: "  round trip %.2f s", rtt) }
+            if let e2e = rec.endToEndSeconds { line += String(format: "  end to end %.2f s", e2e) }
+            if let p = rec.proof { line += "  (proof: \(p))" }
             out += line + "\n"
             out += "      out: \(rec.outbound)\n"
             out += "      in:  \(rec.inbound)\n"
+            if let a = rec.arrival {
+                out += "      arrival: " + arrivalLine(a) + "\n"
+                for c in a.concerns { out += "      " + paint("warning:", "33") + " \(c)\n" }
+            }
             if let d = rec.diagnostic, rec.verdict == .failed || rec.verdict == .delayed {
                 out += "      diagnostic: \(d)\n"
             }
@@ -59,6 +65,31 @@ public enum RunRenderer {
             out += String(format: "%@ (exit %d, %.1f s)\n", status, r.exitCode, r.elapsedSeconds)
         }
         return out
+    }
+
+    /// `INBOX at 2026-12-04T10:00:00Z; spf=pass dkim=pass (rt.test) dmarc=pass by mx.rt.test; 2 hops, TLS on 1`.
+    static func arrivalLine(_ a: ArrivalEvidence) -> String {
+        let iso = ISO8601DateFormatter()
+        var s = "\(a.folder)\(a.junk ? " (Junk)" : "") at \(iso.string(from: a.arrivedAt))"
+        if let auth = a.authentication {
+            var parts: [String] = []
+            if let spf = auth.spf { parts.append("spf=\(spf)") }
+            for d in auth.dkim {
+                var p = "dkim=\(d.result)"
+                if let domain = d.domain {
+                    let selector: String = d.selector.map { ", s=\($0)" } ?? ""
+                    p += " (\(domain)\(selector))"
+                }
+                parts.append(p)
+            }
+            if let dmarc = auth.dmarc { parts.append("dmarc=\(dmarc)") }
+            if let arc = auth.arc { parts.append("arc=\(arc)") }
+            s += "; " + (parts.isEmpty ? "no results" : parts.joined(separator: " ")) + " by \(auth.authservID)"
+        } else {
+            s += "; no Authentication-Results"
+        }
+        s += "; \(a.hops.count) hop(s), TLS on \(a.hops.filter(\.tls).count)"
+        return s
     }
 
     public static func json(_ r: RunReport) -> String {
@@ -101,14 +132,25 @@ public enum RunRenderer {
             cases += "    <testcase classname=\"roundtrip.verify\" name=\"\(xml(rec.address))\" time=\"\(time)\">\n"
             let message = xml("\(rec.verdict.rawValue): \(rec.verdict.meaning)")
             let body = xml(
-                "out: \(rec.outbound)\nin: \(rec.inbound)" + (rec.diagnostic.map { "\ndiagnostic: \($0)" } ?? ""))
+                "out: \(rec.outbound)\nin: \(rec.inbound)" + (rec.diagnostic.map { "\ndiagnostic: \($0)" } ?? "")
+                    + (rec.arrival.map { "\narrival: " + arrivalLine($0) } ?? ""))
+            let concerns = rec.arrival?.concerns ?? []
             switch rec.verdict {
-            case .delivered, .expanded:
+            case .delivered where concerns.isEmpty, .expanded where concerns.isEmpty:
                 break
             case .failed, .rejected, .timeout, .pending:
                 failures += 1
                 cases += "      <failure type=\"\(rec.verdict.rawValue)\" message=\"\(message)\">\(body)</failure>\n"
-            case .relayed, .delayed, .dsnUnavailable:
+            case .delivered, .expanded:
+                let m = xml("\(rec.verdict.rawValue): " + concerns.joined(separator: "; "))
+                if r.strict {
+                    failures += 1
+                    cases += "      <failure type=\"arrival\" message=\"\(m)\">\(body)</failure>\n"
+                } else {
+                    skipped += 1
+                    cases += "      <skipped message=\"\(m)\"/>\n"
+                }
+            case .relayed, .delayed, .dsnUnavailable, .arrived:
                 if r.strict {
                     failures += 1
                     cases +=
@@ -149,11 +191,19 @@ public enum RunRenderer {
         for (i, rec) in r.recipients.enumerated() {
             if let rtt = rec.roundTripSeconds { perf.append(String(format: "'rtt_%d'=%.3fs;;;0;", i + 1, rtt)) }
         }
+        if let e2e = r.recipients.compactMap(\.endToEndSeconds).max() {
+            perf.append(String(format: "e2e_max=%.3fs;;;0;", e2e))
+        }
+        for (i, rec) in r.recipients.enumerated() {
+            if let e2e = rec.endToEndSeconds { perf.append(String(format: "'e2e_%d'=%.3fs;;;0;", i + 1, e2e)) }
+        }
+        let concerns = r.recipients.flatMap { $0.arrival?.concerns ?? [] }
         for v in [Verdict.delivered, .failed, .timeout] {
             perf.append("\(v.rawValue)=\(counts[v] ?? 0);;;0;\(r.recipients.count)")
         }
         perf.append(String(format: "elapsed=%.3fs;;;0;", r.elapsedSeconds))
+        let warn = concerns.isEmpty ? "" : "; " + concerns.joined(separator: "; ")
         return
-            "ROUNDTRIP \(word) - \(summary.isEmpty ? "no recipients" : summary) (probe \(r.token)) | \(perf.joined(separator: " "))\n"
+            "ROUNDTRIP \(word) - \(summary.isEmpty ? "no recipients" : summary)\(warn) (probe \(r.token)) | \(perf.joined(separator: " "))\n"
     }
 }

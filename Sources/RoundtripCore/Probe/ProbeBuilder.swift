@@ -34,6 +34,8 @@ public struct ProbeBuilder: Sendable {
     public var headers: [(name: String, value: String)]
     /// Pad the message to at least this many octets.
     public var size: Int?
+    /// Sign the probe with DKIM (`--dkim-key`).
+    public var dkim: DKIMSigner?
 
     public init(
         from: SMTPMailbox, recipients: [SMTPMailbox], notify: DSNNotify = .all, ret: DSNReturn = .headers,
@@ -84,7 +86,8 @@ public struct ProbeBuilder: Sendable {
         return (name, value)
     }
 
-    public func build(token: ProbeToken, date: String) throws -> Probe {
+    /// `date` is the Date field; `time` (seconds since 1970) the DKIM signature's `t=`.
+    public func build(token: ProbeToken, date: String, time: Int64 = 0) throws -> Probe {
         guard !recipients.isEmpty else { throw BuildError(description: "no recipient") }
         if let subject { try Self.checkSubject(subject) }
         for h in headers { _ = try Self.parseHeader("\(h.name): \(h.value)") }
@@ -148,6 +151,11 @@ public struct ProbeBuilder: Sendable {
             $0.count > DataEncoder.maxLineLength + 1
         }) {
             throw BuildError(description: "a body line is longer than 998 octets; wrap the --body-file text")
+        }
+        if let dkim {
+            do { message = try dkim.sign(message, time: time) } catch {
+                throw BuildError(description: "DKIM signing failed: \(error)")
+            }
         }
         let bodyIs8Bit = message.contains { $0 >= 0x80 }
         let mail = MailParameters(

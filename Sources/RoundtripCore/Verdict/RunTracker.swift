@@ -30,6 +30,12 @@ public struct RecipientResult: Sendable, Hashable, Codable {
     /// What is proven about the path out and the path back.
     public var outbound: String
     public var inbound: String
+    /// What decided the verdict: `report` or `arrival` (nil while none did).
+    public var proof: String?
+    /// The probe found in the recipient's mailbox (`--arrival`).
+    public var arrival: ArrivalEvidence?
+    /// Submission accepted → the run saw the probe in the mailbox (this machine's clock).
+    public var endToEndSeconds: Double?
 
     public init(address: String) {
         self.address = address
@@ -52,7 +58,11 @@ public struct RunTracker: Sendable {
     /// How many recipients have no final verdict: `isComplete` without a scan.
     private var waiting: Int
 
-    public init(recipients: [String]) {
+    /// Whether a report is expected (false with `--no-report`: arrival alone decides).
+    public let reportExpected: Bool
+
+    public init(recipients: [String], reportExpected: Bool = true) {
+        self.reportExpected = reportExpected
         self.recipients = recipients.map { RecipientResult(address: $0) }
         var positions: [String: Int] = [:]
         for (i, r) in recipients.enumerated() where positions[r.lowercased()] == nil { positions[r.lowercased()] = i }
@@ -85,6 +95,7 @@ public struct RunTracker: Sendable {
             set(i, .rejected)
             (recipients[i].outbound, recipients[i].inbound) = VerdictWording.rejected(server: server, reply: reply)
         } else if !dsnRequested {
+            acceptedAt[address.lowercased()] = at
             set(i, .dsnUnavailable)
             (recipients[i].outbound, recipients[i].inbound) = VerdictWording.acceptedWithoutDSN(
                 server: server, reply: reply)
@@ -154,6 +165,36 @@ public struct RunTracker: Sendable {
         }
         recipients[i].outbound = e.outbound
         recipients[i].inbound = e.inbound
+        recipients[i].proof = "report"
+        // An arrival seen before the report still proves the final delivery.
+        if let a = recipients[i].arrival { applyArrival(a, at: i) }
+        return true
+    }
+
+    /// The probe found in a recipient's mailbox. The first arrival is kept;
+    /// true when it changed the verdict (`VerdictRules.arrival`).
+    @discardableResult
+    public mutating func arrived(_ e: ArrivalEvidence) -> Bool {
+        guard let i = index(of: e.address), recipients[i].arrival == nil else { return false }
+        recipients[i].arrival = e
+        if let sent = acceptedAt[recipients[i].address.lowercased()] {
+            // Our own clock at both ends: the Received: time has one-second
+            // resolution and the receiver's clock.
+            recipients[i].endToEndSeconds = max(0, e.observedAt.timeIntervalSince(sent))
+        }
+        return applyArrival(e, at: i)
+    }
+
+    @discardableResult
+    private mutating func applyArrival(_ e: ArrivalEvidence, at i: Int) -> Bool {
+        guard let v = VerdictRules.arrival(replaces: recipients[i].verdict, reportExpected: reportExpected) else {
+            return false
+        }
+        let hadReport = recipients[i].proof == "report"
+        set(i, v)
+        recipients[i].proof = "arrival"
+        recipients[i].outbound = VerdictWording.arrival(e)
+        if !hadReport { recipients[i].inbound = VerdictWording.arrivalInbound(reportExpected: reportExpected) }
         return true
     }
 
@@ -169,6 +210,7 @@ public struct RunTracker: Sendable {
         for i in recipients.indices where recipients[i].verdict == .pending {
             set(i, .timeout)
             recipients[i].inbound = VerdictWording.timeoutInbound
+            if let a = recipients[i].arrival { applyArrival(a, at: i) }
         }
     }
 

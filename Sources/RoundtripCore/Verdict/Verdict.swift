@@ -14,6 +14,9 @@ public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable {
     case rejected
     /// The server does not offer DSN: accepted, but no receipt can be asked for.
     case dsnUnavailable = "dsn-unavailable"
+    /// The probe arrived in the recipient's mailbox (`--arrival`) but no report
+    /// came: outbound proven end to end, inbound unproven.
+    case arrived
     /// Nothing by the deadline: inbound path or DSN generation broken.
     case timeout
     /// Waiting (not yet a verdict).
@@ -37,6 +40,8 @@ public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable {
         case .failed: return "failed after acceptance: outbound failed with the reported reason; inbound path proven"
         case .rejected: return "rejected at submission: outbound failed"
         case .dsnUnavailable: return "accepted, but the server offers no DSN: no receipt can be asked for"
+        case .arrived:
+            return "arrived in the recipient's mailbox: outbound proven end to end, inbound unproven (no report)"
         case .timeout: return "no report by the deadline: inbound path or DSN generation broken"
         case .pending: return "waiting for a report"
         }
@@ -50,7 +55,7 @@ public enum RunExitStatus: Int32, Sendable, Hashable, Codable {
     /// failed or rejected.
     case failed = 1
     case timeout = 2
-    /// relayed, delayed or dsn-unavailable (failure with --strict).
+    /// relayed, delayed, dsn-unavailable, arrived, or an arrival concern (failure with --strict).
     case partial = 3
     /// Could not submit (connect, TLS, AUTH).
     case submissionFailed = 4
@@ -76,11 +81,22 @@ public enum RunExitStatus: Int32, Sendable, Hashable, Codable {
             case .delivered, .expanded: s = .proven
             case .failed, .rejected: s = .failed
             case .timeout, .pending: s = .timeout
-            case .relayed, .delayed, .dsnUnavailable: s = strict ? .failed : .partial
+            case .relayed, .delayed, .dsnUnavailable, .arrived: s = strict ? .failed : .partial
             }
             if rank(s) > rank(worst) { worst = s }
         }
         return worst
+    }
+
+    /// The worst of the verdicts and of the arrivals' concerns (Junk
+    /// placement, `dkim=fail`, `dmarc=fail`): a concern is partial, a failure
+    /// with `strict`.
+    public static func from(recipients: [RecipientResult], strict: Bool) -> RunExitStatus {
+        let byVerdict = from(verdicts: recipients.map(\.verdict), strict: strict)
+        guard byVerdict == .proven || byVerdict == .partial,
+            recipients.contains(where: { !($0.arrival?.concerns.isEmpty ?? true) })
+        else { return byVerdict }
+        return strict ? .failed : .partial
     }
 
     /// Nagios plugin status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).

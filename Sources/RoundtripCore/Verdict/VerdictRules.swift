@@ -49,16 +49,18 @@ public enum VerdictRules {
     ///   (a later hop's report is more specific than "relayed").
     /// - Once `delivered`, `expanded`, `failed` or `rejected`, nothing changes:
     ///   the first final report wins.
+    /// - A report replaces `arrived` as it replaces `timeout` (the arrival is
+    ///   kept and applied again by `arrival(replaces:reportExpected:)`).
     public static func report(_ new: Verdict, replaces old: Verdict, key: CorrelationKey) -> Bool {
         guard key.isAuthenticated else { return false }
         switch new {
         case .delayed:
             return old == .pending
         case .relayed:
-            return [.pending, .delayed, .timeout, .dsnUnavailable].contains(old)
+            return [.pending, .delayed, .timeout, .dsnUnavailable, .arrived].contains(old)
         case .delivered, .expanded, .failed:
-            return [.pending, .delayed, .timeout, .dsnUnavailable, .relayed].contains(old)
-        case .rejected, .dsnUnavailable, .timeout, .pending:
+            return [.pending, .delayed, .timeout, .dsnUnavailable, .relayed, .arrived].contains(old)
+        case .rejected, .dsnUnavailable, .timeout, .pending, .arrived:
             return false
         }
     }
@@ -73,6 +75,28 @@ public enum VerdictRules {
             return old == .pending
         default:
             return false
+        }
+    }
+
+    /// What the probe's arrival in the recipient's mailbox (token-authenticated,
+    /// `verify --arrival`) makes of `old`; nil when it stays. Arrival proves the
+    /// outbound direction end to end; only a report proves the inbound one.
+    ///
+    /// - `relayed` becomes `delivered`: the report proved the path back, the
+    ///   arrival the final delivery the report could not.
+    /// - `dsn-unavailable` and `timeout` become `arrived` (outbound proven,
+    ///   inbound unproven), or `delivered` when no report is expected
+    ///   (`--no-report`: a pure mailbox loop).
+    /// - `pending` and `delayed` keep waiting for the report, or become
+    ///   `delivered` when none is expected.
+    /// - `delivered`, `expanded`, `failed`, `rejected` and `arrived` stay: the
+    ///   first final verdict wins.
+    public static func arrival(replaces old: Verdict, reportExpected: Bool) -> Verdict? {
+        switch old {
+        case .relayed: return .delivered
+        case .dsnUnavailable, .timeout: return reportExpected ? .arrived : .delivered
+        case .pending, .delayed: return reportExpected ? nil : .delivered
+        case .delivered, .expanded, .failed, .rejected, .arrived: return nil
         }
     }
 
@@ -100,9 +124,27 @@ public enum VerdictWording {
             return "delayed at \(reporter)\(status): \(diagnostic ?? "still trying")"
         case .failed:
             return "failed at \(reporter)\(status): \(diagnostic ?? "no diagnostic")"
-        case .rejected, .dsnUnavailable, .timeout, .pending:
+        case .rejected, .dsnUnavailable, .timeout, .pending, .arrived:
             return verdict.meaning
         }
+    }
+
+    /// The outbound sentence once an arrival decided the verdict.
+    public static func arrival(_ e: ArrivalEvidence) -> String {
+        var s = "arrived in \(e.folder)\(e.junk ? " (Junk)" : "") of \(e.mailbox)"
+        if let a = e.authentication {
+            var parts: [String] = []
+            if let spf = a.spf { parts.append("spf=\(spf)") }
+            for d in a.dkim { parts.append("dkim=\(d.result)\(d.domain.map { " (\($0))" } ?? "")") }
+            if let dmarc = a.dmarc { parts.append("dmarc=\(dmarc)") }
+            if !parts.isEmpty { s += ": " + parts.joined(separator: " ") + " by \(a.authservID)" }
+        }
+        return s
+    }
+
+    /// The inbound sentence when an arrival decided the verdict and no report came.
+    public static func arrivalInbound(reportExpected: Bool) -> String {
+        reportExpected ? "no report: the inbound path is unproven" : "not tested (--no-report)"
     }
 
     /// The inbound sentence once an authenticated report arrived.

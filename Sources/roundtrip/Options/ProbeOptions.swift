@@ -61,11 +61,46 @@ struct ProbeOptions: ParsableArguments {
     @Flag(name: .customLong("require-dsn"), help: "Do not send when the server does not offer DSN.")
     var requireDSN = false
 
+    @Option(
+        name: .customLong("dkim-key"),
+        help:
+            "Sign the probe with DKIM using this private key (PEM RSA or Ed25519, or a base64 Ed25519 seed; mode 600).")
+    var dkimKey: String?
+
+    @Option(name: .customLong("dkim-selector"), help: "The DKIM selector (s=); needed with --dkim-key.")
+    var dkimSelector: String?
+
+    @Option(name: .customLong("dkim-domain"), help: "The DKIM signing domain (d=; default: --from's domain).")
+    var dkimDomain: String?
+
+    @Option(
+        name: .customLong("dkim-algorithm"),
+        help: "rsa-sha256 or ed25519-sha256 (default: the key's kind).")
+    var dkimAlgorithm: DKIMAlgorithmArgument?
+
     func validate() throws {
         guard !recipients.isEmpty else { throw ValidationError("give at least one --to") }
         if let subject { do { try ProbeBuilder.checkSubject(subject) } catch { throw ValidationError("\(error)") } }
         if let size, size < 0 || size > 100_000_000 { throw ValidationError("--size must be 0 to 100000000") }
         if !(1...65535).contains(mxPort) { throw ValidationError("--mx-port must be 1-65535") }
+        if (dkimKey == nil) != (dkimSelector == nil) {
+            throw ValidationError("--dkim-key and --dkim-selector go together")
+        }
+        if dkimKey == nil && (dkimDomain != nil || dkimAlgorithm != nil) {
+            throw ValidationError("--dkim-domain and --dkim-algorithm need --dkim-key")
+        }
+    }
+
+    /// The DKIM signer, when --dkim-key is given. The key file must be private (mode 600).
+    func dkimSigner() throws -> DKIMSigner? {
+        guard let dkimKey, let dkimSelector else { return nil }
+        let text = try Secrets.privateKey(file: dkimKey)
+        do {
+            let key = try DKIMSigner.key(from: text, algorithm: dkimAlgorithm?.algorithm)
+            return try DKIMSigner(key: key, domain: dkimDomain ?? from.domain, selector: dkimSelector)
+        } catch {
+            throw TransportError(.configuration, step: .data, message: "--dkim-key \(dkimKey): \(error)")
+        }
     }
 
     func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: Ledger?, strict: Bool) throws
@@ -82,10 +117,24 @@ struct ProbeOptions: ParsableArguments {
             from: from, recipients: recipients, notify: notify, ret: ret,
             subject: subject, body: body, headers: headers.map { ($0.name, $0.value) }, size: size
         )
+        var signed = builder
+        signed.dkim = try dkimSigner()
         return VerifyConfiguration(
-            builder: builder, server: server?.hostPort(defaultPort: 25), dialog: try connection.dialogOptions(),
+            builder: signed, server: server?.hostPort(defaultPort: 25), dialog: try connection.dialogOptions(),
             resolver: try connection.resolver() ?? LibresolvResolver(), mxPort: mxPort, requireDSN: requireDSN,
             deadline: deadline.duration, strict: strict, key: key, ledger: ledger
         )
     }
+}
+
+/// `--dkim-algorithm`.
+struct DKIMAlgorithmArgument: ExpressibleByArgument, Hashable, Sendable {
+    var algorithm: DKIMSigner.Algorithm
+
+    init?(argument: String) {
+        guard let a = DKIMSigner.Algorithm(rawValue: argument.lowercased()) else { return nil }
+        algorithm = a
+    }
+
+    static var allValueStrings: [String] { DKIMSigner.Algorithm.allCases.map(\.rawValue) }
 }

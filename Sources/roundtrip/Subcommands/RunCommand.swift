@@ -19,7 +19,8 @@ enum RunCommand {
     }
 
     static let showProgress: @Sendable (VerifyProgress) -> Void = { p in
-        let line = "\rwaiting for \(p.waitingFor) of \(p.total) report(s), \(Int(p.secondsLeft)) s left "
+        let arrived = p.arrived > 0 ? ", \(p.arrived) arrived" : ""
+        let line = "\rwaiting for \(p.waitingFor) of \(p.total) report(s)\(arrived), \(Int(p.secondsLeft)) s left "
         FileHandle.standardError.write(Data(line.utf8))
     }
 

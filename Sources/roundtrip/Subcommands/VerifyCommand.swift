@@ -27,7 +27,9 @@ struct VerifyCommand: RoundtripSubcommand {
                 --password-file pw --from monitor@example.net \\
                 --maildir ~/Maildir --deadline 10m --format junit
 
-            Verdicts: delivered, relayed, expanded, delayed, failed, rejected, dsn-unavailable, timeout.
+            With --arrival, the recipient's own mailbox (and its Junk folder) is watched for the probe itself: arrival proves the outbound direction end to end (relayed becomes delivered), and the result tells Inbox or Junk and the receiver's SPF, DKIM and DMARC results. --dkim-key signs the probe.
+
+            Verdicts: delivered, relayed, expanded, delayed, failed, rejected, dsn-unavailable, arrived, timeout.
 
             \(ExitStatus.help(for: .verify)) With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
             """
@@ -37,7 +39,12 @@ struct VerifyCommand: RoundtripSubcommand {
 
     @OptionGroup var receipt: ReceiptOptions
 
-    @Flag(help: "Count relayed, delayed and dsn-unavailable as failures (exit 1).")
+    @OptionGroup(title: "Arrival in the recipients' mailboxes") var arrival: ArrivalOptions
+
+    @Flag(
+        help:
+            "Count relayed, delayed, dsn-unavailable, arrived, Junk placement and dkim/dmarc=fail as failures (exit 1)."
+    )
     var strict = false
 
     @Option(help: "Output: text, json, junit or nagios.")
@@ -54,14 +61,18 @@ struct VerifyCommand: RoundtripSubcommand {
 
     func execute() async throws -> ExitStatus {
         let (ledger, key) = try await ledgerOptions.open()
-        let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
+        var config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
+        config.reportExpected = !arrival.noReport
+        config.trustedAuthservID = arrival.authservID
+        let arrivals = try arrival.watches(
+            connection: connection, cleanup: receipt.cleanup, log: RunCommand.logger(verbose: verbose))
         let feeds = try receipt.feeds(
             connection: .init(connection), returnDomains: [probe.from.domain], ledgerPath: try ledgerOptions.path(),
             key: key,
             verbose: verbose, log: RunCommand.logger(verbose: verbose))
         let interactive = format == .text && isatty(STDERR_FILENO) == 1
         let (report, _, groups) = try await VerifyRun.run(
-            config, feeds: feeds, progress: interactive ? RunCommand.showProgress : nil,
+            config, feeds: feeds, arrivals: arrivals, progress: interactive ? RunCommand.showProgress : nil,
             log: RunCommand.logger(verbose: verbose)
         )
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
