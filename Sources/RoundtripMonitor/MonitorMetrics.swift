@@ -13,6 +13,7 @@ public struct MonitorMetrics: Sendable {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets[MonitorMetricNames.roundTrip] = MonitorMetricNames.latencyBuckets
+        factory.valueHistogramBuckets[MonitorMetricNames.arrival] = MonitorMetricNames.latencyBuckets
         self.factory = factory
         // Exposed from the start, so a scrape sees 0 rather than nothing.
         Counter(label: MonitorMetricNames.reportsUnmatched, factory: factory).increment(by: 0)
@@ -28,6 +29,12 @@ public struct MonitorMetrics: Sendable {
         if let s = outcome.roundTripSeconds {
             Recorder(
                 label: MonitorMetricNames.roundTrip, dimensions: MonitorMetricNames.routeLabels(route), aggregate: true,
+                factory: factory
+            ).record(s)
+        }
+        if let s = outcome.arrivalSeconds {
+            Recorder(
+                label: MonitorMetricNames.arrival, dimensions: MonitorMetricNames.routeLabels(route), aggregate: true,
                 factory: factory
             ).record(s)
         }

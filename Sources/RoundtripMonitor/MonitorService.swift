@@ -254,7 +254,7 @@ public final class MonitorService: Service, Sendable {
         case .finished(let report?):
             let outcome = MonitorOutcome(
                 verdicts: report.recipients.map(\.verdict), roundTripSeconds: report.recipients.map(\.roundTripSeconds),
-                strict: route.verify.strict)
+                arrivalSeconds: report.recipients.map(\.endToEndSeconds), strict: route.verify.strict)
             metrics.record(route: route.name, outcome: outcome, finishedAt: Date())
             logger.info(
                 "route \(route.name): \(outcome.verdict.rawValue)\(outcome.roundTripSeconds.map { String(format: " in %.2f s", $0) } ?? "") (probe \(token.value))"

@@ -135,6 +135,15 @@ import Testing
         }
     }
 
+    @Test func arrivalSecondsAreTheSlowestRecipients() {
+        let o = MonitorOutcome(
+            verdicts: [.delivered, .delivered], roundTripSeconds: [1, 2], arrivalSeconds: [0.5, nil, .infinity, 0.7],
+            strict: false)
+        #expect(o.arrivalSeconds == 0.7)
+        #expect(MonitorOutcome(verdicts: [.delivered], roundTripSeconds: [1], strict: false).arrivalSeconds == nil)
+        #expect(MonitorMetricNames.arrival == "roundtrip_arrival_seconds")
+    }
+
     @Test func directions() {
         #expect(DirectionState.outbound(.delivered) == .proven && DirectionState.inbound(.delivered) == .proven)
         #expect(DirectionState.outbound(.failed) == .failed && DirectionState.inbound(.failed) == .proven)

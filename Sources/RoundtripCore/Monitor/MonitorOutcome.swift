@@ -7,11 +7,14 @@ public struct MonitorOutcome: Sendable, Hashable {
     public var proven: Bool
     /// Until the last report came back; nil when no recipient has a round-trip time.
     public var roundTripSeconds: Double?
+    /// Submission → the probe seen in the recipient's mailbox (`arrival`); nil without one.
+    public var arrivalSeconds: Double?
 
-    public init(verdicts: [Verdict], roundTripSeconds: [Double?], strict: Bool) {
+    public init(verdicts: [Verdict], roundTripSeconds: [Double?], arrivalSeconds: [Double?] = [], strict: Bool) {
         self.verdict = verdicts.max(by: { Self.verdictRank($0) < Self.verdictRank($1) }) ?? .pending
         self.proven = !verdicts.isEmpty && RunExitStatus.from(verdicts: verdicts, strict: strict) == .proven
         self.roundTripSeconds = roundTripSeconds.compactMap { $0 }.filter(\.isFinite).max()
+        self.arrivalSeconds = arrivalSeconds.compactMap { $0 }.filter(\.isFinite).max()
     }
 
     /// How bad a verdict is for the route, worst highest: the exit statuses' order (failed
@@ -78,6 +81,7 @@ public enum DirectionState: String, Sendable, Hashable, CaseIterable {
 public enum MonitorMetricNames {
     public static let probes = "roundtrip_probes_total"
     public static let roundTrip = "roundtrip_round_trip_seconds"
+    public static let arrival = "roundtrip_arrival_seconds"
     public static let lastProven = "roundtrip_last_proven_timestamp_seconds"
     public static let routeUp = "roundtrip_route_up"
     public static let skipped = "roundtrip_probes_skipped_total"
