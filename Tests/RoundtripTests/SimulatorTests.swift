@@ -4,9 +4,10 @@ import Logging
 import MailTransport
 import NIOConcurrencyHelpers
 import NIOCore
-import Roundtrip
 import SMTPCore
 import Testing
+
+@testable import Roundtrip
 
 /// Runs a Simulator for `sim.test` and a receiving SMTPListener for
 /// `rt.test` on 127.0.0.1:0, reports routed to the receiver.
@@ -326,5 +327,18 @@ struct SimulatorTests {
             #expect(o.delivered == false)
             #expect(o.attempts == 2)
         }
+    }
+}
+
+@Suite struct SimulatorStoreTraceTests {
+    /// The returned message starts at the sender's own fields: the store's envelope (folded over
+    /// several lines) and trace fields are cut, the listener's `Received:` and everything after stay.
+    @Test func storeFieldsAreCutTheRestStays() {
+        let stored =
+            "X-Roundtrip-Envelope: {\"a\":1,\r\n\t\"b\":2}\r\nReturn-Path: <r@x.test>\r\nDelivered-To: u@sim.test\r\n"
+            + "Received: from c\r\n\tby sim\r\nSubject: hi\r\nDelivered-To: kept@sim.test\r\n\r\nbody\r\n"
+        let cut = String(decoding: Simulator.withoutStoreTrace(Array(stored.utf8)), as: UTF8.self)
+        #expect(cut == "Received: from c\r\n\tby sim\r\nSubject: hi\r\nDelivered-To: kept@sim.test\r\n\r\nbody\r\n")
+        #expect(Simulator.withoutStoreTrace(Array("Subject: x\r\n\r\n".utf8)) == Array("Subject: x\r\n\r\n".utf8))
     }
 }

@@ -291,17 +291,21 @@ public final class Simulator: Service, Sendable {
         return builder.build()
     }
 
-    /// The stored message without the `Return-Path:` and `Delivered-To:`
-    /// lines the store put on top (final-delivery trace, not part of what we
-    /// received); our `Received:` stays, as in a real MTA's returned message.
+    /// The stored message without the fields the store put on top
+    /// (`X-Roundtrip-Envelope:` with its folded lines, `Return-Path:`,
+    /// `Delivered-To:`: the envelope and final-delivery trace, not part of what
+    /// we received); our `Received:` stays, as in a real MTA's returned message.
     static func withoutStoreTrace(_ message: [UInt8]) -> [UInt8] {
+        let trace = ["X-Roundtrip-Envelope:", "Return-Path:", "Delivered-To:"].map { Array($0.utf8) }
         var start = 0
-        while true {
-            let rest = message[start...]
-            let isTrace = [Array("Return-Path:".utf8), Array("Delivered-To:".utf8)].contains { rest.starts(with: $0) }
-            guard isTrace, let lf = rest.firstIndex(of: 0x0A) else { return Array(message[start...]) }
-            start = lf + 1
+        while trace.contains(where: { message[start...].starts(with: $0) }) {
+            // The field and its continuation lines (starting with white space).
+            repeat {
+                guard let lf = message[start...].firstIndex(of: 0x0A) else { return [] }
+                start = lf + 1
+            } while start < message.count && (message[start] == 0x20 || message[start] == 0x09)
         }
+        return Array(message[start...])
     }
 
     static func headerSection(of message: [UInt8]) -> [UInt8] {
