@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Pure: addresses, xtext, RFC 5322 headers, MIME. No I/O, no dependencies.
@@ -78,6 +79,8 @@ let package = Package(
             dependencies: [
                 "RoundtripCore", "MailTransport", "MailboxCore", "DeliveryReports", "SMTPCore", "MailCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,6 +160,7 @@ let package = Package(
                 "Roundtrip", "RoundtripCore", "MailTransport", "DeliveryReports", "SMTPCore", "MailCore", "TestSupport",
                 "TestRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -68,7 +68,8 @@ struct ProbeOptions: ParsableArguments {
         if !(1...65535).contains(mxPort) { throw ValidationError("--mx-port must be 1-65535") }
     }
 
-    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: Ledger?, strict: Bool) throws
+    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: (any LedgerStore)?, strict: Bool)
+        throws
         -> VerifyConfiguration
     {
         var body: [UInt8]?
