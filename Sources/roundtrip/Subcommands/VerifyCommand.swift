@@ -56,7 +56,8 @@ struct VerifyCommand: RoundtripSubcommand {
         let (ledger, key) = try await ledgerOptions.open()
         let config = try probe.configuration(connection: connection, key: key, ledger: ledger, strict: strict)
         let feeds = try receipt.feeds(
-            connection: connection, returnDomain: probe.from.domain, ledgerPath: try ledgerOptions.path(), key: key,
+            connection: connection, returnDomain: probe.from.domain,
+            ledgerDirectory: try ledgerOptions.localDirectory(), key: key,
             verbose: verbose, log: RunCommand.logger(verbose: verbose))
         let interactive = format == .text && isatty(STDERR_FILENO) == 1
         let (report, _, groups) = try await VerifyRun.run(
