@@ -61,7 +61,8 @@ MAILROOT="$STATE/mail"
 # STARTTLS/implicit TLS and libio-socket-inet6-perl for ::1.
 PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
-          libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce)
+          libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce
+          postgresql postgresql-client iproute2)
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -683,6 +684,7 @@ export ROUNDTRIP_TEST_RETURN_PORT=2627
 export ROUNDTRIP_TEST_POSTFIX_CONFIG='$PF_CONF'
 export ROUNDTRIP_TEST_POSTFIX_LOG='$LOGS/postfix.log'
 export ROUNDTRIP_TEST_DOVECOT_LOG='$LOGS/dovecot.log'
+[ -f '$STATE/env-pg.sh' ] && . '$STATE/env-pg.sh'
 EOF
 }
 
@@ -711,6 +713,7 @@ cmd_start() {
     verify_all
     write_env_file
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -726,6 +729,7 @@ cmd_stop() {
     if pid_alive "$(dovecot_pid)"; then stop_dovecot; log "dovecot stopped"; else log "dovecot not running"; fi
     if pid_alive "$(dnsmasq_pid)"; then stop_dnsmasq; log "dnsmasq stopped"; else log "dnsmasq not running"; fi
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" stop || log "test-env-pg.sh stop failed"
 }
 
 cmd_status() {
