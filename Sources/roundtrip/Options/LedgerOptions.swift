@@ -7,7 +7,7 @@ import Roundtrip
 struct LedgerOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The ledger: a SQLite file (default: $XDG_DATA_HOME/roundtrip/ledger.sqlite or ~/.local/share/roundtrip/ledger.sqlite), or a shared PostgreSQL database, postgres://USER@HOST[:PORT]/DB?sslmode=disable|require|verify-full[&sslrootcert=CA.pem] (never with a password in it). The probe-token key lives beside a SQLite file, and in the data directory (or --key-dir) for PostgreSQL.",
+            "The ledger: a SQLite file (default: $XDG_DATA_HOME/roundtrip/ledger.sqlite or ~/.local/share/roundtrip/ledger.sqlite), or a shared PostgreSQL database, postgres://USER@HOST[:PORT]/DB?sslmode=MODE with MODE disable, require or verify-full (the default; add &sslrootcert=CA.pem for a private CA), never with a password in it. The probe-token key lives beside a SQLite file, and in the data directory (or --key-dir) for PostgreSQL.",
             valueName: "path-or-url")
     )
     var ledger: String?
