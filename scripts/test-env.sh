@@ -63,6 +63,7 @@ PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           swaks libnet-ssleay-perl libio-socket-inet6-perl libauthen-sasl-perl
           libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce
           prometheus chromium fonts-dejavu-core curl \
+          postgresql postgresql-client iproute2 \
           python3-dkim python3-nacl)   # python3-dkim: the independent DKIM verifier of ArrivalTests
 
 log()  { printf '[test-env] %s\n' "$*"; }
@@ -685,6 +686,7 @@ export ROUNDTRIP_TEST_RETURN_PORT=2627
 export ROUNDTRIP_TEST_POSTFIX_CONFIG='$PF_CONF'
 export ROUNDTRIP_TEST_POSTFIX_LOG='$LOGS/postfix.log'
 export ROUNDTRIP_TEST_DOVECOT_LOG='$LOGS/dovecot.log'
+[ -f '$STATE/env-pg.sh' ] && . '$STATE/env-pg.sh'
 EOF
 }
 
@@ -714,6 +716,7 @@ cmd_start() {
     write_env_file
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" start
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -730,6 +733,7 @@ cmd_stop() {
     if pid_alive "$(dnsmasq_pid)"; then stop_dnsmasq; log "dnsmasq stopped"; else log "dnsmasq not running"; fi
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" stop || log "test-env-prometheus.sh stop failed"
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" stop || log "test-env-pg.sh stop failed"
 }
 
 cmd_status() {

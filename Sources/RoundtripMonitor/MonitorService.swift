@@ -23,7 +23,7 @@ public struct MonitorRoute: Sendable {
 /// Everything `roundtrip monitor` runs (docs/monitor.md).
 public struct MonitorConfiguration: Sendable {
     public var routes: [MonitorRoute]
-    public var ledger: Ledger
+    public var ledger: any LedgerStore
     public var key: SymmetricKey
     /// The one receipt every route's reports come back through.
     public var receipt: [any ReportFeed]
@@ -40,7 +40,7 @@ public struct MonitorConfiguration: Sendable {
     public var pageWindow: TimeInterval = 86400
 
     public init(
-        routes: [MonitorRoute], ledger: Ledger, key: SymmetricKey, receipt: [any ReportFeed], httpHost: String,
+        routes: [MonitorRoute], ledger: any LedgerStore, key: SymmetricKey, receipt: [any ReportFeed], httpHost: String,
         httpPort: Int, retention: TimeInterval = 30 * 86400, grace: Duration = .seconds(30)
     ) {
         self.routes = routes
@@ -281,6 +281,10 @@ public final class MonitorService: Service, Sendable {
             case .matched: await feed.markHandled([m.source])
             case .forged: metrics.forgedReport()
             case .unmatched, .notAReport: metrics.unmatchedReport()
+            case .deferred(let reason):
+                // The ledger is down (PostgreSQL): the report stays in the feed's store or
+                // mailbox, unmarked, for `listen` or the next poll to ingest.
+                self.logger.warning("report via \(m.source) not ingested yet: \(reason)")
             }
         }
     }

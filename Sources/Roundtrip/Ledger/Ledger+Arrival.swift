@@ -50,9 +50,7 @@ extension Ledger {
                     """,
                 arguments: [token, e.address, reportExpected, e.folder, e.junk, e.arrivedAt, json])
             guard db.changesCount > 0 else { return false }
-            try Self.insertEvent(
-                db, token: token, kind: "recipient.arrival", at: e.observedAt,
-                detail: ["recipient": e.address, "folder": e.folder, "junk": e.junk ? "yes" : "no", "source": e.source])
+            try Self.insertEvent(db, token: token, LedgerRules.arrival(e), at: e.observedAt)
             return true
         }
     }

@@ -24,22 +24,54 @@ public struct LedgerPruneCount: Sendable, Hashable {
 }
 
 /// The ledger as `roundtrip monitor` uses it beyond `verify`'s records: which route a probe
-/// belongs to (an event, so the schema stays as it is), the history the status page draws,
-/// and the pruning that keeps a standing monitor's ledger from growing without end.
-extension Ledger {
-    public static let monitorRouteEvent = "monitor.route"
-    public static let monitorInterruptedEvent = "monitor.interrupted"
+/// belongs to (an event, so the schema stays as it is), the history the status page draws
+/// (`monitorHistory`, a `LedgerStore` requirement), and the pruning that keeps a standing
+/// monitor's ledger from growing without end (`pruneMonitor`).
+public enum MonitorEvents {
+    public static let route = "monitor.route"
+    public static let interrupted = "monitor.interrupted"
 
+    /// Folds rows of (route, token, created, status, verdict, latency ms, interrupted), ordered
+    /// by creation, token and recipient position, into one record per probe (both backends).
+    static func records(
+        _ rows: [(
+            route: String?, token: String, createdAt: Date, status: String, verdict: String, latencyMs: Int64?,
+            interrupted: Bool
+        )]
+    ) -> [MonitorProbeRecord] {
+        var out: [MonitorProbeRecord] = []
+        for row in rows {
+            let verdict = Verdict(rawValue: row.verdict) ?? .pending
+            let latency = row.latencyMs.map { Double($0) / 1000 }
+            if let last = out.last, last.token == row.token {
+                out[out.count - 1].verdicts.append(verdict)
+                out[out.count - 1].roundTripSeconds.append(latency)
+                continue
+            }
+            guard let route = row.route else { continue }
+            out.append(
+                MonitorProbeRecord(
+                    route: route, token: row.token, createdAt: row.createdAt,
+                    status: ProbeStatus(rawValue: row.status) ?? .pending, verdicts: [verdict],
+                    roundTripSeconds: [latency], interrupted: row.interrupted))
+        }
+        return out
+    }
+}
+
+extension LedgerStore {
     /// Names the route a probe belongs to; recorded before the probe itself.
     public func recordMonitorRoute(token: String, route: String, at: Date = Date()) async throws {
-        try await appendEvent(kind: Self.monitorRouteEvent, token: token, detail: ["route": route], at: at)
+        try await appendEvent(kind: MonitorEvents.route, token: token, detail: ["route": route], at: at)
     }
 
     /// The monitor stopped while this probe was still waiting for its reports.
     public func recordMonitorInterrupted(token: String, at: Date = Date()) async throws {
-        try await appendEvent(kind: Self.monitorInterruptedEvent, token: token, at: at)
+        try await appendEvent(kind: MonitorEvents.interrupted, token: token, detail: [String: String](), at: at)
     }
+}
 
+extension Ledger {
     /// Monitor probes created at or after `since`, oldest first.
     public func monitorHistory(since: Date) async throws -> [MonitorProbeRecord] {
         try await dbWriter.read { db in
@@ -55,25 +87,14 @@ extension Ledger {
                     WHERE e.kind = ? AND p.created_at >= ?
                     ORDER BY p.created_at, p.token, r.position
                     """,
-                arguments: [Self.monitorInterruptedEvent, Self.monitorRouteEvent, since])
-            var out: [MonitorProbeRecord] = []
-            for row in rows {
-                let token: String = row["token"]
-                let verdict = Verdict(rawValue: row["verdict"] as String) ?? .pending
-                let latency = (row["latency_ms"] as Int64?).map { Double($0) / 1000 }
-                if let last = out.last, last.token == token {
-                    out[out.count - 1].verdicts.append(verdict)
-                    out[out.count - 1].roundTripSeconds.append(latency)
-                    continue
-                }
-                guard let route = row["route"] as String? else { continue }
-                out.append(
-                    MonitorProbeRecord(
-                        route: route, token: token, createdAt: row["created_at"],
-                        status: ProbeStatus(rawValue: row["status"] as String) ?? .pending, verdicts: [verdict],
-                        roundTripSeconds: [latency], interrupted: row["interrupted"]))
-            }
-            return out
+                arguments: [MonitorEvents.interrupted, MonitorEvents.route, since])
+            return MonitorEvents.records(
+                rows.map {
+                    (
+                        $0["route"], $0["token"], $0["created_at"], $0["status"], $0["verdict"], $0["latency_ms"],
+                        $0["interrupted"]
+                    )
+                })
         }
     }
 

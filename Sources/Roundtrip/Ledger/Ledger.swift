@@ -4,8 +4,9 @@ import GRDB
 import RoundtripCore
 import SMTPCore
 
-/// The ledger: probes, their recipients, received reports and an audit
-/// trail, in SQLite through GRDB (docs/architecture.md §6).
+/// The SQLite ledger (the embedded default `LedgerStore`): probes, their
+/// recipients, received reports and an audit trail, through GRDB
+/// (docs/architecture.md §6).
 ///
 /// A file ledger is a `DatabasePool` in WAL mode with a busy timeout, so a
 /// `roundtrip send`, a standing `roundtrip listen` and a `roundtrip status`
@@ -15,7 +16,7 @@ import SMTPCore
 /// event, so the events' highest id moves on every change.
 ///
 /// All access goes through GRDB's async API; never call it from an event loop.
-public struct Ledger: Sendable {
+public struct Ledger: LedgerStore {
     let dbWriter: any DatabaseWriter
     /// The database file; nil for an in-memory ledger.
     public let path: String?
@@ -96,22 +97,17 @@ public struct Ledger: Sendable {
         URL(fileURLWithPath: try defaultDirectory(environment: environment)).appendingPathComponent(fileName).path
     }
 
+    public var location: String { path ?? ":memory:" }
+
+    /// Nothing to release: GRDB closes the pool with the last reference.
+    public func close() async {}
+
     // MARK: - Probes and submission
 
     /// Records a probe and its recipients (pending) in one transaction,
     /// before submission.
     public func recordProbe(_ probe: NewProbe, at: Date = Date()) async throws {
-        guard !probe.token.isEmpty else { throw LedgerError(.invalidArgument, "a probe needs a token") }
-        guard !probe.recipients.isEmpty else {
-            throw LedgerError(.invalidArgument, "probe \(probe.token) has no recipient")
-        }
-        guard probe.deadline >= probe.createdAt else {
-            throw LedgerError(.invalidArgument, "probe \(probe.token): the deadline is before the creation time")
-        }
-        var seen: Set<String> = []
-        for r in probe.recipients where !seen.insert(r.lowercased()).inserted {
-            throw LedgerError(.invalidArgument, "probe \(probe.token) lists the recipient \(r) twice")
-        }
+        try LedgerRules.validate(probe)
         try await dbWriter.write { db in
             guard try !ProbeRecord.exists(db, key: probe.token) else {
                 throw LedgerError(.duplicateProbe, "a probe with token \(probe.token) is already recorded")
@@ -122,12 +118,7 @@ public struct Ledger: Sendable {
                 var r = RecipientRecord(probeToken: probe.token, address: address, position: i)
                 try r.insert(db)
             }
-            try Self.insertEvent(
-                db, token: probe.token, kind: "probe.recorded", at: at,
-                detail: [
-                    "recipients": String(probe.recipients.count),
-                    "deadline": Self.timestamp(probe.deadline),
-                ])
+            try Self.insertEvent(db, token: probe.token, LedgerRules.probeRecorded(probe), at: at)
         }
     }
 
@@ -139,8 +130,8 @@ public struct Ledger: Sendable {
         token: String, server: String, mxTried: [String], transcript: String,
         dsnAvailable: Bool, at: Date = Date()
     ) async throws {
-        try Self.requireJSON(transcript, what: "the transcript")
-        let mx = try Self.jsonText(mxTried)
+        try LedgerRules.requireJSON(transcript, what: "the transcript")
+        let mx = try LedgerRules.jsonText(mxTried)
         try await dbWriter.write { db in
             guard var probe = try ProbeRecord.fetchOne(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
@@ -151,10 +142,7 @@ public struct Ledger: Sendable {
             probe.dsnAvailable = dsnAvailable
             try probe.update(db)
             try Self.insertEvent(
-                db, token: token, kind: "probe.session", at: at,
-                detail: [
-                    "server": server, "dsn": dsnAvailable ? "yes" : "no",
-                ])
+                db, token: token, LedgerRules.probeSession(server: server, dsnAvailable: dsnAvailable), at: at)
             if !dsnAvailable {
                 let accepted =
                     try RecipientRecord
@@ -180,10 +168,7 @@ public struct Ledger: Sendable {
         token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt,
         accepted: Bool, at: Date = Date()
     ) async throws -> Verdict {
-        guard accepted == reply.isPositive else {
-            throw LedgerError(
-                .invalidArgument, "recipient \(recipient): accepted=\(accepted) contradicts the reply \(reply.code)")
-        }
+        try LedgerRules.validateSubmission(recipient: recipient, reply: reply, accepted: accepted)
         return try await dbWriter.write { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
@@ -195,18 +180,12 @@ public struct Ledger: Sendable {
             r.replyEnhanced = reply.enhancedCode?.description
             r.replyText = reply.text
             r.accepted = accepted
-            if !accepted {
-                if VerdictRules.submission(.rejected, replaces: old) { r.verdict = .rejected }
-            } else if probe.dsnAvailable == false, VerdictRules.submission(.dsnUnavailable, replaces: old) {
-                r.verdict = .dsnUnavailable
-            }
+            r.verdict = LedgerRules.submissionVerdict(old: old, accepted: accepted, dsnAvailable: probe.dsnAvailable)
             try r.update(db)
             try Self.insertEvent(
-                db, token: token, kind: "recipient.submission", at: at,
-                detail: [
-                    "recipient": r.address, "stage": stage.rawValue, "code": String(reply.code),
-                    "accepted": accepted ? "yes" : "no",
-                ])
+                db, token: token,
+                LedgerRules.submission(recipient: r.address, stage: stage, code: reply.code, accepted: accepted), at: at
+            )
             if r.verdict != old {
                 try Self.verdictEvent(db, token: token, address: r.address, from: old, to: r.verdict, at: at)
             }
@@ -220,12 +199,8 @@ public struct Ledger: Sendable {
     /// Stores a received message once: the SHA-256 of its bytes is unique, so
     /// the same report fetched twice (IMAP, then Maildir) returns the first id.
     public func recordReport(_ report: NewReport) async throws -> ReportID {
-        if let parsed = report.parsed { try Self.requireJSON(parsed, what: "the parsed report") }
-        guard !report.source.isEmpty else { throw LedgerError(.invalidArgument, "a report needs a source") }
-        let hash = SHA256.hash(data: report.raw).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        try LedgerRules.validateReport(report)
+        let hash = LedgerRules.contentHash(report.raw)
         return try await dbWriter.write { db in
             if let existing = try Int64.fetchOne(
                 db, ReportRecord.select(ReportRecord.Columns.id).filter(ReportRecord.Columns.contentHash == hash)
@@ -235,12 +210,7 @@ public struct Ledger: Sendable {
             var record = ReportRecord(report, contentHash: hash)
             try record.insert(db)
             guard let id = record.id else { throw LedgerError(.corrupt, "the inserted report got no id") }
-            try Self.insertEvent(
-                db, token: nil, kind: "report.recorded", at: report.receivedAt,
-                detail: [
-                    "report": String(id), "source": report.source, "size": String(report.raw.count),
-                    "kind": report.kind.rawValue, "forged": report.forged ? "yes" : "no",
-                ])
+            try Self.insertEvent(db, token: nil, LedgerRules.reportRecorded(report, id: id), at: report.receivedAt)
             return ReportID(rawValue: id)
         }
     }
@@ -257,9 +227,7 @@ public struct Ledger: Sendable {
         diagnostic: String?, remoteMTA: String? = nil, reportingMTA: String? = nil, key: ReportMatchKey,
         confidence: MatchConfidence, at: Date = Date()
     ) async throws -> AttachOutcome {
-        guard VerdictRules.reportVerdicts.contains(verdict) else {
-            throw LedgerError(.invalidArgument, "a report cannot give the verdict \(verdict.rawValue)")
-        }
+        try LedgerRules.validateAttach(verdict: verdict)
         return try await dbWriter.write { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
@@ -267,16 +235,14 @@ public struct Ledger: Sendable {
             let reportRecord = try Self.link(db, report: report, to: token, key: key, confidence: confidence, at: at)
             var r = try Self.fetchRecipient(db, token: token, address: recipient)
             let old = r.verdict
-            if !key.isAuthenticated {
+            switch LedgerRules.attachDecision(offered: verdict, current: old, key: key) {
+            case .unconfirmed:
                 r.unconfirmedReports += 1
                 try r.update(db)
                 try Self.insertEvent(
-                    db, token: token, kind: "recipient.unconfirmed-evidence", at: at,
-                    detail: [
-                        "recipient": r.address, "offered": verdict.rawValue, "key": key.rawValue,
-                        "report": report.description,
-                    ])
-            } else if VerdictRules.report(verdict, replaces: old, key: key) {
+                    db, token: token,
+                    LedgerRules.unconfirmed(recipient: r.address, offered: verdict, key: key, report: report), at: at)
+            case .replace:
                 r.verdict = verdict
                 r.statusCode = status
                 r.diagnostic = diagnostic
@@ -284,32 +250,19 @@ public struct Ledger: Sendable {
                 r.reportingMTA = reportingMTA
                 r.reportID = report.rawValue
                 r.reportedAt = reportRecord.receivedAt
-                r.latencyMs = Int64((reportRecord.receivedAt.timeIntervalSince(probe.createdAt) * 1000).rounded())
+                r.latencyMs = LedgerRules.latencyMilliseconds(
+                    created: probe.createdAt, reported: reportRecord.receivedAt)
                 try r.update(db)
                 try Self.verdictEvent(
                     db, token: token, address: r.address, from: old, to: verdict, at: at, report: report)
-            } else {
+            case .keep:
                 try Self.insertEvent(
-                    db, token: token, kind: "recipient.verdict-kept", at: at,
-                    detail: [
-                        "recipient": r.address, "kept": old.rawValue, "offered": verdict.rawValue,
-                        "report": report.description,
-                    ])
+                    db, token: token,
+                    LedgerRules.verdictKept(recipient: r.address, kept: old, offered: verdict, report: report), at: at)
             }
             let probeStatus = try Self.refreshStatus(db, token: token, at: at)
             return AttachOutcome(previous: old, current: r.verdict, probeStatus: probeStatus)
         }
-    }
-
-    /// Applies one piece of `ReportEvidence` (as `RunTracker.apply` does in memory).
-    @discardableResult
-    public func attach(report: ReportID, to token: String, evidence e: ReportEvidence, at: Date = Date()) async throws
-        -> AttachOutcome
-    {
-        try await attach(
-            report: report, to: token, recipient: e.address, verdict: e.verdict, status: e.status,
-            diagnostic: e.diagnostic,
-            remoteMTA: e.remoteMTA, reportingMTA: e.reportingMTA, key: e.key, confidence: e.confidence ?? .low, at: at)
     }
 
     /// Ties a report to a probe without a recipient (for example a legacy
@@ -383,7 +336,7 @@ public struct Ledger: Sendable {
 
     /// The newest probes first.
     public func listProbes(limit: Int = 50) async throws -> [ProbeSummary] {
-        guard limit > 0 else { throw LedgerError(.invalidArgument, "the limit must be positive") }
+        try LedgerRules.validateLimit(limit)
         return try await dbWriter.read { db in
             let probes =
                 try ProbeRecord
@@ -456,11 +409,7 @@ public struct Ledger: Sendable {
                 }
                 probe.status = .expired
                 try probe.update(db)
-                try Self.insertEvent(
-                    db, token: probe.token, kind: "probe.expired", at: now,
-                    detail: [
-                        "timed_out": String(change.timedOut.count), "still_delayed": String(change.stillDelayed.count),
-                    ])
+                try Self.insertEvent(db, token: probe.token, LedgerRules.probeExpired(change), at: now)
                 changes.append(change)
             }
             return changes
@@ -474,31 +423,13 @@ public struct Ledger: Sendable {
     public func appendEvent(kind: String, token: String? = nil, detailJSON: String = "{}", at: Date = Date())
         async throws -> EventID
     {
-        guard !kind.isEmpty else { throw LedgerError(.invalidArgument, "an event needs a kind") }
-        try Self.requireJSON(detailJSON, what: "the event detail")
+        try LedgerRules.validateEvent(kind: kind, detailJSON: detailJSON)
         return try await dbWriter.write { db in
             var event = EventRecord(id: nil, token: token, at: at, kind: kind, detail: detailJSON)
             try event.insert(db)
             guard let id = event.id else { throw LedgerError(.corrupt, "the inserted event got no id") }
             return EventID(rawValue: id)
         }
-    }
-
-    /// Appends an event whose detail is `detail` encoded as JSON.
-    @discardableResult
-    public func appendEvent(kind: String, token: String? = nil, detail: some Encodable, at: Date = Date()) async throws
-        -> EventID
-    {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        let text: String
-        do {
-            text = String(decoding: try encoder.encode(detail), as: UTF8.self)
-        } catch {
-            throw LedgerError(.invalidArgument, "the event detail does not encode as JSON: \(error)")
-        }
-        return try await appendEvent(kind: kind, token: token, detailJSON: text, at: at)
     }
 
     /// Events after `id` (all when nil), oldest first, optionally for one token.
@@ -527,9 +458,15 @@ public struct Ledger: Sendable {
     /// writes from other processes, which GRDB's observation cannot.
     /// Returns the new revision, or nil when `deadline` passes first.
     /// Cancellation ends the wait with `CancellationError`.
+    public func waitForUpdate(token: String?, since revision: LedgerRevision?, until deadline: Date) async throws
+        -> LedgerRevision?
+    {
+        try await waitForUpdate(token: token, since: revision, until: deadline, pollInterval: .milliseconds(100))
+    }
+
+    /// `waitForUpdate(token:since:until:)` with a chosen polling interval.
     public func waitForUpdate(
-        token: String?, since revision: LedgerRevision? = nil, until deadline: Date,
-        pollInterval: Duration = .milliseconds(100)
+        token: String?, since revision: LedgerRevision?, until deadline: Date, pollInterval: Duration
     ) async throws -> LedgerRevision? {
         let start: LedgerRevision
         if let revision { start = revision } else { start = try await self.revision(token: token) }
@@ -568,14 +505,15 @@ extension Ledger {
         _ db: Database, report: ReportID, to token: String, key: ReportMatchKey,
         confidence: MatchConfidence, at: Date
     ) throws -> ReportRecord {
-        guard key != .none else { throw LedgerError(.invalidArgument, "a match needs a key") }
+        try LedgerRules.validateMatchKey(key)
         guard var record = try reportSummaries.filter(ReportRecord.Columns.id == report.rawValue).fetchOne(db) else {
             throw LedgerError(.unknownReport, "no report \(report)")
         }
         if let matched = record.matchedToken, matched != token {
             throw LedgerError(.conflictingMatch, "report \(report) is already matched to probe \(matched)")
         }
-        let stronger = record.matchedToken == nil || confidence.rank > (record.confidence?.rank ?? -1)
+        let stronger = LedgerRules.matchIsStronger(
+            existing: record.confidence, alreadyMatched: record.matchedToken != nil, offered: confidence)
         if stronger {
             try db.execute(
                 sql: "UPDATE reports SET matched_token = ?, match_key = ?, confidence = ?, matched_at = ? WHERE id = ?",
@@ -586,10 +524,7 @@ extension Ledger {
             record.confidence = confidence
             record.matchedAt = at
             try insertEvent(
-                db, token: token, kind: "report.matched", at: at,
-                detail: [
-                    "report": report.description, "key": key.rawValue, "confidence": confidence.rawValue,
-                ])
+                db, token: token, LedgerRules.reportMatched(report: report, key: key, confidence: confidence), at: at)
         }
         return record
     }
@@ -602,7 +537,7 @@ extension Ledger {
         guard probe.status == .pending else { return probe.status }
         // One aggregate query, not every recipient record: this runs after each
         // write, and a probe may have thousands of recipients.
-        let open = Verdict.allCases.filter { !$0.isFinal }.map(\.rawValue)
+        let open = LedgerRules.openVerdicts
         let counts = try Row.fetchOne(
             db,
             sql:
@@ -614,7 +549,7 @@ extension Ledger {
         if total > 0, waiting == 0 {
             probe.status = .complete
             try probe.update(db)
-            try insertEvent(db, token: token, kind: "probe.completed", at: at, detail: [:])
+            try insertEvent(db, token: token, LedgerRules.probeCompleted, at: at)
         }
         return probe.status
     }
@@ -662,8 +597,8 @@ extension Ledger {
         return LedgerRevision(value: value ?? "")
     }
 
-    static func insertEvent(_ db: Database, token: String?, kind: String, at: Date, detail: [String: String]) throws {
-        var event = EventRecord(id: nil, token: token, at: at, kind: kind, detail: try jsonText(detail))
+    static func insertEvent(_ db: Database, token: String?, _ e: LedgerRules.Event, at: Date) throws {
+        var event = EventRecord(id: nil, token: token, at: at, kind: e.kind, detail: try LedgerRules.jsonText(e.detail))
         try event.insert(db)
     }
 
@@ -671,30 +606,8 @@ extension Ledger {
         _ db: Database, token: String, address: String, from old: Verdict, to new: Verdict,
         at: Date, report: ReportID? = nil
     ) throws {
-        var detail = ["recipient": address, "from": old.rawValue, "to": new.rawValue]
-        if let report { detail["report"] = report.description }
-        try insertEvent(db, token: token, kind: "recipient.verdict", at: at, detail: detail)
-    }
-
-    static func jsonText(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        do {
-            return String(decoding: try encoder.encode(value), as: UTF8.self)
-        } catch {
-            throw LedgerError(.invalidArgument, "cannot encode JSON: \(error)")
-        }
-    }
-
-    static func requireJSON(_ text: String, what: String) throws {
-        do {
-            _ = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-        } catch {
-            throw LedgerError(.invalidArgument, "\(what) is not JSON text")
-        }
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        ISO8601DateFormatter().string(from: date)
+        try insertEvent(
+            db, token: token, LedgerRules.verdictChanged(recipient: address, from: old, to: new, report: report), at: at
+        )
     }
 }

@@ -5,6 +5,7 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case unknownProbe, unknownRecipient, unknownReport, duplicateProbe, invalidArgument
             case conflictingMatch, ledgerTooNew, locked, insecureKeyFile, invalidKeyFile, io, corrupt, configuration
+            case unavailable
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -35,6 +36,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
         /// No data directory could be determined.
         public static let configuration = Code(.configuration)
+        /// The database server cannot be reached or did not answer in time (PostgreSQL).
+        public static let unavailable = Code(.unavailable)
 
         public var description: String { base.rawValue }
     }

@@ -8,7 +8,7 @@ import SMTPCore
 /// A failing write is logged and the run goes on: the verdicts of this run
 /// do not depend on the ledger.
 struct LedgerRecorder: Sendable {
-    let ledger: Ledger?
+    let ledger: (any LedgerStore)?
     let log: @Sendable (String) -> Void
 
     func attempt(_ what: String, _ body: () async throws -> Void) async {
@@ -55,13 +55,8 @@ struct LedgerRecorder: Sendable {
     /// Stores a received message; returns its id.
     func report(_ m: ReceivedMessage, parsed: DeliveryReport?, forged: Bool) async -> ReportID? {
         guard let ledger else { return nil }
-        let summary = parsed.map { Self.summary($0) }
         do {
-            return try await ledger.recordReport(
-                NewReport(
-                    receivedAt: m.receivedAt, source: m.source, raw: m.bytes, parsed: summary,
-                    kind: (parsed?.kind.isReport ?? false) ? .report : .notAReport, forged: forged
-                ))
+            return try await ledger.recordReport(ReportIngest.newReport(m, parsed: parsed, forged: forged))
         } catch {
             log("ledger: storing the report from \(m.source) failed: \(error)")
             return nil

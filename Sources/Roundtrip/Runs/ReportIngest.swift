@@ -8,11 +8,11 @@ import RoundtripCore
 /// ledger and records the result there, so `status --wait` and `verify`
 /// in other processes see the verdicts.
 public struct ReportIngest: Sendable {
-    public let ledger: Ledger
+    public let ledger: any LedgerStore
     public let correlator: Correlator
     public let log: @Sendable (String) -> Void
 
-    public init(ledger: Ledger, key: SymmetricKey, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(ledger: any LedgerStore, key: SymmetricKey, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.ledger = ledger
         self.correlator = Correlator(key: key)
         self.log = log
@@ -23,31 +23,40 @@ public struct ReportIngest: Sendable {
         case forged
         case unmatched
         case notAReport
+        /// The ledger could not be used (a PostgreSQL server down, say): the
+        /// message stays in the listener's store; ingest it again later (the
+        /// ledger keeps one copy of each report, so a second try is harmless).
+        case deferred(reason: String)
     }
 
     @discardableResult
     public func ingest(_ m: ReceivedMessage) async -> Outcome {
-        let recorder = LedgerRecorder(ledger: ledger, log: log)
+        do {
+            return try await ingestOrThrow(m)
+        } catch {
+            log("ledger: report via \(m.source) not ingested yet: \(error)")
+            return .deferred(reason: "\(error)")
+        }
+    }
+
+    /// Every ledger write either happens or throws, so a failed ingest can be repeated whole.
+    func ingestOrThrow(_ m: ReceivedMessage) async throws -> Outcome {
         guard let report = try? DeliveryReportParser.parse(m.bytes) else {
-            _ = await recorder.report(m, parsed: nil, forged: false)
+            _ = try await ledger.recordReport(Self.newReport(m, parsed: nil, forged: false))
             return .notAReport
         }
         var pending: [PendingProbe] = []
-        do {
-            for p in try await ledger.pendingProbes(now: Date()) {
-                if case .valid(let t) = ProbeToken.validate(p.probe.token, key: correlator.key) {
-                    pending.append(PendingProbe(token: t, recipients: p.recipients.map(\.address)))
-                }
+        for p in try await ledger.pendingProbes(now: Date()) {
+            if case .valid(let t) = ProbeToken.validate(p.probe.token, key: correlator.key) {
+                pending.append(PendingProbe(token: t, recipients: p.recipients.map(\.address)))
             }
-        } catch {
-            log("ledger: reading pending probes failed: \(error)")
         }
         let text = String(decoding: m.bytes.prefix(1 << 20), as: UTF8.self)
         let c = correlator.correlate(report, envelopeRecipients: m.envelopeRecipients, pending: pending, text: text)
-        let id = await recorder.report(m, parsed: report, forged: c.isForged)
+        let id = try await ledger.recordReport(Self.newReport(m, parsed: report, forged: c.isForged))
         guard report.kind.isReport else { return .notAReport }
         guard let token = c.token else { return c.isForged ? .forged : .unmatched }
-        guard let details = try? await ledger.probe(token: token.value) else {
+        guard let details = try await ledger.probe(token: token.value) else {
             log("report via \(m.source) names probe \(token.value), which this ledger does not know")
             return .unmatched
         }
@@ -55,12 +64,22 @@ public struct ReportIngest: Sendable {
         let evidence = ReportEvidence.from(
             report, correlation: c, source: m.source,
             recipients: recipients.map { ($0.address, $0.verdict) })
-        await recorder.match(id, token: token.value, correlation: c)
-        await recorder.attach(id, token: token.value, evidence: evidence, at: m.receivedAt)
+        if let confidence = c.confidence {
+            try await ledger.match(report: id, to: token.value, key: c.key, confidence: confidence, at: Date())
+        }
+        for e in evidence {
+            try await ledger.attach(report: id, to: token.value, evidence: e, at: m.receivedAt)
+        }
         let updated = evidence.filter(\.isAuthenticated).map(\.address)
         log(
             "report via \(m.source): probe \(token.value), matched by \(c.key.rawValue)\(c.key.isAuthenticated ? "" : " (unconfirmed: no valid token, verdicts unchanged)"); names \(evidence.map(\.address).joined(separator: ", "))"
         )
         return .matched(token: token.value, updated: updated, key: c.key)
+    }
+
+    static func newReport(_ m: ReceivedMessage, parsed: DeliveryReport?, forged: Bool) -> NewReport {
+        NewReport(
+            receivedAt: m.receivedAt, source: m.source, raw: m.bytes, parsed: parsed.map { LedgerRecorder.summary($0) },
+            kind: (parsed?.kind.isReport ?? false) ? .report : .notAReport, forged: forged)
     }
 }

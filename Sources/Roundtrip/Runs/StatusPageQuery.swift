@@ -9,7 +9,8 @@ public enum StatusPageQuery {
     /// ledger knows follow by name. Probes still waiting, and probes the monitor stopped
     /// waiting for, are not drawn.
     public static func page(
-        ledger: Ledger, now: Date = Date(), window: TimeInterval = 86400, routes: [String] = [], strict: Bool = false,
+        ledger: any LedgerStore, now: Date = Date(), window: TimeInterval = 86400, routes: [String] = [],
+        strict: Bool = false,
         title: String = "roundtrip monitor"
     ) async throws -> StatusPage {
         let start = now.addingTimeInterval(-window)

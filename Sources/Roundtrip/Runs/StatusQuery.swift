@@ -81,7 +81,7 @@ public enum StatusQuery {
 
     /// Waits until every recipient of `token` has a final verdict, or until
     /// `until`, watching the ledger (other processes fill it).
-    public static func wait(ledger: Ledger, token: String, until: Date) async throws -> ProbeDetails? {
+    public static func wait(ledger: any LedgerStore, token: String, until: Date) async throws -> ProbeDetails? {
         while true {
             let revision = try await ledger.revision(token: token)
             guard let d = try await ledger.probe(token: token) else { return nil }

@@ -20,7 +20,7 @@ public struct VerifyConfiguration: Sendable {
     public var strict: Bool
     public var key: SymmetricKey
     /// Where the run is recorded for `status` and other processes.
-    public var ledger: Ledger?
+    public var ledger: (any LedgerStore)?
     /// false for `send`: submit, record, and return without waiting.
     public var waitForReports = true
     /// The clock the deadline runs on (tests inject one that they control).
@@ -33,7 +33,7 @@ public struct VerifyConfiguration: Sendable {
     public init(
         builder: ProbeBuilder, server: HostPort?, dialog: SMTPCheckOptions, resolver: any MXResolver, mxPort: Int = 25,
         requireDSN: Bool = false, deadline: Duration = .seconds(600), strict: Bool = false, key: SymmetricKey,
-        ledger: Ledger? = nil
+        ledger: (any LedgerStore)? = nil
     ) {
         self.builder = builder
         self.server = server
@@ -323,7 +323,7 @@ public enum VerifyRun {
             // process) fills the ledger; read the verdicts from there.
             var ledgerRecipients: [RecipientResult]?
             if config.waitForReports && !watching && anySubmitted && !tracker.isComplete, let ledger = config.ledger {
-                log("no report feed of our own: waiting for the ledger \(ledger.path ?? "") to be filled")
+                log("no report feed of our own: waiting for the ledger \(ledger.location) to be filled")
                 let waitUntil = Date().addingTimeInterval(Double(config.deadline.components.seconds))
                 if let d = try? await StatusQuery.wait(ledger: ledger, token: token.value, until: waitUntil) {
                     ledgerRecipients = StatusQuery.runReport(d, strict: config.strict).recipients

@@ -103,7 +103,8 @@ struct ProbeOptions: ParsableArguments {
         }
     }
 
-    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: Ledger?, strict: Bool) throws
+    func configuration(connection: ConnectionOptions, key: SymmetricKey, ledger: (any LedgerStore)?, strict: Bool)
+        throws
         -> VerifyConfiguration
     {
         var body: [UInt8]?

@@ -68,13 +68,13 @@ struct ReceiptOptions: ParsableArguments {
 
     /// The feeds for this run; none means "wait for the ledger" (a standing listener fills it).
     func feeds(
-        connection: Connection, returnDomains: [String], ledgerPath: String, key: SymmetricKey, verbose: Bool,
+        connection: Connection, returnDomains: [String], ledgerDirectory: String, key: SymmetricKey, verbose: Bool,
         log: @escaping @Sendable (String) -> Void
     ) throws -> [any ReportFeed] {
         var feeds: [any ReportFeed] = []
         if let listen {
             let hp = listen.hostPort(defaultPort: 25)
-            let store = listenStore ?? ((ledgerPath as NSString).deletingLastPathComponent + "/listener-store")
+            let store = listenStore ?? (ledgerDirectory + "/listener-store")
             var logger = Logger(label: "roundtrip.verify.listener")
             logger.logLevel = verbose ? .info : .warning
             var configuration = SMTPListenerConfiguration(

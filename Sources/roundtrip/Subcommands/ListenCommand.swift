@@ -99,6 +99,18 @@ struct ListenCommand: RoundtripSubcommand {
     )
     var ledger: String?
 
+    @Option(
+        name: .customLong("ledger-password-file"),
+        help: "The PostgreSQL ledger's password, from this file (else $PGPASSWORD).")
+    var ledgerPasswordFile: String?
+
+    @Option(
+        name: .customLong("key-dir"),
+        help:
+            "The directory of the probe-token key (default: beside a SQLite ledger, else the data directory); every host of one installation needs the same key."
+    )
+    var keyDirectory: String?
+
     @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
     var verbose: Int
 
@@ -152,27 +164,38 @@ struct ListenCommand: RoundtripSubcommand {
         configuration.maxSessionLifetime = seconds(maxSession)
         var ingest: ReportIngest?
         do {
-            let options = LedgerOptions(ledger: ledger)
+            let options = LedgerOptions(
+                ledger: ledger, ledgerPasswordFile: ledgerPasswordFile, keyDirectory: keyDirectory)
             let key: SymmetricKey
             if ledger != nil {
                 let (l, k) = try await options.open()
                 key = k
                 ingest = ReportIngest(ledger: l, key: k, log: { logger.info("\($0)") })
             } else {
-                key = try Ledger.loadOrCreateKey(directory: (try options.path() as NSString).deletingLastPathComponent)
+                key = try options.loadKey()
             }
             configuration.recipientGate = ProbeToken.recipientGate(key: key, accepting: accept)
         } catch {
             Self.report(error)
             return .configuration
         }
-        let onMessage: @Sendable (StoredMessage) async -> Void = { [ingest] m in
-            guard let ingest, let data = FileManager.default.contents(atPath: m.path) else { return }
-            await ingest.ingest(
-                ReceivedMessage(source: m.path, bytes: Array(data), envelopeRecipients: m.envelope.rcptTo))
+        // A report the ledger cannot take now (a PostgreSQL server down) stays in the
+        // store and is ingested again with backoff: no report is lost.
+        let deferred = ingest.map { DeferredIngest(ingest: $0, log: { logger.warning("\($0)") }) }
+        let onMessage: @Sendable (StoredMessage) async -> Void = { [deferred] m in
+            await deferred?.receive(
+                DeferredIngest.Item(path: m.path, envelopeRecipients: m.envelope.rcptTo, receivedAt: Date()))
+        }
+        let retry = Task { await deferred?.run() }
+        defer {
+            retry.cancel()
+            Task { await deferred?.stop() }
         }
         try await Daemon.run(logger: logger) {
             try SMTPListener(configuration: configuration, logger: logger, onMessage: onMessage)
+        }
+        if let deferred, case let left = await deferred.count, left > 0 {
+            logger.warning("\(left) stored report(s) were not ingested into the ledger; they remain in the store")
         }
         return .ok
     }

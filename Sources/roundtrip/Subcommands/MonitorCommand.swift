@@ -93,7 +93,8 @@ struct MonitorCommand: RoundtripSubcommand {
             heloName: helo ?? ConnectionOptions.localHostName(), tlsOptions: tlsOptions, timeout: timeout,
             passwordFile: passwordFile)
         let feeds = try receipt.feeds(
-            connection: connection, returnDomains: domains, ledgerPath: try ledgerOptions.path(), key: key,
+            connection: connection, returnDomains: domains, ledgerDirectory: try ledgerOptions.localDirectory(),
+            key: key,
             verbose: verbose > 0, log: { logger.info("\($0)") })
         guard !feeds.isEmpty else {
             throw MonitorRoutes.Problem(
@@ -133,7 +134,7 @@ enum MonitorRoutes {
         "verbose", "config",
     ]
 
-    static func load(path: String, key: SymmetricKey, ledger: Ledger) throws -> [MonitorRoute] {
+    static func load(path: String, key: SymmetricKey, ledger: any LedgerStore) throws -> [MonitorRoute] {
         let tables = try tables(path: path)
         guard !tables.isEmpty else {
             throw Problem(description: "\(path): no [[monitor.route]] table: there is nothing to monitor")
@@ -169,7 +170,7 @@ enum MonitorRoutes {
         }
     }
 
-    static func route(_ t: TOMLTable, index: Int, path: String, key: SymmetricKey, ledger: Ledger) throws
+    static func route(_ t: TOMLTable, index: Int, path: String, key: SymmetricKey, ledger: any LedgerStore) throws
         -> MonitorRoute
     {
         let here = "\(path): route \(index + 1)"

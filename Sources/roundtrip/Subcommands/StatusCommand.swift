@@ -73,7 +73,7 @@ struct StatusCommand: RoundtripSubcommand {
             let until = Date().addingTimeInterval(wait?.seconds ?? 0)
             guard let details = try await StatusQuery.wait(ledger: ledger, token: token.lowercased(), until: until)
             else {
-                Self.report("no probe \(token) in \(try ledgerOptions.path())")
+                Self.report("no probe \(token) in \(try ledgerOptions.displayName())")
                 return .usage
             }
             return try RunCommand.output(StatusQuery.runReport(details, strict: strict), format: format)
@@ -108,7 +108,7 @@ struct StatusCommand: RoundtripSubcommand {
             FileHandle.standardOutput.write(try enc.encode(listing) + Data("\n".utf8))
             return .ok
         }
-        var out = probes.isEmpty ? "no probes in \(try ledgerOptions.path())\n" : ""
+        var out = probes.isEmpty ? "no probes in \(try ledgerOptions.displayName())\n" : ""
         let df = ISO8601DateFormatter()
         for p in probes {
             out += "\(p.probe.token)  \(df.string(from: p.probe.createdAt))  \(p.probe.status.rawValue)\n"

@@ -67,8 +67,8 @@ struct VerifyCommand: RoundtripSubcommand {
         let arrivals = try arrival.watches(
             connection: connection, cleanup: receipt.cleanup, log: RunCommand.logger(verbose: verbose))
         let feeds = try receipt.feeds(
-            connection: .init(connection), returnDomains: [probe.from.domain], ledgerPath: try ledgerOptions.path(),
-            key: key,
+            connection: .init(connection), returnDomains: [probe.from.domain],
+            ledgerDirectory: try ledgerOptions.localDirectory(), key: key,
             verbose: verbose, log: RunCommand.logger(verbose: verbose))
         let interactive = format == .text && isatty(STDERR_FILENO) == 1
         let (report, _, groups) = try await VerifyRun.run(
