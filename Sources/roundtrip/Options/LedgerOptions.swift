@@ -12,24 +12,16 @@ struct LedgerOptions: ParsableArguments {
     )
     var ledger: String?
 
-    @Option(
-        name: .customLong("ledger-password-file"),
-        help: "The PostgreSQL ledger's password, from this file (else $PGPASSWORD).")
-    var ledgerPasswordFile: String?
+    @OptionGroup var access: LedgerAccessOptions
 
-    @Option(
-        name: .customLong("key-dir"),
-        help:
-            "The directory of the probe-token key (probe-token.key, mode 0600); every host of one installation needs the same key (default: beside a SQLite ledger, else the data directory)."
-    )
-    var keyDirectory: String?
+    var ledgerPasswordFile: String? { access.ledgerPasswordFile }
+    var keyDirectory: String? { access.keyDirectory }
 
     init() {}
 
-    init(ledger: String?, ledgerPasswordFile: String? = nil, keyDirectory: String? = nil) {
+    init(ledger: String?, access: LedgerAccessOptions = LedgerAccessOptions()) {
         self.ledger = ledger
-        self.ledgerPasswordFile = ledgerPasswordFile
-        self.keyDirectory = keyDirectory
+        self.access = access
     }
 
     func location() throws -> LedgerLocation {
@@ -80,4 +72,20 @@ struct LedgerOptions: ParsableArguments {
         let ledger = try await LedgerStores.open(location, password: password)
         return (ledger, key)
     }
+}
+
+/// How to reach a ledger beyond its location: the PostgreSQL password and the probe-token key
+/// (`LedgerOptions`, and `listen`, whose `--ledger` has no default).
+struct LedgerAccessOptions: ParsableArguments {
+    @Option(
+        name: .customLong("ledger-password-file"),
+        help: "The PostgreSQL ledger's password, from this file (else $PGPASSWORD).")
+    var ledgerPasswordFile: String?
+
+    @Option(
+        name: .customLong("key-dir"),
+        help:
+            "The directory of the probe-token key (probe-token.key, mode 0600); every host of one installation needs the same key (default: beside a SQLite ledger, else the data directory)."
+    )
+    var keyDirectory: String?
 }

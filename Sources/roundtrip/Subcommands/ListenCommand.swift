@@ -99,17 +99,7 @@ struct ListenCommand: RoundtripSubcommand {
     )
     var ledger: String?
 
-    @Option(
-        name: .customLong("ledger-password-file"),
-        help: "The PostgreSQL ledger's password, from this file (else $PGPASSWORD).")
-    var ledgerPasswordFile: String?
-
-    @Option(
-        name: .customLong("key-dir"),
-        help:
-            "The directory of the probe-token key (default: beside a SQLite ledger, else the data directory); every host of one installation needs the same key."
-    )
-    var keyDirectory: String?
+    @OptionGroup var ledgerAccess: LedgerAccessOptions
 
     @Flag(name: .shortAndLong, help: "Log each connection and message (debug level); twice for every reply (trace).")
     var verbose: Int
@@ -165,7 +155,7 @@ struct ListenCommand: RoundtripSubcommand {
         var ingest: ReportIngest?
         do {
             let options = LedgerOptions(
-                ledger: ledger, ledgerPasswordFile: ledgerPasswordFile, keyDirectory: keyDirectory)
+                ledger: ledger, access: ledgerAccess)
             let key: SymmetricKey
             if ledger != nil {
                 let (l, k) = try await options.open()
