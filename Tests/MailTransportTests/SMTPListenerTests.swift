@@ -512,3 +512,37 @@ import Testing
         #expect(store.syncMode == ([0xEF53, 0x5846_5342].contains(type) ? .batch : .file), "f_type \(hex)")
     }
 }
+
+@Suite struct ListenerTLSShutdownTests {
+    /// A TLS client that stops reading after QUIT never answers our close_notify: the listener
+    /// must not keep counting it against --max-per-client for NIOSSL's default 5 s, or a busy
+    /// sender's next connections get 421.
+    @Test func aTLSClientThatNeverAnswersCloseNotifyIsReleasedQuickly() async throws {
+        try await ListenerHarness.with({ $0.maxConnectionsPerClient = 1 }) { h in
+            let a = try await h.client()
+            try await a.send("EHLO client.example\r\n")
+            #expect(try await a.reply()?.code == 250)
+            try await a.send("STARTTLS\r\n")
+            #expect(try await a.reply()?.code == 220)
+            try await a.startTLS()
+            try await a.send("EHLO client.example\r\n")
+            #expect(try await a.reply()?.code == 250)
+            // From here the client reads nothing: neither the 221 nor the close_notify behind it.
+            try await a.channel.setOption(ChannelOptions.autoRead, value: false).get()
+            try await a.send("QUIT\r\n")
+            let quit = ContinuousClock.now
+            // The next connection from the same address is greeted once the first is released.
+            var greeted = false
+            while !greeted && ContinuousClock.now - quit < .seconds(30) {
+                let b = try await RawSMTPClient.connect(port: h.port)
+                greeted = try await b.reply()?.code == 220
+                await b.close()
+                if !greeted { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(greeted)
+            // Well under NIOSSL's default of 5 s (the margin is for a loaded machine).
+            #expect(ContinuousClock.now - quit < .seconds(4))
+            await a.close()
+        }
+    }
+}

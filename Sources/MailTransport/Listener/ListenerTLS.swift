@@ -49,6 +49,12 @@ enum ListenerTLS {
         var config = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         config.minimumTLSVersion = .tlsv12
+        // After QUIT (or a timeout) the session is over: our close_notify goes out, and the
+        // peer's is awaited only briefly (RFC 8446 §6.1 does not require waiting for it).
+        // NIOSSL's default, 5 s, kept the connection counted against --max-per-client after a
+        // client that never answers close_notify had gone, and a busy sender's next reports got
+        // 421 (seen with roundtrip monitor at 2 reports/s from one host).
+        config.shutdownTimeout = .milliseconds(500)
         do {
             return try NIOSSLContext(configuration: config)
         } catch {
