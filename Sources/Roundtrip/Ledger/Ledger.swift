@@ -222,46 +222,52 @@ public struct Ledger: LedgerStore {
     /// report, status, diagnostic, report time and latency follow the verdict.
     /// One report may be attached to several recipients of the same probe.
     @discardableResult
-    public func attach(
-        report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
-        diagnostic: String?, remoteMTA: String? = nil, reportingMTA: String? = nil, key: ReportMatchKey,
-        confidence: MatchConfidence, at: Date = Date()
-    ) async throws -> AttachOutcome {
-        try LedgerRules.validateAttach(verdict: verdict)
+    public func attach(report: ReportID, to token: String, _ attachments: [LedgerAttachment], at: Date) async throws
+        -> [AttachOutcome]
+    {
+        for a in attachments { try LedgerRules.validateAttach(verdict: a.verdict) }
         return try await dbWriter.write { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
             }
-            let reportRecord = try Self.link(db, report: report, to: token, key: key, confidence: confidence, at: at)
-            var r = try Self.fetchRecipient(db, token: token, address: recipient)
-            let old = r.verdict
-            switch LedgerRules.attachDecision(offered: verdict, current: old, key: key) {
-            case .unconfirmed:
-                r.unconfirmedReports += 1
-                try r.update(db)
-                try Self.insertEvent(
-                    db, token: token,
-                    LedgerRules.unconfirmed(recipient: r.address, offered: verdict, key: key, report: report), at: at)
-            case .replace:
-                r.verdict = verdict
-                r.statusCode = status
-                r.diagnostic = diagnostic
-                r.remoteMTA = remoteMTA
-                r.reportingMTA = reportingMTA
-                r.reportID = report.rawValue
-                r.reportedAt = reportRecord.receivedAt
-                r.latencyMs = LedgerRules.latencyMilliseconds(
-                    created: probe.createdAt, reported: reportRecord.receivedAt)
-                try r.update(db)
-                try Self.verdictEvent(
-                    db, token: token, address: r.address, from: old, to: verdict, at: at, report: report)
-            case .keep:
-                try Self.insertEvent(
-                    db, token: token,
-                    LedgerRules.verdictKept(recipient: r.address, kept: old, offered: verdict, report: report), at: at)
+            var changes: [(Verdict, Verdict)] = []
+            for a in attachments {
+                let reportRecord = try Self.link(
+                    db, report: report, to: token, key: a.key, confidence: a.confidence, at: at)
+                var r = try Self.fetchRecipient(db, token: token, address: a.recipient)
+                let old = r.verdict
+                switch LedgerRules.attachDecision(offered: a.verdict, current: old, key: a.key) {
+                case .unconfirmed:
+                    r.unconfirmedReports += 1
+                    try r.update(db)
+                    try Self.insertEvent(
+                        db, token: token,
+                        LedgerRules.unconfirmed(recipient: r.address, offered: a.verdict, key: a.key, report: report),
+                        at: at)
+                case .replace:
+                    r.verdict = a.verdict
+                    r.statusCode = a.status
+                    r.diagnostic = a.diagnostic
+                    r.remoteMTA = a.remoteMTA
+                    r.reportingMTA = a.reportingMTA
+                    r.reportID = report.rawValue
+                    r.reportedAt = reportRecord.receivedAt
+                    r.latencyMs = LedgerRules.latencyMilliseconds(
+                        created: probe.createdAt, reported: reportRecord.receivedAt)
+                    try r.update(db)
+                    try Self.verdictEvent(
+                        db, token: token, address: r.address, from: old, to: a.verdict, at: at, report: report)
+                case .keep:
+                    try Self.insertEvent(
+                        db, token: token,
+                        LedgerRules.verdictKept(recipient: r.address, kept: old, offered: a.verdict, report: report),
+                        at: at)
+                }
+                changes.append((old, r.verdict))
             }
+            // Once per report, not per recipient: it counts the probe's recipients.
             let probeStatus = try Self.refreshStatus(db, token: token, at: at)
-            return AttachOutcome(previous: old, current: r.verdict, probeStatus: probeStatus)
+            return changes.map { AttachOutcome(previous: $0.0, current: $0.1, probeStatus: probeStatus) }
         }
     }
 

@@ -30,13 +30,11 @@ public protocol LedgerStore: Sendable {
     ) async throws -> Verdict
     /// Stores a received message once (unique by the SHA-256 of its bytes); returns its id.
     func recordReport(_ report: NewReport) async throws -> ReportID
-    /// Ties a report to a probe's recipient and applies `VerdictRules` in one transaction.
+    /// Ties a report to recipients of a probe and applies `VerdictRules` to each, all in one
+    /// transaction (a report on 1,000 recipients is one write, not 1,000); one outcome each.
     @discardableResult
-    func attach(
-        report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
-        diagnostic: String?, remoteMTA: String?, reportingMTA: String?, key: ReportMatchKey,
-        confidence: MatchConfidence, at: Date
-    ) async throws -> AttachOutcome
+    func attach(report: ReportID, to token: String, _ attachments: [LedgerAttachment], at: Date) async throws
+        -> [AttachOutcome]
     /// Ties a report to a probe without a recipient; a stronger confidence replaces a weaker one.
     func match(report: ReportID, to token: String, key: ReportMatchKey, confidence: MatchConfidence, at: Date)
         async throws
@@ -98,15 +96,20 @@ extension LedgerStore {
             token: token, recipient: recipient, reply: reply, stage: stage, accepted: accepted, at: Date())
     }
 
+    /// Ties a report to one recipient (`attach(report:to:_:at:)` with one attachment).
     @discardableResult
     public func attach(
         report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
         diagnostic: String?, remoteMTA: String? = nil, reportingMTA: String? = nil, key: ReportMatchKey,
-        confidence: MatchConfidence
+        confidence: MatchConfidence, at: Date = Date()
     ) async throws -> AttachOutcome {
-        try await attach(
-            report: report, to: token, recipient: recipient, verdict: verdict, status: status, diagnostic: diagnostic,
-            remoteMTA: remoteMTA, reportingMTA: reportingMTA, key: key, confidence: confidence, at: Date())
+        let a = LedgerAttachment(
+            recipient: recipient, verdict: verdict, status: status, diagnostic: diagnostic, remoteMTA: remoteMTA,
+            reportingMTA: reportingMTA, key: key, confidence: confidence)
+        guard let outcome = try await attach(report: report, to: token, [a], at: at).first else {
+            throw LedgerError(.corrupt, "an attachment gave no outcome")
+        }
+        return outcome
     }
 
     /// Applies one piece of `ReportEvidence` (as `RunTracker.apply` does in memory).
@@ -114,10 +117,19 @@ extension LedgerStore {
     public func attach(report: ReportID, to token: String, evidence e: ReportEvidence, at: Date = Date()) async throws
         -> AttachOutcome
     {
-        try await attach(
-            report: report, to: token, recipient: e.address, verdict: e.verdict, status: e.status,
-            diagnostic: e.diagnostic, remoteMTA: e.remoteMTA, reportingMTA: e.reportingMTA, key: e.key,
-            confidence: e.confidence ?? .low, at: at)
+        guard let outcome = try await attach(report: report, to: token, evidence: [e], at: at).first else {
+            throw LedgerError(.corrupt, "an attachment gave no outcome")
+        }
+        return outcome
+    }
+
+    /// Applies every piece of evidence one report gives, in one transaction.
+    @discardableResult
+    public func attach(report: ReportID, to token: String, evidence: [ReportEvidence], at: Date = Date())
+        async throws -> [AttachOutcome]
+    {
+        guard !evidence.isEmpty else { return [] }
+        return try await attach(report: report, to: token, evidence.map(LedgerAttachment.init), at: at)
     }
 
     public func match(report: ReportID, to token: String, key: ReportMatchKey, confidence: MatchConfidence)

@@ -254,3 +254,35 @@ public struct ExpiredProbe: Sendable, Hashable {
 public struct LedgerRevision: Hashable, Sendable {
     let value: String
 }
+
+/// What a report says about one recipient of a probe, as the ledger applies it.
+public struct LedgerAttachment: Sendable, Hashable {
+    public var recipient: String
+    public var verdict: Verdict
+    public var status: String?
+    public var diagnostic: String?
+    public var remoteMTA: String?
+    public var reportingMTA: String?
+    public var key: ReportMatchKey
+    public var confidence: MatchConfidence
+
+    public init(
+        recipient: String, verdict: Verdict, status: String?, diagnostic: String?, remoteMTA: String? = nil,
+        reportingMTA: String? = nil, key: ReportMatchKey, confidence: MatchConfidence
+    ) {
+        self.recipient = recipient
+        self.verdict = verdict
+        self.status = status
+        self.diagnostic = diagnostic
+        self.remoteMTA = remoteMTA
+        self.reportingMTA = reportingMTA
+        self.key = key
+        self.confidence = confidence
+    }
+
+    public init(_ e: ReportEvidence) {
+        self.init(
+            recipient: e.address, verdict: e.verdict, status: e.status, diagnostic: e.diagnostic,
+            remoteMTA: e.remoteMTA, reportingMTA: e.reportingMTA, key: e.key, confidence: e.confidence ?? .low)
+    }
+}

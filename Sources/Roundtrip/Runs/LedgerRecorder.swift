@@ -65,11 +65,9 @@ struct LedgerRecorder: Sendable {
 
     /// Records each piece of evidence; the ledger applies `VerdictRules` itself.
     func attach(_ id: ReportID?, token: String, evidence: [ReportEvidence], at: Date) async {
-        guard let id else { return }
-        for e in evidence {
-            await attempt("attaching the report to \(e.address)") {
-                _ = try await ledger?.attach(report: id, to: token, evidence: e, at: at)
-            }
+        guard let id, !evidence.isEmpty else { return }
+        await attempt("attaching the report to \(evidence.count) recipient(s)") {
+            _ = try await ledger?.attach(report: id, to: token, evidence: evidence, at: at)
         }
     }
 

@@ -67,9 +67,7 @@ public struct ReportIngest: Sendable {
         if let confidence = c.confidence {
             try await ledger.match(report: id, to: token.value, key: c.key, confidence: confidence, at: Date())
         }
-        for e in evidence {
-            try await ledger.attach(report: id, to: token.value, evidence: e, at: m.receivedAt)
-        }
+        try await ledger.attach(report: id, to: token.value, evidence: evidence, at: m.receivedAt)
         let updated = evidence.filter(\.isAuthenticated).map(\.address)
         log(
             "report via \(m.source): probe \(token.value), matched by \(c.key.rawValue)\(c.key.isAuthenticated ? "" : " (unconfirmed: no valid token, verdicts unchanged)"); names \(evidence.map(\.address).joined(separator: ", "))"

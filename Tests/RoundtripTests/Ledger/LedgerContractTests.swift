@@ -328,6 +328,32 @@ struct LedgerContractTests {
         }
     }
 
+    @Test(arguments: LedgerBackend.all) func oneReportOnManyRecipientsIsOneAttach(_ backend: LedgerBackend)
+        async throws
+    {
+        try await withLedger(backend) { ledger in
+            let recipients = (1...300).map { "u\($0)@example.net" }
+            try await ledger.recordProbe(newProbe(1, recipients: recipients))
+            let id = try await ledger.recordReport(report("a report on 300 recipients"))
+            let attachments = recipients.enumerated().map { i, r in
+                LedgerAttachment(
+                    recipient: r.uppercased(), verdict: i == 7 ? .failed : .delivered,
+                    status: i == 7 ? "5.1.1" : "2.0.0",
+                    diagnostic: nil, key: .envelopeID, confidence: .high)
+            }
+            let outcomes = try await ledger.attach(report: id, to: token(1), attachments, at: at(5))
+            #expect(outcomes.count == 300)
+            #expect(outcomes.allSatisfy { $0.previous == .pending && $0.probeStatus == .complete })
+            #expect(outcomes[7].current == .failed && outcomes[8].current == .delivered)
+            let details = try #require(try await ledger.probe(token: token(1)))
+            #expect(details.recipients.filter { $0.verdict == .delivered }.count == 299)
+            #expect(details.probe.status == .complete)
+            // A second report: every verdict kept, one event each, nothing changed.
+            let again = try await ledger.attach(report: id, to: token(1), attachments, at: at(6))
+            #expect(again.allSatisfy { $0.previous == $0.current })
+        }
+    }
+
     @Test(arguments: LedgerBackend.all) func attachChecksItsArguments(_ backend: LedgerBackend) async throws {
         try await withLedger(backend) { ledger in
             try await ledger.recordProbe(newProbe(1))

@@ -131,56 +131,62 @@ extension PostgresLedger {
         }
     }
 
-    public func attach(
-        report: ReportID, to token: String, recipient: String, verdict: Verdict, status: String?,
-        diagnostic: String?, remoteMTA: String?, reportingMTA: String?, key: ReportMatchKey,
-        confidence: MatchConfidence, at: Date
-    ) async throws -> AttachOutcome {
-        try LedgerRules.validateAttach(verdict: verdict)
+    public func attach(report: ReportID, to token: String, _ attachments: [LedgerAttachment], at: Date) async throws
+        -> [AttachOutcome]
+    {
+        for a in attachments { try LedgerRules.validateAttach(verdict: a.verdict) }
         return try await transaction { conn in
             // The probe's row lock orders every writer of this probe (two listeners, a sender, an expirer).
             guard let probe = try await self.lockProbe(conn, token: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
             }
-            let reportRecord = try await self.link(
-                conn, report: report, to: token, key: key, confidence: confidence, at: at)
-            let r = try await self.fetchRecipient(conn, token: token, address: recipient)
-            let old = r.verdict
-            var current = old
-            switch LedgerRules.attachDecision(offered: verdict, current: old, key: key) {
-            case .unconfirmed:
-                try await conn.rows(
-                    "UPDATE recipients SET unconfirmed_reports = unconfirmed_reports + 1 WHERE id = \(r.id)",
-                    logger: self.logger)
-                try await self.insertEvent(
-                    conn, token: token,
-                    LedgerRules.unconfirmed(recipient: r.plain.address, offered: verdict, key: key, report: report),
-                    at: at)
-            case .replace:
-                current = verdict
-                let latency = LedgerRules.latencyMilliseconds(
-                    created: probe.createdAt, reported: reportRecord.receivedAt)
-                try await conn.rows(
-                    """
-                    UPDATE recipients SET verdict = \(verdict.rawValue), status_code = \(status),
-                        diagnostic = \(diagnostic), remote_mta = \(remoteMTA), reporting_mta = \(reportingMTA),
-                        report_id = \(report.rawValue), reported_at = \(reportRecord.receivedAt),
-                        latency_ms = \(latency)
-                    WHERE id = \(r.id)
-                    """, logger: self.logger)
-                try await self.insertEvent(
-                    conn, token: token,
-                    LedgerRules.verdictChanged(recipient: r.plain.address, from: old, to: verdict, report: report),
-                    at: at)
-            case .keep:
-                try await self.insertEvent(
-                    conn, token: token,
-                    LedgerRules.verdictKept(recipient: r.plain.address, kept: old, offered: verdict, report: report),
-                    at: at)
+            var changes: [(Verdict, Verdict)] = []
+            for a in attachments {
+                let reportRecord = try await self.link(
+                    conn, report: report, to: token, key: a.key, confidence: a.confidence, at: at)
+                let r = try await self.fetchRecipient(conn, token: token, address: a.recipient)
+                let old = r.verdict
+                var current = old
+                switch LedgerRules.attachDecision(offered: a.verdict, current: old, key: a.key) {
+                case .unconfirmed:
+                    try await conn.rows(
+                        "UPDATE recipients SET unconfirmed_reports = unconfirmed_reports + 1 WHERE id = \(r.id)",
+                        logger: self.logger)
+                    try await self.insertEvent(
+                        conn, token: token,
+                        LedgerRules.unconfirmed(
+                            recipient: r.plain.address, offered: a.verdict, key: a.key, report: report),
+                        at: at)
+                case .replace:
+                    current = a.verdict
+                    let latency = LedgerRules.latencyMilliseconds(
+                        created: probe.createdAt, reported: reportRecord.receivedAt)
+                    try await conn.rows(
+                        """
+                        UPDATE recipients SET verdict = \(a.verdict.rawValue), status_code = \(a.status),
+                            diagnostic = \(a.diagnostic), remote_mta = \(a.remoteMTA), reporting_mta = \(a.reportingMTA),
+                            report_id = \(report.rawValue), reported_at = \(reportRecord.receivedAt),
+                            latency_ms = \(latency)
+                        WHERE id = \(r.id)
+                        """, logger: self.logger)
+                    try await self.insertEvent(
+                        conn, token: token,
+                        LedgerRules.verdictChanged(
+                            recipient: r.plain.address, from: old, to: a.verdict, report: report),
+                        at: at)
+                case .keep:
+                    try await self.insertEvent(
+                        conn, token: token,
+                        LedgerRules.verdictKept(
+                            recipient: r.plain.address, kept: old, offered: a.verdict, report: report),
+                        at: at)
+                }
+                changes.append((old, current))
             }
+            // Once per report, not per recipient: it counts the probe's recipients.
             let probeStatus = try await self.refreshStatus(conn, token: token, at: at)
             try await self.notify(conn, token: token)
-            return AttachOutcome(previous: old, current: current, probeStatus: probeStatus)
+            return changes.map { AttachOutcome(previous: $0.0, current: $0.1, probeStatus: probeStatus) }
         }
     }
 
