@@ -24,6 +24,27 @@ public struct JSONBytes: Sendable {
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
+    /// `"key":"value"` (or `null`), then `,` unless it is the object's last member.
+    public mutating func member(_ name: StaticString, _ value: String?, last: Bool = false) {
+        key(name)
+        string(value)
+        if !last { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    /// `"key":true` or `false`, then `,` unless it is the object's last member.
+    public mutating func member(_ name: StaticString, _ value: Bool, last: Bool = false) {
+        key(name)
+        bool(value)
+        if !last { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    /// `"key":["a","b"]`, then `,` unless it is the object's last member.
+    public mutating func member(_ name: StaticString, _ values: [String], last: Bool = false) {
+        key(name)
+        strings(values)
+        if !last { bytes.append(UInt8(ascii: ",")) }
+    }
+
     public mutating func bool(_ b: Bool) {
         if b { raw("true") } else { raw("false") }
     }
