@@ -119,6 +119,38 @@ import Testing
         #expect(usageCode(base + ["--mx-port", "0"]) == 64)
     }
 
+    @Test func recipientsFromAFile() throws {
+        let file = NSTemporaryDirectory() + "roundtrip-to-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try "# probe targets\nalice@example.org\r\n\n  bob@example.com  \n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        let v = try parse(
+            ["verify", "--to", "carol@example.net", "--to-file", file, "--from", "b@example.net"],
+            as: VerifyCommand.self)
+        #expect(
+            try v.probe.allRecipients().map(\.description) == [
+                "carol@example.net", "alice@example.org", "bob@example.com",
+            ])
+        // Only --to-file: enough for validation; the file is read when the probe is built.
+        _ = try parse(["verify", "--to-file", file, "--from", "b@example.net"], as: VerifyCommand.self)
+
+        #expect(throws: ValidationError.self) {
+            try ProbeOptions.recipientList("a@example.org\nnot an address\n", name: "f")
+        }
+        do {
+            _ = try ProbeOptions.recipientList("a@example.org\n\nnot an address\n", name: "list.txt")
+            Issue.record("a line that is not an address was accepted")
+        } catch let e as ValidationError {
+            #expect(e.message.contains("list.txt, line 3"), "\(e.message)")
+        }
+        #expect(throws: ValidationError.self) { try ProbeOptions.recipientList("# only a comment\n", name: "f") }
+        #expect(throws: ValidationError.self) {
+            try ProbeOptions.unique([try SMTPMailbox("a@example.org"), try SMTPMailbox("A@Example.org")])
+        }
+        #expect(
+            usageCode(["verify", "--to", "a@example.org", "--to", "a@example.org", "--from", "b@example.net"]) == 64)
+    }
+
     @Test func sendAndStatus() throws {
         let s = try parse(
             ["send", "--to", "a@example.org", "--from", "b@example.net", "--deadline", "1h", "--format", "json"],

@@ -54,6 +54,16 @@ import Testing
         #expect(text.stdout.hasPrefix("\(dir)/a.eml: rfc3464\n"))
         #expect(text.stdout.contains("  a@dest.example: failed 5.1.1"))
 
+        // A folder of folders is a mistake in the command line: an error, not silent success. A
+        // folder inside a folder of messages is skipped, and an empty folder is an empty mailbox.
+        let top = dir + "/top"
+        try FileManager.default.createDirectory(atPath: top + "/one/new", withIntermediateDirectories: true)
+        let folders = try await roundtrip(["parse", "--format", "jsonl", top])
+        #expect(folders.status == 1, "\(folders.stdout)")
+        #expect(folders.stdout.contains("holds 1 folder(s) and no message file"), "\(folders.stdout)")
+        #expect(try await roundtrip(["parse", "--format", "jsonl", dir]).status == 0)
+        #expect(try await roundtrip(["parse", "--format", "jsonl", top + "/one"]).status == 0)
+
         let empty = try await roundtrip(["parse", "--format", "json", dir + "/nothing-here"])
         #expect(empty.status == 1)
         #expect(try await roundtrip(["parse"]).status == 64)

@@ -159,38 +159,45 @@ public struct Ledger: LedgerStore {
         }
     }
 
-    /// Records the server's reply to one recipient at RCPT or DATA.
-    /// Refused → `rejected`; accepted by a server without DSN →
-    /// `dsn-unavailable`; otherwise the recipient stays pending.
-    /// `accepted` must agree with the reply (2xx).
+    /// Records the server's replies to recipients at RCPT or DATA, in one
+    /// transaction. Refused → `rejected`; accepted by a server without DSN →
+    /// `dsn-unavailable`; otherwise the recipient stays pending. Each
+    /// `accepted` must agree with its reply (2xx).
     @discardableResult
-    public func recordSubmission(
-        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt,
-        accepted: Bool, at: Date = Date()
-    ) async throws -> Verdict {
-        try LedgerRules.validateSubmission(recipient: recipient, reply: reply, accepted: accepted)
+    public func recordSubmissions(token: String, _ submissions: [LedgerSubmission], at: Date = Date()) async throws
+        -> [Verdict]
+    {
+        for s in submissions {
+            try LedgerRules.validateSubmission(recipient: s.recipient, reply: s.reply, accepted: s.accepted)
+        }
         return try await dbWriter.write { db in
             guard let probe = try ProbeRecord.fetchOne(db, key: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
             }
-            var r = try Self.fetchRecipient(db, token: token, address: recipient)
-            let old = r.verdict
-            r.replyStage = stage
-            r.replyCode = reply.code
-            r.replyEnhanced = reply.enhancedCode?.description
-            r.replyText = reply.text
-            r.accepted = accepted
-            r.verdict = LedgerRules.submissionVerdict(old: old, accepted: accepted, dsnAvailable: probe.dsnAvailable)
-            try r.update(db)
-            try Self.insertEvent(
-                db, token: token,
-                LedgerRules.submission(recipient: r.address, stage: stage, code: reply.code, accepted: accepted), at: at
-            )
-            if r.verdict != old {
-                try Self.verdictEvent(db, token: token, address: r.address, from: old, to: r.verdict, at: at)
+            var verdicts: [Verdict] = []
+            verdicts.reserveCapacity(submissions.count)
+            for s in submissions {
+                var r = try Self.fetchRecipient(db, token: token, address: s.recipient)
+                let old = r.verdict
+                r.replyStage = s.stage
+                r.replyCode = s.reply.code
+                r.replyEnhanced = s.reply.enhancedCode?.description
+                r.replyText = s.reply.text
+                r.accepted = s.accepted
+                r.verdict = LedgerRules.submissionVerdict(
+                    old: old, accepted: s.accepted, dsnAvailable: probe.dsnAvailable)
+                try r.update(db)
+                try Self.insertEvent(
+                    db, token: token,
+                    LedgerRules.submission(
+                        recipient: r.address, stage: s.stage, code: s.reply.code, accepted: s.accepted), at: at)
+                if r.verdict != old {
+                    try Self.verdictEvent(db, token: token, address: r.address, from: old, to: r.verdict, at: at)
+                }
+                verdicts.append(r.verdict)
             }
             _ = try Self.refreshStatus(db, token: token, at: at)
-            return r.verdict
+            return verdicts
         }
     }
 

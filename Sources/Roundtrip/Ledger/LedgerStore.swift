@@ -23,11 +23,10 @@ public protocol LedgerStore: Sendable {
     func recordSession(
         token: String, server: String, mxTried: [String], transcript: String, dsnAvailable: Bool, at: Date
     ) async throws
-    /// Records the server's reply to one recipient at RCPT or DATA.
+    /// Records the server's replies to recipients at RCPT or DATA, all in one transaction (a
+    /// probe to 10,000 recipients is one write, not 10,000); the new verdicts, in order.
     @discardableResult
-    func recordSubmission(
-        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage, accepted: Bool, at: Date
-    ) async throws -> Verdict
+    func recordSubmissions(token: String, _ submissions: [LedgerSubmission], at: Date) async throws -> [Verdict]
     /// Stores a received message once (unique by the SHA-256 of its bytes); returns its id.
     func recordReport(_ report: NewReport) async throws -> ReportID
     /// Ties a report to recipients of a probe and applies `VerdictRules` to each, all in one
@@ -88,12 +87,17 @@ extension LedgerStore {
             at: Date())
     }
 
+    /// Records the server's reply to one recipient (`recordSubmissions` with one submission).
     @discardableResult
     public func recordSubmission(
-        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt, accepted: Bool
+        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt, accepted: Bool,
+        at: Date = Date()
     ) async throws -> Verdict {
-        try await recordSubmission(
-            token: token, recipient: recipient, reply: reply, stage: stage, accepted: accepted, at: Date())
+        let s = LedgerSubmission(recipient: recipient, reply: reply, stage: stage, accepted: accepted)
+        guard let verdict = try await recordSubmissions(token: token, [s], at: at).first else {
+            throw LedgerError(.corrupt, "a submission gave no verdict")
+        }
+        return verdict
     }
 
     /// Ties a report to one recipient (`attach(report:to:_:at:)` with one attachment).

@@ -255,6 +255,22 @@ public struct LedgerRevision: Hashable, Sendable {
     let value: String
 }
 
+/// The server's reply to one recipient of a probe at RCPT or DATA, as the ledger records it.
+public struct LedgerSubmission: Sendable, Hashable {
+    public var recipient: String
+    public var reply: SMTPReply
+    public var stage: SubmissionStage
+    /// Must agree with the reply (2xx).
+    public var accepted: Bool
+
+    public init(recipient: String, reply: SMTPReply, stage: SubmissionStage = .rcpt, accepted: Bool) {
+        self.recipient = recipient
+        self.reply = reply
+        self.stage = stage
+        self.accepted = accepted
+    }
+}
+
 /// What a report says about one recipient of a probe, as the ledger applies it.
 public struct LedgerAttachment: Sendable, Hashable {
     public var recipient: String

@@ -34,7 +34,11 @@ struct LedgerRecorder: Sendable {
         }
     }
 
-    func submission(token: String, outcome: RecipientOutcome, messageTaken: Bool, dataReply: (Int, String?)?) async {
+    /// What the ledger records for one recipient of a finished transaction: a recipient accepted at
+    /// RCPT whose message was refused at DATA carries the DATA reply.
+    static func submission(outcome: RecipientOutcome, messageTaken: Bool, dataReply: (Int, String?)?)
+        -> LedgerSubmission
+    {
         let stage: SubmissionStage
         let reply: SMTPReply
         if outcome.accepted && !messageTaken, let (code, text) = dataReply {
@@ -45,10 +49,14 @@ struct LedgerRecorder: Sendable {
             let enhanced = outcome.enhancedCode.map { "\($0) " } ?? ""
             reply = SMTPReply(code: outcome.replyCode ?? 250, lines: [enhanced + (outcome.text ?? "")])
         }
-        await attempt("recording the submission of \(outcome.address)") {
-            try await ledger?.recordSubmission(
-                token: token, recipient: outcome.address, reply: reply, stage: stage,
-                accepted: reply.isPositive)
+        return LedgerSubmission(recipient: outcome.address, reply: reply, stage: stage, accepted: reply.isPositive)
+    }
+
+    /// Records a transaction's replies in one ledger write.
+    func submissions(token: String, _ submissions: [LedgerSubmission]) async {
+        guard !submissions.isEmpty else { return }
+        await attempt("recording the submission of \(submissions.count) recipient(s)") {
+            try await ledger?.recordSubmissions(token: token, submissions, at: Date())
         }
     }
 

@@ -67,10 +67,15 @@ public struct ParseRun: Sequence, Sendable {
         var files: ArraySlice<String> = []
         /// The messages of one file still to hand out, or the failure to read it.
         var ready: ArraySlice<Item> = []
+        /// The folder whose files are being read, what it gave so far, and the folders in it.
+        var currentFolder: (name: String, items: Int, subfolders: Int)?
 
         mutating func next() -> Item? {
             while true {
-                if let item = ready.popFirst() { return item }
+                if let item = ready.popFirst() {
+                    currentFolder?.items += 1
+                    return item
+                }
                 if let file = files.popFirst() {
                     // A folder's files are read as a Maildir's: never through a link, size capped.
                     if let (bytes, _) = MaildirReader.readFile(file, limit: Self.maxMessageSize) {
@@ -80,13 +85,31 @@ public struct ParseRun: Sequence, Sendable {
                     // Vanished between listing and reading (another reader moved it), or a
                     // folder inside the folder: skipped quietly.
                     var st = stat()
-                    guard lstat(file, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { continue }
+                    guard lstat(file, &st) == 0 else { continue }
+                    guard (st.st_mode & S_IFMT) != S_IFDIR else {
+                        currentFolder?.subfolders += 1
+                        continue
+                    }
                     ready = [
                         .failure(
                             name: file,
                             error: "not read: a link, not a regular file, or larger than \(Self.maxMessageSize) octets")
                     ]
                     continue
+                }
+                // A folder that holds only folders is a mistake in the command line, not an empty
+                // mailbox: say so rather than print nothing and succeed.
+                if let f = currentFolder {
+                    currentFolder = nil
+                    if f.items == 0 && f.subfolders > 0 {
+                        ready = [
+                            .failure(
+                                name: f.name,
+                                error:
+                                    "holds \(f.subfolders) folder(s) and no message file; name the folders themselves")
+                        ]
+                        continue
+                    }
                 }
                 guard let input = inputs.popFirst() else { return nil }
                 if input == "-" {
@@ -102,6 +125,7 @@ public struct ParseRun: Sequence, Sendable {
                     let (names, failures) = Self.folder(input)
                     files = names[...]
                     ready = failures[...]
+                    currentFolder = (input, -failures.count, 0)
                 } else {
                     ready = Self.readFile(input)[...]
                 }

@@ -182,6 +182,8 @@ public enum VerifyRun {
                 for o in final.recipients where outcomes[o.address.lowercased()] == nil {
                     outcomes[o.address.lowercased()] = o
                 }
+                var recorded: [LedgerSubmission] = []
+                let dataReply = final.dataReplyCode.map { ($0, final.dataReplyText) }
                 for a in addresses {
                     if let outcome = outcomes[a.lowercased()] {
                         let accepted = outcome.accepted && messageTaken
@@ -190,14 +192,15 @@ public enum VerifyRun {
                             enhancedCode: outcome.enhancedCode,
                             text: outcome.text, dsnRequested: final.dsnRequested, at: acceptedAt)
                         if accepted { anySubmitted = true }
-                        await recorder.submission(
-                            token: token.value, outcome: outcome, messageTaken: messageTaken,
-                            dataReply: final.dataReplyCode.map { ($0, final.dataReplyText) })
+                        recorded.append(
+                            LedgerRecorder.submission(
+                                outcome: outcome, messageTaken: messageTaken, dataReply: dataReply))
                     } else {
                         submissionFailure = true
                         tracker.notSubmitted(a, reason: final.error ?? "the transaction did not complete")
                     }
                 }
+                await recorder.submissions(token: token.value, recorded)
             }
             if config.waitForReports {
                 log("submitted; waiting up to \(Int(config.deadline.components.seconds)) s for reports")

@@ -14,6 +14,13 @@ struct ProbeOptions: ParsableArguments {
     var recipients: [SMTPMailbox] = []
 
     @Option(
+        name: .customLong("to-file"),
+        help: ArgumentHelp(
+            "Recipients from this file, one address per line (blank lines and # comments skipped); - for standard input.",
+            valueName: "file"))
+    var toFile: String?
+
+    @Option(
         help: ArgumentHelp("Return address: reports come back to LOCAL+TOKEN@DOMAIN.", valueName: "address"),
         transform: SMTPMailbox.argument)
     var from: SMTPMailbox
@@ -79,7 +86,8 @@ struct ProbeOptions: ParsableArguments {
     var dkimAlgorithm: DKIMAlgorithmArgument?
 
     func validate() throws {
-        guard !recipients.isEmpty else { throw ValidationError("give at least one --to") }
+        guard !recipients.isEmpty || toFile != nil else { throw ValidationError("give at least one --to or --to-file") }
+        if toFile == nil { _ = try Self.unique(recipients) }
         if let subject { do { try ProbeBuilder.checkSubject(subject) } catch { throw ValidationError("\(error)") } }
         if let size, size < 0 || size > 100_000_000 { throw ValidationError("--size must be 0 to 100000000") }
         if !(1...65535).contains(mxPort) { throw ValidationError("--mx-port must be 1-65535") }
@@ -89,6 +97,66 @@ struct ProbeOptions: ParsableArguments {
         if dkimKey == nil && (dkimDomain != nil || dkimAlgorithm != nil) {
             throw ValidationError("--dkim-domain and --dkim-algorithm need --dkim-key")
         }
+    }
+
+    /// The largest --to-file read (a million addresses fit comfortably).
+    static let maxRecipientFile = 64 << 20
+
+    /// The recipients of --to and then --to-file, each once.
+    func allRecipients() throws -> [SMTPMailbox] {
+        guard let toFile else { return recipients }
+        let text: String
+        if toFile == "-" {
+            var data = Data()
+            while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 16), !chunk.isEmpty {
+                data.append(chunk)
+                if data.count > Self.maxRecipientFile { break }
+            }
+            text = try Self.recipientText(data, name: "standard input")
+        } else {
+            let path = (toFile as NSString).expandingTildeInPath
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw ValidationError("cannot read --to-file \(toFile)")
+            }
+            defer { try? handle.close() }
+            let data = try handle.read(upToCount: Self.maxRecipientFile + 1) ?? Data()
+            text = try Self.recipientText(data, name: toFile)
+        }
+        return try Self.unique(recipients + Self.recipientList(text, name: toFile == "-" ? "standard input" : toFile))
+    }
+
+    static func recipientText(_ data: Data, name: String) throws -> String {
+        guard data.count <= maxRecipientFile else {
+            throw ValidationError("--to-file \(name) is larger than \(maxRecipientFile >> 20) MiB")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ValidationError("--to-file \(name) is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// One address per line; blank lines and lines starting with `#` are skipped, surrounding
+    /// white space is ignored. A line that is not an address is an error naming the line.
+    static func recipientList(_ text: String, name: String) throws -> [SMTPMailbox] {
+        var out: [SMTPMailbox] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            do { out.append(try SMTPMailbox(line)) } catch {
+                throw ValidationError("--to-file \(name), line \(i + 1): \(error)")
+            }
+        }
+        guard !out.isEmpty else { throw ValidationError("--to-file \(name) has no address") }
+        return out
+    }
+
+    /// Each recipient once: the ledger and the reports match addresses without regard to case.
+    static func unique(_ list: [SMTPMailbox]) throws -> [SMTPMailbox] {
+        var seen = Set<String>()
+        for m in list where !seen.insert(m.description.lowercased()).inserted {
+            throw ValidationError("recipient \(m) is given twice")
+        }
+        return list
     }
 
     /// The DKIM signer, when --dkim-key is given. The key file must be private (mode 600).
@@ -115,7 +183,7 @@ struct ProbeOptions: ParsableArguments {
             body = Array(data)
         }
         let builder = ProbeBuilder(
-            from: from, recipients: recipients, notify: notify, ret: ret,
+            from: from, recipients: try allRecipients(), notify: notify, ret: ret,
             subject: subject, body: body, headers: headers.map { ($0.name, $0.value) }, size: size
         )
         var signed = builder

@@ -151,6 +151,41 @@ struct LedgerContractTests {
         }
     }
 
+    @Test(arguments: LedgerBackend.all) func submissionsOfATransactionAreOneAtomicWrite(_ backend: LedgerBackend)
+        async throws
+    {
+        try await withLedger(backend) { ledger in
+            let addresses = (0..<300).map { "r\($0)@example.net" }
+            try await ledger.recordProbe(newProbe(1, recipients: addresses))
+            let batch = addresses.enumerated().map { i, a in
+                LedgerSubmission(recipient: a, reply: i % 3 == 0 ? refused550 : ok250, accepted: i % 3 != 0)
+            }
+            // One unknown recipient spoils the whole batch: nothing is half-written.
+            let spoiled = batch + [LedgerSubmission(recipient: "eve@example.net", reply: ok250, accepted: true)]
+            #expect(
+                await ledgerError { try await ledger.recordSubmissions(token: token(1), spoiled, at: at(1)) }?.code
+                    == .unknownRecipient)
+            #expect(try await ledger.probe(token: token(1))?.recipients.allSatisfy { $0.accepted == nil } == true)
+
+            let verdicts = try await ledger.recordSubmissions(token: token(1), batch, at: at(1))
+            #expect(verdicts == batch.map { $0.accepted ? .pending : .rejected })
+            let details = try #require(try await ledger.probe(token: token(1)))
+            #expect(details.recipients.map(\.verdict) == verdicts)
+            #expect(details.recipients.map(\.accepted) == batch.map(\.accepted))
+            #expect(details.events.filter { $0.kind == "recipient.submission" }.count == 300)
+            #expect(details.probe.status == .pending)
+
+            // Refusing the rest completes the probe in the same write.
+            let rest = addresses.enumerated().filter { $0.offset % 3 != 0 }.map {
+                LedgerSubmission(
+                    recipient: $0.element, reply: SMTPReply(code: 554, lines: ["5.7.1 no"]), stage: .data,
+                    accepted: false)
+            }
+            try await ledger.recordSubmissions(token: token(1), rest, at: at(2))
+            #expect(try await ledger.probe(token: token(1))?.probe.status == .complete)
+        }
+    }
+
     @Test(arguments: LedgerBackend.all) func submissionArgumentsAreChecked(_ backend: LedgerBackend) async throws {
         try await withLedger(backend) { ledger in
             try await ledger.recordProbe(newProbe(1))

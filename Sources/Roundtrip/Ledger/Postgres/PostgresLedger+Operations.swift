@@ -64,36 +64,45 @@ extension PostgresLedger {
         }
     }
 
-    public func recordSubmission(
-        token: String, recipient: String, reply: SMTPReply, stage: SubmissionStage, accepted: Bool, at: Date
-    ) async throws -> Verdict {
-        try LedgerRules.validateSubmission(recipient: recipient, reply: reply, accepted: accepted)
+    public func recordSubmissions(token: String, _ submissions: [LedgerSubmission], at: Date) async throws
+        -> [Verdict]
+    {
+        for s in submissions {
+            try LedgerRules.validateSubmission(recipient: s.recipient, reply: s.reply, accepted: s.accepted)
+        }
         return try await transaction { conn in
             guard let probe = try await self.lockProbe(conn, token: token) else {
                 throw LedgerError(.unknownProbe, "no probe with token \(token)")
             }
-            let r = try await self.fetchRecipient(conn, token: token, address: recipient)
-            let old = r.verdict
-            let new = LedgerRules.submissionVerdict(old: old, accepted: accepted, dsnAvailable: probe.dsnAvailable)
-            try await conn.rows(
-                """
-                UPDATE recipients SET reply_stage = \(stage.rawValue), reply_code = \(reply.code),
-                    reply_enhanced = \(reply.enhancedCode?.description), reply_text = \(reply.text),
-                    accepted = \(accepted), verdict = \(new.rawValue)
-                WHERE id = \(r.id)
-                """, logger: self.logger)
-            try await self.insertEvent(
-                conn, token: token,
-                LedgerRules.submission(recipient: r.plain.address, stage: stage, code: reply.code, accepted: accepted),
-                at: at)
-            if new != old {
+            var verdicts: [Verdict] = []
+            verdicts.reserveCapacity(submissions.count)
+            for s in submissions {
+                let r = try await self.fetchRecipient(conn, token: token, address: s.recipient)
+                let old = r.verdict
+                let new = LedgerRules.submissionVerdict(
+                    old: old, accepted: s.accepted, dsnAvailable: probe.dsnAvailable)
+                try await conn.rows(
+                    """
+                    UPDATE recipients SET reply_stage = \(s.stage.rawValue), reply_code = \(s.reply.code),
+                        reply_enhanced = \(s.reply.enhancedCode?.description), reply_text = \(s.reply.text),
+                        accepted = \(s.accepted), verdict = \(new.rawValue)
+                    WHERE id = \(r.id)
+                    """, logger: self.logger)
                 try await self.insertEvent(
-                    conn, token: token, LedgerRules.verdictChanged(recipient: r.plain.address, from: old, to: new),
+                    conn, token: token,
+                    LedgerRules.submission(
+                        recipient: r.plain.address, stage: s.stage, code: s.reply.code, accepted: s.accepted),
                     at: at)
+                if new != old {
+                    try await self.insertEvent(
+                        conn, token: token,
+                        LedgerRules.verdictChanged(recipient: r.plain.address, from: old, to: new), at: at)
+                }
+                verdicts.append(new)
             }
             _ = try await self.refreshStatus(conn, token: token, at: at)
             try await self.notify(conn, token: token)
-            return new
+            return verdicts
         }
     }
 
