@@ -39,9 +39,10 @@ postfix_cpu() {
     echo "$total"
 }
 
-args=()
-for i in $(seq 1 "$N"); do args+=(--to "alice+b$i@rt.test"); done
 KEYDIR=$(mktemp -d)
+# The recipients come from a file, as a list this long would in use (--to-file).
+for i in $(seq 1 "$N"); do echo "alice+b$i@rt.test"; done > "$KEYDIR/recipients"
+args=(--to-file "$KEYDIR/recipients")
 OUT=$(mktemp)
 TIMES=$(mktemp)
 HZ=$(getconf CLK_TCK)

@@ -8,15 +8,28 @@
 #             127.0.0.1:2526  SMTP without DSN in EHLO
 #             127.0.0.1:2587  submission: STARTTLS required, SASL (Dovecot)
 #             127.0.0.1:2465  submissions: implicit TLS, SASL (Dovecot)
+#             127.0.0.1:2528  SMTP without DSN, through real SPF/DKIM/DMARC checks
+#                             (policyd-spf, OpenDKIM, OpenDMARC add
+#                             Authentication-Results, authserv-id mx.rt.test;
+#                             see scripts/test-env-auth.sh, which runs them)
 #   Dovecot   127.0.0.1:2143  IMAP (STARTTLS)    127.0.0.1:2993 IMAPS
 #             127.0.0.1:2110  POP3 (STLS)        127.0.0.1:2995 POP3S
-#   dnsmasq   127.0.0.1:5353  UDP+TCP, static MX/A records, never forwards
+#             LMTP on $PF_QUEUE/private/dovecot-lmtp (Postfix only), with Sieve
+#   dnsmasq   127.0.0.1:5353  UDP+TCP, static MX/A records and the rt.test
+#                             SPF/DMARC/DKIM TXT records, never forwards
 #
-# Mail domains: rt.test (mailboxes alice, bob, reports, postmaster; Maildir);
+# Mail domains: rt.test (mailboxes alice, bob, reports, postmaster, carol;
+# Maildir). alice, bob, reports, postmaster are delivered by Postfix virtual;
+# carol (carol+DETAIL too) by Dovecot LMTP, whose global Sieve script files
+# envelope detail "junk" (carol+junk@rt.test) into Junk, a \Junk special-use
+# mailbox (Maildir++ .Junk; every user's namespace has it).
 # relay.rt.test -> smtp:[127.0.0.1]:2626 and return.rt.test ->
-# smtp:[127.0.0.1]:2627 (nothing listens there unless a test does). Every other
-# destination is refused at RCPT or bounced by Postfix's error transport: no
-# mail and no DNS query ever leaves the machine.
+# smtp:[127.0.0.1]:2627 (nothing listens there unless a test does);
+# lasthop.rt.test -> smtp:[127.0.0.1]:2528 (next hop without DSN, so a relayed
+# DSN; 2528 rewrites USER[+DETAIL]@lasthop.rt.test to USER[+DETAIL]@rt.test).
+# Every other destination is refused at RCPT or bounced by Postfix's error
+# transport: no mail and no DNS query ever leaves the machine (the auth daemons
+# resolve inside a network namespace of their own, see scripts/test-env-auth.sh).
 #
 # All state (certificates, configs, queue, Maildirs, logs, pid files) lives in
 # $ROUNDTRIP_TEST_DIR (default /tmp/roundtrip-test-env). After `start`,
@@ -42,8 +55,9 @@ STATE=${STATE%/}
 
 PASSWORD='s3cret-Canary-42'
 MAIL_USER=rtmail
-USERS=(alice bob reports postmaster)       # Maildirs in rt.test
-LOGIN_USERS=(alice bob reports)            # users with the test password
+USERS=(alice bob reports postmaster carol) # Maildirs in rt.test
+LOGIN_USERS=(alice bob reports carol)      # users with the test password
+LMTP_USERS=(carol)                         # delivered by Dovecot LMTP + Sieve, not Postfix virtual
 
 PF_CONF="$STATE/postfix/etc"
 PF_QUEUE="$STATE/postfix/spool"
@@ -55,6 +69,10 @@ DNS_CONF="$STATE/dnsmasq/dnsmasq.conf"
 DNS_PID="$STATE/dnsmasq/dnsmasq.pid"
 LOGS="$STATE/logs"
 MAILROOT="$STATE/mail"
+# scripts/test-env-auth.sh runs the daemons behind these sockets (same paths there).
+AUTH="$STATE/auth"
+AUTH_SCRIPT="$(dirname "${BASH_SOURCE[0]}")/test-env-auth.sh"
+SIEVE_DIR="$DC_DIR/sieve"
 
 # Installed with --no-install-recommends, so every package a test relies on
 # is named here, recommends included: swaks needs libnet-ssleay-perl for
@@ -64,7 +82,14 @@ PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           libsisimai-perl libsqlite3-dev ca-certificates python3 python3-flufl.bounce
           prometheus chromium fonts-dejavu-core curl \
           postgresql postgresql-client iproute2 \
-          python3-dkim python3-nacl)   # python3-dkim: the independent DKIM verifier of ArrivalTests
+          python3-dkim python3-nacl \
+          opendkim opendkim-tools opendmarc dbconfig-no-thanks publicsuffix \
+          postfix-policyd-spf-python python3-spf python3-dnspython \
+          dovecot-lmtpd dovecot-sieve socat util-linux)
+# python3-dkim: the independent DKIM verifier of ArrivalTests. opendkim ..
+# socat: the auth path of scripts/test-env-auth.sh (dbconfig-no-thanks keeps
+# opendmarc from pulling in a MariaDB client); dovecot-lmtpd, dovecot-sieve:
+# carol's delivery.
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -99,6 +124,7 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     echo "postfix postfix/mailname string mx.rt.test" | debconf-set-selections
+    echo "opendmarc opendmarc/dbconfig-install boolean false" | debconf-set-selections
     # Never let a package's maintainer script start a daemon with its default
     # (all-interfaces) configuration.
     local made_policy=0
@@ -290,8 +316,15 @@ write_postfix_config() {
     } | write_if_changed "$PF_CONF/vmailbox" && changed=0
     printf 'abuse@rt.test\tpostmaster@rt.test\nMAILER-DAEMON@rt.test\tpostmaster@rt.test\n' \
         | write_if_changed "$PF_CONF/valias" && changed=0
-    printf 'relay.rt.test\tsmtp:[127.0.0.1]:2626\nreturn.rt.test\tsmtp:[127.0.0.1]:2627\n' \
-        | write_if_changed "$PF_CONF/transport" && changed=0
+    {
+        printf 'relay.rt.test\tsmtp:[127.0.0.1]:2626\nreturn.rt.test\tsmtp:[127.0.0.1]:2627\n'
+        printf 'lasthop.rt.test\tsmtp:[127.0.0.1]:2528\n'
+        # user@domain also matches user+detail@domain (recipient_delimiter);
+        # the LMTP RCPT keeps the +detail.
+        for u in "${LMTP_USERS[@]}"; do printf '%s@rt.test\tlmtp:unix:private/dovecot-lmtp\n' "$u"; done
+    } | write_if_changed "$PF_CONF/transport" && changed=0
+    # cleanup-auth (behind 2528) only: the last hop's domain is rt.test again.
+    printf '@lasthop.rt.test\t@rt.test\n' | write_if_changed "$PF_CONF/valias-lasthop" && changed=0
 
     write_if_changed "$PF_CONF/main.cf" <<EOF && changed=0
 # Generated by scripts/test-env.sh -- roundtrip integration test MTA. Loopback only.
@@ -336,7 +369,7 @@ virtual_uid_maps = static:$MAIL_UID
 virtual_gid_maps = static:$MAIL_GID
 virtual_minimum_uid = 100
 recipient_delimiter = +
-relay_domains = relay.rt.test, return.rt.test
+relay_domains = relay.rt.test, return.rt.test, lasthop.rt.test
 relay_recipient_maps =
 transport_maps = texthash:$PF_CONF/transport
 
@@ -359,6 +392,11 @@ maximal_backoff_time = 2s
 delay_warning_time = $delay
 maximal_queue_lifetime = $life
 bounce_queue_lifetime = $life
+
+# The auth path 127.0.0.1:2528 (master.cf; daemons: scripts/test-env-auth.sh).
+rt_auth_recipient_restrictions = reject_unlisted_recipient, check_policy_service unix:$AUTH/spf/spf.sock
+rt_auth_milters = unix:$AUTH/opendkim/opendkim.sock, unix:$AUTH/opendmarc/opendmarc.sock
+rt_auth_virtual_alias_maps = texthash:$PF_CONF/valias, texthash:$PF_CONF/valias-lasthop
 EOF
 
     # Every service unchrooted (the queue dir is not a prepared chroot).
@@ -388,8 +426,18 @@ EOF
   -o smtpd_tls_auth_only=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:2528 inet n - n - - smtpd
+  -o syslog_name=postfix/auth-2528
+  -o smtpd_discard_ehlo_keywords=dsn
+  -o smtpd_recipient_restrictions=$rt_auth_recipient_restrictions
+  -o smtpd_milters=$rt_auth_milters
+  -o milter_default_action=tempfail
+  -o cleanup_service_name=cleanup-auth
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
+cleanup-auth unix n     -       n       -       0       cleanup
+  -o syslog_name=postfix/cleanup-auth
+  -o virtual_alias_maps=$rt_auth_virtual_alias_maps
 qmgr      unix  n       -       n       300     1       qmgr
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
@@ -453,7 +501,7 @@ write_dovecot_config() {
 base_dir = $DC_RUN
 state_dir = $DC_DIR/state
 instance_name = roundtrip-test
-protocols = imap pop3
+protocols = imap pop3 lmtp
 listen = 127.0.0.1
 log_path = $LOGS/dovecot.log
 auth_verbose = yes
@@ -469,6 +517,18 @@ first_valid_gid = $MAIL_GID
 last_valid_gid = $MAIL_GID
 pop3_uidl_format = %08Xu%08Xv
 imap_idle_notify_interval = 2 mins
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = no
+
+# The implicit default namespace, spelled out to give every user a \\Junk
+# special-use mailbox (Maildir++: .Junk); the separator stays Maildir's ".".
+namespace inbox {
+  inbox = yes
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+}
 
 passdb {
   driver = passwd-file
@@ -508,8 +568,43 @@ service auth {
     group = postfix
   }
 }
+
+# LMTP for Postfix only (carol@rt.test: transport_maps), with Sieve.
+service lmtp {
+  unix_listener $PF_QUEUE/private/dovecot-lmtp {
+    mode = 0600
+    user = postfix
+    group = postfix
+  }
+}
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+  hostname = mx.rt.test
+}
+plugin {
+  sieve_before = $SIEVE_DIR/before.sieve
+}
 EOF
     return $changed
+}
+
+# The global Sieve script, compiled by root (LMTP, running as $MAIL_USER, could
+# not write the binary next to it). Run after Dovecot's configuration is written.
+write_sieve_script() {
+    mkdir -p "$SIEVE_DIR"; chmod 755 "$SIEVE_DIR"
+    local changed=1
+    write_if_changed "$SIEVE_DIR/before.sieve" <<'EOF' && changed=0
+# Generated by scripts/test-env.sh: envelope recipient detail "junk" -> Junk.
+require ["fileinto", "envelope", "subaddress", "mailbox"];
+if envelope :detail "to" "junk" {
+  fileinto :create "Junk";
+}
+EOF
+    if ((changed == 0)) || [[ ! -s $SIEVE_DIR/before.svbin || $SIEVE_DIR/before.svbin -ot $SIEVE_DIR/before.sieve ]]; then
+        run_logged "$LOGS/sievec.out" sievec -c "$DC_CONF" "$SIEVE_DIR/before.sieve" "$SIEVE_DIR/before.svbin" \
+            || fail_with_log "sievec cannot compile $SIEVE_DIR/before.sieve" "$LOGS/sievec.out"
+        chmod 644 "$SIEVE_DIR/before.svbin"
+    fi
 }
 
 stop_dovecot() {
@@ -534,6 +629,10 @@ start_dovecot() {
 # ---------------------------------------------------------------- dnsmasq
 
 write_dnsmasq_config() {
+    local records
+    # SPF, DMARC and DKIM TXT records (the DKIM keys are made on first use).
+    records=$(ROUNDTRIP_TEST_DIR="$STATE" bash "$AUTH_SCRIPT" records) \
+        || die "scripts/test-env-auth.sh records failed"
     write_if_changed "$DNS_CONF" <<EOF
 # Generated by scripts/test-env.sh -- roundtrip integration test DNS. Loopback only,
 # authoritative-ish for rt.test, never forwards anything upstream.
@@ -561,6 +660,7 @@ host-record=noMX.rt.test,127.0.0.1
 # root name. Equivalent raw form if a dnsmasq ever refuses it:
 #   dns-rr=nullmx.rt.test,15,000000
 mx-host=nullmx.rt.test,.,0
+$records
 EOF
 }
 
@@ -590,7 +690,9 @@ start_dnsmasq() {
 
 verify_all() {
     local p
-    for p in 2525 2526 2587 2465; do
+    # 2528 answers 451 until scripts/test-env-auth.sh has started its milters;
+    # that script checks it end to end.
+    for p in 2525 2526 2587 2465 2528; do
         wait_port "$p" 20 || fail_with_log "postfix does not accept connections on 127.0.0.1:$p" "$LOGS/postfix.log"
     done
     for p in 2143 2993 2110 2995; do
@@ -600,6 +702,10 @@ verify_all() {
     local deadline=$((SECONDS + 20))
     while [[ ! -S "$PF_QUEUE/private/auth" ]]; do
         ((SECONDS < deadline)) || fail_with_log "dovecot auth socket $PF_QUEUE/private/auth missing" "$LOGS/dovecot.log"
+        sleep 0.2
+    done
+    while [[ ! -S "$PF_QUEUE/private/dovecot-lmtp" ]]; do
+        ((SECONDS < deadline)) || fail_with_log "dovecot LMTP socket $PF_QUEUE/private/dovecot-lmtp missing" "$LOGS/dovecot.log"
         sleep 0.2
     done
 
@@ -686,6 +792,7 @@ export ROUNDTRIP_TEST_RETURN_PORT=2627
 export ROUNDTRIP_TEST_POSTFIX_CONFIG='$PF_CONF'
 export ROUNDTRIP_TEST_POSTFIX_LOG='$LOGS/postfix.log'
 export ROUNDTRIP_TEST_DOVECOT_LOG='$LOGS/dovecot.log'
+[ -f '$STATE/env-auth.sh' ] && . '$STATE/env-auth.sh'
 [ -f '$STATE/env-pg.sh' ] && . '$STATE/env-pg.sh'
 EOF
 }
@@ -702,6 +809,7 @@ cmd_start() {
     local pf_changed=0 dc_changed=0 dns_changed=0
     write_postfix_config && pf_changed=1
     write_dovecot_config && dc_changed=1
+    write_sieve_script
     write_dnsmasq_config && dns_changed=1
     if ((CERTS_CHANGED)); then pf_changed=1; dc_changed=1; fi
     # Dovecot first: it creates the SASL socket inside Postfix's queue dir,
@@ -717,6 +825,7 @@ cmd_start() {
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" start
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" start
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" start
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$AUTH_SCRIPT" start
     log "ready: source $STATE/env.sh"
 }
 
@@ -734,6 +843,7 @@ cmd_stop() {
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-mtas.sh" stop || log "test-env-mtas.sh stop failed"
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-prometheus.sh" stop || log "test-env-prometheus.sh stop failed"
     ROUNDTRIP_TEST_DIR="$STATE" bash "$(dirname "${BASH_SOURCE[0]}")/test-env-pg.sh" stop || log "test-env-pg.sh stop failed"
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$AUTH_SCRIPT" stop || log "test-env-auth.sh stop failed"
 }
 
 cmd_status() {
@@ -745,10 +855,11 @@ cmd_status() {
     else log "dovecot  NOT running"; rc=1; fi
     if pid_alive "$(dnsmasq_pid)"; then log "dnsmasq  running (pid $(dnsmasq_pid), config $DNS_CONF)"
     else log "dnsmasq  NOT running"; rc=1; fi
-    for p in 2525 2526 2587 2465 2143 2993 2110 2995 5353; do
+    for p in 2525 2526 2587 2465 2528 2143 2993 2110 2995 5353; do
         if port_open "$p"; then state=open; else state=closed; rc=1; fi
         log "  127.0.0.1:$p $state"
     done
+    ROUNDTRIP_TEST_DIR="$STATE" bash "$AUTH_SCRIPT" status || rc=1
     [[ -f "$STATE/env.sh" ]] && log "env: source $STATE/env.sh"
     return $rc
 }
