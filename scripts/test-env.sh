@@ -14,7 +14,8 @@
 #                             see scripts/test-env-auth.sh, which runs them)
 #   Dovecot   127.0.0.1:2143  IMAP (STARTTLS)    127.0.0.1:2993 IMAPS
 #             127.0.0.1:2110  POP3 (STLS)        127.0.0.1:2995 POP3S
-#             LMTP on $PF_QUEUE/private/dovecot-lmtp (Postfix only), with Sieve
+#             LMTP on the UNIX socket private/dovecot-lmtp in Postfix's queue
+#             directory (for Postfix only), with Sieve
 #   dnsmasq   127.0.0.1:5353  UDP+TCP, static MX/A records and the rt.test
 #                             SPF/DMARC/DKIM TXT records, never forwards
 #
@@ -86,10 +87,10 @@ PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
           opendkim opendkim-tools opendmarc dbconfig-no-thanks publicsuffix \
           postfix-policyd-spf-python python3-spf python3-dnspython \
           dovecot-lmtpd dovecot-sieve socat util-linux)
-# python3-dkim: the independent DKIM verifier of ArrivalTests. opendkim ..
+# python3-dkim: the independent DKIM verifier of ArrivalTests. opendkim through
 # socat: the auth path of scripts/test-env-auth.sh (dbconfig-no-thanks keeps
-# opendmarc from pulling in a MariaDB client); dovecot-lmtpd, dovecot-sieve:
-# carol's delivery.
+# opendmarc from pulling in a MariaDB client; util-linux: setsid, mount).
+# dovecot-lmtpd, dovecot-sieve: carol's delivery (LMTP + Sieve).
 
 log()  { printf '[test-env] %s\n' "$*"; }
 die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -124,7 +125,6 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     echo "postfix postfix/mailname string mx.rt.test" | debconf-set-selections
-    echo "opendmarc opendmarc/dbconfig-install boolean false" | debconf-set-selections
     # Never let a package's maintainer script start a daemon with its default
     # (all-interfaces) configuration.
     local made_policy=0

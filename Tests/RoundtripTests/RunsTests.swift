@@ -31,6 +31,21 @@ import Testing
         messages.flatMap { Array("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n".utf8) + $0 + Array("\n".utf8) }
     }
 
+    /// `verify --arrival`: the mailbox, the server's `\\Junk` folder and `--arrival-junk`, each once.
+    @Test func arrivalWatchesTheMailboxAndEveryJunkFolder() {
+        func names(_ f: [(name: String, junk: Bool)]) -> [String] { f.map { "\($0.name)\($0.junk ? "*" : "")" } }
+        #expect(names(ArrivalWatch.folders(main: "INBOX", specialUse: nil, named: nil)) == ["INBOX"])
+        #expect(names(ArrivalWatch.folders(main: "INBOX", specialUse: "Junk", named: nil)) == ["INBOX", "Junk*"])
+        #expect(names(ArrivalWatch.folders(main: "INBOX", specialUse: nil, named: "Spam")) == ["INBOX", "Spam*"])
+        #expect(
+            names(ArrivalWatch.folders(main: "INBOX", specialUse: "Junk", named: "Spam")) == [
+                "INBOX", "Junk*", "Spam*",
+            ])
+        #expect(names(ArrivalWatch.folders(main: "INBOX", specialUse: "Junk", named: "Junk")) == ["INBOX", "Junk*"])
+        // Watching the Junk folder itself: arrivals there are Junk.
+        #expect(names(ArrivalWatch.folders(main: "Junk", specialUse: "Junk", named: nil)) == ["Junk*"])
+    }
+
     @Test func filesMboxesMaildirsAndStandardInput() throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(atPath: dir) }

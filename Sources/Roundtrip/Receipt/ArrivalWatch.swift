@@ -31,11 +31,11 @@ public struct ArrivalSighting: Sendable {
 }
 
 /// `verify --arrival URL`: watches a recipient's IMAP mailbox and its Junk
-/// folder (RFC 6154 `\Junk`, else the name given) for the probe, IDLE where
+/// folders (RFC 6154 `\Junk`, and the name given) for the probe, IDLE where
 /// offered, one session per folder, reconnecting like the report feed.
 public struct ArrivalWatch: Sendable {
     public let options: MailboxServerOptions
-    /// `--arrival-junk`: the Junk folder's name when the server marks none.
+    /// `--arrival-junk`: a Junk folder to watch besides the one the server marks `\\Junk`.
     public let junkName: String?
     /// Remove the arrived probe afterwards (named messages only, as for reports).
     public let cleanup: Bool
@@ -53,18 +53,27 @@ public struct ArrivalWatch: Sendable {
 
     public var name: String { "arrival \(options.url)" }
 
-    /// The folders to watch: the URL's mailbox, and Junk (special-use first,
-    /// then `--arrival-junk`). A server without either is watched in the
-    /// named mailbox only, and the log says so.
+    /// The folders to watch: the URL's mailbox, the server's `\\Junk` special-use folder, and
+    /// `--arrival-junk` (a filter may file spam elsewhere than the folder the server marks). A
+    /// server without either is watched in the named mailbox only, and the log says so.
     public func folders() async throws -> [(name: String, junk: Bool)] {
-        let main = options.url.mailbox
         let special = try await IMAPClient.withConnection(options) { try await $0.junkMailbox() }
-        guard let junk = special ?? junkName else {
-            log("\(name): the server marks no \\Junk folder and --arrival-junk is not given: watching \(main) only")
-            return [(main, false)]
+        let folders = Self.folders(main: options.url.mailbox, specialUse: special, named: junkName)
+        if folders.count == 1 && !folders[0].junk {
+            log(
+                "\(name): the server marks no \\Junk folder and --arrival-junk is not given: watching \(folders[0].name) only"
+            )
         }
-        if junk == main { return [(main, true)] }
-        return [(main, false), (junk, true)]
+        return folders
+    }
+
+    /// The main mailbox first, then each distinct Junk folder; a main mailbox that is itself a
+    /// Junk folder counts as Junk.
+    static func folders(main: String, specialUse: String?, named: String?) -> [(name: String, junk: Bool)] {
+        let junk = [specialUse, named].compactMap { $0 }
+        var out: [(name: String, junk: Bool)] = [(main, junk.contains(main))]
+        for j in junk where !out.contains(where: { $0.name == j }) { out.append((j, true)) }
+        return out
     }
 
     /// Watches every folder until cancelled, handing each message holding

@@ -24,7 +24,7 @@ struct ArrivalOptions: ParsableArguments {
     @Option(
         name: .customLong("arrival-junk"),
         help: ArgumentHelp(
-            "The Junk folder's name when the server marks none as \\Junk (RFC 6154).", valueName: "name"))
+            "A Junk folder to watch besides the one the server marks \\Junk (RFC 6154).", valueName: "name"))
     var junk: String?
 
     @Option(
