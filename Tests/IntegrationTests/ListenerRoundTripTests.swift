@@ -80,6 +80,28 @@ struct ListenerRoundTripTests {
             #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
             let vdoc = try #require(try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as? [String: Any])
             #expect(((vdoc["recipients"] as? [[String: Any]])?.first?["verdict"]) as? String == "delivered")
+
+            // With --arrival too: the last hop offers no DSN, so the standing listener gets a
+            // `relayed` report, and the arrival in carol's mailbox makes it `delivered`; the run
+            // waits for both, the report through the ledger.
+            let user = TestEnv.value("ROUNDTRIP_TEST_SIEVE_USER")
+            let arrival = try await roundtrip(
+                [
+                    "verify", "--to", "carol@\(TestEnv.value("ROUNDTRIP_TEST_LASTHOP_DOMAIN"))", "--from",
+                    "roundtrip@return.rt.test", "--server", TestEnv.smtp, "--ledger", ledger, "--deadline", "30s",
+                    "--format", "json", "--arrival",
+                    "imap://\(user.replacingOccurrences(of: "@", with: "%40"))@\(TestEnv.value("ROUNDTRIP_TEST_IMAP"))/INBOX",
+                    "--arrival-password-file", TestEnv.passwordFile, "--ca-file", TestEnv.ca, "--cleanup",
+                ], timeout: 60)
+            #expect(arrival.status == 0, "\(arrival.stdout)\(arrival.stderr)\n\(listener.log)")
+            let adoc = try #require(
+                try JSONSerialization.jsonObject(with: Data(arrival.stdout.utf8)) as? [String: Any], "\(arrival.stdout)"
+            )
+            let arec = (adoc["recipients"] as? [[String: Any]])?.first
+            #expect(arec?["verdict"] as? String == "delivered")
+            #expect(arec?["proof"] as? String == "arrival")
+            #expect(arec?["action"] as? String == "relayed")
+            #expect((arec?["arrival"] as? [String: Any])?["folder"] as? String == "INBOX")
             #expect(await listener.stop() == 0)
         }
     }

@@ -46,7 +46,12 @@ public enum StatusQuery {
                 out.inbound = VerdictWording.inbound(
                     source: out.reportSource, key: out.matchedKey, confidence: out.confidence)
             }
-            if VerdictRules.reportVerdicts.contains(r.verdict) { out.proof = "report" }
+            if VerdictRules.reportVerdicts.contains(r.verdict) {
+                out.proof = "report"
+                // A report's verdict is its RFC 3464 Action (failed, delayed, delivered, relayed,
+                // expanded), one to one, as verify shows it.
+                out.action = r.verdict.rawValue
+            }
             // The arrival applies on top of what the reports made of the verdict,
             // by the rule RunTracker applies in memory.
             if let a = d.arrivals.first(where: { $0.evidence.address.lowercased() == r.address.lowercased() }) {

@@ -65,6 +65,10 @@ public enum VerifyRun {
         case feedFailed(String)
         case arrival(ArrivalSighting)
         case arrivalFailed(String)
+        /// The probe's recipients as the ledger has them (no feed of our own: a standing
+        /// `roundtrip listen --ledger` fills it), after each change.
+        case ledger([RecipientResult])
+        case ledgerFailed(String)
         case deadline
         case tick
     }
@@ -223,6 +227,32 @@ public enum VerifyRun {
                     }
                 }
             }
+            // No feed of our own: a standing `roundtrip listen --ledger` (or another process)
+            // fills the ledger with the reports; its verdicts (which include the arrivals this
+            // run records there) decide, watched alongside the recipients' mailboxes.
+            let ledgerFed = feeds.isEmpty && config.waitForReports && config.reportExpected && anySubmitted
+            if ledgerFed, let ledger = config.ledger {
+                log("no report feed of our own: waiting for the ledger \(ledger.location) to be filled")
+                let strict = config.strict
+                group.addTask {
+                    do {
+                        var seen: LedgerRevision?
+                        while !Task.isCancelled && Date() < deadlineDate {
+                            let revision = try await ledger.revision(token: token.value)
+                            if revision != seen, let d = try await ledger.probe(token: token.value) {
+                                seen = revision
+                                continuation.yield(.ledger(StatusQuery.runReport(d, strict: strict).recipients))
+                            }
+                            _ = try await ledger.waitForUpdate(token: token.value, since: revision, until: deadlineDate)
+                        }
+                    } catch is CancellationError {
+                    } catch {
+                        if !Task.isCancelled { continuation.yield(.ledgerFailed("\(ledger.location): \(error)")) }
+                    }
+                }
+            }
+            let sources = feeds.count + (ledgerFed && config.ledger != nil ? 1 : 0)
+            var fromLedger: [RecipientResult]?
             let correlator = Correlator(key: config.key)
             let pending = [PendingProbe(token: token, recipients: probe.recipients.map(\.mailbox.description))]
             var unmatched = 0
@@ -235,11 +265,18 @@ public enum VerifyRun {
             // Done when every verdict is final and every watched mailbox showed
             // the probe (or no recipient could still arrive).
             func done() -> Bool {
-                guard tracker.isComplete else { return false }
+                if sources > feeds.count {
+                    guard let fromLedger, fromLedger.allSatisfy({ $0.verdict.isFinal }) else { return false }
+                } else {
+                    guard tracker.isComplete else { return false }
+                }
                 guard arrivedMailboxes.count + arrivalFailures.count < arrivals.count else { return true }
                 return !tracker.recipients.contains { $0.arrival == nil && ![.rejected, .failed].contains($0.verdict) }
             }
-            let watching = !feeds.isEmpty || !arrivals.isEmpty
+            let watching = sources > 0 || !arrivals.isEmpty
+            func allSourcesFailed() -> Bool {
+                feedFailures.count == sources && arrivalFailures.count == arrivals.count
+            }
             if config.waitForReports && watching && anySubmitted && !done() {
                 waiting: for await event in events {
                     switch event {
@@ -249,17 +286,23 @@ public enum VerifyRun {
                         log("report feed failed: \(why)")
                         feedFailures.append(why)
                         warnings.append("the report feed failed: \(why)")
-                        if feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count {
-                            break waiting
-                        }
+                        if allSourcesFailed() { break waiting }
                         continue
                     case .arrivalFailed(let why):
                         log("arrival watch failed: \(why)")
                         arrivalFailures.append(why)
                         warnings.append("the arrival watch failed: \(why)")
-                        if feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count {
-                            break waiting
-                        }
+                        if allSourcesFailed() { break waiting }
+                        if done() { break waiting }
+                        continue
+                    case .ledgerFailed(let why):
+                        log("reading the ledger failed: \(why)")
+                        feedFailures.append(why)
+                        warnings.append("reading the ledger failed: \(why)")
+                        if allSourcesFailed() { break waiting }
+                        continue
+                    case .ledger(let recipients):
+                        fromLedger = recipients
                         if done() { break waiting }
                         continue
                     case .arrival(let a):
@@ -289,7 +332,8 @@ public enum VerifyRun {
                         let left = ContinuousClock.now.duration(to: deadlineAt)
                         progress?(
                             VerifyProgress(
-                                waitingFor: tracker.waitingCount, total: tracker.recipients.count,
+                                waitingFor: fromLedger.map { $0.filter { !$0.verdict.isFinal }.count }
+                                    ?? tracker.waitingCount, total: tracker.recipients.count,
                                 arrived: tracker.recipients.filter { $0.arrival != nil }.count,
                                 secondsLeft: max(0, Double(left.components.seconds))))
                         continue
@@ -322,14 +366,19 @@ public enum VerifyRun {
                     }
                 }
             }
-            // No feed of our own: a standing `roundtrip listen --ledger` (or another
-            // process) fills the ledger; read the verdicts from there.
+            // The ledger's verdicts as they stand at the end, past their deadline expired there.
             var ledgerRecipients: [RecipientResult]?
-            if config.waitForReports && !watching && anySubmitted && !tracker.isComplete, let ledger = config.ledger {
-                log("no report feed of our own: waiting for the ledger \(ledger.location) to be filled")
-                let waitUntil = Date().addingTimeInterval(Double(config.deadline.components.seconds))
-                if let d = try? await StatusQuery.wait(ledger: ledger, token: token.value, until: waitUntil) {
-                    ledgerRecipients = StatusQuery.runReport(d, strict: config.strict).recipients
+            if sources > feeds.count, let ledger = config.ledger {
+                do {
+                    if fromLedger?.allSatisfy({ $0.verdict.isFinal }) != true {
+                        _ = try await ledger.expire(now: Date())
+                    }
+                    if let d = try await ledger.probe(token: token.value) {
+                        ledgerRecipients = StatusQuery.runReport(d, strict: config.strict).recipients
+                    }
+                } catch {
+                    log("reading the ledger failed: \(error)")
+                    ledgerRecipients = fromLedger
                 }
             }
             if config.waitForReports && !tracker.isComplete && ledgerRecipients == nil {
@@ -347,6 +396,8 @@ public enum VerifyRun {
                     if let r = byAddress[results[i].address.lowercased()], r.verdict != .pending {
                         var merged = r
                         merged.roundTripSeconds = r.roundTripSeconds ?? results[i].roundTripSeconds
+                        // Measured by this run on its own clock; the ledger keeps no such figure.
+                        merged.endToEndSeconds = r.endToEndSeconds ?? results[i].endToEndSeconds
                         results[i] = merged
                     } else if results[i].verdict == .pending {
                         results[i].verdict = .timeout
@@ -362,9 +413,7 @@ public enum VerifyRun {
                 : RunExitStatus.from(verdicts: judged, strict: config.strict)
             if !anySubmitted && submissionFailure && verdicts.allSatisfy({ $0 == .rejected }) {
                 status = .submissionFailed
-            } else if watching && feedFailures.count == feeds.count && arrivalFailures.count == arrivals.count
-                && status == .timeout
-            {
+            } else if watching && allSourcesFailed() && status == .timeout {
                 // Nowhere to read reports from: not a verdict about the mail path.
                 status = .configuration
             }
