@@ -79,9 +79,9 @@
 
 set -euo pipefail
 
-STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-STATE=${STATE%/}
+LOG_NAME=test-env-auth
+# shellcheck source=scripts/test-env-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-env-lib.sh"
 
 # scripts/test-env.sh names the same paths (main.cf's rt_auth_* parameters).
 AUTH="$STATE/auth"
@@ -132,38 +132,7 @@ PACKAGES=(opendkim opendkim-tools opendmarc dbconfig-no-thanks publicsuffix
           postfix-policyd-spf-python python3-spf python3-dnspython python3-dkim python3-nacl
           dovecot-lmtpd dovecot-sieve socat dnsmasq-base iproute2 openssl python3 swaks util-linux)
 
-log()  { printf '[test-env-auth] %s\n' "$*"; }
-die()  { printf '[test-env-auth] ERROR: %s\n' "$*" >&2; exit 1; }
-tail_log() { # file [lines]
-    if [[ -f "$1" ]]; then
-        printf -- '----- last lines of %s -----\n' "$1" >&2
-        tail -n "${2:-40}" "$1" >&2 || true
-        printf -- '-----\n' >&2
-    else
-        printf '(no log file %s)\n' "$1" >&2
-    fi
-}
-fail_with_log() { # message logfile...
-    local msg=$1; shift
-    printf '[test-env-auth] ERROR: %s\n' "$msg" >&2
-    local f; for f in "$@"; do tail_log "$f"; done
-    exit 1
-}
-need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (network namespace, daemons, packages)"; }
 
-# write_if_changed FILE [MODE]: stdin -> FILE; returns 0 if the content changed.
-write_if_changed() {
-    local f=$1 mode=${2:-644} tmp
-    tmp=$(mktemp "$f.XXXXXX")
-    cat > "$tmp"
-    if [[ -f "$f" ]] && cmp -s "$tmp" "$f"; then rm -f "$tmp"; chmod "$mode" "$f"; return 1; fi
-    chmod "$mode" "$tmp"
-    mv -f "$tmp" "$f"
-    return 0
-}
-
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-pid_from() { if [[ -s "$1" ]]; then tr -dc '0-9' < "$1"; fi; }
 # The pid in FILE if it is still the program COMM (a stale pid file may name
 # an unrelated process), else nothing.
 pid_is() { # pidfile comm
@@ -196,35 +165,7 @@ stop_pid() {
 
 # ---------------------------------------------------------------- packages
 
-pkg_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-
-install_packages() {
-    local missing=() p
-    for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]} == 0)) && return 0
-    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} (ROUNDTRIP_TEST_NO_INSTALL=1)"
-    log "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Never let a maintainer script start a daemon with its default configuration.
-    local made_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    local apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3) ok=0 try
-    for try in 1 2 3; do
-        if apt-get "${apt_opts[@]}" update -qq && \
-           apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}"; then
-            ok=1; break
-        fi
-        log "apt-get failed (try $try), retrying in 10 s"
-        sleep 10
-    done
-    ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-    ((ok)) || die "apt-get install ${missing[*]} failed"
-    for p in "${missing[@]}"; do pkg_installed "$p" || die "package $p still not installed"; done
-}
+install_packages() { apt_install "${PACKAGES[@]}"; }
 
 # ---------------------------------------------------------------- keys + DNS records
 
@@ -503,39 +444,26 @@ start_nsdns() {
     log "netns dnsmasq started (pid $(nsdns_pid))"
 }
 
-start_opendkim() {
-    local changed=$1 pid
-    pid=$(opendkim_pid)
+# start_milter NAME CHANGED DIR CONFIG-FLAG LOG: OpenDKIM and OpenDMARC alike (their
+# configuration in $AUTH/NAME.conf; socket and pid file in DIR, owned NAME:postfix).
+start_milter() {
+    local name=$1 changed=$2 dir=$3 flag=$4 logfile=$5 pid
+    pid=$(pid_is "$dir/$name.pid" "$name")
     if pid_alive "$pid" && in_ns "$pid"; then
         ((changed)) || return 0
-        log "opendkim: configuration changed, restarting"
+        log "$name: configuration changed, restarting"
     fi
     stop_pid "$pid"
-    mkdir -p "$OPENDKIM_DIR"; chown opendkim:postfix "$OPENDKIM_DIR"; chmod 750 "$OPENDKIM_DIR"
-    rm -f "$OPENDKIM_SOCK" "$OPENDKIM_DIR/opendkim.pid"
-    opendkim -n -x "$AUTH/opendkim.conf" >"$LOGS/opendkim-start.out" 2>&1 \
-        || fail_with_log "opendkim rejects $AUTH/opendkim.conf" "$LOGS/opendkim-start.out"
-    ns_run opendkim -x "$AUTH/opendkim.conf" >"$LOGS/opendkim-start.out" 2>&1 </dev/null \
-        || fail_with_log "opendkim failed to start" "$LOGS/opendkim-start.out" "$OPENDKIM_LOG"
-    log "opendkim started"
+    mkdir -p "$dir"; chown "$name:postfix" "$dir"; chmod 750 "$dir"
+    rm -f "$dir/$name.sock" "$dir/$name.pid"
+    "$name" -n "$flag" "$AUTH/$name.conf" >"$LOGS/$name-start.out" 2>&1 \
+        || fail_with_log "$name rejects $AUTH/$name.conf" "$LOGS/$name-start.out"
+    ns_run "$name" "$flag" "$AUTH/$name.conf" >"$LOGS/$name-start.out" 2>&1 </dev/null \
+        || fail_with_log "$name failed to start" "$LOGS/$name-start.out" "$logfile"
+    log "$name started"
 }
-
-start_opendmarc() {
-    local changed=$1 pid
-    pid=$(opendmarc_pid)
-    if pid_alive "$pid" && in_ns "$pid"; then
-        ((changed)) || return 0
-        log "opendmarc: configuration changed, restarting"
-    fi
-    stop_pid "$pid"
-    mkdir -p "$OPENDMARC_DIR"; chown opendmarc:postfix "$OPENDMARC_DIR"; chmod 750 "$OPENDMARC_DIR"
-    rm -f "$OPENDMARC_SOCK" "$OPENDMARC_DIR/opendmarc.pid"
-    opendmarc -n -c "$AUTH/opendmarc.conf" >"$LOGS/opendmarc-start.out" 2>&1 \
-        || fail_with_log "opendmarc rejects $AUTH/opendmarc.conf" "$LOGS/opendmarc-start.out"
-    ns_run opendmarc -c "$AUTH/opendmarc.conf" >"$LOGS/opendmarc-start.out" 2>&1 </dev/null \
-        || fail_with_log "opendmarc failed to start" "$LOGS/opendmarc-start.out" "$OPENDMARC_LOG"
-    log "opendmarc started"
-}
+start_opendkim() { start_milter opendkim "$1" "$OPENDKIM_DIR" -x "$OPENDKIM_LOG"; }
+start_opendmarc() { start_milter opendmarc "$1" "$OPENDMARC_DIR" -c "$OPENDMARC_LOG"; }
 
 # policyd-spf is a Postfix "spawn" program (policy protocol on stdin/stdout);
 # socat gives it a UNIX socket for Postfix and runs one per connection, as the
@@ -721,7 +649,7 @@ write_env_file() {
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
-    need_root
+    need_root "network namespace, daemons, packages"
     install_packages
     local u; for u in opendkim opendmarc policyd-spf postfix; do
         getent passwd "$u" >/dev/null || die "no user $u (its package creates it)"
@@ -755,7 +683,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-    need_root
+    need_root "network namespace, daemons, packages"
     local pid
     pid=$(spf_pid);       if pid_alive "$pid"; then stop_pid "$pid" "-$pid"; log "policyd-spf (socat) stopped"; else log "policyd-spf not running"; fi
     pid=$(opendmarc_pid); if pid_alive "$pid"; then stop_pid "$pid"; log "opendmarc stopped"; else log "opendmarc not running"; fi

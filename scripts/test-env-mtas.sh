@@ -38,9 +38,9 @@
 
 set -euo pipefail
 
-STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-STATE=${STATE%/}
+LOG_NAME=test-env-mtas
+# shellcheck source=scripts/test-env-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-env-lib.sh"
 
 EXIM_DIR="$STATE/exim"
 SMTPD_DIR="$STATE/opensmtpd"
@@ -54,24 +54,8 @@ SMTPD_PORT=2745 SMTPD_NEXTHOP=2751 SMTPD_REPORTS=2752
 LIB_PACKAGES=(libidn12 libidn2-0 libgnutls30 libgnutls-dane0 libpcre2-8-0 libnsl2 libdb5.3 libcrypt1
               libevent-2.1-7 libssl3 zlib1g libpam0g)
 
-log() { printf '[test-env-mtas] %s\n' "$*"; }
-die() { printf '[test-env-mtas] ERROR: %s\n' "$*" >&2; exit 1; }
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-need_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }
 
-install_libs() {
-    local missing=() p
-    for p in "${LIB_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-    done
-    ((${#missing[@]} == 0)) && return 0
-    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} (ROUNDTRIP_TEST_NO_INSTALL=1)"
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
-        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; } \
-        || die "apt-get install ${missing[*]} failed"
-}
+install_libs() { apt_install "${LIB_PACKAGES[@]}"; }
 
 # unpack PACKAGE... into DIR/root (apt-get download + dpkg-deb -x), once.
 unpack() {

@@ -23,9 +23,9 @@
 
 set -euo pipefail
 
-STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-STATE=${STATE%/}
+LOG_NAME=test-env-pg
+# shellcheck source=scripts/test-env-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-env-lib.sh"
 
 PG_DIR="$STATE/postgres"
 PG_DATA="$PG_DIR/data"
@@ -37,8 +37,6 @@ ENV_FILE="$STATE/env-pg.sh"
 LOGS="$STATE/logs"
 PG_USER=postgres
 
-log() { printf '[test-env-pg] %s\n' "$*"; }
-die() { printf '[test-env-pg] ERROR: %s\n' "$*" >&2; exit 1; }
 
 pg_bin() {
     local d
@@ -50,27 +48,7 @@ pg_bin() {
 
 install_packages() {
     pg_bin >/dev/null && command -v psql >/dev/null && return 0
-    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "PostgreSQL is missing (ROUNDTRIP_TEST_NO_INSTALL=1)"
-    log "installing: postgresql postgresql-client"
-    export DEBIAN_FRONTEND=noninteractive
-    # Never let the package's maintainer script start its default cluster.
-    local made_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    local apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3) ok=0 try
-    for try in 1 2 3; do
-        if apt-get "${apt_opts[@]}" update -qq && \
-            apt-get "${apt_opts[@]}" install -y -q --no-install-recommends postgresql postgresql-client; then
-            ok=1; break
-        fi
-        log "apt-get failed (try $try), retrying in 10 s"
-        sleep 10
-    done
-    ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-    ((ok)) || die "cannot install postgresql"
+    apt_install postgresql postgresql-client
     pg_bin >/dev/null || die "postgresql installed but no initdb under /usr/lib/postgresql/*/bin"
 }
 

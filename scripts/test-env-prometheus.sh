@@ -17,9 +17,9 @@
 
 set -euo pipefail
 
-STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-STATE=${STATE%/}
+LOG_NAME=test-env-prometheus
+# shellcheck source=scripts/test-env-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-env-lib.sh"
 
 DIR="$STATE/prometheus"
 CONF="$DIR/prometheus.yml"
@@ -29,17 +29,9 @@ ENV_FILE="$STATE/env-prometheus.sh"
 PORT=2691
 TARGET=127.0.0.1:2690
 
-log() { printf '[test-env-prometheus] %s\n' "$*"; }
-die() { printf '[test-env-prometheus] ERROR: %s\n' "$*" >&2; exit 1; }
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 current_pid() { [[ -f $PID_FILE ]] && cat "$PID_FILE" || true; }
 
-ensure_installed() {
-    command -v prometheus >/dev/null && return 0
-    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "prometheus is not installed (ROUNDTRIP_TEST_NO_INSTALL=1)"
-    log "installing prometheus"
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus >/dev/null
-}
+ensure_installed() { command -v prometheus >/dev/null || apt_install prometheus; }
 
 # Writes the configuration; returns 0 when it changed.
 write_config() {

@@ -50,9 +50,9 @@
 
 set -euo pipefail
 
-STATE=${ROUNDTRIP_TEST_DIR:-/tmp/roundtrip-test-env}
-case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
-STATE=${STATE%/}
+LOG_NAME=test-env
+# shellcheck source=scripts/test-env-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-env-lib.sh"
 
 PASSWORD='s3cret-Canary-42'
 MAIL_USER=rtmail
@@ -92,80 +92,17 @@ PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d dnsmasq-base openssl
 # opendmarc from pulling in a MariaDB client; util-linux: setsid, mount).
 # dovecot-lmtpd, dovecot-sieve: carol's delivery (LMTP + Sieve).
 
-log()  { printf '[test-env] %s\n' "$*"; }
-die()  { printf '[test-env] ERROR: %s\n' "$*" >&2; exit 1; }
-tail_log() { # file [lines]
-    if [[ -f "$1" ]]; then
-        printf -- '----- last lines of %s -----\n' "$1" >&2
-        tail -n "${2:-40}" "$1" >&2 || true
-        printf -- '-----\n' >&2
-    else
-        printf '(no log file %s)\n' "$1" >&2
-    fi
-}
-fail_with_log() { # message logfile...
-    local msg=$1; shift
-    printf '[test-env] ERROR: %s\n' "$msg" >&2
-    local f; for f in "$@"; do tail_log "$f"; done
-    exit 1
-}
-
-need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts Postfix/Dovecot)"; }
-
 # ---------------------------------------------------------------- packages
 
-pkg_installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-
 install_packages() {
-    local missing=() p
-    for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing+=("$p"); done
-    ((${#missing[@]} == 0)) && return 0
-    [[ ${ROUNDTRIP_TEST_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} (ROUNDTRIP_TEST_NO_INSTALL=1)"
-    log "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    echo "postfix postfix/mailname string mx.rt.test" | debconf-set-selections
-    # Never let a package's maintainer script start a daemon with its default
-    # (all-interfaces) configuration.
-    local made_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        made_policy=1
+    if ! pkg_installed postfix; then
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+        echo "postfix postfix/mailname string mx.rt.test" | debconf-set-selections
     fi
-    local apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-    local try ok=0
-    for try in 1 2 3 4 5; do
-        if apt-get "${apt_opts[@]}" update -qq; then ok=1; break; fi
-        log "apt-get update failed (try $try), retrying in 10 s (dpkg/apt may be locked)"
-        sleep 10
-    done
-    ((ok)) || { ((made_policy)) && rm -f /usr/sbin/policy-rc.d; die "apt-get update failed"; }
-    ok=0
-    for try in 1 2 3; do
-        if apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}"; then ok=1; break; fi
-        log "apt-get install failed (try $try), retrying in 10 s"
-        sleep 10
-    done
-    ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-    ((ok)) || die "apt-get install ${missing[*]} failed"
-    for p in "${missing[@]}"; do pkg_installed "$p" || die "package $p still not installed"; done
+    apt_install "${PACKAGES[@]}"
 }
 
 # ---------------------------------------------------------------- helpers
-
-# write_if_changed FILE: stdin -> FILE; returns 0 if the content changed.
-write_if_changed() {
-    local f=$1 tmp
-    tmp=$(mktemp "$f.XXXXXX")
-    cat > "$tmp"
-    if [[ -f "$f" ]] && cmp -s "$tmp" "$f"; then rm -f "$tmp"; chmod 644 "$f"; return 1; fi
-    chmod 644 "$tmp"
-    mv -f "$tmp" "$f"
-    return 0
-}
-
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 wait_port() { # port seconds
     local port=$1 deadline=$((SECONDS + ${2:-20}))
@@ -183,8 +120,6 @@ run_logged() {
     "$@" >"$f" 2>&1 </dev/null
 }
 
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-pid_from() { [[ -s "$1" ]] && tr -dc '0-9' < "$1" || true; }
 
 postfix_running() { postfix -c "$PF_CONF" status >/dev/null 2>&1; }
 # A pid file only counts if that pid is still the program it names (a pid
