@@ -68,7 +68,6 @@ public enum VerifyRun {
         /// The probe's recipients as the ledger has them (no feed of our own: a standing
         /// `roundtrip listen --ledger` fills it), after each change.
         case ledger([RecipientResult])
-        case ledgerFailed(String)
         case deadline
         case tick
     }
@@ -247,7 +246,7 @@ public enum VerifyRun {
                         }
                     } catch is CancellationError {
                     } catch {
-                        if !Task.isCancelled { continuation.yield(.ledgerFailed("\(ledger.location): \(error)")) }
+                        if !Task.isCancelled { continuation.yield(.feedFailed("the ledger \(ledger.location): \(error)")) }
                     }
                 }
             }
@@ -294,12 +293,6 @@ public enum VerifyRun {
                         warnings.append("the arrival watch failed: \(why)")
                         if allSourcesFailed() { break waiting }
                         if done() { break waiting }
-                        continue
-                    case .ledgerFailed(let why):
-                        log("reading the ledger failed: \(why)")
-                        feedFailures.append(why)
-                        warnings.append("reading the ledger failed: \(why)")
-                        if allSourcesFailed() { break waiting }
                         continue
                     case .ledger(let recipients):
                         fromLedger = recipients
