@@ -246,7 +246,8 @@ public enum VerifyRun {
                         }
                     } catch is CancellationError {
                     } catch {
-                        if !Task.isCancelled { continuation.yield(.feedFailed("the ledger \(ledger.location): \(error)")) }
+                        guard !Task.isCancelled else { return }
+                        continuation.yield(.feedFailed("the ledger \(ledger.location): \(error)"))
                     }
                 }
             }
