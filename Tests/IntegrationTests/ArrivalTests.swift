@@ -56,11 +56,11 @@ struct ArrivalTests {
         #expect(try Self.files(in: aliceMaildir, containing: token).isEmpty)
     }
 
-    /// A filter that files spam elsewhere than the folder the server marks `\\Junk`:
+    /// A filter that files spam elsewhere than the folder the server marks `\Junk`:
     /// `--arrival-junk Spam` names it. The next hop files the probe into alice's `Spam` folder
     /// (Maildir++, which Dovecot does not mark special-use); the run watches INBOX, Junk and
     /// Spam, and Junk placement is a warning (exit 3), a failure with --strict (exit 1). Sieve
-    /// and the `\\Junk` special-use folder: AuthenticatedArrivalTests.
+    /// and the `\Junk` special-use folder: AuthenticatedArrivalTests.
     @Test func arrivalInTheNamedJunkFolderWarnsAndFailsWithStrict() async throws {
         let junk = aliceMaildir + "/.Spam"
         for sub in ["", "/cur", "/new", "/tmp"] {

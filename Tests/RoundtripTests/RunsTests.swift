@@ -31,7 +31,7 @@ import Testing
         messages.flatMap { Array("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\n".utf8) + $0 + Array("\n".utf8) }
     }
 
-    /// `verify --arrival`: the mailbox, the server's `\\Junk` folder and `--arrival-junk`, each once.
+    /// `verify --arrival`: the mailbox, the server's `\Junk` folder and `--arrival-junk`, each once.
     @Test func arrivalWatchesTheMailboxAndEveryJunkFolder() {
         func names(_ f: [(name: String, junk: Bool)]) -> [String] { f.map { "\($0.name)\($0.junk ? "*" : "")" } }
         #expect(names(ArrivalWatch.folders(main: "INBOX", specialUse: nil, named: nil)) == ["INBOX"])

@@ -35,7 +35,7 @@ public struct ArrivalSighting: Sendable {
 /// offered, one session per folder, reconnecting like the report feed.
 public struct ArrivalWatch: Sendable {
     public let options: MailboxServerOptions
-    /// `--arrival-junk`: a Junk folder to watch besides the one the server marks `\\Junk`.
+    /// `--arrival-junk`: a Junk folder to watch besides the one the server marks `\Junk`.
     public let junkName: String?
     /// Remove the arrived probe afterwards (named messages only, as for reports).
     public let cleanup: Bool
@@ -53,7 +53,7 @@ public struct ArrivalWatch: Sendable {
 
     public var name: String { "arrival \(options.url)" }
 
-    /// The folders to watch: the URL's mailbox, the server's `\\Junk` special-use folder, and
+    /// The folders to watch: the URL's mailbox, the server's `\Junk` special-use folder, and
     /// `--arrival-junk` (a filter may file spam elsewhere than the folder the server marks). A
     /// server without either is watched in the named mailbox only, and the log says so.
     public func folders() async throws -> [(name: String, junk: Bool)] {

@@ -229,8 +229,9 @@ public enum VerifyRun {
             // No feed of our own: a standing `roundtrip listen --ledger` (or another process)
             // fills the ledger with the reports; its verdicts (which include the arrivals this
             // run records there) decide, watched alongside the recipients' mailboxes.
-            let ledgerFed = feeds.isEmpty && config.waitForReports && config.reportExpected && anySubmitted
-            if ledgerFed, let ledger = config.ledger {
+            let ledgerSource =
+                feeds.isEmpty && config.waitForReports && config.reportExpected && anySubmitted ? config.ledger : nil
+            if let ledger = ledgerSource {
                 log("no report feed of our own: waiting for the ledger \(ledger.location) to be filled")
                 let strict = config.strict
                 group.addTask {
@@ -251,7 +252,7 @@ public enum VerifyRun {
                     }
                 }
             }
-            let sources = feeds.count + (ledgerFed && config.ledger != nil ? 1 : 0)
+            let sources = feeds.count + (ledgerSource == nil ? 0 : 1)
             var fromLedger: [RecipientResult]?
             let correlator = Correlator(key: config.key)
             let pending = [PendingProbe(token: token, recipients: probe.recipients.map(\.mailbox.description))]
@@ -265,7 +266,7 @@ public enum VerifyRun {
             // Done when every verdict is final and every watched mailbox showed
             // the probe (or no recipient could still arrive).
             func done() -> Bool {
-                if sources > feeds.count {
+                if ledgerSource != nil {
                     guard let fromLedger, fromLedger.allSatisfy({ $0.verdict.isFinal }) else { return false }
                 } else {
                     guard tracker.isComplete else { return false }
@@ -362,7 +363,7 @@ public enum VerifyRun {
             }
             // The ledger's verdicts as they stand at the end, past their deadline expired there.
             var ledgerRecipients: [RecipientResult]?
-            if sources > feeds.count, let ledger = config.ledger {
+            if let ledger = ledgerSource {
                 do {
                     if fromLedger?.allSatisfy({ $0.verdict.isFinal }) != true {
                         _ = try await ledger.expire(now: Date())
