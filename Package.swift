@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: IMAP framing (literals), responses, commands, client state machine incl. IDLE;
         // POP3 replies and client state machine; mailbox URLs. No NIO.
-        .target(name: "MailboxCore", swiftSettings: strict),
+        .target(name: "MailboxCore", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: RFC 3464/6522/6533 and legacy NDR parsing.
         .target(name: "DeliveryReports", dependencies: ["MailCore"], swiftSettings: strict),
         // Pure: probe tokens (HMAC), probe builder, correlator, verdicts, renderers.
@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "MailTransportTests",
             dependencies: [
-                "MailTransport", "SMTPCore", "MailboxCore", "TestSupport",
+                "MailTransport", "SMTPCore", "MailboxCore", "MailCore", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MailTransport", "SMTPCore", "MailboxCore", "DeliveryReports", "TestSupport",
+                "MailTransport", "SMTPCore", "MailboxCore", "MailCore", "DeliveryReports", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

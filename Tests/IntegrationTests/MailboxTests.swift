@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 import MailTransport
 import MailboxCore
 import NIOCore

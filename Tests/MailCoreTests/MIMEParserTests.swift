@@ -120,6 +120,11 @@ struct MIMEParserTests {
         #expect(Base64.decode(bytes("aGVs\r\nbG8*!=garbage")) == bytes("hello"))
         #expect(Base64.decode(bytes("")) == [])
         #expect(Base64.decode(bytes(Base64.encode(bytes("round trip ✓")))) == bytes("round trip ✓"))
+        // RFC 4648 §10 vectors, unfolded as SASL sends them.
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            #expect(Base64.encode(bytes(plain), lineLength: 0) == encoded)
+        }
+        #expect(!Base64.encode([UInt8](repeating: 7, count: 300), lineLength: 0).contains("\r\n"))
     }
 
     @Test("encoded message/global is decoded before parsing")

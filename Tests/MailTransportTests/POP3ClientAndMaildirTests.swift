@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 import MailboxCore
 import NIOCore
 import TestSupport

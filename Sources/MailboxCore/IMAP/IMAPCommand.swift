@@ -1,3 +1,5 @@
+import MailCore
+
 /// The IMAP commands this client sends. There is deliberately no plain
 /// `EXPUNGE` and no `CLOSE`: they remove every `\Deleted` message in the
 /// mailbox, other clients' too (RFC 9051 §6.4.3).
@@ -185,7 +187,7 @@ public struct IMAPCommandEncoder: Sendable {
 
     /// base64("" NUL user NUL password), RFC 4616.
     public static func plainResponse(user: String, password: String) -> String {
-        Base64.encode([0] + Array(user.utf8) + [0] + Array(password.utf8))
+        Base64.encode([0] + Array(user.utf8) + [0] + Array(password.utf8), lineLength: 0)
     }
 
     /// How a string will be sent.
@@ -270,36 +272,6 @@ extension String {
         var s = self
         while s.hasSuffix("\r\n") { s.removeLast() }
         return s.split(separator: "\r\n", omittingEmptySubsequences: false).joined(separator: " ")
-    }
-}
-
-/// Standard base64 (RFC 4648 §4), for SASL.
-public enum Base64 {
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [
-                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)],
-                alphabet[Int(n & 63)],
-            ]
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest == 1 {
-            let n = UInt32(bytes[i]) << 16
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
-        } else if rest == 2 {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [
-                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "="),
-            ]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

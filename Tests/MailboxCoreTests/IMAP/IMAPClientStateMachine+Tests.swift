@@ -87,14 +87,6 @@ func text(_ e: IMAPEncodedCommand) -> String { String(decoding: e.parts.joined()
         #expect("\(POP3Command.pass("s3cret"))" == "PASS <redacted>")
     }
 
-    @Test func base64() {
-        #expect(Base64.encode([]) == "")
-        #expect(Base64.encode(bytes("f")) == "Zg==")
-        #expect(Base64.encode(bytes("fo")) == "Zm8=")
-        #expect(Base64.encode(bytes("foo")) == "Zm9v")
-        #expect(Base64.encode(bytes("foobar")) == "Zm9vYmFy")
-    }
-
     @Test func tags() {
         var g = IMAPTagGenerator()
         #expect([g.next(), g.next(), g.next()] == ["a1", "a2", "a3"])
