@@ -15,6 +15,18 @@ import Testing
         return root
     }
 
+    /// The one filter IMAP, POP3 and Maildir apply to fetched bytes: the token in any ASCII case.
+    @Test func aQueryMatchesTheTokenInAnyASCIICase() {
+        let q = MailboxQuery(token: "nmjAbc123")
+        #expect(q.matches(Array("Message-ID: <NMJABC123@x>\r\n".utf8)))
+        #expect(q.matches(Array("...nmjabc123".utf8)))
+        #expect(!q.matches(Array("nmjabc12".utf8)))
+        #expect(!q.matches([]))
+        #expect(!q.matches(Array("nmjab\u{e9}c123".utf8)))
+        #expect(MailboxQuery().matches(Array("anything".utf8)))
+        #expect(MailboxQuery(token: "").matches([]))
+    }
+
     @Test("links, dot-files, tmp/ and oversized files are never read; the rest is, oldest first")
     func onlyRegularFilesInNewAndCur() throws {
         let root = try makeMaildir()

@@ -413,8 +413,7 @@ public actor IMAPClient {
     /// up) only when its fetched bytes hold the token.
     public func poll(_ query: MailboxQuery) async throws -> [FetchedMessage] {
         let messages = try await fetch(uids: try await matchingUIDs(query))
-        guard let token = query.token else { return messages }
-        return messages.filter { Self.contains($0.bytes, token) }
+        return messages.filter { query.matches($0.bytes) }
     }
 
     /// The mailboxes (`LIST "" "*"`) with their attributes.
@@ -563,7 +562,7 @@ public actor IMAPClient {
             let fresh = try await search([.uid(.from(highWater &+ 1))]).filter { $0 > highWater }
             for m in try await fetch(uids: fresh) {
                 if let uid = Self.uid(of: m.source) { highWater = max(highWater, uid) }
-                if let token = query.token, !Self.contains(m.bytes, token) { continue }
+                guard query.matches(m.bytes) else { continue }
                 guard try await consumer(m) else { return }
             }
             if let last = fresh.max() { highWater = max(highWater, last) }
@@ -573,18 +572,6 @@ public actor IMAPClient {
     static func uid(of source: String) -> UInt32? {
         guard let r = source.range(of: ";UID=", options: .backwards) else { return nil }
         return UInt32(source[r.upperBound...])
-    }
-
-    static func contains(_ bytes: [UInt8], _ token: String) -> Bool {
-        let needle = Array(token.lowercased().utf8)
-        guard !needle.isEmpty, bytes.count >= needle.count else { return needle.isEmpty }
-        let lower = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
-        var i = 0
-        while i + needle.count <= lower.count {
-            if lower[i] == needle[0], Array(lower[i..<(i + needle.count)]) == needle { return true }
-            i += 1
-        }
-        return false
     }
 
     // MARK: Cleanup

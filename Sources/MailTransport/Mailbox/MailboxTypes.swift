@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 import MailboxCore
 import NIOCore
 
@@ -93,6 +94,13 @@ public struct MailboxQuery: Sendable, Hashable {
         self.token = token
         self.since = since
         self.searchText = searchText
+    }
+
+    /// Whether `bytes` hold the token, in any ASCII case (servers and the local filters of POP3
+    /// and Maildir alike decide on the bytes); true without a token.
+    public func matches(_ bytes: [UInt8]) -> Bool {
+        guard let token, !token.isEmpty else { return true }
+        return ByteScan.firstIndex(ofLowercased: Array(token.lowercased().utf8), in: bytes[...]) != nil
     }
 }
 

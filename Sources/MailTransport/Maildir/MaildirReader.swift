@@ -61,7 +61,7 @@ public struct MaildirReader: Sendable {
                         path, limit: maxMessageSize, fallbackCurDir: dir == curDir ? nil : curDir, name: name)
                 else { continue }
                 if let since = query.since, mtime < since { continue }
-                if let token = query.token, !IMAPClient.contains(bytes.bytes, token) { continue }
+                guard query.matches(bytes.bytes) else { continue }
                 out.append((mtime, FetchedMessage(source: bytes.path, bytes: bytes.bytes)))
             }
         }

@@ -228,7 +228,7 @@ public actor POP3Client {
                 continue
             }
             let bytes = reply.body ?? []
-            if let token = query.token, !IMAPClient.contains(bytes, token) { continue }
+            guard query.matches(bytes) else { continue }
             out.append(FetchedMessage(source: source(uidl: id), bytes: bytes))
         }
         return out
