@@ -596,16 +596,7 @@ extension Ledger {
                         || '|' || (SELECT count(*) FROM reports WHERE matched_token = :t)
                     """, arguments: ["t": token])
         } else {
-            value = try String.fetchOne(
-                db,
-                sql: """
-                    SELECT (SELECT ifnull(max(id), 0) FROM events)
-                        || '|' || (SELECT ifnull(max(id), 0) FROM reports)
-                        || '|' || (SELECT count(*) FROM probes)
-                        || '|' || (SELECT count(*) FROM probes WHERE status <> 'pending')
-                        || '|' || (SELECT count(*) FROM recipients WHERE verdict <> 'pending')
-                        || '|' || (SELECT count(*) FROM reports WHERE matched_token IS NOT NULL)
-                    """)
+            value = try String.fetchOne(db, sql: LedgerRules.ledgerRevisionSQL)
         }
         return LedgerRevision(value: value ?? "")
     }

@@ -219,6 +219,17 @@ public enum LedgerRules {
 
     static let probeCompleted = Event(kind: "probe.completed", detail: [:])
 
+    /// The fingerprint of the whole ledger (`revision(token: nil)`), the same SQL for both
+    /// backends: it changes with every event, report, probe completion and verdict.
+    static let ledgerRevisionSQL = """
+        SELECT (SELECT coalesce(max(id), 0) FROM events)
+            || '|' || (SELECT coalesce(max(id), 0) FROM reports)
+            || '|' || (SELECT count(*) FROM probes)
+            || '|' || (SELECT count(*) FROM probes WHERE status <> 'pending')
+            || '|' || (SELECT count(*) FROM recipients WHERE verdict <> 'pending')
+            || '|' || (SELECT count(*) FROM reports WHERE matched_token IS NOT NULL)
+        """
+
     static func probeExpired(_ change: ExpiredProbe) -> Event {
         Event(
             kind: "probe.expired",

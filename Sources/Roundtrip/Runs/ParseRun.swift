@@ -67,18 +67,16 @@ public struct ParseRun: Sequence, Sendable {
         var files: ArraySlice<String> = []
         /// The messages of one file still to hand out, or the failure to read it.
         var ready: ArraySlice<Item> = []
-        /// The folder whose files are being read, what it gave so far, and the folders in it.
-        var currentFolder: (name: String, items: Int, subfolders: Int)?
+        /// The folder whose entries are being read: how many were files, how many folders.
+        var currentFolder: (name: String, files: Int, subfolders: Int)?
 
         mutating func next() -> Item? {
             while true {
-                if let item = ready.popFirst() {
-                    currentFolder?.items += 1
-                    return item
-                }
+                if let item = ready.popFirst() { return item }
                 if let file = files.popFirst() {
                     // A folder's files are read as a Maildir's: never through a link, size capped.
                     if let (bytes, _) = MaildirReader.readFile(file, limit: Self.maxMessageSize) {
+                        currentFolder?.files += 1
                         ready = Self.split(name: file, bytes: bytes)[...]
                         continue
                     }
@@ -90,6 +88,7 @@ public struct ParseRun: Sequence, Sendable {
                         currentFolder?.subfolders += 1
                         continue
                     }
+                    currentFolder?.files += 1
                     ready = [
                         .failure(
                             name: file,
@@ -101,7 +100,7 @@ public struct ParseRun: Sequence, Sendable {
                 // mailbox: say so rather than print nothing and succeed.
                 if let f = currentFolder {
                     currentFolder = nil
-                    if f.items == 0 && f.subfolders > 0 {
+                    if f.files == 0 && f.subfolders > 0 {
                         ready = [
                             .failure(
                                 name: f.name,
@@ -125,7 +124,7 @@ public struct ParseRun: Sequence, Sendable {
                     let (names, failures) = Self.folder(input)
                     files = names[...]
                     ready = failures[...]
-                    currentFolder = (input, -failures.count, 0)
+                    currentFolder = (input, 0, 0)
                 } else {
                     ready = Self.readFile(input)[...]
                 }

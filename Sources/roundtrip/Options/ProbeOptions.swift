@@ -105,6 +105,7 @@ struct ProbeOptions: ParsableArguments {
     /// The recipients of --to and then --to-file, each once.
     func allRecipients() throws -> [SMTPMailbox] {
         guard let toFile else { return recipients }
+        let name = toFile == "-" ? "standard input" : toFile
         let text: String
         if toFile == "-" {
             var data = Data()
@@ -112,7 +113,7 @@ struct ProbeOptions: ParsableArguments {
                 data.append(chunk)
                 if data.count > Self.maxRecipientFile { break }
             }
-            text = try Self.recipientText(data, name: "standard input")
+            text = try Self.recipientText(data, name: name)
         } else {
             let path = (toFile as NSString).expandingTildeInPath
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -120,9 +121,9 @@ struct ProbeOptions: ParsableArguments {
             }
             defer { try? handle.close() }
             let data = try handle.read(upToCount: Self.maxRecipientFile + 1) ?? Data()
-            text = try Self.recipientText(data, name: toFile)
+            text = try Self.recipientText(data, name: name)
         }
-        return try Self.unique(recipients + Self.recipientList(text, name: toFile == "-" ? "standard input" : toFile))
+        return try Self.unique(recipients + Self.recipientList(text, name: name))
     }
 
     static func recipientText(_ data: Data, name: String) throws -> String {

@@ -259,16 +259,8 @@ extension PostgresLedger {
                 """, logger: logger
             ).decode(String.self).all()
         } else {
-            rows = try await conn.rows(
-                """
-                SELECT (SELECT coalesce(max(id), 0) FROM events)
-                    || '|' || (SELECT coalesce(max(id), 0) FROM reports)
-                    || '|' || (SELECT count(*) FROM probes)
-                    || '|' || (SELECT count(*) FROM probes WHERE status <> 'pending')
-                    || '|' || (SELECT count(*) FROM recipients WHERE verdict <> 'pending')
-                    || '|' || (SELECT count(*) FROM reports WHERE matched_token IS NOT NULL)
-                """, logger: logger
-            ).decode(String.self).all()
+            rows = try await conn.rows(PostgresQuery(unsafeSQL: LedgerRules.ledgerRevisionSQL), logger: logger)
+                .decode(String.self).all()
         }
         return LedgerRevision(value: rows.first ?? "")
     }
